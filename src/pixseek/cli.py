@@ -1,0 +1,311 @@
+"""`pixseek` command line: index a folder, then search it by words, by example, by tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pixseek.records import ImageFilter
+
+app = typer.Typer(
+    help="Self-hosted, offline image search: find pictures by what is in them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+_state: dict[str, Any] = {}
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="Most results to show.")]
+
+
+@app.callback()
+def _main(
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", help="Library directory (default: $PIXSEEK_HOME or ~/.local/share/pixseek)."),
+    ] = None,
+) -> None:
+    _state["db"] = db
+
+
+def _library():
+    from pixseek.library import Library
+    from pixseek.store import StoreError
+
+    if "library" not in _state:
+        try:
+            _state["library"] = Library(_state.get("db"))
+        except StoreError as exc:
+            _fail(str(exc))
+    return _state["library"]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+class _RichProgress:
+    """Adapts the indexer's progress callbacks to a rich progress bar (files/s and ETA)."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        )
+        self.task = None
+
+    def start(self, total: int, description: str) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task(description, total=total, rate="")
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task, n)
+        speed = self.bar.tasks[0].speed
+        if speed:
+            self.bar.update(self.task, rate=f"{speed:.1f} files/s")
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            (self.bar.console if self.task is not None else err).print(message, markup=False, highlight=False)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+@app.command()
+def index(
+    folder: Annotated[Path, typer.Argument(help="Folder to index (recursively).")],
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Analysis processes (default: cores, max 2).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every skipped file and why.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyse every image under FOLDER once; later runs only process what changed."""
+    from pixseek.indexer import describe
+
+    if not folder.is_dir():
+        _fail(f"not a folder: {folder}")
+    library = _library()
+    progress = _RichProgress(verbose) if not as_json else None
+    try:
+        report = library.indexer(workers=workers, progress=progress).index(folder)
+    finally:
+        if progress:
+            progress.stop()
+    if as_json:
+        data = asdict(report)
+        data["skipped"] = [asdict(s) for s in report.skipped]
+        _print_json(data)
+    else:
+        for line in describe(report):
+            out.print(line, markup=False, highlight=False)
+    if report.interrupted:
+        raise typer.Exit(130)
+
+
+def _filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[str], camera: Optional[str]) -> ImageFilter:
+    return ImageFilter(
+        path_prefix=os.path.abspath(folder) if folder else None,
+        taken_from=date_from,
+        taken_to=date_to,
+        camera=camera,
+    )
+
+
+InOpt = Annotated[Optional[Path], typer.Option("--in", help="Only images under this folder.")]
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="Taken on/after (YYYY-MM-DD).")]
+ToOpt = Annotated[Optional[str], typer.Option("--to", help="Taken on/before (YYYY-MM-DD).")]
+CameraOpt = Annotated[Optional[str], typer.Option("--camera", help="Camera make/model contains this.")]
+
+
+def _show_hits(result, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "query": result.query,
+                "interpretation": result.interpretation,
+                "unknown_words": result.unknown_words,
+                "took_ms": round(result.took_ms, 2),
+                "results": [
+                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths} for h in result.hits
+                ],
+            }
+        )
+        return
+    if result.unknown_words:
+        err.print(f"ignored unknown words: {', '.join(result.unknown_words)}", highlight=False)
+    if not result.hits:
+        out.print("no image matches well enough.", highlight=False)
+        return
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("path", overflow="fold")
+    table.add_column("why", overflow="fold")
+    for rank, hit in enumerate(result.hits, 1):
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.path, "; ".join(hit.why))
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words, e.g. "beach ball", "dog", "espresso".')],
+    limit: LimitOpt = 20,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Minimum score (default: calibrated).")] = None,
+    folder: InOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    camera: CameraOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find images by what is in them."""
+    from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
+
+    engine = _library().engine
+    try:
+        result = engine.search(
+            query,
+            limit=limit,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+            where=_filter(folder, date_from, date_to, camera),
+        )
+    except QueryError as exc:
+        _fail(str(exc))
+    _show_hits(result, as_json)
+
+
+def _image_arg(path: Path) -> Path:
+    if not path.is_file():
+        _fail(f"not a file: {path}")
+    return path
+
+
+@app.command()
+def similar(
+    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    limit: LimitOpt = 20,
+    focus: Annotated[Optional[str], typer.Option(help='Compare only on this concept, e.g. "cat".')] = None,
+    folder: InOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    camera: CameraOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the indexed images most similar to IMAGE."""
+    from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
+
+    engine = _library().engine
+    try:
+        result = engine.similar(_image_arg(image), limit=limit, focus=focus, where=_filter(folder, date_from, date_to, camera))
+    except (QueryError, ImageDecodeError) as exc:
+        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+    _show_hits(result, as_json)
+
+
+@app.command()
+def tags(
+    image: Annotated[Path, typer.Argument(help="An image file.")],
+    limit: LimitOpt = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the classifier sees in IMAGE: top categories and broader concepts."""
+    from pixseek.imageio.decode import ImageDecodeError
+
+    try:
+        found = _library().engine.tags(_image_arg(image), k=limit)
+    except ImageDecodeError as exc:
+        _fail(f"{image}: {exc.reason}")
+    if as_json:
+        _print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
+        return
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("tag", "score", "kind"):
+        table.add_column(column)
+    for t in found:
+        table.add_row(t.name, f"{t.score:.3f}", t.kind)
+    out.print(table)
+
+
+@app.command()
+def words(
+    word: Annotated[str, typer.Argument(help="A word, e.g. seashore.")],
+    limit: LimitOpt = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Nearest words in the word-vector space."""
+    found = _library().engine.words(word, k=limit)
+    if not found:
+        _fail(f"unknown word: {word!r}")
+    if as_json:
+        _print_json([{"word": w, "similarity": round(s, 4)} for w, s in found])
+        return
+    for w, s in found:
+        out.print(f"{s:.3f}  {w}", highlight=False)
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts, index size on disk and bytes per image for each part."""
+    library = _library()
+    s = library.store.stats()
+    per_image = {k: (v / s.images if s.images else 0.0) for k, v in s.bytes_by_part.items()}
+    if as_json:
+        _print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
+        return
+    out.print(f"library: {library.paths.home}", highlight=False)
+    out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
+        table.add_column(column, justify=justify)
+    for part, size in s.bytes_by_part.items():
+        table.add_row(part, f"{size:,}", f"{per_image[part]:,.0f}")
+    total = sum(s.bytes_by_part.values())
+    table.add_row("total", f"{total:,}", f"{(total / s.images if s.images else 0):,.0f}")
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    finally:
+        library = _state.pop("library", None)
+        if library is not None:
+            library.close()
+
+
+if __name__ == "__main__":
+    main()

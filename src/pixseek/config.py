@@ -1,0 +1,28 @@
+"""Where a library lives: `--db` > $PIXSEEK_HOME > $XDG_DATA_HOME/pixseek > ~/.local/share/pixseek."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path  # the library: database, vector files, indexes
+    models: Path  # exported ONNX models (shared by libraries when $PIXSEEK_MODEL_DIR is set)
+    cache: Path  # derived language tables (WordNet subset, word vectors)
+
+
+def default_home() -> Path:
+    if os.environ.get("PIXSEEK_HOME"):
+        return Path(os.environ["PIXSEEK_HOME"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data) / "pixseek"
+
+
+def resolve_paths(home: str | Path | None = None) -> Paths:
+    root = Path(home).expanduser() if home else default_home()
+    models = Path(os.environ["PIXSEEK_MODEL_DIR"]).expanduser() if os.environ.get("PIXSEEK_MODEL_DIR") else root / "models"
+    cache = Path(os.environ["PIXSEEK_CACHE_DIR"]).expanduser() if os.environ.get("PIXSEEK_CACHE_DIR") else root / "cache"
+    return Paths(home=root, models=models, cache=cache)

@@ -1,0 +1,66 @@
+"""The demo: build a real sample gallery from installed packages, index it, and search it.
+
+Runs the real `pixseek` command line, printing each command before its output, so what you see
+is exactly what a user gets. Usage: python -m pixseek.demo [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pixseek.samples import write_demo_gallery
+
+
+def run(args: list[str], env: dict[str, str]) -> None:
+    print(f"\n$ pixseek {' '.join(shlex.quote(a) for a in args)}", flush=True)
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-m", "pixseek.cli", *args], env=env)
+    print(f"  ({time.perf_counter() - started:.1f} s, exit {completed.returncode})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, default=Path(".pixseek-demo"), help="where to put the gallery and library")
+    parser.add_argument("--fresh", action="store_true", help="start from an empty library")
+    options = parser.parse_args()
+
+    root = options.dir.resolve()
+    gallery, library = root / "gallery", root / "library"
+    if options.fresh and library.exists():
+        shutil.rmtree(library)
+    images = write_demo_gallery(gallery)
+    print(f"sample gallery: {len(images)} images from scikit-image, scikit-learn, matplotlib and Fashion-MNIST in {gallery}")
+
+    env = {**os.environ, "PIXSEEK_HOME": str(library)}
+    cat = gallery / "photos" / "chelsea.png"
+    cat_copy = next((p.path for p in images if "chelsea" in p.source and "flip" in p.source), cat)
+    for args in (
+        ["index", str(gallery)],
+        ["index", str(gallery)],  # the second run only checks what changed
+        ["search", "cat", "-n", "5"],
+        ["search", "kitten", "-n", "3"],
+        ["search", "animal", "-n", "5"],
+        ["search", "espresso", "-n", "3"],
+        ["search", "motorbike", "-n", "3"],
+        ["search", "shoe", "-n", "8"],
+        ["search", "bag", "-n", "5"],
+        ["search", "beach ball", "-n", "5"],
+        ["search", "qwertyuiop"],
+        ["similar", str(cat_copy), "-n", "5"],
+        ["similar", str(cat), "--focus", "cat", "-n", "5"],
+        ["tags", str(cat)],
+        ["words", "seashore", "-n", "8"],
+        ["stats"],
+    ):
+        run(args, env)
+
+
+if __name__ == "__main__":
+    main()

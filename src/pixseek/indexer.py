@@ -1,0 +1,306 @@
+"""The indexing orchestrator: files -> analyzers (worker processes) -> store.
+
+It receives the store and builds the analyzers in worker processes; models and storage never meet.
+A run compares the folder with what the store remembers and does the least work that makes them
+agree: unchanged files cost a stat, moved/renamed and duplicate files reuse their analysis (found by
+content hash), new and modified files are analysed once. Results are committed in small batches,
+so an interrupted run (Ctrl-C or kill -9) keeps what it committed and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol
+
+from pixseek.analysis import ANALYZER_VERSION, AnalysisResult, ImageAnalyzer
+from pixseek.imageio.files import scan
+from pixseek.records import FileState, IndexedFile, Skipped
+from pixseek.store.base import Store
+
+COMMIT_EVERY_S = 2.0
+COMMIT_EVERY_N = 500
+IN_PROCESS_BELOW = 8  # fewer files than this: not worth starting worker processes
+
+
+class Progress(Protocol):
+    def start(self, total: int, description: str) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+    def log(self, message: str) -> None: ...
+
+
+@dataclass
+class IndexReport:
+    root: str
+    indexed: int = 0  # new files analysed
+    updated: int = 0  # modified files re-analysed
+    reused: int = 0  # new files whose bytes were already analysed (copies, restored files)
+    moved: int = 0  # renamed/moved files: analysis kept
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    analysed_per_s: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)  # mean per analysed image
+    interrupted: bool = False
+
+    def skip_reasons(self) -> Counter[str]:
+        return Counter(s.reason.split(":")[0] for s in self.skipped)
+
+
+# ---- worker side ------------------------------------------------------------------------------
+_worker: ImageAnalyzer | None = None
+_known_hashes: frozenset[str] = frozenset()
+
+
+def _init_worker(model_dir: str, known_hashes: frozenset[str]) -> None:
+    global _worker, _known_hashes
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker = ImageAnalyzer(Path(model_dir), threads=1)
+    _known_hashes = known_hashes
+
+
+def _work(path: str) -> AnalysisResult:
+    """Read + hash; analyse only if the bytes are not a content the run already knows."""
+    assert _worker is not None
+    return _worker.analyze_file(path, skip_hashes=_known_hashes)
+
+
+# ---- orchestrator -----------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    to_analyse: list[FileState] = field(default_factory=list)
+    unchanged: int = 0
+    changed: dict[str, IndexedFile] = field(default_factory=dict)  # path -> previous version
+    gone: dict[str, IndexedFile] = field(default_factory=dict)  # path -> what the store had
+
+
+class Indexer:
+    def __init__(
+        self,
+        store: Store,
+        model_dir: Path,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.model_dir = model_dir
+        self.workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self.progress = progress
+
+    def index(self, root: Path) -> IndexReport:
+        started = time.perf_counter()
+        root = Path(os.path.abspath(root))
+        report = IndexReport(root=str(root))
+        plan = self._plan(root, report)
+        try:
+            self._analyse(plan, report)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            self.store.commit()
+        if not report.interrupted:
+            # Whatever is still unaccounted for is gone from disk.
+            self.store.remove_files(list(plan.gone))
+            report.removed = len(plan.gone)
+            self.store.commit()
+        self.store.refresh_indexes()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _plan(self, root: Path, report: IndexReport) -> _Plan:
+        def on_skip(skipped: Skipped) -> None:
+            report.skipped.append(skipped)
+            if self.progress:
+                self.progress.log(f"skipped {skipped.path}: {skipped.reason}")
+
+        known = self.store.indexed_files(under=str(root))
+        plan = _Plan()
+        seen: set[str] = set()
+        for state in scan(root, on_skip):
+            seen.add(state.path)
+            old = known.get(state.path)
+            if (
+                old is not None
+                and old.size == state.size
+                and old.mtime_ns == state.mtime_ns
+                and old.analyzer == ANALYZER_VERSION
+            ):
+                plan.unchanged += 1
+            else:
+                plan.to_analyse.append(state)
+                if old is not None:
+                    plan.changed[state.path] = old
+        plan.gone = {p: f for p, f in known.items() if p not in seen}
+        report.unchanged = plan.unchanged
+        return plan
+
+    def _analyse(self, plan: _Plan, report: IndexReport) -> None:
+        if not plan.to_analyse:
+            return
+        states = {s.path: s for s in plan.to_analyse}
+        # Contents the workers need not analyse: those of vanished files (likely moves) and the
+        # changed files' previous versions (touched but identical).
+        gone_by_hash: dict[str, list[str]] = defaultdict(list)
+        for path, old in plan.gone.items():
+            if old.analyzer == ANALYZER_VERSION:
+                gone_by_hash[old.sha256].append(path)
+        skip_hashes = frozenset(gone_by_hash) | frozenset(
+            f.sha256 for f in plan.changed.values() if f.analyzer == ANALYZER_VERSION
+        )
+
+        if self.progress:
+            self.progress.start(len(states), "analysing")
+        last_commit, since_commit = time.monotonic(), 0
+        totals: Counter[str] = Counter()
+        analysed = 0
+        t0 = time.perf_counter()
+        for result in self._results(list(states), skip_hashes):
+            state = states[result.path]
+            self._apply(result, state, plan, gone_by_hash, report)
+            if result.analysis is not None:
+                analysed += 1
+                totals.update(result.timings_ms)
+            since_commit += 1
+            if self.progress:
+                self.progress.advance()
+            if since_commit >= COMMIT_EVERY_N or time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                self.store.commit()
+                last_commit, since_commit = time.monotonic(), 0
+        elapsed = time.perf_counter() - t0
+        if analysed:
+            report.stage_ms = {k: v / analysed for k, v in totals.items()}
+            report.analysed_per_s = analysed / elapsed
+
+    def _apply(
+        self,
+        result: AnalysisResult,
+        state: FileState,
+        plan: _Plan,
+        gone_by_hash: dict[str, list[str]],
+        report: IndexReport,
+    ) -> None:
+        store = self.store
+        if result.error is not None or result.sha256 is None:
+            report.skipped.append(Skipped(result.path, result.error or "unknown error"))
+            if self.progress:
+                self.progress.log(f"skipped {result.path}: {result.error}")
+            return
+        sha = result.sha256
+        old = plan.changed.get(state.path)
+        previous = old.content_id if old is not None else None
+        content_id = store.find_content(sha, ANALYZER_VERSION)
+        if content_id is not None and gone_by_hash.get(sha):
+            old_path = gone_by_hash[sha].pop()
+            del plan.gone[old_path]
+            if previous is None:
+                store.move_file(old_path, state)
+            else:  # moved over an existing file
+                store.remove_files([old_path])
+                store.put_file(state, content_id)
+            report.moved += 1
+            return
+        if content_id is None:
+            if result.analysis is None:  # skipped as known, but its content has since gone
+                result = _analyse_here(self.model_dir, state.path)
+                if result.analysis is None or result.sha256 is None:
+                    report.skipped.append(Skipped(state.path, result.error or "unknown error"))
+                    return
+                sha = result.sha256
+            content_id = store.add_content(sha, ANALYZER_VERSION, result.analysis)
+            if previous is None:
+                report.indexed += 1
+            else:
+                report.updated += 1
+        elif previous is None:
+            report.reused += 1
+        elif previous == content_id:
+            report.unchanged += 1  # touched, same bytes
+        else:
+            report.updated += 1
+        store.put_file(state, content_id)
+
+    def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
+        if len(paths) < IN_PROCESS_BELOW or self.workers == 1:
+            analyzer = ImageAnalyzer(self.model_dir, threads=1)
+            for path in paths:
+                yield analyzer.analyze_file(path, skip_hashes=skip_hashes)
+            return
+        yield from _pooled(paths, self.workers, str(self.model_dir), skip_hashes)
+
+
+_fallback: ImageAnalyzer | None = None
+
+
+def _analyse_here(model_dir: Path, path: str) -> AnalysisResult:
+    global _fallback
+    if _fallback is None:
+        _fallback = ImageAnalyzer(model_dir, threads=1)
+    return _fallback.analyze_file(path)
+
+
+def _pooled(
+    paths: list[str], workers: int, model_dir: str, skip_hashes: frozenset[str]
+) -> Iterator[AnalysisResult]:
+    """Analyse in spawned worker processes (never fork: ONNX Runtime deadlocks after fork).
+
+    A bounded window of tasks is in flight. If a worker dies (e.g. a decoder crash on a hostile
+    file), the pool is restarted and the files that were in flight are retried one at a time, so
+    the culprit is skipped with a reason and nothing else is lost.
+    """
+    pending = list(reversed(paths))
+    suspects: list[str] = []
+    window = workers * 4
+    context = multiprocessing.get_context("spawn")
+    while pending or suspects:
+        isolate = bool(suspects)
+        queue = [suspects.pop()] if isolate else pending
+        with ProcessPoolExecutor(
+            max_workers=1 if isolate else workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(model_dir, skip_hashes),
+        ) as pool:
+            in_flight: dict[Future[AnalysisResult], str] = {}
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < window:
+                        path = queue.pop()
+                        in_flight[pool.submit(_work, path)] = path
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        path = in_flight.pop(future)
+                        yield future.result()
+            except BrokenProcessPool:
+                lost = list(in_flight.values())
+                if isolate:
+                    yield AnalysisResult(lost[0] if lost else path, error="the image crashed the decoder")
+                else:
+                    suspects.extend(lost)
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+
+def describe(report: IndexReport) -> Iterable[str]:
+    """Human summary lines of a run."""
+    yield (
+        f"{report.indexed} indexed, {report.updated} updated, {report.moved} moved, "
+        f"{report.reused} duplicates reused, {report.unchanged} unchanged, {report.removed} removed, "
+        f"{len(report.skipped)} skipped in {report.seconds:.1f} s"
+    )
+    if report.analysed_per_s:
+        stages = ", ".join(f"{k} {v:.1f} ms" for k, v in report.stage_ms.items())
+        yield f"analysis: {report.analysed_per_s:.1f} images/s ({stages} per image)"
+    for reason, count in report.skip_reasons().most_common():
+        yield f"  skipped {count}: {reason}"
+    if report.interrupted:
+        yield "interrupted: what was analysed is saved; run the same command again to resume"

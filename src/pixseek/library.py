@@ -1,0 +1,58 @@
+"""Wires one library: a store, the models and the language layer. The CLI and services use this."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.analysis import ImageAnalyzer
+from pixseek.analyzers.classifier import load_final_layer
+from pixseek.config import Paths, resolve_paths
+from pixseek.indexer import Indexer, Progress
+from pixseek.language.concepts import ConceptSpace
+from pixseek.records import Vector
+from pixseek.search.engine import SearchEngine
+from pixseek.store import open_store
+from pixseek.store.sparse import dense_probabilities
+
+
+class Library:
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.paths: Paths = resolve_paths(home)
+        self.store = open_store(self.paths.home)
+
+    @cached_property
+    def concepts(self) -> ConceptSpace:
+        return ConceptSpace(self.paths.cache)
+
+    @cached_property
+    def analyzer(self) -> ImageAnalyzer:
+        return ImageAnalyzer(self.paths.models, threads=2)
+
+    @cached_property
+    def engine(self) -> SearchEngine:
+        return SearchEngine(
+            self.store,
+            self.concepts,
+            embed_image=self._embed_image,
+            final_layer=lambda: load_final_layer(self.paths.models),
+        )
+
+    def indexer(self, workers: int | None = None, progress: Progress | None = None) -> Indexer:
+        return Indexer(self.store, self.paths.models, workers=workers, progress=progress)
+
+    def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
+        analysis = self.analyzer.analyze(image if isinstance(image, bytes) else Path(image))
+        return analysis.embedding, dense_probabilities(analysis.categories)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

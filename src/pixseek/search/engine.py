@@ -1,0 +1,250 @@
+"""The search engine: queries in, ranked images with reasons out. It reads the store, never writes.
+
+Text search (the Dropbox design): a query becomes alternatives of AND-ed terms; each term is a
+sparse vector over ImageNet classes. Candidates come from the heads of the terms' posting lists,
+and are rescored exactly from the forward rows: score(term) = Σ_c weight_c × p_c. A conjunction
+scores the geometric mean of its terms (each must reach a floor), a query the best alternative.
+
+Similar images: k-NN over the 1280-d embeddings; with a focus concept, candidates are reranked by
+cosine similarity of embeddings re-weighted by that concept's classifier weights (Insight's
+"weighted features"), so "similar, but the cat" ignores the bottle beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.language.concepts import ConceptSpace, Tag, TermVector
+from pixseek.language.query import UnknownQueryError, parse_query
+from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredImage, Vector
+from pixseek.store.base import Store
+from pixseek.store.dense import normalise
+from pixseek.store.sparse import dense_probabilities
+
+DEFAULT_THRESHOLD = 0.12  # query score below which an image is not a match (dev-set calibrated)
+TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
+MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
+CANDIDATE_BUDGET = 60_000  # posting entries read per query term, spread over its lists
+MIN_PER_LIST = 200
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered; the message is for the user."""
+
+
+@dataclass
+class Hit:
+    content_id: int
+    path: str
+    score: float
+    why: list[str]
+    paths: list[str] = field(default_factory=list)
+    meta: ImageMeta | None = None
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    unknown_words: list[str] = field(default_factory=list)
+    interpretation: list[str] = field(default_factory=list)  # how the query was understood
+    candidates: int = 0
+    took_ms: float = 0.0
+
+
+EmbedImage = Callable[[Path | bytes], tuple[Vector, NDArray[np.float32]]]
+"""Analyse an image outside the library: (embedding, class probabilities (1000,))."""
+
+
+class SearchEngine:
+    def __init__(
+        self,
+        store: Store,
+        concepts: ConceptSpace,
+        embed_image: EmbedImage | None = None,
+        final_layer: Callable[[], NDArray[np.float32]] | None = None,
+    ) -> None:
+        self.store = store
+        self.concepts = concepts
+        self._embed_image = embed_image
+        self._final_layer = final_layer
+        self._fc: NDArray[np.float32] | None = None
+
+    # ---- text ---------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        limit: int = 20,
+        threshold: float = DEFAULT_THRESHOLD,
+        where: ImageFilter | None = None,
+    ) -> SearchResult:
+        started = time.perf_counter()
+        try:
+            plan = parse_query(query, self.concepts)
+        except UnknownQueryError as exc:
+            raise QueryError(str(exc)) from None
+        terms = {id(t): t for alt in plan.alternatives for t in alt.terms}.values()
+        candidates = np.unique(
+            np.concatenate([self._term_candidates(t.vector) for t in terms] or [np.zeros(0, np.int64)])
+        )
+        class_ids, probs = self.store.categories(candidates)
+        term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
+
+        best = np.zeros(len(candidates), dtype=np.float32)
+        best_alt = np.full(len(candidates), -1)
+        for a, alternative in enumerate(plan.alternatives):
+            scores = np.stack([term_scores[id(t)] for t in alternative.terms])
+            combined = np.exp(np.log(np.maximum(scores, 1e-9)).mean(axis=0))
+            combined[(scores < TERM_FLOOR).any(axis=0)] = 0.0
+            better = combined > best
+            best[better], best_alt[better] = combined[better], a
+        order = np.argsort(-best, kind="stable")
+        order = order[best[order] >= threshold]
+        ranked = candidates[order]
+        chosen = self._first_live(ranked, limit, where)
+        position = {int(cid): i for i, cid in enumerate(candidates)}
+        hits = []
+        for image in self.store.get_images([int(c) for c in chosen]):
+            i = position[image.content_id]
+            alternative = plan.alternatives[int(best_alt[i])]
+            why = self._why(alternative.terms, class_ids[i], probs[i])
+            hits.append(_hit(image, float(best[i]), why))
+        return SearchResult(
+            query=query,
+            hits=hits,
+            unknown_words=list(plan.unknown_words),
+            interpretation=[" AND ".join(t.term for t in alt.terms) for alt in plan.alternatives],
+            candidates=len(candidates),
+            took_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+    def _term_candidates(self, vector: SparseVector) -> NDArray[np.int64]:
+        per_list = max(MIN_PER_LIST, CANDIDATE_BUDGET // max(1, len(vector)))
+        return self.store.sparse_candidates(vector, MIN_IMPACT, per_list)
+
+    def _why(self, terms: list[TermVector], class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> list[str]:
+        reasons = []
+        for term in terms:
+            weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
+            contributions = sorted(
+                ((weights.get(int(c), 0.0) * float(p), int(c)) for c, p in zip(class_ids, probs)),
+                reverse=True,
+            )
+            shown = [f"{self.concepts.label(c)} {p:.2f}" for p, c in contributions[:2] if p >= 0.01]
+            reasons.append(f"{term.term}: " + ", ".join(shown) if shown else term.term)
+        return reasons
+
+    def _first_live(self, ranked: NDArray[np.int64], limit: int, where: ImageFilter | None) -> list[int]:
+        """The first `limit` ids that are live and pass the filter, reading the ranking in chunks."""
+        chosen: list[int] = []
+        step = max(4 * limit, 64)
+        for start in range(0, len(ranked), step):
+            chunk = ranked[start : start + step]
+            chosen.extend(int(c) for c in chunk[self.store.live(chunk, where)])
+            if len(chosen) >= limit:
+                break
+        return chosen[:limit]
+
+    # ---- similar images ---------------------------------------------------------------------
+    def similar(
+        self,
+        image: Path | bytes,
+        limit: int = 20,
+        focus: str | None = None,
+        where: ImageFilter | None = None,
+    ) -> SearchResult:
+        """Images most like `image` (a file inside or outside the library, or its bytes)."""
+        started = time.perf_counter()
+        own_id = self._indexed_content(image)
+        if own_id is not None:
+            embedding = self.store.embeddings(np.array([own_id]))[0]
+        else:
+            embedding, _ = self._analyse(image)
+        label = focus or ""
+        if focus:
+            term = self.concepts.encode_term(focus)
+            if term is None:
+                raise QueryError(f"unknown focus concept: {focus!r}")
+            ids, sims = self._focused(embedding, term, limit)
+            label = term.term
+        else:
+            ids, sims = self._nearest(embedding, limit + 1)
+        keep = ids != own_id if own_id is not None else np.ones(len(ids), dtype=bool)
+        ids, sims = ids[keep], sims[keep]
+        chosen = self._first_live(ids, limit, where)
+        score = dict(zip(ids.tolist(), sims.tolist()))
+        hits = [
+            _hit(img, float(score[img.content_id]), [f"focus: {label}"] if focus else ["visual similarity"])
+            for img in self.store.get_images(chosen)
+        ]
+        return SearchResult(
+            query=str(image) if not isinstance(image, bytes) else "<image>",
+            hits=hits,
+            candidates=len(ids),
+            took_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+    def _nearest(self, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        # Over-fetch so that dead or filtered-out ids do not leave the page short.
+        return self.store.knn(embedding, max(4 * k, 64))
+
+    def _focused(self, embedding: Vector, term: TermVector, limit: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        fc = self._fc_weights()
+        # Features that are evidence for the concept, weighted by how much they count for it.
+        weights = np.maximum(term.vector.weights @ fc[term.vector.ids], 0.0)
+        ann_ids, _ = self.store.knn(embedding, max(20 * limit, 400))
+        concept_ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, 2000)
+        candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)
+        vectors = normalise(self.store.embeddings(candidates) * weights)
+        query = normalise(embedding * weights)
+        sims = vectors @ query
+        order = np.argsort(-sims, kind="stable")
+        return candidates[order], sims[order]
+
+    def _fc_weights(self) -> NDArray[np.float32]:
+        if self._fc is None:
+            if self._final_layer is None:
+                raise QueryError("focus needs the classifier's weights, which this engine was not given")
+            self._fc = self._final_layer()
+        return self._fc
+
+    # ---- tags, words, helpers ----------------------------------------------------------------
+    def tags(self, image: Path | bytes, k: int = 10) -> list[Tag]:
+        own_id = self._indexed_content(image)
+        if own_id is not None:
+            ids, probs = self.store.categories(np.array([own_id]))
+            keep = probs[0] > 0
+            probabilities = dense_probabilities(SparseVector(ids[0][keep], probs[0][keep]))
+        else:
+            _, probabilities = self._analyse(image)
+        return self.concepts.tags(probabilities, k=k)
+
+    def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
+        return self.concepts.nearest(word, k)
+
+    def _indexed_content(self, image: Path | bytes) -> int | None:
+        if isinstance(image, bytes):
+            return None
+        return self.store.content_of_path(os.path.abspath(image))
+
+    def _analyse(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
+        if self._embed_image is None:
+            raise QueryError("this engine cannot analyse new images (no classifier given)")
+        return self._embed_image(image)
+
+
+def _term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> NDArray[np.float32]:
+    dense = np.zeros(1000, dtype=np.float32)
+    dense[vector.ids] = vector.weights
+    return (dense[class_ids] * probs).sum(axis=1) if len(class_ids) else np.zeros(0, np.float32)
+
+
+def _hit(image: StoredImage, score: float, why: list[str]) -> Hit:
+    return Hit(image.content_id, image.paths[0], round(score, 4), why, image.paths, image.meta)

@@ -1,0 +1,132 @@
+"""Nearest-neighbour search over the 1280-d image embeddings.
+
+The embeddings column file (float16 rows) is the truth. Below `exact_below` images a query is an
+exact scan of that file (faster than a graph at that size, and exact). Above it, a usearch HNSW
+index (cosine, float16) is kept as derived data: it is caught up from the column file after each
+indexing run, saved atomically, and opened memory-mapped so a CLI query starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.records import Vector
+from pixseek.store.columns import RowFile
+
+EXACT_BELOW = 20_000
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 128
+_CHUNK = 8192
+
+
+def normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class DenseIndex:
+    def __init__(self, directory: Path, dim: int, exact_below: int = EXACT_BELOW) -> None:
+        self.dim = dim
+        self.exact_below = exact_below
+        self.index_path = directory / "dense.usearch"
+        self.meta_path = directory / "dense.json"
+        self._view = None  # memory-mapped usearch index, opened on first query
+
+    @property
+    def covered_until(self) -> int:
+        try:
+            meta = json.loads(self.meta_path.read_text())
+            if self.index_path.exists():
+                return int(meta["covered_until"])
+        except (OSError, ValueError, KeyError):
+            pass
+        return 1
+
+    def _new_index(self):  # -> usearch.index.Index
+        from usearch.index import Index
+
+        return Index(
+            ndim=self.dim,
+            metric="cos",
+            dtype="f16",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+
+    def catch_up(self, embeddings: RowFile, end: int) -> None:
+        """Add rows [covered_until, end) to the graph, once the library is large enough to need it."""
+        if end - 1 < self.exact_below:
+            return
+        start = self.covered_until
+        if start >= end:
+            return
+        from usearch.index import Index
+
+        index = self._new_index()
+        if start > 1:
+            index = Index.restore(str(self.index_path), view=False)
+        threads = os.cpu_count() or 1
+        for lo in range(start, end, _CHUNK):
+            hi = min(end, lo + _CHUNK)
+            keys = np.arange(lo, hi, dtype=np.uint64)
+            fresh = ~np.asarray(index.contains(keys), dtype=bool) if len(index) else slice(None)
+            vectors = embeddings.read_range(lo, hi).view(np.float16)
+            index.add(keys[fresh], vectors[fresh].astype(np.float32), threads=threads)
+        tmp = self.index_path.with_suffix(".tmp")
+        index.save(str(tmp))
+        os.replace(tmp, self.index_path)
+        meta_tmp = self.meta_path.with_suffix(".tmp")
+        meta_tmp.write_text(json.dumps({"covered_until": end, "count": len(index)}))
+        os.replace(meta_tmp, self.meta_path)
+        self._view = None
+
+    def search(
+        self, query: Vector, k: int, embeddings: RowFile, end: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Content ids and cosine similarities of the k nearest rows among [1, end), best first."""
+        query = normalise(query)
+        covered = self.covered_until
+        if covered <= 1:
+            return self._exact(query, k, embeddings, 1, end)
+        if self._view is None:
+            from usearch.index import Index
+
+            self._view = Index.restore(str(self.index_path), view=True)
+        matches = self._view.search(query, k)
+        ids = matches.keys.astype(np.int64)
+        sims = (1.0 - matches.distances).astype(np.float32)
+        if covered < end:  # rows added since the graph was last caught up: scan them exactly
+            tail_ids, tail_sims = self._exact(query, k, embeddings, covered, end)
+            ids, sims = np.concatenate([ids, tail_ids]), np.concatenate([sims, tail_sims])
+            order = np.argsort(-sims, kind="stable")[:k]
+            ids, sims = ids[order], sims[order]
+        return ids, sims
+
+    def _exact(
+        self, query: Vector, k: int, embeddings: RowFile, start: int, end: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        ids_parts, sims_parts = [], []
+        for lo in range(start, end, 65536):
+            hi = min(end, lo + 65536)
+            block = normalise(embeddings.read_range(lo, hi).view(np.float16))
+            sims = block @ query
+            take = min(k, len(sims))
+            top = np.argpartition(-sims, take - 1)[:take]
+            ids_parts.append(top + lo)
+            sims_parts.append(sims[top])
+        if not ids_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        ids, sims = np.concatenate(ids_parts), np.concatenate(sims_parts)
+        order = np.argsort(-sims, kind="stable")[:k]
+        return ids[order].astype(np.int64), sims[order].astype(np.float32)
+
+    def bytes_on_disk(self) -> int:
+        return self.index_path.stat().st_size if self.index_path.exists() else 0

@@ -1,0 +1,152 @@
+"""The embedded store on its own: real SQLite and files, synthetic analyses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixseek.records import Analysis, FileState, ImageFilter, ImageMeta, SparseVector
+from pixseek.store import EmbeddedStore, StoreError
+from pixseek.store import embedded as embedded_module
+from pixseek.store.dense import DenseIndex
+from pixseek.store.sparse import DEQUANT, decode_row, encode_row, quantise, top_k
+
+ANALYZER = "test-analyzer"
+
+
+def make_analysis(rng: np.random.Generator, main_class: int, taken_at: str | None = None) -> Analysis:
+    probs = rng.dirichlet(np.full(1000, 0.05)).astype(np.float32) * 0.3
+    probs[main_class] += 0.7
+    embedding = rng.random(1280).astype(np.float32)
+    embedding[main_class] += 40.0  # images of one class sit together
+    return Analysis(ImageMeta(640, 480, "JPEG", taken_at=taken_at), top_k(probs), embedding)
+
+
+def test_quantisation_round_trip_is_within_three_percent():
+    p = np.array([0.9, 0.31, 0.05, 1e-3, 2e-5, 1e-6], dtype=np.float32)
+    back = DEQUANT[quantise(p)]
+    assert np.allclose(back, p, rtol=0.03)
+    assert quantise(np.array([1e-9]))[0] == 0
+
+
+def test_encoded_row_keeps_top_classes_in_order():
+    vector = SparseVector(np.array([7, 3, 999]), np.array([0.6, 0.3, 0.1], dtype=np.float32))
+    row = encode_row(vector)
+    assert len(row) == 150
+    back = decode_row(row)
+    assert back.ids.tolist() == [7, 3, 999]
+    assert np.allclose(back.weights, [0.6, 0.3, 0.1], rtol=0.03)
+
+
+def test_add_query_move_remove_and_reopen(tmp_path):
+    rng = np.random.default_rng(0)
+    store = EmbeddedStore(tmp_path / "lib")
+    ids = []
+    for i in range(30):
+        cid = store.add_content(f"sha{i}", ANALYZER, make_analysis(rng, main_class=i % 3, taken_at=f"2020-01-{i + 1:02d}T10:00:00"))
+        store.put_file(FileState(f"/photos/{i}.jpg", 100 + i, i), cid)
+        ids.append(cid)
+    store.commit()
+
+    # Before refresh_indexes the rows are searched as an unindexed tail; after, via posting lists.
+    query = SparseVector(np.array([1]), np.array([1.0], dtype=np.float32))
+    tail = store.sparse_candidates(query, 0.01, 1000)
+    store.refresh_indexes()
+    indexed = store.sparse_candidates(query, 0.01, 1000)
+    expected = [c for i, c in enumerate(ids) if i % 3 == 1]
+    assert tail.tolist() == expected == indexed.tolist()
+
+    near, sims = store.knn(make_analysis(rng, 2).embedding, 10)
+    assert all((i - 1) % 3 == 2 for i in near[:10])
+    assert sims[0] > 0.9
+
+    store.move_file("/photos/4.jpg", FileState("/albums/four.jpg", 104, 4))
+    store.remove_files(["/photos/7.jpg"])
+    store.commit()
+    assert store.content_of_path("/albums/four.jpg") == ids[4]
+    assert store.content_of_path("/photos/4.jpg") is None
+    live = store.live(np.array(ids))
+    assert not live[7] and live[4] and live.sum() == 29
+    assert [img.paths for img in store.get_images([ids[4]])] == [["/albums/four.jpg"]]
+    assert store.get_images([ids[7]]) == []  # dead contents are not returned
+
+    only_albums = store.live(np.array(ids), ImageFilter(path_prefix="/albums"))
+    assert np.flatnonzero(only_albums).tolist() == [4]
+    january_first_week = store.live(np.array(ids), ImageFilter(taken_from="2020-01-01", taken_to="2020-01-07"))
+    assert january_first_week.sum() == 7
+    store.close()
+
+    reopened = EmbeddedStore(tmp_path / "lib")
+    assert reopened.stats().images == 29
+    assert reopened.stats().unreferenced == 1
+    assert reopened.find_content("sha7", ANALYZER) == ids[7]  # kept: a restored file reuses it
+    assert reopened.sparse_candidates(query, 0.01, 1000).tolist() == expected
+    reopened.close()
+
+
+def test_uncommitted_work_is_rolled_back_and_rows_are_reused(tmp_path):
+    rng = np.random.default_rng(1)
+    store = EmbeddedStore(tmp_path / "lib")
+    cid = store.add_content("a", ANALYZER, make_analysis(rng, 5))
+    store.put_file(FileState("/a.jpg", 1, 1), cid)
+    store.commit()
+    lost = store.add_content("b", ANALYZER, make_analysis(rng, 6))
+    store.close()  # like a crash: never committed
+
+    store = EmbeddedStore(tmp_path / "lib")
+    assert store.find_content("b", ANALYZER) is None
+    again = store.add_content("c", ANALYZER, make_analysis(rng, 7))
+    store.put_file(FileState("/c.jpg", 1, 1), again)
+    store.commit()
+    assert again == lost  # the id and its rows were reused, so no orphan rows accumulate
+    store.refresh_indexes()
+    hits = store.sparse_candidates(SparseVector(np.array([7]), np.array([1.0], np.float32)), 0.01, 100)
+    assert hits.tolist() == [again]
+    store.close()
+
+
+def test_interrupted_segment_write_is_cleaned_up(tmp_path):
+    rng = np.random.default_rng(2)
+    store = EmbeddedStore(tmp_path / "lib")
+    for i in range(5):
+        cid = store.add_content(f"s{i}", ANALYZER, make_analysis(rng, 9))
+        store.put_file(FileState(f"/{i}.jpg", 1, 1), cid)
+    store.commit()
+    store.refresh_indexes()
+    store.close()
+    postings = tmp_path / "lib" / "index" / "postings"
+    (postings / ".tmp-half-written").mkdir()
+    (postings / "seg-0000000003-0000000004").mkdir()  # stale, overlaps the valid chain
+    store = EmbeddedStore(tmp_path / "lib")
+    assert sorted(p.name for p in postings.iterdir()) == ["seg-0000000001-0000000006"]
+    assert len(store.sparse_candidates(SparseVector(np.array([9]), np.array([1.0], np.float32)), 0.01, 100)) == 5
+    store.close()
+
+
+def test_ann_graph_agrees_with_exact_search(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    store = EmbeddedStore(tmp_path / "lib")
+    store._dense = DenseIndex(tmp_path / "lib" / "index", 1280, exact_below=100)
+    for i in range(300):
+        cid = store.add_content(f"s{i}", ANALYZER, make_analysis(rng, i % 50))
+        store.put_file(FileState(f"/{i}.jpg", 1, 1), cid)
+    store.commit()
+    query = make_analysis(rng, 17).embedding
+    exact_ids, _ = store.knn(query, 6)
+    store.refresh_indexes()
+    assert (tmp_path / "lib" / "index" / "dense.usearch").exists()
+    ann_ids, _ = store.knn(query, 6)
+    assert set(ann_ids.tolist()) == set(exact_ids.tolist())
+    # rows added after the graph was built are still found (exact scan of the tail)
+    cid = store.add_content("late", ANALYZER, make_analysis(rng, 17))
+    store.put_file(FileState("/late.jpg", 1, 1), cid)
+    store.commit()
+    assert cid in store.knn(query, 7)[0].tolist()
+    store.close()
+
+
+def test_newer_schema_is_refused(tmp_path, monkeypatch):
+    EmbeddedStore(tmp_path / "lib").close()
+    monkeypatch.setattr(embedded_module, "SCHEMA_VERSION", 0)
+    with pytest.raises(StoreError, match="newer pixseek"):
+        EmbeddedStore(tmp_path / "lib")
