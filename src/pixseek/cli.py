@@ -19,6 +19,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.markup import escape
 from rich.table import Table
 
 from pixseek.records import ImageFilter
@@ -170,14 +171,10 @@ def _show_hits(result, as_json: bool) -> None:
     if not result.hits:
         out.print("no image matches well enough.", highlight=False)
         return
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("path", overflow="fold")
-    table.add_column("why", overflow="fold")
+    # One line per hit, path first and unwrapped, so the output stays greppable and copyable.
     for rank, hit in enumerate(result.hits, 1):
-        table.add_row(str(rank), f"{hit.score:.3f}", hit.path, "; ".join(hit.why))
-    out.print(table)
+        out.print(f"{rank:>3}  {hit.score:.3f}  {hit.path}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"             [dim]{escape('; '.join(hit.why))}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command()

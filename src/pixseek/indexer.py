@@ -29,6 +29,10 @@ COMMIT_EVERY_N = 500
 IN_PROCESS_BELOW = 8  # fewer files than this: not worth starting worker processes
 
 
+class IndexingError(RuntimeError):
+    pass
+
+
 class Progress(Protocol):
     def start(self, total: int, description: str) -> None: ...
     def advance(self, n: int = 1) -> None: ...
@@ -256,6 +260,7 @@ def _pooled(
     """
     pending = list(reversed(paths))
     suspects: list[str] = []
+    produced_any = False
     window = workers * 4
     context = multiprocessing.get_context("spawn")
     while pending or suspects:
@@ -276,8 +281,14 @@ def _pooled(
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         path = in_flight.pop(future)
-                        yield future.result()
+                        result = future.result()
+                        produced_any = True
+                        yield result
             except BrokenProcessPool:
+                if not produced_any:  # not a bad file: the workers cannot even start
+                    raise IndexingError(
+                        "analysis worker processes failed to start; try --workers 1 to see why"
+                    ) from None
                 lost = list(in_flight.values())
                 if isolate:
                     yield AnalysisResult(lost[0] if lost else path, error="the image crashed the decoder")

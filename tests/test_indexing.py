@@ -1,0 +1,118 @@
+"""Index the real sample gallery with the real classifier, then change the folder and re-index."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixseek.library import Library
+
+
+@pytest.fixture()
+def library(tmp_path: Path, pixseek_env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PIXSEEK_MODEL_DIR", pixseek_env["PIXSEEK_MODEL_DIR"])
+    monkeypatch.setenv("PIXSEEK_CACHE_DIR", pixseek_env["PIXSEEK_CACHE_DIR"])
+    with Library(tmp_path / "library") as lib:
+        yield lib
+
+
+def paths_of(result) -> list[str]:
+    return [Path(h.path).name for h in result.hits]
+
+
+def test_index_search_and_reindex(gallery: Path, library: Library):
+    n_images = sum(1 for p in gallery.rglob("*") if p.is_file())
+    report = library.indexer(workers=2).index(gallery)
+    assert report.indexed == n_images and not report.skipped
+    assert report.analysed_per_s > 0 and {"decode", "classify"} <= set(report.stage_ms)
+
+    engine = library.engine
+    for query in ("cat", "kitten", "animal"):
+        names = paths_of(engine.search(query, limit=5))
+        assert "chelsea.png" in names[:3] or any("chelsea" in n for n in names[:3]), (query, names)
+    assert paths_of(engine.search("espresso", limit=3))[0].startswith("coffee")
+    hit = engine.search("espresso", limit=1).hits[0]
+    assert any("espresso" in why for why in hit.why)
+
+    # an edited copy (crop + flip + recompress) from outside the library finds its original first
+    edited = library.paths.home / "edited.jpg"
+    with Image.open(gallery / "photos" / "coffee.png") as im:
+        w, h = im.size
+        im.convert("RGB").crop((20, 10, w - 30, h - 20)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(edited, quality=60)
+    assert paths_of(engine.similar(edited, limit=3))[0].startswith("coffee")
+
+    # second run: nothing to do
+    again = library.indexer().index(gallery)
+    assert (again.indexed, again.updated, again.moved, again.removed) == (0, 0, 0, 0)
+    assert again.unchanged == n_images
+
+    # rename, move, delete, modify, add a duplicate
+    (gallery / "albums").mkdir()
+    shutil.move(gallery / "photos" / "chelsea.png", gallery / "albums" / "my cat.png")
+    (gallery / "photos" / "coins.png").unlink()
+    with Image.open(gallery / "photos" / "china.jpg") as im:
+        im.transpose(Image.Transpose.ROTATE_90).save(gallery / "photos" / "china.jpg")
+    shutil.copy(gallery / "photos" / "coffee.png", gallery / "albums" / "coffee copy.png")
+    third = library.indexer().index(gallery)
+    assert (third.moved, third.removed, third.updated, third.reused, third.indexed) == (1, 1, 1, 1, 0)
+    names = paths_of(engine.search("cat", limit=5))
+    assert "my cat.png" in names and "chelsea.png" not in names
+    assert not any(n == "coins.png" for n in paths_of(engine.search("coin", limit=50, threshold=0.0)))
+
+
+def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library):
+    bad = gallery / "bad"
+    bad.mkdir()
+    (bad / "empty.jpg").write_bytes(b"")
+    (bad / "notes.jpg").write_text("this is not a picture")
+    data = (gallery / "photos" / "coffee.png").read_bytes()
+    (bad / "truncated.png").write_bytes(data[: len(data) // 3])
+    os.symlink(bad, bad / "loop")
+    report = library.indexer(workers=1).index(gallery)
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
+    assert set(reasons) >= {"empty.jpg", "notes.jpg", "truncated.png", "loop"}, reasons
+    assert "empty" in reasons["empty.jpg"]
+    assert report.indexed > 0  # the run went on
+
+
+def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_env: dict[str, str]):
+    home = tmp_path / "killed"
+    env = {**pixseek_env, "PIXSEEK_HOME": str(home)}
+    cmd = [sys.executable, "-m", "pixseek.cli", "index", str(gallery), "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    db = home / "pixseek.db"
+    # wait until some results are committed, then kill the whole process group without warning
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            out = subprocess.run(
+                [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(db)!r}).execute('select count(*) from files').fetchone()[0])"],
+                capture_output=True, text=True,
+            ).stdout.strip()
+            if out.isdigit() and int(out) > 0:
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "indexing finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    resumed = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    import json
+
+    report = json.loads(resumed.stdout)
+    total = sum(1 for p in gallery.rglob("*") if p.is_file())
+    assert report["unchanged"] > 0 and report["unchanged"] + report["indexed"] == total
+    with Library(home) as lib:
+        assert lib.store.stats().files == total  # every file is indexed exactly once
+        ids = np.arange(1, lib.store.content_count() + 1)
+        assert lib.store.live(ids).sum() == total
