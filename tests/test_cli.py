@@ -1,0 +1,105 @@
+"""The real `pixseek` command line, run as a user runs it, on the real sample gallery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def indexed(gallery_master, pixseek_env, tmp_path_factory):
+    """One library over the sample gallery, shared by the read-only tests of this module."""
+    gallery, _ = gallery_master
+    env = {**pixseek_env, "PIXSEEK_HOME": str(tmp_path_factory.mktemp("cli-library"))}
+    result = run(env, "index", str(gallery), "--json")
+    assert result.returncode == 0, result.stderr
+    return gallery, env, json.loads(result.stdout)
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pixseek.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def names(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [Path(r["path"]).name for r in json.loads(result.stdout)["results"]]
+
+
+def test_index_report(indexed):
+    gallery, _, report = indexed
+    assert report["indexed"] == sum(1 for p in gallery.rglob("*") if p.is_file())
+    assert report["skipped"] == []
+
+
+@pytest.mark.parametrize("query", ["cat", "kitten", "animal"])
+def test_cat_photo_found_by_words(indexed, query):
+    _, env, _ = indexed
+    found = names(run(env, "search", query, "--json", "-n", "5"))
+    assert "chelsea.png" in found, found
+
+
+def test_espresso_finds_coffee_with_reason(indexed):
+    _, env, _ = indexed
+    result = run(env, "search", "espresso", "--json", "-n", "3")
+    data = json.loads(result.stdout)
+    assert Path(data["results"][0]["path"]).name.startswith("coffee")
+    assert "espresso" in " ".join(data["results"][0]["why"])
+    human = run(env, "search", "espresso", "-n", "2")
+    assert "coffee" in human.stdout and "espresso" in human.stdout
+
+
+def test_unknown_words_give_a_clear_message(indexed):
+    _, env, _ = indexed
+    result = run(env, "search", "qwertyuiop")
+    assert result.returncode == 1
+    assert "no known words in query" in result.stderr
+    stopwords = run(env, "search", "the of and")
+    assert stopwords.returncode == 1 and "error:" in stopwords.stderr
+
+
+def test_no_good_match_returns_nothing(indexed):
+    _, env, _ = indexed
+    # there is no volcano in the gallery: nothing above the threshold, rather than noise
+    assert names(run(env, "search", "volcano", "--json")) == []
+
+
+def test_similar_and_focus(indexed):
+    gallery, env, _ = indexed
+    found = names(run(env, "similar", str(gallery / "derived" / "chelsea_flip.jpg"), "--json", "-n", "3"))
+    assert "chelsea.png" in found and "chelsea_flip.jpg" not in found
+    focused = names(run(env, "similar", str(gallery / "photos" / "chelsea.png"), "--focus", "cat", "--json", "-n", "3"))
+    assert all(n.startswith("chelsea") for n in focused)
+    assert run(env, "similar", str(gallery / "nope.jpg")).returncode == 1
+
+
+def test_tags_include_hypernyms(indexed):
+    gallery, env, _ = indexed
+    result = run(env, "tags", str(gallery / "photos" / "chelsea.png"), "--json")
+    tags = {t["tag"] for t in json.loads(result.stdout)}
+    assert {"cat", "animal"} <= tags, tags
+
+
+def test_words(indexed):
+    _, env, _ = indexed
+    result = run(env, "words", "seashore", "--json")
+    words = {w["word"] for w in json.loads(result.stdout)}
+    assert words & {"beach", "coast", "shore", "shoreline"}
+
+
+def test_stats(indexed):
+    gallery, env, report = indexed
+    data = json.loads(run(env, "stats", "--json").stdout)
+    assert data["images"] == report["indexed"]
+    assert data["bytes_per_image"]["categories: forward rows"] <= 160
+
+
+def test_folder_filter(indexed):
+    gallery, env, _ = indexed
+    found = names(run(env, "search", "cat", "--in", str(gallery / "derived"), "--json"))
+    assert found and all(n.startswith("chelsea_") for n in found)
