@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -94,13 +95,13 @@ def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_
     # wait until some results are committed, then kill the whole process group without warning
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
-            out = subprocess.run(
-                [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(db)!r}).execute('select count(*) from files').fetchone()[0])"],
-                capture_output=True, text=True,
-            ).stdout.strip()
-            if out.isdigit() and int(out) > 0:
-                break
-        time.sleep(0.2)
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                    if conn.execute("SELECT count(*) FROM files").fetchone()[0] > 0:
+                        break
+            except sqlite3.OperationalError:  # schema not created yet
+                pass
+        time.sleep(0.05)
     assert proc.poll() is None, "indexing finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -115,7 +115,8 @@ def index(
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
-    from pixseek.indexer import describe
+    from pixseek.imageio.files import ScanRootError
+    from pixseek.indexer import IndexingError, describe
 
     if not folder.is_dir():
         _fail(f"not a folder: {folder}")
@@ -123,6 +124,8 @@ def index(
     progress = _RichProgress(verbose) if not as_json else None
     try:
         report = library.indexer(workers=workers, progress=progress).index(folder)
+    except (ScanRootError, IndexingError) as exc:
+        _fail(str(exc))
     finally:
         if progress:
             progress.stop()

@@ -119,8 +119,12 @@ class Indexer:
         return report
 
     def _plan(self, root: Path, report: IndexReport) -> _Plan:
+        unreadable_dirs: list[str] = []
+
         def on_skip(skipped: Skipped) -> None:
             report.skipped.append(skipped)
+            if os.path.isdir(skipped.path) and not os.path.islink(skipped.path):
+                unreadable_dirs.append(skipped.path.rstrip("/") + "/")
             if self.progress:
                 self.progress.log(f"skipped {skipped.path}: {skipped.reason}")
 
@@ -141,7 +145,12 @@ class Indexer:
                 plan.to_analyse.append(state)
                 if old is not None:
                     plan.changed[state.path] = old
-        plan.gone = {p: f for p, f in known.items() if p not in seen}
+        # A directory we could not read has unknown contents, not none: keep what it held.
+        plan.gone = {
+            p: f
+            for p, f in known.items()
+            if p not in seen and not any(p.startswith(d) for d in unreadable_dirs)
+        }
         report.unchanged = plan.unchanged
         return plan
 

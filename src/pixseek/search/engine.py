@@ -100,9 +100,7 @@ class SearchEngine:
         best = np.zeros(len(candidates), dtype=np.float32)
         best_alt = np.full(len(candidates), -1)
         for a, alternative in enumerate(plan.alternatives):
-            scores = np.stack([term_scores[id(t)] for t in alternative.terms])
-            combined = np.exp(np.log(np.maximum(scores, 1e-9)).mean(axis=0))
-            combined[(scores < TERM_FLOOR).any(axis=0)] = 0.0
+            combined = _conjunction_scores(alternative.terms, term_scores)
             better = combined > best
             best[better], best_alt[better] = combined[better], a
         order = np.argsort(-best, kind="stable")
@@ -238,6 +236,22 @@ class SearchEngine:
         if self._embed_image is None:
             raise QueryError("this engine cannot analyse new images (no classifier given)")
         return self._embed_image(image)
+
+
+def _conjunction_scores(terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]]) -> NDArray[np.float32]:
+    """Geometric mean of the terms that must match, each at least TERM_FLOOR.
+
+    Terms known only through word vectors (no WordNet path to any class: "sky", "snow") are weak
+    evidence, so they cannot veto an image; they add their score as a bonus instead.
+    """
+    required = [t for t in terms if not t.glove_only] or terms
+    optional = [t for t in terms if t.glove_only and required is not terms]
+    scores = np.stack([term_scores[id(t)] for t in required])
+    combined = np.exp(np.log(np.maximum(scores, 1e-9)).mean(axis=0))
+    combined[(scores < TERM_FLOOR).any(axis=0)] = 0.0
+    for term in optional:
+        combined += np.where(combined > 0, term_scores[id(term)], 0.0)
+    return combined.astype(np.float32)
 
 
 def _term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> NDArray[np.float32]:
