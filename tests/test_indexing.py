@@ -70,7 +70,7 @@ def test_index_search_and_reindex(gallery: Path, library: Library):
     assert not any(n == "coins.png" for n in paths_of(engine.search("coin", limit=50, threshold=0.0)))
 
 
-def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library):
+def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library, monkeypatch: pytest.MonkeyPatch):
     bad = gallery / "bad"
     bad.mkdir()
     (bad / "empty.jpg").write_bytes(b"")
@@ -78,10 +78,19 @@ def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library):
     data = (gallery / "photos" / "coffee.png").read_bytes()
     (bad / "truncated.png").write_bytes(data[: len(data) // 3])
     os.symlink(bad, bad / "loop")
+    os.symlink(bad / "gone.jpg", bad / "dangling.jpg")
+    shutil.copy(gallery / "photos" / "coffee.png", os.fsencode(bad) + b"/caf\xe9.png")  # Latin-1 name
+    Image.new("RGB", (3000, 3000), "white").save(bad / "bomb.png")  # 9 MP, over the limit below
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4_000_000)  # workers=1 analyses in this process
     report = library.indexer(workers=1).index(gallery)
     reasons = {Path(s.path).name: s.reason for s in report.skipped}
-    assert set(reasons) >= {"empty.jpg", "notes.jpg", "truncated.png", "loop"}, reasons
+    assert set(reasons) >= {"empty.jpg", "notes.jpg", "truncated.png", "loop", "dangling.jpg", "bomb.png"}, reasons
     assert "empty" in reasons["empty.jpg"]
+    assert "not an image" in reasons["notes.jpg"]
+    assert "truncated" in reasons["truncated.png"] or "corrupt" in reasons["truncated.png"]
+    assert "symlink loop" in reasons["loop"]
+    assert "decompression bomb" in reasons["bomb.png"]
+    assert any("UTF-8" in s.reason for s in report.skipped)
     assert report.indexed > 0  # the run went on
 
 
