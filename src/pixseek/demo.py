@@ -49,9 +49,12 @@ def main() -> None:
         ["search", "animal", "-n", "5"],
         ["search", "espresso", "-n", "3"],
         ["search", "motorbike", "-n", "3"],
-        ["search", "shoe", "-n", "8"],
-        ["search", "bag", "-n", "5"],
-        ["search", "beach ball", "-n", "5"],
+        ["search", "flower", "-n", "3"],
+        ["search", "building", "-n", "3"],
+        ["search", "tiger cat", "-n", "3"],  # (tiger AND cat) OR the known phrase "tiger cat"
+        ["search", "shoe", "-n", "5"],
+        ["search", "bag", "-n", "3"],
+        ["search", "volcano"],  # nothing like it in the gallery: no results rather than noise
         ["search", "qwertyuiop"],
         ["similar", str(cat_copy), "-n", "5"],
         ["similar", str(cat), "--focus", "cat", "-n", "5"],
