@@ -103,3 +103,11 @@ def test_folder_filter(indexed):
     gallery, env, _ = indexed
     found = names(run(env, "search", "cat", "--in", str(gallery / "derived"), "--json"))
     assert found and all(n.startswith("chelsea_") for n in found)
+
+
+def test_similar_inside_a_selective_filter_fills_the_page(indexed):
+    # the nearest neighbours of the cat are mostly outside photos/: the page is filled exactly
+    gallery, env, _ = indexed
+    found = names(run(env, "similar", str(gallery / "derived" / "chelsea_flip.jpg"), "--in", str(gallery / "photos"), "--json", "-n", "15"))
+    photos = {p.name for p in (gallery / "photos").iterdir()}
+    assert len(found) == 15 and set(found) <= photos and found[0] == "chelsea.png"

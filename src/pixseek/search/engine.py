@@ -165,21 +165,23 @@ class SearchEngine:
             embedding = self.store.embeddings(np.array([own_id]))[0]
         else:
             embedding, _ = self._analyse(image)
-        label = focus or ""
+        term = None
         if focus:
             term = self.concepts.encode_term(focus)
             if term is None:
                 raise QueryError(f"unknown focus concept: {focus!r}")
             ids, sims = self._focused(embedding, term, limit)
-            label = term.term
         else:
             ids, sims = self._nearest(embedding, limit + 1)
-        keep = ids != own_id if own_id is not None else np.ones(len(ids), dtype=bool)
-        ids, sims = ids[keep], sims[keep]
-        chosen = self._first_live(ids, limit, where)
+        chosen = self._first_live(ids[ids != own_id], limit, where)
+        if len(chosen) < limit and where is not None and not where.is_empty():
+            # A selective filter can leave the approximate neighbours short (the pgvector
+            # "filtered HNSW" problem): search exactly inside the filter instead.
+            ids, sims = self._exact_within(embedding, self.store.matching(where), term)
+            chosen = [int(c) for c in ids[ids != own_id][:limit]]
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
-            _hit(img, float(score[img.content_id]), [f"focus: {label}"] if focus else ["visual similarity"])
+            _hit(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
             for img in self.store.get_images(chosen)
         ]
         return SearchResult(
@@ -189,14 +191,25 @@ class SearchEngine:
             took_ms=(time.perf_counter() - started) * 1e3,
         )
 
+    def _exact_within(
+        self, embedding: Vector, ids: NDArray[np.int64], term: TermVector | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        weights = self._focus_weights(term) if term else np.ones_like(embedding)
+        sims = normalise(self.store.embeddings(ids) * weights) @ normalise(embedding * weights)
+        order = np.argsort(-sims, kind="stable")
+        return ids[order], sims[order]
+
+    def _focus_weights(self, term: TermVector) -> NDArray[np.float32]:
+        # Features that are evidence for the concept, weighted by how much they count for it.
+        fc = self._fc_weights()
+        return np.maximum(term.vector.weights @ fc[term.vector.ids], 0.0)
+
     def _nearest(self, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         # Over-fetch so that dead or filtered-out ids do not leave the page short.
         return self.store.knn(embedding, max(4 * k, 64))
 
     def _focused(self, embedding: Vector, term: TermVector, limit: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        fc = self._fc_weights()
-        # Features that are evidence for the concept, weighted by how much they count for it.
-        weights = np.maximum(term.vector.weights @ fc[term.vector.ids], 0.0)
+        weights = self._focus_weights(term)
         ann_ids, _ = self.store.knn(embedding, max(20 * limit, 400))
         concept_ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, 2000)
         candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)

@@ -70,6 +70,9 @@ class Store(Protocol):
     def live(self, content_ids: NDArray[np.int64], where: ImageFilter | None = None) -> NDArray[np.bool_]:
         """Mask of ids that are held by at least one file (and match `where`)."""
 
+    def matching(self, where: ImageFilter) -> NDArray[np.int64]:
+        """All live content ids that match `where` (for exact search inside a selective filter)."""
+
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         """Forward rows: class ids (n, K) and probabilities (n, K)."""
 

@@ -266,6 +266,15 @@ class EmbeddedStore:
             )
         return np.array([int(i) in alive for i in content_ids], dtype=bool)
 
+    def matching(self, where: ImageFilter) -> NDArray[np.int64]:
+        condition, params = _filter_sql(where)
+        rows = self._db.execute(
+            "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
+            f"WHERE 1{condition} ORDER BY f.content_id",
+            params,
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         return decode_rows(self._categories.read(content_ids))
 
