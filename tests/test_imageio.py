@@ -21,7 +21,12 @@ from PIL import Image, ImageOps
 from PIL.TiffImagePlugin import IFDRational as R
 
 from pixseek.imageio import decode, files
-from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image, open_original
+from pixseek.imageio.decode import (
+    DecodedImage,
+    ImageDecodeError,
+    load_image,
+    open_original,
+)
 from pixseek.imageio.files import IMAGE_EXTENSIONS, ScanRootError, scan, sha256_file
 from pixseek.records import FileState, Skipped
 

@@ -33,7 +33,13 @@ from numpy.typing import NDArray
 from pixseek.language import glove as glove_mod
 from pixseek.language import wordnet as wordnet_mod
 from pixseek.language.glove import Glove
-from pixseek.language.wordnet import Sense, WordNet, normalize_lemma, read_pickle, write_pickle_atomic
+from pixseek.language.wordnet import (
+    Sense,
+    WordNet,
+    normalize_lemma,
+    read_pickle,
+    write_pickle_atomic,
+)
 from pixseek.records import SparseVector
 
 N_CLASSES = 1000

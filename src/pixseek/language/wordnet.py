@@ -12,9 +12,7 @@ Lemmas are lowercase with '_' between words ("beach_ball"), as in index.noun.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from pixseek.fsutil import atomic_write
 
 DEFAULT_DIR = Path("/usr/share/wordnet")
 CACHE_VERSION = "wn30-noun-2"
@@ -469,17 +469,4 @@ def read_pickle(path: Path) -> dict[str, Any] | None:
 
 
 def write_pickle_atomic(path: Path, obj: Any) -> None:
-    """Write via a temp file in the same directory + os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL))
