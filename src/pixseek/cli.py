@@ -135,7 +135,7 @@ def index(
         _print_json(data)
     else:
         for line in describe(report):
-            out.print(line, markup=False, highlight=False)
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
     if report.interrupted:
         raise typer.Exit(130)
 
