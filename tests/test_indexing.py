@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from pixseek.library import Library
+from pixseek.samples import write_demo_gallery
 
 
 @pytest.fixture()
@@ -94,14 +95,11 @@ def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library, mon
     assert report.indexed > 0  # the run went on
 
 
-def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_env: dict[str, str]):
-    home = tmp_path / "killed"
-    env = {**pixseek_env, "PIXSEEK_HOME": str(home)}
-    cmd = [sys.executable, "-m", "pixseek.cli", "index", str(gallery), "--workers", "1"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def start_index_and_wait_for_commits(cmd: list[str], env: dict[str, str], home: Path, **popen) -> subprocess.Popen:
+    """Start `pixseek index` and return once its first results are committed."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, **popen)
     deadline = time.time() + 120
     db = home / "pixseek.db"
-    # wait until some results are committed, then kill the whole process group without warning
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
             try:
@@ -112,7 +110,15 @@ def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_
                 pass
         time.sleep(0.05)
     assert proc.poll() is None, "indexing finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGKILL)
+    return proc
+
+
+def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_env: dict[str, str]):
+    home = tmp_path / "killed"
+    env = {**pixseek_env, "PIXSEEK_HOME": str(home)}
+    cmd = [sys.executable, "-m", "pixseek.cli", "index", str(gallery), "--workers", "1"]
+    proc = start_index_and_wait_for_commits(cmd, env, home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, without warning
     proc.wait()
 
     resumed = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=300)
@@ -126,3 +132,21 @@ def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_
         assert lib.store.stats().files == total  # every file is indexed exactly once
         ids = np.arange(1, lib.store.content_count() + 1)
         assert lib.store.live(ids).sum() == total
+
+
+def test_ctrl_c_saves_work_and_exits_130(tmp_path: Path, pixseek_env: dict[str, str]):
+    gallery = tmp_path / "bigger-gallery"  # large enough that Ctrl-C lands mid-analysis
+    write_demo_gallery(gallery, fashion_per_class=40)
+    home = tmp_path / "interrupted"
+    env = {**pixseek_env, "PIXSEEK_HOME": str(home)}
+    cmd = [sys.executable, "-m", "pixseek.cli", "index", str(gallery), "--workers", "1"]
+    proc = start_index_and_wait_for_commits(
+        cmd, env, home, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group, workers too
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in out
+    with sqlite3.connect(home / "pixseek.db") as conn:
+        saved = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert saved > 0

@@ -301,6 +301,9 @@ def stats(as_json: JsonOpt = False) -> None:
 def main() -> None:
     try:
         app()
+    except KeyboardInterrupt:  # outside the indexer's own handling (which saves its work)
+        err.print("interrupted")
+        sys.exit(130)
     finally:
         library = _state.pop("library", None)
         if library is not None:
