@@ -100,6 +100,7 @@ class DenseIndex:
             from usearch.index import Index
 
             self._view = Index.restore(str(self.index_path), view=True)
+            self._view.expansion_search = EXPANSION_SEARCH  # not persisted in the file
         matches = self._view.search(query, k)
         ids = matches.keys.astype(np.int64)
         sims = (1.0 - matches.distances).astype(np.float32)
