@@ -31,8 +31,7 @@ from pixseek.store.sparse import dense_probabilities
 DEFAULT_THRESHOLD = 0.12  # query score below which an image is not a match (dev-set calibrated)
 TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
 MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
-CANDIDATE_BUDGET = 60_000  # posting entries read per query term, spread over its lists
-MIN_PER_LIST = 200
+CANDIDATE_BUDGET = 10_000  # posting entries read per query term, shared among its classes
 
 
 class QueryError(ValueError):
@@ -103,8 +102,8 @@ class SearchEngine:
             combined = _conjunction_scores(alternative.terms, term_scores)
             better = combined > best
             best[better], best_alt[better] = combined[better], a
-        order = np.argsort(-best, kind="stable")
-        order = order[best[order] >= threshold]
+        passing = np.flatnonzero(best >= threshold)
+        order = passing[np.argsort(-best[passing], kind="stable")]
         ranked = candidates[order]
         chosen = self._first_live(ranked, limit, where)
         position = {int(cid): i for i, cid in enumerate(candidates)}
@@ -124,8 +123,7 @@ class SearchEngine:
         )
 
     def _term_candidates(self, vector: SparseVector) -> NDArray[np.int64]:
-        per_list = max(MIN_PER_LIST, CANDIDATE_BUDGET // max(1, len(vector)))
-        return self.store.sparse_candidates(vector, MIN_IMPACT, per_list)
+        return self.store.sparse_candidates(vector, MIN_IMPACT, CANDIDATE_BUDGET)
 
     def _why(self, terms: list[TermVector], class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> list[str]:
         reasons = []

@@ -78,10 +78,9 @@ class Store(Protocol):
 
     def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]: ...
 
-    def sparse_candidates(
-        self, query: SparseVector, min_impact: float, max_per_list: int
-    ) -> NDArray[np.int64]:
-        """Ids where some query class has weight × probability >= min_impact (posting-list heads)."""
+    def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
+        """Ids where some query class has weight × probability >= min_impact (posting-list heads),
+        reading about `budget` entries at most, shared among the classes by weight."""
 
     def knn(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """k nearest contents by cosine similarity (may include dead ids: filter with live())."""

@@ -281,9 +281,9 @@ class EmbeddedStore:
     def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         return self._embeddings.read(content_ids).view(np.float16).astype(np.float32)
 
-    def sparse_candidates(self, query: SparseVector, min_impact: float, max_per_list: int) -> NDArray[np.int64]:
+    def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
         end = self._end()
-        ids = self._postings.candidates(query, min_impact, max_per_list)
+        ids = self._postings.candidates(query, min_impact, budget)
         ids = ids[ids < end]
         covered = self._postings.covered_until
         if covered < end:  # not yet in the posting lists: scan those forward rows directly

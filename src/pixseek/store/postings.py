@@ -11,6 +11,7 @@ Entries below INDEX_FLOOR are not indexed: they can never make an image a candid
 from __future__ import annotations
 
 import bisect
+import math
 import re
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from pixseek.store.sparse import DEQUANT, TOP_K, decode_rows
 NUM_CLASSES = 1000
 INDEX_FLOOR = 1e-3  # probabilities below this stay only in the forward rows
 MAX_SEGMENTS = 8
+MIN_PER_LIST = 16  # entries every query class may contribute, however small its weight
 _FLOOR_BYTE = int(np.searchsorted(DEQUANT, INDEX_FLOOR))
 _SEGMENT_RE = re.compile(r"^seg-(\d{10})-(\d{10})$")
 
@@ -121,24 +123,32 @@ class PostingIndex:
         tmp.rename(final)
         return Segment.open(final, lo, hi)
 
-    def candidates(
-        self, query: SparseVector, min_impact: float, max_per_list: int
-    ) -> NDArray[np.int64]:
-        """Content ids whose weight × probability reaches min_impact for at least one query class."""
+    def candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
+        """Content ids whose weight × probability reaches min_impact for at least one query class.
+
+        At most about `budget` entries are read: each class's share is proportional to its query
+        weight (at least MIN_PER_LIST), and each segment's to the ids it covers. Lists are
+        impact-ordered, so what a cap leaves out is the weakest evidence.
+        """
+        weights = np.maximum(query.weights.astype(np.float64), 0.0)
+        total_weight = float(weights.sum())
+        span = max(1, self.covered_until - 1)
         parts: list[NDArray[np.uint32]] = []
-        for cls, w in zip(query.ids, query.weights):
+        for cls, w in zip(query.ids, weights):
             if w <= 0:
                 continue
             # smallest weight byte whose probability reaches min_impact / w
             min_byte = max(_FLOOR_BYTE, int(np.searchsorted(DEQUANT, min_impact / float(w))))
             if min_byte > 255:
                 continue
+            cap = max(MIN_PER_LIST, math.ceil(budget * w / total_weight))
             for seg in self.segments:
+                seg_cap = max(1, math.ceil(cap * (seg.hi - seg.lo) / span))
                 start, stop = int(seg.offsets[cls]), int(seg.offsets[cls + 1])
                 # the list is sorted by weight, descending: binary-search the end of its head
                 n = bisect.bisect_left(seg.weights[start:stop], -min_byte, key=lambda b: -int(b))
                 if n:
-                    parts.append(seg.docs[start : start + min(n, max_per_list)])
+                    parts.append(seg.docs[start : start + min(n, seg_cap)])
         if not parts:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(parts)).astype(np.int64)
