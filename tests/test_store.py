@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -142,6 +145,8 @@ def test_ann_graph_agrees_with_exact_search(tmp_path, monkeypatch):
     store.put_file(FileState("/late.jpg", 1, 1), cid)
     store.commit()
     assert cid in store.knn(query, 7)[0].tolist()
+    store.refresh_indexes()  # a tail this small stays out of the graph: still found exactly
+    assert store._dense.covered_until == cid and cid in store.knn(query, 7)[0].tolist()
     store.close()
 
 
@@ -150,3 +155,9 @@ def test_newer_schema_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(embedded_module, "SCHEMA_VERSION", 0)
     with pytest.raises(StoreError, match="newer pixseek"):
         EmbeddedStore(tmp_path / "lib")
+
+
+def test_onnxruntime_loads_after_the_ann_library():
+    # usearch loaded first used to make `import onnxruntime` segfault (exit 139) in the process
+    code = "from pixseek.store.dense import usearch_index_class; usearch_index_class(); import onnxruntime"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -23,6 +23,24 @@ CONNECTIVITY = 16
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 128
 _CHUNK = 8192
+TAIL_ROWS_MIN = 5_000  # rows left out of the graph (scanned exactly) before it is caught up ...
+TAIL_FRACTION = 0.01  # ... or this fraction of the library, whichever is larger
+
+
+def usearch_index_class():  # -> type[usearch.index.Index]
+    """usearch's Index class, loaded safely.
+
+    usearch and ONNX Runtime link different C++ runtimes: once usearch is loaded, a later
+    `import onnxruntime` in the same process segfaults. Loading ONNX Runtime first (when it is
+    installed) avoids it, so a process may search the graph and then analyse a new image.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        pass
+    from usearch.index import Index
+
+    return Index
 
 
 def normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
@@ -50,9 +68,7 @@ class DenseIndex:
         return 1
 
     def _new_index(self):  # -> usearch.index.Index
-        from usearch.index import Index
-
-        return Index(
+        return usearch_index_class()(
             ndim=self.dim,
             metric="cos",
             dtype="f16",
@@ -68,11 +84,14 @@ class DenseIndex:
         start = self.covered_until
         if start >= end:
             return
-        from usearch.index import Index
-
+        if start > 1 and end - start < max(TAIL_ROWS_MIN, TAIL_FRACTION * (start - 1)):
+            # Updating the graph means loading and rewriting all of it; a small tail of new rows
+            # is cheaper to scan exactly at query time (search() does), until it grows.
+            return
         index = self._new_index()
         if start > 1:
-            index = Index.restore(str(self.index_path), view=False)
+            index = usearch_index_class().restore(str(self.index_path), view=False)
+            index.expansion_add = EXPANSION_ADD  # search/add depths are not persisted in the file
         threads = os.cpu_count() or 1
         for lo in range(start, end, _CHUNK):
             hi = min(end, lo + _CHUNK)
@@ -97,9 +116,7 @@ class DenseIndex:
         if covered <= 1:
             return self._exact(query, k, embeddings, 1, end)
         if self._view is None:
-            from usearch.index import Index
-
-            self._view = Index.restore(str(self.index_path), view=True)
+            self._view = usearch_index_class().restore(str(self.index_path), view=True)
             self._view.expansion_search = EXPANSION_SEARCH  # not persisted in the file
         matches = self._view.search(query, k)
         ids = matches.keys.astype(np.int64)
