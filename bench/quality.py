@@ -1,0 +1,268 @@
+"""Retrieval quality on the labelled dev set (Fashion-MNIST, sklearn digits, real photos).
+
+    python -m bench.quality [--quick] [--per-class 50]
+
+The dev set (`pixseek.samples.write_dev_set`) is indexed with the real pipeline into a library in
+bench/.cache (re-runs only re-check it). Then:
+
+* text -> image: every label word of the set is a query (digit labels excepted: digits are for
+  image -> image only). precision@10 = relevant images among the first 10 hits / min(10, number of
+  relevant images), so a query with 4 relevant images can score 1.0; a hit is relevant if the query
+  is among its labels (for Fashion-MNIST: its class is one the query names in FASHION_QUERIES).
+  `dev_text_p10` is the mean over queries at the engine's default threshold (what a user sees);
+  `dev_text_p10_unthresholded` ranks every candidate (threshold 0).
+* image -> image: every Fashion-MNIST and digit image asks `engine.similar(path, limit=10)`;
+  precision@10 = hits of the same category (itself excluded) / 10. `dev_image_p10` is the mean.
+* threshold sweep: for each threshold t, precision@10, and precision, recall and F1 of everything
+  scoring >= t (macro over label queries; precision over the queries that return something),
+  plus the false hits of distractor queries whose concept is in no dev image ("dog", "pizza", ...).
+  Note the engine's TERM_FLOOR (0.05) already zeroes any term score below it, so thresholds under
+  0.05 behave alike.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import CACHE_DIR, Result, finish, parser, print_table, rounded, setup_env
+from bench.corpus import dev_set
+from pixseek.samples import FASHION_QUERIES, SampleImage
+
+THRESHOLDS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50)
+# Concepts that are in no dev-set image: anything they return above the threshold is a false hit.
+DISTRACTORS = (
+    "dog",
+    "car",
+    "pizza",
+    "guitar",
+    "banana",
+    "airplane",
+    "piano",
+    "bicycle",
+    "umbrella",
+    "beach",
+    "fish",
+    "bird",
+    "snake",
+    "truck",
+    "clock",
+    "laptop",
+    "horse",
+    "boat",
+    "mountain",
+    "bottle",
+)
+K = 10
+
+
+@dataclass
+class TextOutcome:
+    query: str
+    group: str  # "fashion" | "photo" | "distractor"
+    relevant: int
+    error: str | None = None
+    returned: int = 0
+    p10: float = 0.0
+    p10_unthresholded: float = 0.0
+    ranking: list[tuple[float, bool]] | None = None  # (score, relevant) of every candidate
+
+
+def _relevance(images: Sequence[SampleImage]) -> dict[str, set[str]]:
+    """Query -> paths of relevant images (label queries only; digits excluded)."""
+    relevant: dict[str, set[str]] = defaultdict(set)
+    for im in images:
+        for label in im.labels:
+            if not label.startswith("digit "):
+                relevant[label].add(str(Path(im.path).resolve()))
+    return relevant
+
+
+def _precision_at_k(hits: Sequence[Any], relevant: set[str]) -> float:
+    if not relevant:
+        return 0.0
+    good = sum(1 for h in hits[:K] if any(str(Path(p).resolve()) in relevant for p in h.paths))
+    return good / min(K, len(relevant))
+
+
+def text_quality(engine: Any, images: Sequence[SampleImage], total: int) -> list[TextOutcome]:
+    from pixseek.search.engine import QueryError
+
+    relevance = _relevance(images)
+    outcomes = []
+    queries = [(q, "fashion" if q in FASHION_QUERIES else "photo") for q in sorted(relevance)]
+    queries += [(q, "distractor") for q in DISTRACTORS if q not in relevance]
+    for query, group in queries:
+        relevant = relevance.get(query, set())
+        out = TextOutcome(query, group, len(relevant))
+        try:
+            shown = engine.search(query, limit=K)
+            everything = engine.search(query, limit=total, threshold=0.0)
+        except QueryError as exc:
+            out.error = str(exc)
+            out.ranking = []
+            outcomes.append(out)
+            continue
+        out.returned = len(shown.hits)
+        out.p10 = _precision_at_k(shown.hits, relevant)
+        out.p10_unthresholded = _precision_at_k(everything.hits, relevant)
+        out.ranking = [
+            (h.score, any(str(Path(p).resolve()) in relevant for p in h.paths)) for h in everything.hits
+        ]
+        outcomes.append(out)
+    return outcomes
+
+
+def threshold_sweep(outcomes: Sequence[TextOutcome]) -> list[dict[str, float]]:
+    labelled = [o for o in outcomes if o.group != "distractor"]
+    distractors = [o for o in outcomes if o.group == "distractor"]
+    rows = []
+    for t in THRESHOLDS:
+        precisions, recalls, returned, p10 = [], [], [], []
+        for o in labelled:
+            above = [rel for score, rel in (o.ranking or []) if score >= t]
+            returned.append(len(above))
+            p10.append(sum(above[:K]) / min(K, o.relevant) if o.relevant else 0.0)
+            recalls.append(sum(above) / o.relevant if o.relevant else 0.0)
+            if above:
+                precisions.append(sum(above) / len(above))
+        p = float(np.mean(precisions)) if precisions else 1.0
+        r = float(np.mean(recalls))
+        false_hits = [sum(1 for score, _ in (o.ranking or []) if score >= t) for o in distractors]
+        rows.append(
+            {
+                "threshold": t,
+                "p10": float(np.mean(p10)),
+                "precision": p,
+                "recall": r,
+                "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                "queries_with_no_result": float(sum(1 for n in returned if n == 0)),
+                "mean_results": float(np.mean(returned)),
+                "distractor_false_hits_mean": float(np.mean(false_hits)) if false_hits else 0.0,
+                "distractors_silent": float(sum(1 for n in false_hits if n == 0)),
+            }
+        )
+    return rows
+
+
+def image_quality(engine: Any, images: Sequence[SampleImage]) -> dict[str, list[float]]:
+    """precision@10 of engine.similar per group (fashion, digit, photo)."""
+    category_of = {str(Path(im.path).resolve()): im.category for im in images}
+    per_group: dict[str, list[float]] = defaultdict(list)
+    by_category: dict[str, int] = defaultdict(int)
+    for im in images:
+        by_category[im.category] += 1
+    for im in images:
+        group = _group(im)
+        others = by_category[im.category] - 1
+        if others == 0:
+            continue
+        result = engine.similar(Path(im.path), limit=K)
+        good = sum(1 for h in result.hits if category_of.get(str(Path(h.path).resolve())) == im.category)
+        per_group[group].append(good / min(K, others))
+    return per_group
+
+
+def _group(im: SampleImage) -> str:
+    if im.source.startswith("fashion-mnist"):
+        return "fashion"
+    return "digit" if im.source.startswith("sklearn:digits") else "photo"
+
+
+def run(per_class: int) -> Result:
+    setup_env()
+    from pixseek.library import Library
+    from pixseek.search.engine import DEFAULT_THRESHOLD
+
+    root, images = dev_set(per_class)
+    home = CACHE_DIR / f"quality-library-{per_class}"
+    with Library(home) as library:
+        report = library.indexer(workers=2).index(root)
+        print(
+            f"dev set: {len(images)} images in {root}; index run: {report.indexed} new, {report.unchanged} unchanged"
+        )
+        engine = library.engine
+        outcomes = text_quality(engine, images, total=len(images) + 10)
+        image = image_quality(engine, images)
+
+    rows = [
+        (
+            o.query,
+            o.group,
+            o.relevant,
+            o.returned,
+            round(o.p10, 2),
+            round(o.p10_unthresholded, 2),
+            o.error or "",
+        )
+        for o in outcomes
+    ]
+    print_table(
+        ["query", "group", "relevant", "hits", f"P@10 (t={DEFAULT_THRESHOLD})", "P@10 (t=0)", "error"],
+        rows,
+        title="text -> image",
+    )
+    labelled = [o for o in outcomes if o.group != "distractor"]
+    sweep = threshold_sweep(outcomes)
+    print_table(
+        [
+            "threshold",
+            "P@10",
+            "precision",
+            "recall",
+            "F1",
+            "label queries w/o result",
+            "mean results",
+            "distractor false hits",
+            "distractors silent",
+        ],
+        [tuple(round(v, 3) for v in row.values()) for row in sweep],
+        title=f"threshold sweep ({len(labelled)} label queries, {len(outcomes) - len(labelled)} distractors)",
+    )
+    print_table(
+        ["group", "queries", "image->image P@10"],
+        [(g, len(v), round(float(np.mean(v)), 3)) for g, v in image.items()],
+        title="image -> image",
+    )
+
+    best = max(sweep, key=lambda row: row["f1"])
+    results: Result = {
+        "dev_text_p10": rounded(float(np.mean([o.p10 for o in labelled]))),
+        "dev_text_p10_unthresholded": rounded(float(np.mean([o.p10_unthresholded for o in labelled]))),
+        "dev_text_queries": len(labelled),
+        "dev_text_unknown_queries": sum(1 for o in labelled if o.error),
+        "dev_image_p10": rounded(float(np.mean(image["fashion"] + image["digit"]))),
+        "dev_threshold_best_f1": best["threshold"],
+        "dev_threshold_default": DEFAULT_THRESHOLD,
+        "dev_images": len(images),
+    }
+    for group in ("fashion", "photo"):
+        values = [o.p10 for o in labelled if o.group == group]
+        if values:
+            results[f"dev_text_p10_{group}"] = rounded(float(np.mean(values)))
+    for group, values in image.items():
+        results[f"dev_image_p10_{group}"] = rounded(float(np.mean(values)))
+    for row in sweep:
+        tag = f"{row['threshold']:.2f}".replace(".", "")
+        results[f"dev_threshold_{tag}_p10"] = rounded(row["p10"])
+        results[f"dev_threshold_{tag}_precision"] = rounded(row["precision"])
+        results[f"dev_threshold_{tag}_recall"] = rounded(row["recall"])
+        results[f"dev_threshold_{tag}_distractor_false_hits"] = rounded(row["distractor_false_hits_mean"])
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--per-class", type=int, default=None, help="dev images per class (default 50, quick 10)")
+    args = p.parse_args(argv)
+    per_class = args.per_class or (10 if args.quick else 50)
+    finish(run(per_class), write=not args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Render the latest figures of bench/results.json into the table of bench/README.md.
+
+    python -m bench.report        (run_all does this after a full run)
+
+Only the text between the README's `<!-- results:begin -->` and `<!-- results:end -->` markers
+is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bench.common import BENCH_DIR, RESULTS_PATH
+
+README = BENCH_DIR / "README.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+# (key, goal, what it is)
+ROWS: tuple[tuple[str, str, str], ...] = (
+    (
+        "index_e2e_img_s",
+        ">= 40",
+        "end-to-end indexing of 200 12 MP JPEGs, 2 workers, wall time incl. worker start",
+    ),
+    ("index_e2e_steady_img_s", "", "same run, after the workers are up"),
+    (
+        "index_e2e_cpu_bound_estimate_img_s",
+        "",
+        "2 cores / measured CPU ms per image (what an idle box allows)",
+    ),
+    ("decode_only_img_s", "", "load_image(min_side=256) in 2 processes"),
+    ("classifier_only_img_s", "", "ONNX Runtime on preprocessed tensors in 2 processes (ceiling)"),
+    ("index_e2e_ratio_to_classifier_ceiling", "", "e2e / classifier-only"),
+    ("index_e2e_ratio_to_decode_classify_ceiling", "", "e2e / (2 cores / (decode + classify CPU ms))"),
+    ("text_query_p50_ms_100k", "", "text query latency, 32 queries x 5, warm"),
+    ("text_query_p50_ms_1m", "<= 20", "text query latency, 32 queries x 5, warm"),
+    ("text_query_p95_ms_1m", "", ""),
+    ("text_candidates_median_1m", "", "candidates rescored per query (median)"),
+    ("text_recall20_vs_exhaustive_1m", "", "engine top 20 vs exhaustive scoring of every image"),
+    ("similar_query_p50_ms_1m", "", "engine.similar on indexed images, limit 20"),
+    ("similar_query_p95_ms_1m", "", ""),
+    ("knn_p50_ms_1m", "", "store.knn alone (k = 84)"),
+    ("ann_recall10_1m", ">= 0.95", "store.knn vs exact scan, 200 held-out queries"),
+    ("ann_recall10_ef128_1m", "", "same with the graph searched at expansion 128"),
+    ("category_index_bytes_per_image", "<= 500", "forward rows + posting lists, 1M library"),
+    ("whole_index_bytes_per_image", "", "SQLite + rows + postings + embeddings + HNSW, 1M library"),
+    ("rss_mb_1m", "", "peak RSS of a fresh query process after text + similar queries"),
+    ("hnsw_build_s_1m", "", "usearch graph build of 1M x 1280 (2 threads)"),
+    ("postings_build_s_1m", "", "posting segment build of 1M rows"),
+    ("dev_text_p10", "", "text -> image precision@10 on the dev set, default threshold"),
+    ("dev_text_p10_unthresholded", "", "same, threshold 0"),
+    ("dev_image_p10", "", "image -> image precision@10, Fashion-MNIST + digits"),
+    ("dev_threshold_best_f1", "", "score threshold with the best F1 on the dev set"),
+    ("machine", "", ""),
+    ("src_revision", "", "git revision of src/ measured (+dirty: uncommitted changes)"),
+)
+
+
+def table(results: Mapping[str, Any]) -> str:
+    lines = ["| figure | value | goal | what |", "| --- | ---: | --- | --- |"]
+    for key, goal, what in ROWS:
+        value = results.get(key, "not measured")
+        lines.append(f"| `{key}` | {value} | {goal} | {what} |")
+    return "\n".join(lines)
+
+
+def update_readme() -> bool:
+    if not RESULTS_PATH.exists() or not README.exists():
+        return False
+    results = json.loads(RESULTS_PATH.read_text())
+    text = README.read_text()
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+    if not pattern.search(text):
+        return False
+    README.write_text(pattern.sub(lambda _: f"{BEGIN}\n{table(results)}\n{END}", text))
+    return True
+
+
+if __name__ == "__main__":
+    print("README updated" if update_readme() else "nothing to update (no results.json or no markers)")

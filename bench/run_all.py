@@ -1,0 +1,72 @@
+"""Run every benchmark (each in its own process), then print the headline figures.
+
+    python -m bench.run_all [--quick] [--only index_throughput,quality,scale]
+
+`./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
+write nothing). The throughput benchmark goes first: it is the one most disturbed by other load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
+from bench.report import update_readme
+
+BENCHMARKS = ("index_throughput", "quality", "scale")
+HEADLINE = (
+    ("index_e2e_img_s", ">= 40"),
+    ("classifier_only_img_s", ""),
+    ("decode_only_img_s", ""),
+    ("index_e2e_ratio_to_classifier_ceiling", ""),
+    ("text_query_p50_ms_1m", "<= 20"),
+    ("text_query_p95_ms_1m", ""),
+    ("similar_query_p50_ms_1m", ""),
+    ("ann_recall10_1m", ">= 0.95"),
+    ("category_index_bytes_per_image", "<= 500"),
+    ("whole_index_bytes_per_image", ""),
+    ("rss_mb_1m", ""),
+    ("dev_text_p10", ""),
+    ("dev_image_p10", ""),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset to run")
+    args = p.parse_args(argv)
+    env = {**os.environ, MACHINE_ENV: machine_info()}
+    print(f"machine: {env[MACHINE_ENV]}")
+    failed = []
+    started = time.perf_counter()
+    for name in args.only.split(","):
+        print(f"\n======== bench.{name} ========", flush=True)
+        t = time.perf_counter()
+        command = [sys.executable, "-m", f"bench.{name}", *(["--quick"] if args.quick else [])]
+        code = subprocess.run(command, cwd=REPO_DIR, env=env, check=False).returncode
+        print(
+            f"-------- bench.{name}: {'ok' if code == 0 else f'FAILED ({code})'} in {time.perf_counter() - t:.0f} s"
+        )
+        if code != 0:
+            failed.append(name)
+    if RESULTS_PATH.exists() and not args.quick:
+        update_readme()
+        results = json.loads(RESULTS_PATH.read_text())
+        print_table(
+            ["figure", "value", "goal"],
+            [(k, results.get(k, "-"), g) for k, g in HEADLINE],
+            title="headline figures (bench/results.json)",
+        )
+    print(f"\nsuite finished in {(time.perf_counter() - started) / 60:.1f} min")
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
