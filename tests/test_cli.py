@@ -111,3 +111,14 @@ def test_similar_inside_a_selective_filter_fills_the_page(indexed):
     found = names(run(env, "similar", str(gallery / "derived" / "chelsea_flip.jpg"), "--in", str(gallery / "photos"), "--json", "-n", "15"))
     photos = {p.name for p in (gallery / "photos").iterdir()}
     assert len(found) == 15 and set(found) <= photos and found[0] == "chelsea.png"
+
+
+def test_bad_options_are_refused_clearly(indexed):
+    gallery, env, _ = indexed
+    bad_date = run(env, "search", "cat", "--from", "yesterday")
+    assert bad_date.returncode == 2 and "expected a date" in bad_date.stderr
+    assert run(env, "search", "cat", "--limit", "0").returncode == 2
+    missing = run(env, "index", str(gallery / "no-such-folder"))
+    assert missing.returncode == 1 and "not a folder" in missing.stderr
+    unknown_focus = run(env, "similar", str(gallery / "photos" / "chelsea.png"), "--focus", "qwertyuiop")
+    assert unknown_focus.returncode == 1 and "unknown focus concept" in unknown_focus.stderr

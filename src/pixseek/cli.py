@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -62,7 +63,7 @@ def _library():
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -141,6 +142,12 @@ def index(
 
 
 def _filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[str], camera: Optional[str]) -> ImageFilter:
+    for option, value in (("--from", date_from), ("--to", date_to)):
+        try:
+            if value is not None:
+                datetime.fromisoformat(value)
+        except ValueError:
+            _fail(f"{option} {value!r}: expected a date like 2023-06-30 (or 2023-06-30T18:00)", code=2)
     return ImageFilter(
         path_prefix=os.path.abspath(folder) if folder else None,
         taken_from=date_from,
