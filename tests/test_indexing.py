@@ -39,10 +39,10 @@ def test_index_search_and_reindex(gallery: Path, library: Library):
 
     engine = library.engine
     for query in ("cat", "kitten", "animal"):
-        names = paths_of(engine.search(query, limit=5))
+        names = paths_of(engine.search(library.owner, query, limit=5))
         assert "chelsea.png" in names[:3] or any("chelsea" in n for n in names[:3]), (query, names)
-    assert paths_of(engine.search("espresso", limit=3))[0].startswith("coffee")
-    hit = engine.search("espresso", limit=1).hits[0]
+    assert paths_of(engine.search(library.owner, "espresso", limit=3))[0].startswith("coffee")
+    hit = engine.search(library.owner, "espresso", limit=1).hits[0]
     assert any("espresso" in why for why in hit.why)
 
     # an edited copy (crop + flip + recompress) from outside the library finds its original first
@@ -50,7 +50,7 @@ def test_index_search_and_reindex(gallery: Path, library: Library):
     with Image.open(gallery / "photos" / "coffee.png") as im:
         w, h = im.size
         im.convert("RGB").crop((20, 10, w - 30, h - 20)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(edited, quality=60)
-    assert paths_of(engine.similar(edited, limit=3))[0].startswith("coffee")
+    assert paths_of(engine.similar(library.owner, edited, limit=3))[0].startswith("coffee")
 
     # second run: nothing to do
     again = library.indexer().index(gallery)
@@ -66,9 +66,9 @@ def test_index_search_and_reindex(gallery: Path, library: Library):
     shutil.copy(gallery / "photos" / "coffee.png", gallery / "albums" / "coffee copy.png")
     third = library.indexer().index(gallery)
     assert (third.moved, third.removed, third.updated, third.reused, third.indexed) == (1, 1, 1, 1, 0)
-    names = paths_of(engine.search("cat", limit=5))
+    names = paths_of(engine.search(library.owner, "cat", limit=5))
     assert "my cat.png" in names and "chelsea.png" not in names
-    assert not any(n == "coins.png" for n in paths_of(engine.search("coin", limit=50, threshold=0.0)))
+    assert not any(n == "coins.png" for n in paths_of(engine.search(library.owner, "coin", limit=50, threshold=0.0)))
 
 
 def test_bad_files_are_skipped_with_reasons(gallery: Path, library: Library, monkeypatch: pytest.MonkeyPatch):
@@ -129,9 +129,9 @@ def test_kill_9_during_index_then_resume(gallery: Path, tmp_path: Path, pixseek_
     total = sum(1 for p in gallery.rglob("*") if p.is_file())
     assert report["unchanged"] > 0 and report["unchanged"] + report["indexed"] == total
     with Library(home) as lib:
-        assert lib.store.stats().files == total  # every file is indexed exactly once
+        assert lib.store.stats(lib.owner).files == total  # every file is indexed exactly once
         ids = np.arange(1, lib.store.content_count() + 1)
-        assert lib.store.live(ids).sum() == total
+        assert lib.store.live(lib.owner, ids).sum() == total
 
 
 def test_ctrl_c_saves_work_and_exits_130(tmp_path: Path, pixseek_env: dict[str, str]):

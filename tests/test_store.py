@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from pixseek.records import Analysis, FileState, ImageFilter, ImageMeta, SparseVector
-from pixseek.store import EmbeddedStore, StoreError
+from pixseek.store import DEFAULT_OWNER, EmbeddedStore, StoreError
 from pixseek.store import embedded as embedded_module
 from pixseek.store.dense import DenseIndex
 from pixseek.store.sparse import DEQUANT, decode_row, encode_row, quantise, top_k
 
 ANALYZER = "test-analyzer"
+OWNER = DEFAULT_OWNER
 
 
 def make_analysis(rng: np.random.Generator, main_class: int, taken_at: str | None = None) -> Analysis:
@@ -46,8 +47,8 @@ def test_add_query_move_remove_and_reopen(tmp_path):
     store = EmbeddedStore(tmp_path / "lib")
     ids = []
     for i in range(30):
-        cid = store.add_content(f"sha{i}", ANALYZER, make_analysis(rng, main_class=i % 3, taken_at=f"2020-01-{i + 1:02d}T10:00:00"))
-        store.put_file(FileState(f"/photos/{i}.jpg", 100 + i, i), cid)
+        cid = store.add_content(OWNER, f"sha{i}", ANALYZER, make_analysis(rng, main_class=i % 3, taken_at=f"2020-01-{i + 1:02d}T10:00:00"))
+        store.put_file(OWNER, FileState(f"/photos/{i}.jpg", 100 + i, i), cid)
         ids.append(cid)
     store.commit()
 
@@ -63,26 +64,26 @@ def test_add_query_move_remove_and_reopen(tmp_path):
     assert all((i - 1) % 3 == 2 for i in near[:10])
     assert sims[0] > 0.9
 
-    store.move_file("/photos/4.jpg", FileState("/albums/four.jpg", 104, 4))
-    store.remove_files(["/photos/7.jpg"])
+    store.move_file(OWNER, "/photos/4.jpg", FileState("/albums/four.jpg", 104, 4))
+    store.remove_files(OWNER, ["/photos/7.jpg"])
     store.commit()
-    assert store.content_of_path("/albums/four.jpg") == ids[4]
-    assert store.content_of_path("/photos/4.jpg") is None
-    live = store.live(np.array(ids))
+    assert store.content_of_path(OWNER, "/albums/four.jpg") == ids[4]
+    assert store.content_of_path(OWNER, "/photos/4.jpg") is None
+    live = store.live(OWNER, np.array(ids))
     assert not live[7] and live[4] and live.sum() == 29
-    assert [img.paths for img in store.get_images([ids[4]])] == [["/albums/four.jpg"]]
-    assert store.get_images([ids[7]]) == []  # dead contents are not returned
+    assert [img.paths for img in store.get_images(OWNER, [ids[4]])] == [["/albums/four.jpg"]]
+    assert store.get_images(OWNER, [ids[7]]) == []  # dead contents are not returned
 
-    only_albums = store.live(np.array(ids), ImageFilter(path_prefix="/albums"))
+    only_albums = store.live(OWNER, np.array(ids), ImageFilter(path_prefix="/albums"))
     assert np.flatnonzero(only_albums).tolist() == [4]
-    january_first_week = store.live(np.array(ids), ImageFilter(taken_from="2020-01-01", taken_to="2020-01-07"))
+    january_first_week = store.live(OWNER, np.array(ids), ImageFilter(taken_from="2020-01-01", taken_to="2020-01-07"))
     assert january_first_week.sum() == 7
     store.close()
 
     reopened = EmbeddedStore(tmp_path / "lib")
     assert reopened.stats().images == 29
     assert reopened.stats().unreferenced == 1
-    assert reopened.find_content("sha7", ANALYZER) == ids[7]  # kept: a restored file reuses it
+    assert reopened.find_content(OWNER, "sha7", ANALYZER) == ids[7]  # kept: a restored file reuses it
     assert reopened.sparse_candidates(query, 0.01, 1000).tolist() == expected
     reopened.close()
 
@@ -90,16 +91,16 @@ def test_add_query_move_remove_and_reopen(tmp_path):
 def test_uncommitted_work_is_rolled_back_and_rows_are_reused(tmp_path):
     rng = np.random.default_rng(1)
     store = EmbeddedStore(tmp_path / "lib")
-    cid = store.add_content("a", ANALYZER, make_analysis(rng, 5))
-    store.put_file(FileState("/a.jpg", 1, 1), cid)
+    cid = store.add_content(OWNER, "a", ANALYZER, make_analysis(rng, 5))
+    store.put_file(OWNER, FileState("/a.jpg", 1, 1), cid)
     store.commit()
-    lost = store.add_content("b", ANALYZER, make_analysis(rng, 6))
+    lost = store.add_content(OWNER, "b", ANALYZER, make_analysis(rng, 6))
     store.close()  # like a crash: never committed
 
     store = EmbeddedStore(tmp_path / "lib")
-    assert store.find_content("b", ANALYZER) is None
-    again = store.add_content("c", ANALYZER, make_analysis(rng, 7))
-    store.put_file(FileState("/c.jpg", 1, 1), again)
+    assert store.find_content(OWNER, "b", ANALYZER) is None
+    again = store.add_content(OWNER, "c", ANALYZER, make_analysis(rng, 7))
+    store.put_file(OWNER, FileState("/c.jpg", 1, 1), again)
     store.commit()
     assert again == lost  # the id and its rows were reused, so no orphan rows accumulate
     store.refresh_indexes()
@@ -112,8 +113,8 @@ def test_interrupted_segment_write_is_cleaned_up(tmp_path):
     rng = np.random.default_rng(2)
     store = EmbeddedStore(tmp_path / "lib")
     for i in range(5):
-        cid = store.add_content(f"s{i}", ANALYZER, make_analysis(rng, 9))
-        store.put_file(FileState(f"/{i}.jpg", 1, 1), cid)
+        cid = store.add_content(OWNER, f"s{i}", ANALYZER, make_analysis(rng, 9))
+        store.put_file(OWNER, FileState(f"/{i}.jpg", 1, 1), cid)
     store.commit()
     store.refresh_indexes()
     store.close()
@@ -131,8 +132,8 @@ def test_ann_graph_agrees_with_exact_search(tmp_path, monkeypatch):
     store = EmbeddedStore(tmp_path / "lib")
     store._dense = DenseIndex(tmp_path / "lib" / "index", 1280, exact_below=100)
     for i in range(300):
-        cid = store.add_content(f"s{i}", ANALYZER, make_analysis(rng, i % 50))
-        store.put_file(FileState(f"/{i}.jpg", 1, 1), cid)
+        cid = store.add_content(OWNER, f"s{i}", ANALYZER, make_analysis(rng, i % 50))
+        store.put_file(OWNER, FileState(f"/{i}.jpg", 1, 1), cid)
     store.commit()
     query = make_analysis(rng, 17).embedding
     exact_ids, _ = store.knn(query, 6)
@@ -141,8 +142,8 @@ def test_ann_graph_agrees_with_exact_search(tmp_path, monkeypatch):
     ann_ids, _ = store.knn(query, 6)
     assert set(ann_ids.tolist()) == set(exact_ids.tolist())
     # rows added after the graph was built are still found (exact scan of the tail)
-    cid = store.add_content("late", ANALYZER, make_analysis(rng, 17))
-    store.put_file(FileState("/late.jpg", 1, 1), cid)
+    cid = store.add_content(OWNER, "late", ANALYZER, make_analysis(rng, 17))
+    store.put_file(OWNER, FileState("/late.jpg", 1, 1), cid)
     store.commit()
     assert cid in store.knn(query, 7)[0].tolist()
     store.refresh_indexes()  # a tail this small stays out of the graph: still found exactly

@@ -46,18 +46,23 @@ def _main(
         Optional[Path],
         typer.Option("--db", help="Library directory (default: $PIXSEEK_HOME or ~/.local/share/pixseek)."),
     ] = None,
+    user: Annotated[
+        Optional[str], typer.Option("--user", "-u", help="Act on this user's images (default: the default user).")
+    ] = None,
 ) -> None:
     _state["db"] = db
+    _state["user"] = user
 
 
 def _library():
     from pixseek.library import Library
     from pixseek.store import StoreError
+    from pixseek.store.accounts import AccountError
 
     if "library" not in _state:
         try:
-            _state["library"] = Library(_state.get("db"))
-        except StoreError as exc:
+            _state["library"] = Library(_state.get("db"), user=_state.get("user"))
+        except (StoreError, AccountError) as exc:
             _fail(str(exc))
     return _state["library"]
 
@@ -110,7 +115,9 @@ class _RichProgress:
 
 @app.command()
 def index(
-    folder: Annotated[Path, typer.Argument(help="Folder to index (recursively).")],
+    folder: Annotated[
+        Optional[Path], typer.Argument(help="Folder to index (recursively); default: every attached folder.")
+    ] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Analysis processes (default: cores, max 2).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every skipped file and why.")] = False,
     as_json: JsonOpt = False,
@@ -119,25 +126,39 @@ def index(
     from pixseek.imageio.files import ScanRootError
     from pixseek.indexer import IndexingError, describe
 
-    if not folder.is_dir():
-        _fail(f"not a folder: {folder}")
     library = _library()
-    progress = _RichProgress(verbose) if not as_json else None
-    try:
-        report = library.indexer(workers=workers, progress=progress).index(folder)
-    except (ScanRootError, IndexingError) as exc:
-        _fail(str(exc))
-    finally:
-        if progress:
-            progress.stop()
-    if as_json:
-        data = asdict(report)
-        data["skipped"] = [asdict(s) for s in report.skipped]
-        _print_json(data)
+    if folder is not None:
+        if not folder.is_dir():
+            _fail(f"not a folder: {folder}")
+        targets = [(library.owner, folder)]
     else:
-        for line in describe(report):
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
-    if report.interrupted:
+        targets = [(owner, Path(path)) for owner, path in library.store.accounts.folders()]
+        if not targets:
+            _fail("give a folder to index, or attach folders to users with `pixseek user attach NAME FOLDER`", code=2)
+    reports = []
+    interrupted = False
+    for owner, target in targets:
+        progress = _RichProgress(verbose) if not as_json else None
+        try:
+            report = library.indexer(workers=workers, progress=progress, owner=owner).index(target)
+        except (ScanRootError, IndexingError) as exc:
+            _fail(str(exc))
+        finally:
+            if progress:
+                progress.stop()
+        reports.append(report)
+        if not as_json:
+            if len(targets) > 1:
+                out.print(f"{target}:", markup=False, highlight=False)
+            for line in describe(report):
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
+        if report.interrupted:
+            interrupted = True
+            break
+    if as_json:
+        data = [{**asdict(r), "skipped": [asdict(s) for s in r.skipped]} for r in reports]
+        _print_json(data[0] if folder is not None else data)
+    if interrupted:
         raise typer.Exit(130)
 
 
@@ -204,6 +225,7 @@ def search(
     engine = _library().engine
     try:
         result = engine.search(
+            _library().owner,
             query,
             limit=limit,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
@@ -237,7 +259,7 @@ def similar(
 
     engine = _library().engine
     try:
-        result = engine.similar(_image_arg(image), limit=limit, focus=focus, where=_filter(folder, date_from, date_to, camera))
+        result = engine.similar(_library().owner, _image_arg(image), limit=limit, focus=focus, where=_filter(folder, date_from, date_to, camera))
     except (QueryError, ImageDecodeError) as exc:
         _fail(f"{image}: {getattr(exc, 'reason', exc)}")
     _show_hits(result, as_json)
@@ -253,7 +275,7 @@ def tags(
     from pixseek.imageio.decode import ImageDecodeError
 
     try:
-        found = _library().engine.tags(_image_arg(image), k=limit)
+        found = _library().engine.tags(_library().owner, _image_arg(image), k=limit)
     except ImageDecodeError as exc:
         _fail(f"{image}: {exc.reason}")
     if as_json:
@@ -288,7 +310,7 @@ def words(
 def stats(as_json: JsonOpt = False) -> None:
     """Counts, index size on disk and bytes per image for each part."""
     library = _library()
-    s = library.store.stats()
+    s = library.store.stats(library.owner)
     per_image = {k: (v / s.images if s.images else 0.0) for k, v in s.bytes_by_part.items()}
     if as_json:
         _print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
@@ -303,6 +325,107 @@ def stats(as_json: JsonOpt = False) -> None:
     total = sum(s.bytes_by_part.values())
     table.add_row("total", f"{total:,}", f"{(total / s.images if s.images else 0):,.0f}")
     out.print(table)
+
+
+users_app = typer.Typer(help="Users, their passwords, API tokens and attached folders.", no_args_is_help=True)
+app.add_typer(users_app, name="user")
+
+
+@users_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The new user's name.")],
+    password: Annotated[
+        Optional[str], typer.Option(help="Password for the web login (prompted when omitted, empty for none).")
+    ] = None,
+) -> None:
+    """Create a user."""
+    from pixseek.service.auth import hash_password
+    from pixseek.store.accounts import AccountError
+
+    if password is None and sys.stdin.isatty():
+        password = typer.prompt("password (empty: token access only)", default="", hide_input=True, show_default=False)
+    try:
+        user = _library().store.accounts.add_user(name, hash_password(password) if password else None)
+    except (AccountError, ValueError) as exc:
+        _fail(str(exc))
+    out.print(f"created user {user.name} (id {user.id})", highlight=False)
+
+
+@users_app.command("passwd")
+def user_passwd(
+    name: Annotated[str, typer.Argument()],
+    password: Annotated[Optional[str], typer.Option(help="The new password (prompted when omitted).")] = None,
+) -> None:
+    """Set a user's password."""
+    from pixseek.service.auth import hash_password
+    from pixseek.store.accounts import AccountError
+
+    accounts = _library().store.accounts
+    try:
+        user = accounts.user(name)
+        if password is None:
+            password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        accounts.set_password(user.id, hash_password(password))
+    except (AccountError, ValueError) as exc:
+        _fail(str(exc))
+    out.print(f"password of {name} changed", highlight=False)
+
+
+@users_app.command("token")
+def user_token(
+    name: Annotated[str, typer.Argument()],
+    label: Annotated[str, typer.Option(help="What the token is for, e.g. 'phone'.")] = "api",
+) -> None:
+    """Make an API token for a user (shown once; only its hash is stored)."""
+    from pixseek.service.auth import new_token
+    from pixseek.store.accounts import AccountError
+
+    accounts = _library().store.accounts
+    try:
+        user = accounts.user(name)
+    except AccountError as exc:
+        _fail(str(exc))
+    token, token_hash = new_token()
+    accounts.add_token(user.id, token_hash, label)
+    sys.stdout.write(token + "\n")
+
+
+@users_app.command("list")
+def user_list(as_json: JsonOpt = False) -> None:
+    """List users with their image counts and attached folders."""
+    library = _library()
+    rows = []
+    for user in library.store.accounts.users():
+        folders = [p for _, p in library.store.accounts.folders(user.id)]
+        rows.append({"id": user.id, "name": user.name, "password": user.has_password,
+                     "images": library.store.stats(user.id).images, "folders": folders})
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("id", "name", "password", "images", "folders"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), r["name"], "yes" if r["password"] else "no", str(r["images"]), ", ".join(r["folders"]))
+    out.print(table)
+
+
+@users_app.command("attach")
+def user_attach(
+    name: Annotated[str, typer.Argument()],
+    folder: Annotated[Path, typer.Argument(help="A server-side folder that becomes part of the user's library.")],
+) -> None:
+    """Attach a folder to a user: `pixseek index` (no folder) indexes it into their library."""
+    from pixseek.store.accounts import AccountError
+
+    if not folder.is_dir():
+        _fail(f"not a folder: {folder}")
+    accounts = _library().store.accounts
+    try:
+        accounts.attach_folder(accounts.user(name).id, os.path.abspath(folder))
+    except AccountError as exc:
+        _fail(str(exc))
+    out.print(f"attached {os.path.abspath(folder)} to {name}; run `pixseek index` to index it", highlight=False)
 
 
 def main() -> None:

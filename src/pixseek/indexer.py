@@ -23,6 +23,7 @@ from pixseek.analysis import ANALYZER_VERSION, AnalysisResult, ImageAnalyzer
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped
 from pixseek.store.base import Store
+from pixseek.store.embedded import DEFAULT_OWNER
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
@@ -63,14 +64,15 @@ _worker: ImageAnalyzer | None = None
 _known_hashes: frozenset[str] = frozenset()
 
 
-def _init_worker(model_dir: str, known_hashes: frozenset[str]) -> None:
+def init_worker(model_dir: str, known_hashes: frozenset[str] = frozenset()) -> None:
+    """Process-pool initializer: build this worker process's models once."""
     global _worker, _known_hashes
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker = ImageAnalyzer(Path(model_dir), threads=1)
     _known_hashes = known_hashes
 
 
-def _work(path: str) -> AnalysisResult:
+def analyse_in_worker(path: str) -> AnalysisResult:
     """Read + hash; analyse only if the bytes are not a content the run already knows."""
     assert _worker is not None
     return _worker.analyze_file(path, skip_hashes=_known_hashes)
@@ -92,8 +94,10 @@ class Indexer:
         model_dir: Path,
         workers: int | None = None,
         progress: Progress | None = None,
+        owner: int = DEFAULT_OWNER,
     ) -> None:
         self.store = store
+        self.owner = owner
         self.model_dir = model_dir
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.progress = progress
@@ -111,7 +115,7 @@ class Indexer:
             self.store.commit()
         if not report.interrupted:
             # Whatever is still unaccounted for is gone from disk.
-            self.store.remove_files(list(plan.gone))
+            self.store.remove_files(self.owner, list(plan.gone))
             report.removed = len(plan.gone)
             self.store.commit()
         self.store.refresh_indexes()
@@ -128,7 +132,7 @@ class Indexer:
             if self.progress:
                 self.progress.log(f"skipped {skipped.path}: {skipped.reason}")
 
-        known = self.store.indexed_files(under=str(root))
+        known = self.store.indexed_files(self.owner, under=str(root))
         plan = _Plan()
         seen: set[str] = set()
         for state in scan(root, on_skip):
@@ -208,15 +212,15 @@ class Indexer:
         sha = result.sha256
         old = plan.changed.get(state.path)
         previous = old.content_id if old is not None else None
-        content_id = store.find_content(sha, ANALYZER_VERSION)
+        content_id = store.find_content(self.owner, sha, ANALYZER_VERSION)
         if content_id is not None and gone_by_hash.get(sha):
             old_path = gone_by_hash[sha].pop()
             del plan.gone[old_path]
             if previous is None:
-                store.move_file(old_path, state)
+                store.move_file(self.owner, old_path, state)
             else:  # moved over an existing file
-                store.remove_files([old_path])
-                store.put_file(state, content_id)
+                store.remove_files(self.owner, [old_path])
+                store.put_file(self.owner, state, content_id)
             report.moved += 1
             return
         if content_id is None:
@@ -226,7 +230,7 @@ class Indexer:
                     report.skipped.append(Skipped(state.path, result.error or "unknown error"))
                     return
                 sha = result.sha256
-            content_id = store.add_content(sha, ANALYZER_VERSION, result.analysis)
+            content_id = store.add_content(self.owner, sha, ANALYZER_VERSION, result.analysis)
             if previous is None:
                 report.indexed += 1
             else:
@@ -237,7 +241,7 @@ class Indexer:
             report.unchanged += 1  # touched, same bytes
         else:
             report.updated += 1
-        store.put_file(state, content_id)
+        store.put_file(self.owner, state, content_id)
 
     def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
         if len(paths) < IN_PROCESS_BELOW or self.workers == 1:
@@ -278,7 +282,7 @@ def _pooled(
         with ProcessPoolExecutor(
             max_workers=1 if isolate else workers,
             mp_context=context,
-            initializer=_init_worker,
+            initializer=init_worker,
             initargs=(model_dir, skip_hashes),
         ) as pool:
             in_flight: dict[Future[AnalysisResult], str] = {}
@@ -286,7 +290,7 @@ def _pooled(
                 while queue or in_flight:
                     while queue and len(in_flight) < window:
                         path = queue.pop()
-                        in_flight[pool.submit(_work, path)] = path
+                        in_flight[pool.submit(analyse_in_worker, path)] = path
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in done:
                         path = in_flight.pop(future)

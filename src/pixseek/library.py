@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from pixseek.config import Paths, resolve_paths
 from pixseek.records import Vector
-from pixseek.store import open_store
+from pixseek.store import DEFAULT_OWNER, open_store
 from pixseek.store.sparse import dense_probabilities
 
 # The layers are imported when first used: `pixseek index` never loads the language tables,
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 
 class Library:
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, user: str | None = None) -> None:
         self.paths: Paths = resolve_paths(home)
         self.store = open_store(self.paths.home)
+        # Whose images the CLI reads and writes: a named user, else the library's default user.
+        self.owner = self.store.accounts.user(user).id if user else DEFAULT_OWNER
 
     @cached_property
     def concepts(self) -> "ConceptSpace":
@@ -52,10 +54,15 @@ class Library:
             final_layer=lambda: load_final_layer(self.paths.models),
         )
 
-    def indexer(self, workers: int | None = None, progress: "Progress | None" = None) -> "Indexer":
+    def indexer(
+        self, workers: int | None = None, progress: "Progress | None" = None, owner: int | None = None
+    ) -> "Indexer":
         from pixseek.indexer import Indexer
 
-        return Indexer(self.store, self.paths.models, workers=workers, progress=progress)
+        return Indexer(
+            self.store, self.paths.models, workers=workers, progress=progress,
+            owner=self.owner if owner is None else owner,
+        )
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
         analysis = self.analyzer.analyze(image if isinstance(image, bytes) else Path(image))

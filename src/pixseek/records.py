@@ -109,3 +109,25 @@ class ImageFilter:
 
     def is_empty(self) -> bool:
         return not (self.path_prefix or self.taken_from or self.taken_to or self.camera)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    has_password: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """One uploaded file waiting for, undergoing or done with analysis."""
+
+    id: int
+    owner: int
+    name: str  # the file name the user gave
+    path: str  # where the upload is stored
+    status: str  # queued | running | done | failed
+    error: str | None
+    content_id: int | None
+    created_at: float
+    finished_at: float | None

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
-from pixseek.language.query import UnknownQueryError, parse_query
+from pixseek.language.query import Conjunction, UnknownQueryError, parse_query
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredImage, Vector
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
@@ -31,11 +31,29 @@ from pixseek.store.sparse import dense_probabilities
 DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region on the dev set (bench/)
 TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
 MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
+EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
 CANDIDATE_BUDGET = 10_000  # posting entries read per query term, shared among its classes
 
 
 class QueryError(ValueError):
     """A query that cannot be answered; the message is for the user."""
+
+
+class ImageNotFound(QueryError):
+    """The image id is unknown to this user (whether or not another user has it)."""
+
+
+@dataclass
+class _Scored:
+    ids: NDArray[np.int64]  # sorted
+    score: NDArray[np.float32]
+    alternative: NDArray[np.int64]  # index of the best-scoring alternative, -1 if none
+    class_ids: NDArray[np.int32]
+    probs: NDArray[np.float32]
+
+    def ranked(self, threshold: float) -> NDArray[np.int64]:
+        passing = np.flatnonzero(self.score >= threshold)
+        return self.ids[passing[np.argsort(-self.score[passing], kind="stable")]]
 
 
 @dataclass
@@ -58,6 +76,9 @@ class SearchResult:
     took_ms: float = 0.0
 
 
+ImageRef = Path | bytes | int
+"""An image to start from: a file (inside the library or not), its bytes, or one of the user's ids."""
+
 EmbedImage = Callable[[Path | bytes], tuple[Vector, NDArray[np.float32]]]
 """Analyse an image outside the library: (embedding, class probabilities (1000,))."""
 
@@ -79,46 +100,59 @@ class SearchEngine:
     # ---- text ---------------------------------------------------------------------------------
     def search(
         self,
+        owner: int,
         query: str,
         limit: int = 20,
+        offset: int = 0,
         threshold: float = DEFAULT_THRESHOLD,
         where: ImageFilter | None = None,
     ) -> SearchResult:
+        """The owner's images matching `query`, best first: results offset..offset+limit."""
         started = time.perf_counter()
         try:
             plan = parse_query(query, self.concepts)
         except UnknownQueryError as exc:
             raise QueryError(str(exc)) from None
-        terms = {id(t): t for alt in plan.alternatives for t in alt.terms}.values()
+        terms = list({id(t): t for alt in plan.alternatives for t in alt.terms}.values())
         per_term = [self._term_candidates(t.vector) for t in terms]  # each sorted and unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
-        class_ids, probs = self.store.categories(candidates)
-        term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
-
-        best = np.zeros(len(candidates), dtype=np.float32)
-        best_alt = np.full(len(candidates), -1)
-        for a, alternative in enumerate(plan.alternatives):
-            combined = _conjunction_scores(alternative.terms, term_scores)
-            better = combined > best
-            best[better], best_alt[better] = combined[better], a
-        passing = np.flatnonzero(best >= threshold)
-        order = passing[np.argsort(-best[passing], kind="stable")]
-        ranked = candidates[order]
-        chosen = self._first_live(ranked, limit, where)
+        scored = self._score(plan.alternatives, terms, candidates)
+        wanted = offset + limit
+        chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
+        if len(chosen) < wanted:
+            # The posting-list heads are shared by all users and the filter may be selective:
+            # when the page is short, score every image the owner's filter admits, if few enough.
+            admitted = self.store.matching(owner, where)
+            if 0 < len(admitted) <= EXACT_RESCORE_MAX and len(admitted) < self.store.content_count():
+                scored = self._score(plan.alternatives, terms, admitted)
+                chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
+        chosen = chosen[offset:]
         hits = []
-        for image in self.store.get_images([int(c) for c in chosen]):
-            i = int(np.searchsorted(candidates, image.content_id))  # candidates are sorted
-            alternative = plan.alternatives[int(best_alt[i])]
-            why = self._why(alternative.terms, class_ids[i], probs[i])
-            hits.append(_hit(image, float(best[i]), why))
+        for image in self.store.get_images(owner, chosen):
+            i = int(np.searchsorted(scored.ids, image.content_id))  # ids are sorted
+            alternative = plan.alternatives[int(scored.alternative[i])]
+            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i])
+            hits.append(_hit(image, float(scored.score[i]), why))
         return SearchResult(
             query=query,
             hits=hits,
             unknown_words=list(plan.unknown_words),
             interpretation=[" AND ".join(t.term for t in alt.terms) for alt in plan.alternatives],
-            candidates=len(candidates),
+            candidates=len(scored.ids),
             took_ms=(time.perf_counter() - started) * 1e3,
         )
+
+    def _score(self, alternatives: list[Conjunction], terms: list[TermVector], ids: NDArray[np.int64]) -> _Scored:
+        """Exact scores of sorted content ids from their forward rows: best alternative each."""
+        class_ids, probs = self.store.categories(ids)
+        term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
+        best = np.zeros(len(ids), dtype=np.float32)
+        best_alt = np.full(len(ids), -1)
+        for a, alternative in enumerate(alternatives):
+            combined = _conjunction_scores(alternative.terms, term_scores)
+            better = combined > best
+            best[better], best_alt[better] = combined[better], a
+        return _Scored(ids, best, best_alt, class_ids, probs)
 
     def _term_candidates(self, vector: SparseVector) -> NDArray[np.int64]:
         return self.store.sparse_candidates(vector, MIN_IMPACT, CANDIDATE_BUDGET)
@@ -135,13 +169,15 @@ class SearchEngine:
             reasons.append(f"{term.term}: " + ", ".join(shown) if shown else term.term)
         return reasons
 
-    def _first_live(self, ranked: NDArray[np.int64], limit: int, where: ImageFilter | None) -> list[int]:
-        """The first `limit` ids that are live and pass the filter, reading the ranking in chunks."""
+    def _first_live(
+        self, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None
+    ) -> list[int]:
+        """The first `limit` ids that are the owner's, live and pass the filter, read in chunks."""
         chosen: list[int] = []
         step = max(4 * limit, 64)
         for start in range(0, len(ranked), step):
             chunk = ranked[start : start + step]
-            chosen.extend(int(c) for c in chunk[self.store.live(chunk, where)])
+            chosen.extend(int(c) for c in chunk[self.store.live(owner, chunk, where)])
             if len(chosen) >= limit:
                 break
         return chosen[:limit]
@@ -149,14 +185,15 @@ class SearchEngine:
     # ---- similar images ---------------------------------------------------------------------
     def similar(
         self,
-        image: Path | bytes,
+        owner: int,
+        image: ImageRef,
         limit: int = 20,
         focus: str | None = None,
         where: ImageFilter | None = None,
     ) -> SearchResult:
-        """Images most like `image` (a file inside or outside the library, or its bytes)."""
+        """The owner's images most like `image`: one of theirs (content id or path), or any file/bytes."""
         started = time.perf_counter()
-        own_id = self._indexed_content(image)
+        own_id = self._indexed_content(owner, image)
         if own_id is not None:
             embedding = self.store.embeddings(np.array([own_id]))[0]
         else:
@@ -169,19 +206,21 @@ class SearchEngine:
             ids, sims = self._focused(embedding, term, limit)
         else:
             ids, sims = self._nearest(embedding, limit + 1)
-        chosen = self._first_live(ids[ids != own_id], limit, where)
-        if len(chosen) < limit and where is not None and not where.is_empty():
-            # A selective filter can leave the approximate neighbours short (the pgvector
-            # "filtered HNSW" problem): search exactly inside the filter instead.
-            ids, sims = self._exact_within(embedding, self.store.matching(where), term)
-            chosen = [int(c) for c in ids[ids != own_id][:limit]]
+        chosen = self._first_live(ids[ids != own_id], limit, owner, where)
+        if len(chosen) < limit:
+            # Neighbours are drawn from every user's images, and a filter may be selective (the
+            # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
+            admitted = self.store.matching(owner, where)
+            if len(admitted) <= EXACT_RESCORE_MAX:
+                ids, sims = self._exact_within(embedding, admitted, term)
+                chosen = [int(c) for c in ids[ids != own_id][:limit]]
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
             _hit(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
-            for img in self.store.get_images(chosen)
+            for img in self.store.get_images(owner, chosen)
         ]
         return SearchResult(
-            query=str(image) if not isinstance(image, bytes) else "<image>",
+            query=_describe(image),
             hits=hits,
             candidates=len(ids),
             took_ms=(time.perf_counter() - started) * 1e3,
@@ -223,8 +262,8 @@ class SearchEngine:
         return self._fc
 
     # ---- tags, words, helpers ----------------------------------------------------------------
-    def tags(self, image: Path | bytes, k: int = 10) -> list[Tag]:
-        own_id = self._indexed_content(image)
+    def tags(self, owner: int, image: ImageRef, k: int = 10) -> list[Tag]:
+        own_id = self._indexed_content(owner, image)
         if own_id is not None:
             ids, probs = self.store.categories(np.array([own_id]))
             keep = probs[0] > 0
@@ -236,12 +275,18 @@ class SearchEngine:
     def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         return self.concepts.nearest(word, k)
 
-    def _indexed_content(self, image: Path | bytes) -> int | None:
+    def _indexed_content(self, owner: int, image: ImageRef) -> int | None:
+        """The owner's content id for `image`: None for bytes or files outside their library."""
         if isinstance(image, bytes):
             return None
-        return self.store.content_of_path(os.path.abspath(image))
+        if isinstance(image, int):
+            if not self.store.live(owner, np.array([image], dtype=np.int64))[0]:
+                raise ImageNotFound(f"no image {image}")
+            return image
+        return self.store.content_of_path(owner, os.path.abspath(image))
 
-    def _analyse(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
+    def _analyse(self, image: Path | bytes | int) -> tuple[Vector, NDArray[np.float32]]:
+        assert not isinstance(image, int)  # ids are resolved by _indexed_content
         if self._embed_image is None:
             raise QueryError("this engine cannot analyse new images (no classifier given)")
         return self._embed_image(image)
@@ -270,6 +315,12 @@ def _term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDAr
     dense = np.zeros(1000, dtype=np.float32)
     dense[vector.ids] = vector.weights
     return (dense[class_ids] * probs).sum(axis=1) if len(class_ids) else np.zeros(0, np.float32)
+
+
+def _describe(image: ImageRef) -> str:
+    if isinstance(image, bytes):
+        return "<image>"
+    return f"image {image}" if isinstance(image, int) else str(image)
 
 
 def _hit(image: StoredImage, score: float, why: list[str]) -> Hit:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixseek.store.base import Store, StoreError, StoreStats
-from pixseek.store.embedded import EmbeddedStore
+from pixseek.store.embedded import DEFAULT_OWNER, EmbeddedStore
 
-__all__ = ["EmbeddedStore", "Store", "StoreError", "StoreStats", "open_store"]
+__all__ = ["DEFAULT_OWNER", "EmbeddedStore", "Store", "StoreError", "StoreStats", "open_store"]
 
 
 def open_store(location: str | Path) -> EmbeddedStore:

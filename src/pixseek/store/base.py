@@ -9,7 +9,7 @@ can implement the same methods without touching analyzers or search logic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,9 @@ from pixseek.records import (
     StoredImage,
     Vector,
 )
+
+if TYPE_CHECKING:
+    from pixseek.store.accounts import Accounts
 
 
 class StoreError(RuntimeError):
@@ -39,20 +42,28 @@ class StoreStats:
 
 
 class Store(Protocol):
+    """Every image record has an owner (a user id); every read is filtered by owner here, in the
+    storage layer, so no caller can see another user's images by mistake or by guessing ids."""
+
+    accounts: "Accounts"  # users, tokens, attached folders, upload jobs
+
     # ---- writes (the indexer) -------------------------------------------------------------
-    def indexed_files(self, under: str | None = None) -> dict[str, IndexedFile]: ...
+    def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]: ...
 
-    def find_content(self, sha256: str, analyzer: str) -> int | None:
-        """Id of an existing analysis of these bytes by this analyzer version, live or not."""
+    def find_content(self, owner: int, sha256: str, analyzer: str) -> int | None:
+        """Id of the owner's analysis of these bytes by this analyzer version, live or not."""
 
-    def add_content(self, sha256: str, analyzer: str, analysis: Analysis) -> int: ...
+    def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int: ...
 
-    def put_file(self, state: FileState, content_id: int) -> None:
+    def put_file(self, owner: int, state: FileState, content_id: int) -> None:
         """Insert or replace the file at state.path, pointing at content_id."""
 
-    def move_file(self, old_path: str, new: FileState) -> None: ...
+    def move_file(self, owner: int, old_path: str, new: FileState) -> None: ...
 
-    def remove_files(self, paths: list[str]) -> None: ...
+    def remove_files(self, owner: int, paths: list[str]) -> None: ...
+
+    def remove_image(self, owner: int, content_id: int) -> list[str]:
+        """Forget every file of the owner holding this content; returns their paths."""
 
     def commit(self) -> None:
         """Durability point: everything written so far survives a crash."""
@@ -61,30 +72,40 @@ class Store(Protocol):
         """Bring derived indexes (posting lists, ANN graph) up to date with the contents."""
 
     # ---- reads (the search engine) --------------------------------------------------------
-    def get_images(self, content_ids: list[int]) -> list[StoredImage]:
-        """Live images among content_ids, in the given order (unknown/dead ids are dropped)."""
+    def get_images(self, owner: int, content_ids: list[int]) -> list[StoredImage]:
+        """The owner's live images among content_ids, in the given order (others are dropped)."""
 
-    def content_of_path(self, path: str) -> int | None:
-        """Content id of the indexed file at `path` (absolute), if any."""
+    def list_images(
+        self, owner: int, where: ImageFilter | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[StoredImage]]:
+        """(total, one page) of the owner's images, newest first."""
 
-    def live(self, content_ids: NDArray[np.int64], where: ImageFilter | None = None) -> NDArray[np.bool_]:
-        """Mask of ids that are held by at least one file (and match `where`)."""
+    def content_of_path(self, owner: int, path: str) -> int | None:
+        """Content id of the owner's indexed file at `path` (absolute), if any."""
 
-    def matching(self, where: ImageFilter) -> NDArray[np.int64]:
-        """All live content ids that match `where` (for exact search inside a selective filter)."""
+    def live(
+        self, owner: int, content_ids: NDArray[np.int64], where: ImageFilter | None = None
+    ) -> NDArray[np.bool_]:
+        """Mask of ids held by at least one of the owner's files (and matching `where`)."""
+
+    def matching(self, owner: int, where: ImageFilter | None = None) -> NDArray[np.int64]:
+        """All the owner's live content ids matching `where` (for exact search in a filter)."""
 
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-        """Forward rows: class ids (n, K) and probabilities (n, K)."""
+        """Forward rows: class ids (n, K) and probabilities (n, K). Callers pass vetted ids."""
 
     def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]: ...
 
     def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
         """Ids where some query class has weight × probability >= min_impact (posting-list heads),
-        reading about `budget` entries at most, shared among the classes by weight."""
+        reading about `budget` entries at most, shared among the classes by weight.
+        Not owner-filtered: candidates must go through live() before anything is shown."""
 
     def knn(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """k nearest contents by cosine similarity (may include dead ids: filter with live())."""
+        """k nearest contents by cosine similarity (any owner, maybe dead: filter with live())."""
 
-    def stats(self) -> StoreStats: ...
+    def content_count(self) -> int: ...
+
+    def stats(self, owner: int | None = None) -> StoreStats: ...
 
     def close(self) -> None: ...

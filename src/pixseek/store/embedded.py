@@ -15,6 +15,7 @@ creates the content commits; derived indexes only ever cover committed ids and a
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -31,20 +32,29 @@ from pixseek.records import (
     StoredImage,
     Vector,
 )
+from pixseek.store.accounts import Accounts
 from pixseek.store.base import StoreError, StoreStats
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.postings import PostingIndex
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
 EMBEDDING_DIM = 1280
 _SQL_CHUNK = 500  # ids per IN (...) list
 
-_SCHEMA = """
+_SCHEMA_V2 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS contents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner INTEGER NOT NULL REFERENCES users (id),
     sha256 TEXT NOT NULL,
     analyzer TEXT NOT NULL,
     width INTEGER NOT NULL,
@@ -56,18 +66,66 @@ CREATE TABLE IF NOT EXISTS contents (
     gps_lat REAL,
     gps_lon REAL,
     analyzed_at REAL NOT NULL,
-    UNIQUE (sha256, analyzer)
+    UNIQUE (owner, sha256, analyzer)
 );
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
+    owner INTEGER NOT NULL REFERENCES users (id),
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     content_id INTEGER NOT NULL REFERENCES contents (id),
     indexed_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_content ON files (content_id);
-CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (taken_at);
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, path);
+CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (owner, taken_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS folders (
+    path TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner INTEGER NOT NULL REFERENCES users (id),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    content_id INTEGER,
+    created_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, id);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id);
 """
+
+# v1 -> v2: every record gets an owner (the default user, id 1). SQLite cannot change a table's
+# UNIQUE constraint in place, so contents and files are rebuilt inside one transaction.
+_MIGRATE_V1_TO_V2 = """
+CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT, created_at REAL NOT NULL);
+INSERT INTO users (id, name, created_at) VALUES (1, 'default', strftime('%s', 'now'));
+ALTER TABLE contents RENAME TO contents_v1;
+ALTER TABLE files RENAME TO files_v1;
+DROP INDEX IF EXISTS files_by_content;
+DROP INDEX IF EXISTS contents_by_taken_at;
+""" + _SCHEMA_V2 + """
+INSERT INTO contents SELECT id, 1, sha256, analyzer, width, height, format, taken_at, camera_make,
+    camera_model, gps_lat, gps_lon, analyzed_at FROM contents_v1;
+INSERT INTO files SELECT path, 1, size, mtime_ns, content_id, indexed_at FROM files_v1;
+DROP TABLE files_v1;
+DROP TABLE contents_v1;
+"""
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a script, to run one by one inside our own transaction
+    (sqlite3's executescript would commit first)."""
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
 
 _META_COLUMNS = "width, height, format, taken_at, camera_make, camera_model, gps_lat, gps_lon"
 
@@ -76,25 +134,26 @@ def _meta_from_row(row: tuple) -> ImageMeta:
     return ImageMeta(*row)
 
 
-def _filter_sql(where: ImageFilter | None) -> tuple[str, list]:
-    """SQL conditions over `files f JOIN contents c` for an ImageFilter."""
-    if where is None or where.is_empty():
-        return "", []
-    clauses, params = [], []
-    if where.path_prefix:
-        prefix = where.path_prefix.rstrip("/") + "/"
-        clauses.append("substr(f.path, 1, ?) = ?")  # not LIKE: paths may contain % and _
-        params += [len(prefix), prefix]
-    if where.taken_from:
-        clauses.append("c.taken_at >= ?")
-        params.append(where.taken_from)
-    if where.taken_to:
-        clauses.append("c.taken_at <= ?")
-        params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
-    if where.camera:
-        clauses.append("lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE ?")
-        params.append(f"%{where.camera.lower()}%")
-    return " AND " + " AND ".join(clauses), params
+def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list]:
+    """SQL conditions over `files f JOIN contents c`: always the owner's files, plus the filter."""
+    clauses, params = ["f.owner = ?"], [owner]
+    if where is not None:
+        if where.path_prefix:
+            prefix = where.path_prefix.rstrip("/") + "/"
+            clauses.append("substr(f.path, 1, ?) = ?")  # not LIKE: paths may contain % and _
+            params += [len(prefix), prefix]
+        if where.taken_from:
+            clauses.append("c.taken_at >= ?")
+            params.append(where.taken_from)
+        if where.taken_to:
+            clauses.append("c.taken_at <= ?")
+            params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
+        if where.camera:
+            clauses.append(
+                "lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE ?"
+            )
+            params.append(f"%{where.camera.lower()}%")
+    return " AND ".join(clauses), params
 
 
 class EmbeddedStore:
@@ -102,9 +161,13 @@ class EmbeddedStore:
 
     def __init__(self, home: Path) -> None:
         self.home = home
+        self._lock = threading.RLock()
         try:
             home.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(home / "pixseek.db", isolation_level=None, timeout=30)
+            # One connection shared by a service's request threads, serialised by self._lock.
+            self._db = sqlite3.connect(
+                home / "pixseek.db", isolation_level=None, timeout=30, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the library at {home}: {exc}") from exc
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,10 +180,12 @@ class EmbeddedStore:
         self._postings = PostingIndex(index_dir / "postings")
         self._dense = DenseIndex(index_dir, EMBEDDING_DIM)
         self._in_transaction = False
+        self._generation = self._read_generation()
+        self.accounts = Accounts(self._db, self._lock)
 
     # ---- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
-        self._db.executescript(_SCHEMA)
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
@@ -128,12 +193,29 @@ class EmbeddedStore:
                 f"the library at {self.home} was written by a newer pixseek "
                 f"(schema {version} > {SCHEMA_VERSION}); upgrade pixseek to use it"
             )
-        # Future migrations run here, one step per version, each in its own transaction.
-        if version < SCHEMA_VERSION:
+        if version == SCHEMA_VERSION:
+            return
+        # Each step runs in one transaction: an interrupted upgrade leaves the old schema intact.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 0:
+                for statement in _split_sql(_SCHEMA_V2):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO users (id, name, created_at) VALUES (?, 'default', ?)",
+                    (DEFAULT_OWNER, time.time()),
+                )
+            elif version == 1:
+                for statement in _split_sql(_MIGRATE_V1_TO_V2):
+                    self._db.execute(statement)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # ---- writes ---------------------------------------------------------------------------
     def _begin(self) -> None:
@@ -141,69 +223,93 @@ class EmbeddedStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
 
-    def indexed_files(self, under: str | None = None) -> dict[str, IndexedFile]:
+    def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]:
         sql = (
             "SELECT f.path, f.size, f.mtime_ns, f.content_id, c.sha256, c.analyzer "
-            "FROM files f JOIN contents c ON c.id = f.content_id"
+            "FROM files f JOIN contents c ON c.id = f.content_id WHERE f.owner = ?"
         )
-        params: list = []
+        params: list = [owner]
         if under is not None:
             prefix = under.rstrip("/") + "/"
-            sql += " WHERE substr(f.path, 1, ?) = ?"
-            params = [len(prefix), prefix]
-        return {row[0]: IndexedFile(*row) for row in self._db.execute(sql, params)}
+            sql += " AND substr(f.path, 1, ?) = ?"
+            params += [len(prefix), prefix]
+        with self._lock:
+            return {row[0]: IndexedFile(*row) for row in self._db.execute(sql, params)}
 
-    def find_content(self, sha256: str, analyzer: str) -> int | None:
-        row = self._db.execute(
-            "SELECT id FROM contents WHERE sha256 = ? AND analyzer = ?", (sha256, analyzer)
-        ).fetchone()
+    def find_content(self, owner: int, sha256: str, analyzer: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM contents WHERE owner = ? AND sha256 = ? AND analyzer = ?",
+                (owner, sha256, analyzer),
+            ).fetchone()
         return int(row[0]) if row else None
 
-    def add_content(self, sha256: str, analyzer: str, analysis: Analysis) -> int:
-        self._begin()
+    def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int:
         m = analysis.meta
-        cursor = self._db.execute(
-            f"INSERT INTO contents (sha256, analyzer, {_META_COLUMNS}, analyzed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make,
-             m.camera_model, m.gps_lat, m.gps_lon, time.time()),
-        )
-        content_id = int(cursor.lastrowid)
-        self._categories.write(content_id, encode_row(analysis.categories))
-        self._embeddings.write(content_id, analysis.embedding.astype(np.float16).tobytes())
+        with self._lock:
+            self._begin()
+            cursor = self._db.execute(
+                f"INSERT INTO contents (owner, sha256, analyzer, {_META_COLUMNS}, analyzed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (owner, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make,
+                 m.camera_model, m.gps_lat, m.gps_lon, time.time()),
+            )
+            content_id = int(cursor.lastrowid)
+            self._categories.write(content_id, encode_row(analysis.categories))
+            self._embeddings.write(content_id, analysis.embedding.astype(np.float16).tobytes())
         return content_id
 
-    def put_file(self, state: FileState, content_id: int) -> None:
-        self._begin()
-        self._db.execute(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, content_id, indexed_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (state.path, state.size, state.mtime_ns, content_id, time.time()),
-        )
+    def put_file(self, owner: int, state: FileState, content_id: int) -> None:
+        with self._lock:
+            self._begin()
+            self._db.execute(
+                "INSERT OR REPLACE INTO files (path, owner, size, mtime_ns, content_id, indexed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (state.path, owner, state.size, state.mtime_ns, content_id, time.time()),
+            )
 
-    def move_file(self, old_path: str, new: FileState) -> None:
-        self._begin()
-        self._db.execute(
-            "UPDATE files SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
-            (new.path, new.size, new.mtime_ns, old_path),
-        )
+    def move_file(self, owner: int, old_path: str, new: FileState) -> None:
+        with self._lock:
+            self._begin()
+            self._db.execute(
+                "UPDATE files SET path = ?, size = ?, mtime_ns = ? WHERE path = ? AND owner = ?",
+                (new.path, new.size, new.mtime_ns, old_path, owner),
+            )
 
-    def remove_files(self, paths: list[str]) -> None:
-        self._begin()
-        self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+    def remove_files(self, owner: int, paths: list[str]) -> None:
+        with self._lock:
+            self._begin()
+            self._db.executemany(
+                "DELETE FROM files WHERE path = ? AND owner = ?", [(p, owner) for p in paths]
+            )
+
+    def remove_image(self, owner: int, content_id: int) -> list[str]:
+        """Forget every file of the owner that holds this content; returns their paths."""
+        with self._lock:
+            paths = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT path FROM files WHERE owner = ? AND content_id = ?", (owner, content_id)
+                )
+            ]
+            if paths:
+                self.remove_files(owner, paths)
+        return paths
 
     def commit(self) -> None:
-        if not self._in_transaction:
-            return
-        self._categories.sync()
-        self._embeddings.sync()
-        self._db.execute("COMMIT")
-        self._in_transaction = False
+        with self._lock:
+            if not self._in_transaction:
+                return
+            self._categories.sync()
+            self._embeddings.sync()
+            self._db.execute("COMMIT")
+            self._in_transaction = False
 
     def rollback(self) -> None:
-        if self._in_transaction:
-            self._db.execute("ROLLBACK")
-            self._in_transaction = False
+        with self._lock:
+            if self._in_transaction:
+                self._db.execute("ROLLBACK")
+                self._in_transaction = False
 
     def _end(self) -> int:
         """One past the largest committed content id."""
@@ -211,15 +317,41 @@ class EmbeddedStore:
         return (int(row[0]) if row[0] is not None else 0) + 1
 
     def refresh_indexes(self) -> None:
-        end = self._end()
-        self._postings.catch_up(self._categories, end)
-        self._dense.catch_up(self._embeddings, end)
+        with self._lock:
+            end = self._end()
+            before = (self._postings.covered_until, self._dense.covered_until)
+            self._postings.catch_up(self._categories, end)
+            self._dense.catch_up(self._embeddings, end)
+            if (self._postings.covered_until, self._dense.covered_until) != before:
+                self._bump_generation()
 
     def rebuild_indexes(self) -> None:
-        end = self._end()
-        self._postings.rebuild(self._categories, end)
-        self._dense.meta_path.unlink(missing_ok=True)
-        self._dense.catch_up(self._embeddings, end)
+        with self._lock:
+            end = self._end()
+            self._postings.rebuild(self._categories, end)
+            self._dense.meta_path.unlink(missing_ok=True)
+            self._dense.catch_up(self._embeddings, end)
+            self._bump_generation()
+
+    def _bump_generation(self) -> None:
+        """Tell other processes' stores (e.g. a running server) that derived indexes changed."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('index_generation', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+        self._generation = self._read_generation()
+
+    def _read_generation(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'index_generation'").fetchone()
+        return row[0] if row else "0"
+
+    def _follow_writers(self) -> None:
+        """Reload posting segments and the graph if another store instance rebuilt them."""
+        generation = self._read_generation()
+        if generation != self._generation:
+            self._postings = PostingIndex(self.home / "index" / "postings")
+            self._dense = DenseIndex(self.home / "index", EMBEDDING_DIM, self._dense.exact_below)
+            self._generation = generation
 
     # ---- reads ----------------------------------------------------------------------------
     def _chunks(self, ids: NDArray[np.int64] | list[int]):
@@ -227,18 +359,25 @@ class EmbeddedStore:
         for i in range(0, len(ids), _SQL_CHUNK):
             yield ids[i : i + _SQL_CHUNK]
 
-    def get_images(self, content_ids: list[int]) -> list[StoredImage]:
+    def get_images(self, owner: int, content_ids: list[int]) -> list[StoredImage]:
         found: dict[int, StoredImage] = {}
-        for chunk in self._chunks(content_ids):
-            marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(
-                f"SELECT id, sha256, {_META_COLUMNS} FROM contents WHERE id IN ({marks})", chunk
-            ):
-                found[row[0]] = StoredImage(row[0], row[1], [], _meta_from_row(row[2:]), SparseVector.from_dict({}))
-            for cid, path in self._db.execute(
-                f"SELECT content_id, path FROM files WHERE content_id IN ({marks}) ORDER BY path", chunk
-            ):
-                found[cid].paths.append(path)
+        with self._lock:
+            for chunk in self._chunks(content_ids):
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                    f"SELECT id, sha256, {_META_COLUMNS} FROM contents "
+                    f"WHERE owner = ? AND id IN ({marks})",
+                    [owner, *chunk],
+                ):
+                    found[row[0]] = StoredImage(
+                        row[0], row[1], [], _meta_from_row(row[2:]), SparseVector.from_dict({})
+                    )
+                for cid, path in self._db.execute(
+                    f"SELECT content_id, path FROM files WHERE owner = ? AND content_id IN ({marks}) "
+                    "ORDER BY path",
+                    [owner, *chunk],
+                ):
+                    found[cid].paths.append(path)
         result = []
         for cid in content_ids:
             image = found.get(int(cid))
@@ -247,32 +386,61 @@ class EmbeddedStore:
                 result.append(image)
         return result
 
-    def content_of_path(self, path: str) -> int | None:
-        row = self._db.execute("SELECT content_id FROM files WHERE path = ?", (path,)).fetchone()
-        return int(row[0]) if row else None
-
-    def live(self, content_ids: NDArray[np.int64], where: ImageFilter | None = None) -> NDArray[np.bool_]:
-        condition, params = _filter_sql(where)
-        alive: set[int] = set()
-        for chunk in self._chunks(content_ids):
-            marks = ",".join("?" * len(chunk))
-            alive.update(
+    def list_images(
+        self, owner: int, where: ImageFilter | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[StoredImage]]:
+        """(total, one page) of the owner's images, newest first (by EXIF date, then indexing)."""
+        condition, params = _filter_sql(owner, where)
+        with self._lock:
+            (total,) = self._db.execute(
+                "SELECT count(DISTINCT f.content_id) FROM files f JOIN contents c ON c.id = f.content_id "
+                f"WHERE {condition}",
+                params,
+            ).fetchone()
+            ids = [
                 r[0]
                 for r in self._db.execute(
-                    "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
-                    f"WHERE f.content_id IN ({marks}){condition}",
-                    chunk + params,
+                    "SELECT c.id FROM contents c WHERE c.id IN (SELECT f.content_id FROM files f "
+                    f"JOIN contents c ON c.id = f.content_id WHERE {condition}) "
+                    "ORDER BY coalesce(c.taken_at, '') DESC, c.id DESC LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
                 )
-            )
+            ]
+        return int(total), self.get_images(owner, ids)
+
+    def content_of_path(self, owner: int, path: str) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT content_id FROM files WHERE path = ? AND owner = ?", (path, owner)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def live(
+        self, owner: int, content_ids: NDArray[np.int64], where: ImageFilter | None = None
+    ) -> NDArray[np.bool_]:
+        condition, params = _filter_sql(owner, where)
+        alive: set[int] = set()
+        with self._lock:
+            for chunk in self._chunks(content_ids):
+                marks = ",".join("?" * len(chunk))
+                alive.update(
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
+                        f"WHERE f.content_id IN ({marks}) AND {condition}",
+                        chunk + params,
+                    )
+                )
         return np.array([int(i) in alive for i in content_ids], dtype=bool)
 
-    def matching(self, where: ImageFilter) -> NDArray[np.int64]:
-        condition, params = _filter_sql(where)
-        rows = self._db.execute(
-            "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
-            f"WHERE 1{condition} ORDER BY f.content_id",
-            params,
-        ).fetchall()
+    def matching(self, owner: int, where: ImageFilter | None = None) -> NDArray[np.int64]:
+        condition, params = _filter_sql(owner, where)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
+                f"WHERE {condition} ORDER BY f.content_id",
+                params,
+            ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
@@ -282,10 +450,13 @@ class EmbeddedStore:
         return self._embeddings.read(content_ids).view(np.float16).astype(np.float32)
 
     def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
-        end = self._end()
-        ids = self._postings.candidates(query, min_impact, budget)
+        with self._lock:
+            self._follow_writers()
+            end = self._end()
+            postings = self._postings
+        ids = postings.candidates(query, min_impact, budget)
         ids = ids[ids < end]
-        covered = self._postings.covered_until
+        covered = postings.covered_until
         if covered < end:  # not yet in the posting lists: scan those forward rows directly
             tail_classes, tail_probs = decode_rows(self._categories.read_range(covered, end))
             weight = np.zeros(1000, dtype=np.float32)
@@ -295,21 +466,31 @@ class EmbeddedStore:
         return ids.astype(np.int64)
 
     def knn(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        return self._dense.search(vector, k, self._embeddings, self._end())
+        with self._lock:
+            self._follow_writers()
+            end = self._end()
+            dense = self._dense
+        return dense.search(vector, k, self._embeddings, end)
 
     def content_count(self) -> int:
-        return self._end() - 1
+        with self._lock:
+            return self._end() - 1
 
-    def stats(self) -> StoreStats:
-        (files,) = self._db.execute("SELECT count(*) FROM files").fetchone()
-        (live_count,) = self._db.execute("SELECT count(DISTINCT content_id) FROM files").fetchone()
-        (contents,) = self._db.execute("SELECT count(*) FROM contents").fetchone()
-        analyzers = dict(
-            self._db.execute("SELECT analyzer, count(*) FROM contents GROUP BY analyzer").fetchall()
-        )
-        db_bytes = sum(
-            p.stat().st_size for p in self.home.glob("pixseek.db*") if p.is_file()
-        )
+    def stats(self, owner: int | None = None) -> StoreStats:
+        """Counts for one owner (or everyone); bytes on disk are the whole library's."""
+        mine, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
+        with self._lock:
+            (files,) = self._db.execute(f"SELECT count(*) FROM files {mine}", params).fetchone()
+            (live_count,) = self._db.execute(
+                f"SELECT count(DISTINCT content_id) FROM files {mine}", params
+            ).fetchone()
+            (contents,) = self._db.execute(f"SELECT count(*) FROM contents {mine}", params).fetchone()
+            analyzers = dict(
+                self._db.execute(
+                    f"SELECT analyzer, count(*) FROM contents {mine} GROUP BY analyzer", params
+                ).fetchall()
+            )
+        db_bytes = sum(p.stat().st_size for p in self.home.glob("pixseek.db*") if p.is_file())
         return StoreStats(
             images=live_count,
             files=files,

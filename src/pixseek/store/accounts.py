@@ -1,0 +1,173 @@
+"""Users, API tokens, attached folders and upload jobs: the records that say who owns what.
+
+They live in the library's SQLite database next to the images, so that ownership is enforced
+by the storage layer itself. Secrets are stored only as hashes made by the caller.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from pixseek.records import Job, User
+
+_JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
+
+
+class AccountError(ValueError):
+    """A user-level mistake (unknown user, name taken): the message is for the user."""
+
+
+class Accounts:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db = db
+        self._lock = lock
+
+    # ---- users ----------------------------------------------------------------------------
+    def add_user(self, name: str, password_hash: str | None) -> User:
+        name = name.strip()
+        if not name or len(name) > 64 or any(c in name for c in "/\\\0"):
+            raise AccountError(f"invalid user name {name!r}")
+        with self._lock:
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)",
+                    (name, password_hash, time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise AccountError(f"user {name!r} exists already") from None
+        return User(int(cursor.lastrowid), name, password_hash is not None)
+
+    def set_password(self, user_id: int, password_hash: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    def user(self, name: str) -> User:
+        user = self.find_user(name)
+        if user is None:
+            raise AccountError(f"no user named {name!r} (see `pixseek user list`)")
+        return user
+
+    def find_user(self, name: str) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, password_hash IS NOT NULL FROM users WHERE name = ?", (name,)
+            ).fetchone()
+        return User(row[0], row[1], bool(row[2])) if row else None
+
+    def password_hash(self, user_id: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    def users(self) -> list[User]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, name, password_hash IS NOT NULL FROM users ORDER BY id"
+            ).fetchall()
+        return [User(r[0], r[1], bool(r[2])) for r in rows]
+
+    def any_credentials(self) -> bool:
+        """Whether any user can authenticate (a password or a token exists)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE password_hash IS NOT NULL) "
+                "OR EXISTS (SELECT 1 FROM tokens)"
+            ).fetchone()
+        return bool(row[0])
+
+    # ---- tokens ---------------------------------------------------------------------------
+    def add_token(self, user_id: int, token_hash: str, label: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO tokens (token_hash, user_id, label, created_at) VALUES (?, ?, ?, ?)",
+                (token_hash, user_id, label, time.time()),
+            )
+
+    def user_by_token(self, token_hash: str) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT u.id, u.name, u.password_hash IS NOT NULL FROM tokens t "
+                "JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        return User(row[0], row[1], bool(row[2])) if row else None
+
+    def user_by_id(self, user_id: int) -> User | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, password_hash IS NOT NULL FROM users WHERE id = ?", (user_id,)
+            ).fetchone()
+        return User(row[0], row[1], bool(row[2])) if row else None
+
+    # ---- folders --------------------------------------------------------------------------
+    def attach_folder(self, user_id: int, path: str) -> None:
+        with self._lock:
+            row = self._db.execute("SELECT user_id FROM folders WHERE path = ?", (path,)).fetchone()
+            if row and row[0] != user_id:
+                raise AccountError(f"{path} is attached to another user already")
+            self._db.execute(
+                "INSERT OR IGNORE INTO folders (path, user_id) VALUES (?, ?)", (path, user_id)
+            )
+
+    def folders(self, user_id: int | None = None) -> list[tuple[int, str]]:
+        """(owner, path) of attached folders."""
+        sql, params = "SELECT user_id, path FROM folders", []
+        if user_id is not None:
+            sql, params = sql + " WHERE user_id = ?", [user_id]
+        with self._lock:
+            return [(r[0], r[1]) for r in self._db.execute(sql + " ORDER BY path", params)]
+
+    # ---- jobs -----------------------------------------------------------------------------
+    def add_job(self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None) -> Job:
+        now = time.time()
+        finished = now if status in ("done", "failed") else None
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO jobs (owner, name, path, status, error, created_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (owner, name, path, status, error, now, finished),
+            )
+            return self._job_by_id(int(cursor.lastrowid))
+
+    def update_job(self, job_id: int, status: str, error: str | None = None, content_id: int | None = None) -> None:
+        finished = time.time() if status in ("done", "failed") else None
+        with self._lock:
+            self._db.execute(
+                "UPDATE jobs SET status = ?, error = ?, content_id = ?, finished_at = ? WHERE id = ?",
+                (status, error, content_id, finished, job_id),
+            )
+
+    def job(self, owner: int, job_id: int) -> Job | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)
+            ).fetchone()
+        return Job(*row) if row else None
+
+    def _job_by_id(self, job_id: int) -> Job:
+        row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job(*row)
+
+    def jobs(self, owner: int | None = None, status: str | None = None, limit: int = 200) -> list[Job]:
+        clauses, params = [], []
+        if owner is not None:
+            clauses.append("owner = ?")
+            params.append(owner)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
+            ).fetchall()
+        return [Job(*r) for r in rows]
+
+    def job_counts(self, owner: int) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT status, count(*) FROM jobs WHERE owner = ? GROUP BY status", (owner,)
+            ).fetchall()
+        return {status: int(n) for status, n in rows}
