@@ -162,3 +162,79 @@ def test_onnxruntime_loads_after_the_ann_library():
     # usearch loaded first used to make `import onnxruntime` segfault (exit 139) in the process
     code = "from pixseek.store.dense import usearch_index_class; usearch_index_class(); import onnxruntime"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# The schema pixseek 0.1 (schema 1) wrote: no owners.
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256 TEXT NOT NULL,
+    analyzer TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    taken_at TEXT,
+    camera_make TEXT,
+    camera_model TEXT,
+    gps_lat REAL,
+    gps_lon REAL,
+    analyzed_at REAL NOT NULL,
+    UNIQUE (sha256, analyzer)
+);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_id INTEGER NOT NULL REFERENCES contents (id),
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_content ON files (content_id);
+CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (taken_at);
+"""
+
+
+def test_schema_1_library_is_migrated_to_owners(tmp_path):
+    import sqlite3
+
+    home = tmp_path / "old"
+    home.mkdir()
+    with sqlite3.connect(home / "pixseek.db") as db:
+        db.executescript(_SCHEMA_V1)
+        db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        db.execute(
+            "INSERT INTO contents (sha256, analyzer, width, height, format, analyzed_at) "
+            "VALUES ('abc', ?, 10, 20, 'PNG', 0)", (ANALYZER,)
+        )
+        db.execute("INSERT INTO files VALUES ('/p/a.png', 5, 6, 1, 0)")
+    store = EmbeddedStore(home)
+    assert store.find_content(OWNER, "abc", ANALYZER) == 1
+    assert list(store.indexed_files(OWNER)) == ["/p/a.png"]
+    assert store.accounts.user("default").id == OWNER
+    alice = store.accounts.add_user("alice", None)
+    assert store.indexed_files(alice.id) == {} and store.find_content(alice.id, "abc", ANALYZER) is None
+    store.close()
+
+
+def test_every_read_is_filtered_by_owner(tmp_path):
+    rng = np.random.default_rng(5)
+    store = EmbeddedStore(tmp_path / "lib")
+    alice = store.accounts.add_user("alice", None).id
+    bob = store.accounts.add_user("bob", None).id
+    same = make_analysis(rng, 3)
+    a = store.add_content(alice, "same-bytes", ANALYZER, same)
+    store.put_file(alice, FileState("/alice/cat.jpg", 1, 1), a)
+    b = store.add_content(bob, "same-bytes", ANALYZER, same)  # same bytes: a separate record
+    store.put_file(bob, FileState("/bob/cat.jpg", 1, 1), b)
+    store.commit()
+    store.refresh_indexes()
+    assert a != b
+    ids = np.array([a, b])
+    assert store.live(alice, ids).tolist() == [True, False]
+    assert [i.content_id for i in store.get_images(bob, [a, b])] == [b]
+    assert store.matching(alice).tolist() == [a]
+    assert store.content_of_path(bob, "/alice/cat.jpg") is None
+    assert store.list_images(bob)[0] == 1 and store.list_images(bob)[1][0].paths == ["/bob/cat.jpg"]
+    assert store.remove_image(bob, a) == []  # bob cannot delete alice's image
+    assert store.stats(alice).images == 1 and store.stats().images == 2
+    store.close()
