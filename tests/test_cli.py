@@ -122,3 +122,27 @@ def test_bad_options_are_refused_clearly(indexed):
     assert missing.returncode == 1 and "not a folder" in missing.stderr
     unknown_focus = run(env, "similar", str(gallery / "photos" / "chelsea.png"), "--focus", "qwertyuiop")
     assert unknown_focus.returncode == 1 and "unknown focus concept" in unknown_focus.stderr
+
+
+def test_users_with_attached_folders(gallery_master, pixseek_env, tmp_path):
+    gallery, _ = gallery_master
+    env = {**pixseek_env, "PIXSEEK_HOME": str(tmp_path / "lib")}
+    assert run(env, "index").returncode == 2  # nothing attached, no folder given
+    assert run(env, "user", "add", "alice", "--password", "short").returncode == 1
+    assert run(env, "user", "add", "alice", "--password", "correct horse").returncode == 0
+    assert run(env, "user", "add", "bob", "--password", "").returncode == 0
+    assert "exists already" in run(env, "user", "add", "alice", "--password", "").stderr
+    assert run(env, "user", "attach", "alice", str(gallery / "derived")).returncode == 0
+    assert "another user" in run(env, "user", "attach", "bob", str(gallery / "derived")).stderr
+    indexed = run(env, "index", "--json")
+    assert indexed.returncode == 0, indexed.stderr
+    assert [r["indexed"] for r in json.loads(indexed.stdout)] == [6]
+    assert set(names(run(env, "--user", "alice", "search", "cat", "--json"))) == {
+        "chelsea_crop.jpg", "chelsea_flip.jpg", "chelsea_jpeg.jpg"}
+    assert names(run(env, "--user", "bob", "search", "cat", "--json")) == []
+    assert names(run(env, "search", "cat", "--json")) == []  # the default user has nothing
+    users = {u["name"]: u for u in json.loads(run(env, "user", "list", "--json").stdout)}
+    assert users["alice"]["images"] == 6 and users["alice"]["password"] and not users["bob"]["password"]
+    token = run(env, "user", "token", "bob", "--label", "phone").stdout.strip()
+    assert token.startswith("pxs_") and len(token) > 40
+    assert "no user named" in run(env, "--user", "carol", "search", "cat").stderr
