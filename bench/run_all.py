@@ -1,9 +1,10 @@
 """Run every benchmark (each in its own process), then print the headline figures.
 
-    python -m bench.run_all [--quick] [--only index_throughput,quality,scale]
+    python -m bench.run_all [--quick] [--only index_throughput,quality,scale,http_service]
 
 `./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
 write nothing). The throughput benchmark goes first: it is the one most disturbed by other load.
+The HTTP benchmark goes last: it copies the 100k library that `scale` builds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "quality", "scale")
+BENCHMARKS = ("index_throughput", "quality", "scale", "http_service")
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
@@ -33,6 +34,12 @@ HEADLINE = (
     ("rss_mb_1m", ""),
     ("dev_text_p10", ""),
     ("dev_image_p10", ""),
+    ("http_search_p50_ms_c1", ""),
+    ("http_search_p50_ms_c8", ""),
+    ("http_search_rps_c8", ""),
+    ("http_search_rps_c32", ""),
+    ("http_search_p95_ms_c8_while_indexing", ""),
+    ("upload_to_searchable_s", ""),
 )
 
 

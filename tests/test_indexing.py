@@ -141,12 +141,12 @@ def test_ctrl_c_saves_work_and_exits_130(tmp_path: Path, pixseek_env: dict[str, 
     env = {**pixseek_env, "PIXSEEK_HOME": str(home)}
     cmd = [sys.executable, "-m", "pixseek.cli", "index", str(gallery), "--workers", "1"]
     proc = start_index_and_wait_for_commits(
-        cmd, env, home, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cmd, env, home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group, workers too
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in out
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in out + err, (proc.returncode, out, err[-2000:])
     with sqlite3.connect(home / "pixseek.db") as conn:
         saved = conn.execute("SELECT count(*) FROM files").fetchone()[0]
     assert saved > 0

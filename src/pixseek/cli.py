@@ -368,6 +368,7 @@ def user_passwd(
         accounts.set_password(user.id, hash_password(password))
     except (AccountError, ValueError) as exc:
         _fail(str(exc))
+    accounts.remove_sessions(user.id)  # signed out of the web UI everywhere
     out.print(f"password of {name} changed", highlight=False)
 
 
@@ -388,6 +389,16 @@ def user_token(
     token, token_hash = new_token()
     accounts.add_token(user.id, token_hash, label)
     sys.stdout.write(token + "\n")
+
+
+@users_app.command("revoke")
+def user_revoke(token: Annotated[str, typer.Argument(help="The token to revoke (as `pixseek user token` printed it).")]) -> None:
+    """Revoke an API token."""
+    from pixseek.service.auth import hash_token
+
+    if not _library().store.accounts.remove_token(hash_token(token.strip())):
+        _fail("no such token")
+    out.print("token revoked", highlight=False)
 
 
 @users_app.command("list")
@@ -426,6 +437,54 @@ def user_attach(
     except AccountError as exc:
         _fail(str(exc))
     out.print(f"attached {os.path.abspath(folder)} to {name}; run `pixseek index` to index it", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes that analyse uploads.")] = 1,
+    max_upload_mb: Annotated[int, typer.Option(min=1, max=100_000, help="Largest file to accept, MiB.")] = 50,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serving over HTTPS).")
+    ] = False,
+) -> None:
+    """Run the web UI and the HTTP API (docs/http-api.md) over this library."""
+    import logging
+
+    from pixseek.service.auth import is_loopback_host
+    from pixseek.service.settings import MiB, ServiceSettings
+
+    library = _library()
+    loopback = is_loopback_host(host)
+    if not loopback and not library.store.accounts.any_credentials():
+        _fail(
+            f"refusing to listen on {host}: no user has a password or token, so anyone who can reach the "
+            "server would get every image. Create one first (`pixseek user add NAME`, "
+            "`pixseek user token NAME`), or listen on 127.0.0.1.",
+            code=2,
+        )
+    settings = ServiceSettings(
+        home=library.paths.home,
+        workers=workers,
+        max_upload_bytes=max_upload_mb * MiB,
+        secure_cookies=secure_cookies,
+        single_user=loopback,
+    )
+    library.close()  # the service opens its own reader and writer
+    _state.pop("library", None)
+
+    import uvicorn
+
+    from pixseek.service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"pixseek: serving {settings.home} on http://{shown}:{port}/", highlight=False, soft_wrap=True)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, server_header=False, timeout_graceful_shutdown=10,
+        log_level="info",
+    )
 
 
 def main() -> None:

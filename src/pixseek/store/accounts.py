@@ -14,6 +14,16 @@ from pixseek.records import Job, User
 
 _JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
 
+# Web sessions (added after schema v2; created on open, so v2 libraries get it without a migration).
+_SESSIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+)
+"""
+
 
 class AccountError(ValueError):
     """A user-level mistake (unknown user, name taken): the message is for the user."""
@@ -23,6 +33,9 @@ class Accounts:
     def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self._db = db
         self._lock = lock
+        with lock:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").fetchone():
+                db.execute(_SESSIONS_SCHEMA)
 
     # ---- users ----------------------------------------------------------------------------
     def add_user(self, name: str, password_hash: str | None) -> User:
@@ -94,6 +107,41 @@ class Accounts:
             ).fetchone()
         return User(row[0], row[1], bool(row[2])) if row else None
 
+    def remove_token(self, token_hash: str) -> bool:
+        """Revoke a token; whether it existed."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
+        return cursor.rowcount > 0
+
+    # ---- web sessions ---------------------------------------------------------------------
+    def add_session(self, user_id: int, token_hash: str, expires_at: float) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))  # keep the table small
+            self._db.execute(
+                "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (token_hash, user_id, now, expires_at),
+            )
+
+    def user_by_session(self, token_hash: str) -> User | None:
+        """The user of an unexpired session."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT u.id, u.name, u.password_hash IS NOT NULL FROM sessions s "
+                "JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+                (token_hash, time.time()),
+            ).fetchone()
+        return User(row[0], row[1], bool(row[2])) if row else None
+
+    def remove_session(self, token_hash: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def remove_sessions(self, user_id: int) -> None:
+        """Sign a user out everywhere (e.g. after a password change)."""
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
     def user_by_id(self, user_id: int) -> User | None:
         with self._lock:
             row = self._db.execute(
@@ -164,6 +212,30 @@ class Accounts:
                 f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
             ).fetchall()
         return [Job(*r) for r in rows]
+
+    def queued_jobs(self, limit: int = 50) -> list[Job]:
+        """Every user's queued jobs, oldest first (the job runner's queue)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [Job(*r) for r in rows]
+
+    def requeue_running(self) -> int:
+        """Jobs left running by a process that stopped (or crashed) go back to the queue."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET status = 'queued', finished_at = NULL WHERE status = 'running'"
+            )
+        return cursor.rowcount
+
+    def path_in_use_by_jobs(self, path: str) -> bool:
+        """Whether a queued or running job still needs the file at `path`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM jobs WHERE path = ? AND status IN ('queued', 'running') LIMIT 1", (path,)
+            ).fetchone()
+        return row is not None
 
     def job_counts(self, owner: int) -> dict[str, int]:
         with self._lock:

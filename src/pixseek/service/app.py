@@ -1,0 +1,771 @@
+"""The HTTP service (FastAPI): a thin JSON layer over the search engine, uploads and the job runner.
+
+Contract: docs/http-api.md. No search logic lives here: handlers check who is asking, validate
+parameters, call the engine or the store with the caller's user id (the storage layer filters
+every read by owner), and shape the answer.
+
+Threads and processes: sync handlers run in the server's thread pool and share one *reader*
+store (internally locked) and one engine; the job runner thread owns a separate *writer* store
+and a pool of spawned analysis processes. Uploads are streamed to disk in the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import pixseek
+from pixseek.imageio.decode import ImageDecodeError
+from pixseek.library import Library
+from pixseek.records import ImageFilter, StoredImage, User
+from pixseek.search.engine import DEFAULT_THRESHOLD, ImageNotFound, QueryError
+from pixseek.service import schemas
+from pixseek.service.auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    hash_token,
+    host_name,
+    is_loopback_host,
+    new_session,
+    same_origin,
+    verify_password,
+)
+from pixseek.service.jobs import JobRunner
+from pixseek.service.settings import ServiceSettings
+from pixseek.service.thumbnails import SIZES, Thumbnails
+from pixseek.service.uploads import ReceivedFile, UploadArea, UploadRejected
+from pixseek.store import DEFAULT_OWNER
+from pixseek.store.embedded import EMBEDDING_DIM
+from pixseek.store.sparse import ROW_BYTES
+
+log = logging.getLogger("pixseek.service")
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow SQLite's integers)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MIME = {
+    "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+    "GIF": "image/gif", "BMP": "image/bmp", "DIB": "image/bmp", "TIFF": "image/tiff",
+    "HEIF": "image/heif", "HEIC": "image/heic",
+}
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class Service:
+    """Everything the handlers share: settings, the reader library, uploads, thumbnails, jobs."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.library = Library(settings.home)
+        self.store = self.library.store  # the reader
+        self.accounts = self.store.accounts
+        home = self.library.paths.home
+        self.uploads = UploadArea(home)
+        self.thumbnails = Thumbnails(home)
+        self.runner = JobRunner(home, self.library.paths.models, settings.workers, on_failed=self._discard_upload)
+
+    def start(self) -> None:
+        self.uploads.clean_incoming()
+        self.runner.start()
+        # Load the language tables now rather than in the first search (seconds on a cold cache).
+        threading.Thread(target=self._warm, name="pixseek-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.library.concepts.warm()
+        except Exception:
+            log.exception("loading the language tables failed")
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.library.close()
+
+    @property
+    def engine(self):  # -> SearchEngine
+        return self.library.engine
+
+    # ---- uploads ------------------------------------------------------------------------------
+    def accept(self, owner: int, received: ReceivedFile) -> schemas.Job:
+        """Check one received file; store it and queue its analysis, or record why not."""
+        reason = "empty file" if received.size == 0 else self.uploads.check_image(received.temp_path)
+        if reason is not None:
+            received.temp_path.unlink(missing_ok=True)
+            return schemas.job(self.runner.add_job(owner, received.name, "", status="failed", error=reason))
+        job = self.uploads.store(owner, received, then=lambda path: self.runner.add_job(owner, received.name, str(path)))
+        return schemas.job(job)
+
+    def _still_needed(self, owner: int) -> Callable[[str], bool]:
+        return lambda path: (
+            self.store.content_of_path(owner, path) is not None or self.accounts.path_in_use_by_jobs(path)
+        )
+
+    def _discard_upload(self, job) -> None:
+        if job.path:
+            self.uploads.remove_if_unused(job.owner, job.path, self._still_needed(job.owner))
+
+    def delete(self, owner: int, image: StoredImage) -> None:
+        for path in self.runner.remove_image(owner, image.content_id):
+            self.uploads.remove_if_unused(owner, path, self._still_needed(owner))
+        self.thumbnails.forget(image.sha256)
+
+    # ---- shaping answers ----------------------------------------------------------------------
+    def folders(self, owner: int) -> list[str]:
+        return [path for _, path in self.accounts.folders(owner)]
+
+    def shown_paths(self, owner: int, paths: list[str], folders: list[str]) -> list[str]:
+        """Paths as the user knows them: `uploads/<name>`, or relative to their attached folder."""
+        shown = []
+        for path in paths:
+            text = self.uploads.display_path(owner, path)
+            if text is None:
+                for folder in folders:
+                    prefix = folder.rstrip("/") + "/"
+                    if path.startswith(prefix):
+                        text = path[len(prefix) :]
+                        break
+            shown.append(text if text is not None else path)
+        return shown
+
+    def image(self, owner: int, content_id: int, paths: list[str], meta, folders: list[str]) -> schemas.Image:
+        return schemas.image(content_id, self.shown_paths(owner, paths, folders), meta)
+
+    def search_result(self, owner: int, result) -> schemas.SearchResult:
+        folders = self.folders(owner)
+        return schemas.SearchResult(
+            query=result.query,
+            interpretation=result.interpretation,
+            unknown_words=result.unknown_words,
+            took_ms=round(result.took_ms, 2),
+            results=[
+                schemas.Result(
+                    image=self.image(owner, hit.content_id, hit.paths, hit.meta, folders),
+                    score=hit.score,
+                    why=hit.why,
+                )
+                for hit in result.hits
+            ],
+        )
+
+    def folder_prefix(self, owner: int, folder: str | None) -> str | None:
+        """The absolute path prefix of a `folder` parameter: relative to the user's library
+        (`uploads`, or a folder inside one of their attached folders). Never escapes it."""
+        if folder is None:
+            return None
+        text = folder.replace("\\", "/")
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise _error(400, "folder: control characters are not allowed")
+        if text.startswith("/"):
+            raise _error(400, "folder: give a folder relative to your library, e.g. 'uploads' or '2023/summer'")
+        parts = [p for p in text.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise _error(400, "folder: '..' is not allowed")
+        if not parts:
+            return None
+        uploads = self.uploads.owner_root(owner)
+        if parts == ["uploads"]:
+            return str(uploads)
+        folders = self.folders(owner)
+        for base in folders:
+            candidate = os.path.join(base, *parts)
+            if os.path.isdir(candidate):
+                return candidate
+        if folders:  # not (or no longer) on disk: files indexed there before may still match
+            return os.path.join(folders[0], *parts)
+        return str(uploads / ".none")  # a prefix none of the user's files has: an empty answer
+
+    def filter(
+        self, owner: int, folder: str | None, date_from: str | None, date_to: str | None, camera: str | None
+    ) -> ImageFilter:
+        return ImageFilter(
+            path_prefix=self.folder_prefix(owner, folder),
+            taken_from=_check_date("date_from", date_from),
+            taken_to=_check_date("date_to", date_to),
+            camera=camera or None,
+        )
+
+    def own_image(self, owner: int, image_id: int) -> StoredImage:
+        """The owner's live image with this id, else 404 (also for another user's id)."""
+        found = self.store.get_images(owner, [image_id]) if 1 <= image_id <= MAX_ID else []
+        if not found:
+            raise _error(404, f"no image {image_id}")
+        return found[0]
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=message, headers=headers)
+
+
+def _check_date(name: str, value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        if not _DATE.match(value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        raise _error(422, f"{name}: expected a date like 2023-06-30 (YYYY-MM-DD), got {value!r}") from None
+    return value
+
+
+def _decode_status(reason: str) -> int:
+    if reason.startswith("decompression bomb"):
+        return 413
+    if reason.startswith(("not an image", "unsupported")):
+        return 415
+    return 422
+
+
+# ---- authentication --------------------------------------------------------------------------
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def check_csrf(request: Request) -> None:
+    """Browsers attach cookies to cross-site requests (SameSite=Strict aside), so a request that
+    changes something and is authenticated by a cookie (or by nothing, in single-user mode) must
+    also prove it comes from our own pages: a same-origin Origin header (browsers send one on
+    every POST/DELETE), or the X-Requested-With header, which a cross-site page cannot send
+    without a CORS preflight that this server never grants."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if same_origin(origin, request.headers.get("host", "")):
+            return
+        raise _error(403, "cross-origin request refused")
+    if request.headers.get(CSRF_HEADER):
+        return
+    raise _error(403, f"refused: a request authenticated by cookie must send an {CSRF_HEADER} header or a same-origin Origin")
+
+
+def single_user_active(request: Request) -> bool:
+    service = _service(request)
+    if not service.settings.single_user:
+        return False
+    # The Host check defeats DNS rebinding: a web page on another name must not reach us.
+    if not is_loopback_host(host_name(request.headers.get("host", ""))):
+        return False
+    return not service.accounts.any_credentials()
+
+
+def current_user(request: Request) -> User:
+    """Bearer token, else session cookie, else the default user in single-user mode, else 401."""
+    service = _service(request)
+    accounts = service.accounts
+    request.state.single_user = False
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _error(401, "malformed Authorization header: expected 'Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+        user = accounts.user_by_token(hash_token(token.strip()))
+        if user is None:
+            raise _error(401, "invalid or revoked token", {"WWW-Authenticate": "Bearer"})
+        return user
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = accounts.user_by_session(hash_token(cookie))
+        if user is not None:
+            check_csrf(request)
+            return user
+    if single_user_active(request):
+        user = accounts.user_by_id(DEFAULT_OWNER)
+        if user is not None:
+            check_csrf(request)
+            request.state.single_user = True
+            return user
+    message = "session expired: sign in again" if cookie else "sign in, or send 'Authorization: Bearer <token>'"
+    raise _error(401, message, {"WWW-Authenticate": "Bearer"})
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+# ---- request body limits and response headers (pure ASGI: they see the raw stream) -------------
+class BodyLimit:
+    """413 for a body over the route's limit: at once from Content-Length, else while streaming."""
+
+    def __init__(self, app, limit_for: Callable[[dict], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope)
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await _send_json(send, 413, {"detail": f"request body too large (limit {limit} bytes)"})
+                    return
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(413, f"request body too large (limit {limit} bytes)")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+class SecurityHeaders:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope.get("path", "").startswith("/docs")
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                if not docs:  # Swagger UI loads its scripts from a CDN
+                    headers.append((b"content-security-policy", _CSP.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+async def _send_json(send, status: int, body: dict) -> None:
+    data = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": data})
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = [str(x) for x in e.get("loc", ())]
+        where, name = (loc[0] if loc else ""), ".".join(loc[1:])
+        message = str(e.get("msg", "invalid"))
+        if e.get("type") == "json_invalid":
+            parts.append(f"malformed JSON body: {e.get('ctx', {}).get('error', message)}")
+        elif where == "query":
+            parts.append(f"query parameter {name!r}: {message}")
+        elif where == "path":
+            parts.append(f"{name} in the URL: {message}")
+        elif where == "body":
+            parts.append(f"body field {name!r}: {message}" if name else f"body: {message}")
+        else:
+            parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return "; ".join(parts) or "invalid request"
+
+
+# ---- the API --------------------------------------------------------------------------------------
+api = APIRouter(prefix="/api")
+
+_Limit200 = Query(ge=1, le=200)
+FolderQ = Annotated[str | None, Query(max_length=1000, description="only under this folder of your library")]
+DateFromQ = Annotated[str | None, Query(description="taken on or after, YYYY-MM-DD")]
+DateToQ = Annotated[str | None, Query(description="taken on or before, YYYY-MM-DD")]
+CameraQ = Annotated[str | None, Query(max_length=200, description="camera make/model contains this")]
+
+_MULTIPART = lambda field, many: {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [field],
+                    "properties": {
+                        field: {"type": "array", "items": {"type": "string", "format": "binary"}}
+                        if many
+                        else {"type": "string", "format": "binary"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@api.get("/health", response_model=schemas.Health)
+def health() -> schemas.Health:
+    return schemas.Health(status="ok")
+
+
+@api.post("/login", response_model=schemas.LoginResponse)
+def login(body: schemas.LoginRequest, request: Request, response: Response) -> schemas.LoginResponse:
+    origin = request.headers.get("origin")
+    if origin is not None and not same_origin(origin, request.headers.get("host", "")):
+        raise _error(403, "cross-origin request refused")
+    service = _service(request)
+    accounts = service.accounts
+    user = accounts.find_user(body.username)
+    # verify_password does the same scrypt work for unknown users: timing does not tell them apart.
+    stored = accounts.password_hash(user.id) if user is not None else None
+    if not verify_password(body.password, stored) or user is None:
+        raise _error(401, "invalid username or password")
+    secret, secret_hash = new_session()
+    max_age = int(service.settings.session_days * 86400)
+    accounts.add_session(user.id, secret_hash, time.time() + max_age)
+    response.set_cookie(
+        SESSION_COOKIE, secret, max_age=max_age, path="/", httponly=True, samesite="strict",
+        secure=service.settings.secure_cookies,
+    )
+    return schemas.LoginResponse(user=schemas.UserOut(id=user.id, name=user.name))
+
+
+@api.post("/logout", status_code=204)
+def logout(request: Request) -> Response:
+    service = _service(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        service.accounts.remove_session(hash_token(cookie))
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=service.settings.secure_cookies
+    )
+    return response
+
+
+@api.get("/me", response_model=schemas.Me)
+def me(user: CurrentUser, request: Request) -> schemas.Me:
+    return schemas.Me(id=user.id, name=user.name, single_user=bool(request.state.single_user))
+
+
+@api.get("/images", response_model=schemas.ImageList)
+def list_images(
+    user: CurrentUser,
+    request: Request,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, _Limit200] = 50,
+    folder: FolderQ = None,
+    date_from: DateFromQ = None,
+    date_to: DateToQ = None,
+    camera: CameraQ = None,
+) -> schemas.ImageList:
+    service = _service(request)
+    where = service.filter(user.id, folder, date_from, date_to, camera)
+    total, images = service.store.list_images(user.id, where, offset=offset, limit=limit)
+    folders = service.folders(user.id)
+    return schemas.ImageList(
+        total=total,
+        offset=offset,
+        images=[service.image(user.id, i.content_id, i.paths, i.meta, folders) for i in images],
+    )
+
+
+@api.post("/images", status_code=202, response_model=schemas.Jobs, openapi_extra=_MULTIPART("files", True))
+async def upload_images(user: CurrentUser, request: Request) -> JSONResponse:
+    service = _service(request)
+    settings = service.settings
+    try:
+        form = await service.uploads.receive(request, "files", settings.max_upload_bytes, settings.max_files_per_request)
+    except UploadRejected as exc:
+        raise _error(exc.status, exc.message) from None
+    try:
+        if not form.files:
+            raise _error(422, "no files: send them as multipart/form-data in the field 'files'")
+        jobs = [await run_in_threadpool(service.accept, user.id, received) for received in form.files]
+    finally:
+        form.discard()  # temporary files that were not moved into the library
+    service.runner.notify()
+    return JSONResponse(status_code=202, content={"jobs": [j.model_dump() for j in jobs]})
+
+
+@api.get("/images/{image_id}", response_model=schemas.ImageDetail)
+def image_detail(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageDetail:
+    service = _service(request)
+    found = service.own_image(user.id, image_id)
+    try:
+        tags = service.engine.tags(user.id, image_id, k=10)
+    except ImageNotFound:
+        raise _error(404, f"no image {image_id}") from None
+    base = service.image(user.id, found.content_id, found.paths, found.meta, service.folders(user.id))
+    return schemas.ImageDetail(
+        **base.model_dump(), tags=[schemas.Tag(name=t.name, score=round(t.score, 4), kind=t.kind) for t in tags]
+    )
+
+
+@api.delete("/images/{image_id}", status_code=204)
+def delete_image(image_id: int, user: CurrentUser, request: Request) -> Response:
+    service = _service(request)
+    service.delete(user.id, service.own_image(user.id, image_id))
+    return Response(status_code=204)
+
+
+def _existing_file(image: StoredImage) -> Path:
+    for path in image.paths:
+        if os.path.isfile(path):
+            return Path(path)
+    raise _error(404, f"the file of image {image.content_id} is missing from disk")
+
+
+@api.get(
+    "/images/{image_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG thumbnail"}},
+)
+def thumbnail(
+    image_id: int,
+    user: CurrentUser,
+    request: Request,
+    size: Annotated[int, Query(description="longer side in pixels: 128, 256 or 512")] = 256,
+) -> Response:
+    if size not in SIZES:
+        raise _error(422, f"query parameter 'size': must be one of {', '.join(map(str, SIZES))}")
+    service = _service(request)
+    found = service.own_image(user.id, image_id)
+    etag = f'"{found.sha256[:32]}-{size}"'
+    headers = {"ETag": etag, "Cache-Control": f"private, max-age={service.settings.thumbnail_max_age}"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    try:
+        data = service.thumbnails.get(found.sha256, _existing_file(found), size)
+    except ImageDecodeError as exc:
+        raise _error(_decode_status(exc.reason), f"cannot make a thumbnail: {exc.reason}") from None
+    return Response(content=data, media_type="image/jpeg", headers=headers)
+
+
+@api.get(
+    "/images/{image_id}/original",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "the original file"}},
+)
+def original(image_id: int, user: CurrentUser, request: Request) -> FileResponse:
+    service = _service(request)
+    found = service.own_image(user.id, image_id)
+    path = _existing_file(found)  # from the store, never from the request
+    name = service.shown_paths(user.id, [str(path)], [])[0].rsplit("/", 1)[-1]
+    return FileResponse(
+        path,
+        media_type=_MIME.get(found.meta.format.upper(), "application/octet-stream"),
+        filename=name,
+        content_disposition_type="inline",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+@api.get("/images/{image_id}/similar", response_model=schemas.SearchResult)
+def similar(
+    image_id: int,
+    user: CurrentUser,
+    request: Request,
+    limit: Annotated[int, _Limit200] = 20,
+    focus: Annotated[str | None, Query(max_length=100, description='compare only on this concept, e.g. "cat"')] = None,
+) -> schemas.SearchResult:
+    service = _service(request)
+    service.own_image(user.id, image_id)
+    try:
+        result = service.engine.similar(user.id, image_id, limit=limit, focus=focus or None)
+    except ImageNotFound:
+        raise _error(404, f"no image {image_id}") from None
+    except QueryError as exc:
+        raise _error(400, str(exc)) from None
+    return service.search_result(user.id, result)
+
+
+@api.get("/search", response_model=schemas.SearchResult)
+def search(
+    user: CurrentUser,
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=500, description='words, e.g. "beach ball"')],
+    limit: Annotated[int, _Limit200] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    threshold: Annotated[float | None, Query(ge=0.0, le=10.0, description="minimum score")] = None,
+    folder: FolderQ = None,
+    date_from: DateFromQ = None,
+    date_to: DateToQ = None,
+    camera: CameraQ = None,
+) -> schemas.SearchResult:
+    service = _service(request)
+    where = service.filter(user.id, folder, date_from, date_to, camera)
+    try:
+        result = service.engine.search(
+            user.id, q, limit=limit, offset=offset,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold, where=where,
+        )
+    except QueryError as exc:
+        raise _error(400, str(exc)) from None
+    return service.search_result(user.id, result)
+
+
+@api.post("/search/by-image", response_model=schemas.SearchResult, openapi_extra=_MULTIPART("file", False))
+async def search_by_image(
+    user: CurrentUser,
+    request: Request,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    focus: Annotated[str | None, Query(max_length=100)] = None,
+) -> schemas.SearchResult:
+    """Images like the one sent (which is analysed, not stored). `limit` and `focus` may also
+    come as form fields."""
+    service = _service(request)
+    try:
+        form = await service.uploads.receive(request, "file", service.settings.max_upload_bytes, 1)
+    except UploadRejected as exc:
+        raise _error(exc.status, exc.message) from None
+    try:
+        if not form.files:
+            raise _error(422, "no image: send it as multipart/form-data in the field 'file'")
+        if limit is None:
+            limit = _form_int(form.fields.get("limit"), "limit", 20, 1, 200)
+        focus = focus or form.fields.get("focus") or None
+        if focus is not None and len(focus) > 100:
+            raise _error(422, "focus: at most 100 characters")
+        data = await run_in_threadpool(form.files[0].temp_path.read_bytes)
+    finally:
+        form.discard()
+    if not data:
+        raise _error(422, "empty file")
+
+    def run():
+        try:
+            return service.engine.similar(user.id, data, limit=limit, focus=focus)
+        except ImageDecodeError as exc:
+            raise _error(_decode_status(exc.reason), exc.reason) from None
+        except QueryError as exc:
+            raise _error(400, str(exc)) from None
+
+    result = await run_in_threadpool(run)
+    return service.search_result(user.id, result)
+
+
+def _form_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _error(422, f"{name}: expected a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise _error(422, f"{name}: must be between {low} and {high}")
+    return number
+
+
+@api.get("/words", response_model=schemas.Words)
+def words(
+    user: CurrentUser,
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=100)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> schemas.Words:
+    found = _service(request).engine.words(q, k=limit)
+    return schemas.Words(words=[schemas.Word(word=w, similarity=round(s, 4)) for w, s in found])
+
+
+@api.get("/stats", response_model=schemas.Stats)
+def stats(user: CurrentUser, request: Request) -> schemas.Stats:
+    """This user's counts. Sizes are this user's share (not the whole library's: that would tell
+    one user how much the others store)."""
+    service = _service(request)
+    s = service.store.stats(user.id)
+    contents = s.images + s.unreferenced
+    originals = sum(f.size for f in service.store.indexed_files(user.id).values())
+    counts = service.accounts.job_counts(user.id)
+    return schemas.Stats(
+        images=s.images,
+        files=s.files,
+        bytes_by_part={
+            "originals": originals,
+            "categories: forward rows": contents * ROW_BYTES,
+            "embeddings": contents * EMBEDDING_DIM * 2,
+        },
+        jobs=schemas.JobCounts(
+            queued=counts.get("queued", 0), running=counts.get("running", 0), failed=counts.get("failed", 0)
+        ),
+    )
+
+
+@api.get("/jobs", response_model=schemas.Jobs)
+def list_jobs(
+    user: CurrentUser, request: Request, status: Annotated[schemas.JobStatus | None, Query()] = None
+) -> schemas.Jobs:
+    records = _service(request).accounts.jobs(user.id, status=status, limit=200)
+    return schemas.Jobs(jobs=[schemas.job(j) for j in records])
+
+
+@api.get("/jobs/{job_id}", response_model=schemas.Job)
+def get_job(job_id: int, user: CurrentUser, request: Request) -> schemas.Job:
+    record = _service(request).accounts.job(user.id, job_id) if 1 <= job_id <= MAX_ID else None
+    if record is None:
+        raise _error(404, f"no job {job_id}")
+    return schemas.job(record)
+
+
+# ---- the application ---------------------------------------------------------------------------------
+def create_app(settings: ServiceSettings) -> FastAPI:
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.close)
+
+    app = FastAPI(
+        title="pixseek",
+        version=pixseek.__version__,
+        description="Self-hosted, offline image search. Contract: docs/http-api.md.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _describe_validation(exc)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+
+    def limit_for(scope: dict) -> int:
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if method == "POST" and path == "/api/images":
+            return settings.max_request_bytes
+        if method == "POST" and path == "/api/search/by-image":
+            return settings.max_upload_bytes + 64 * 1024
+        return settings.max_json_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(SecurityHeaders)
+    app.include_router(api)
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    return app

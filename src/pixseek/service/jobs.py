@@ -1,0 +1,267 @@
+"""Background analysis of uploads: a job runner thread feeding a pool of spawned worker processes.
+
+The runner owns the service's *writer* store (its own SQLite connection); request handlers read
+through another store instance, which follows what this one commits (new rows are scanned as a
+tail until the derived indexes catch up, and the index generation tells it when they did).
+An upload's job is `done` in the same transaction that makes its image visible, so an image is
+searchable as soon as its job says done. Jobs left queued or running by a stopped (or crashed)
+server are picked up again when the next one starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from pixseek.analysis import ANALYZER_VERSION, AnalysisResult
+from pixseek.indexer import analyse_in_worker, init_worker
+from pixseek.records import FileState, Job
+from pixseek.store import open_store
+
+log = logging.getLogger("pixseek.jobs")
+
+BATCH = 32  # jobs taken from the queue at a time
+POLL_S = 1.0  # also look for jobs that another process queued
+REFRESH_EVERY_S = 30.0  # derived indexes catch up at least this often while jobs keep coming
+POOL_IDLE_S = 300.0  # worker processes are stopped after this long without work (memory back)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class JobRunner:
+    def __init__(
+        self, home: Path, model_dir: Path, workers: int = 1, on_failed: Callable[[Job], None] | None = None
+    ) -> None:
+        self.model_dir = model_dir
+        self.on_failed = on_failed  # e.g. delete the stored upload that nothing uses
+        self.workers = max(1, workers)
+        self.store = open_store(home)  # the writer
+        self.accounts = self.store.accounts
+        # Serialises this store's write transactions: job results, new jobs, deletions.
+        self.write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_used_at = 0.0
+        self._pool_worked = False
+        self._needs_refresh = False
+        self._refreshed_at = time.monotonic()
+
+    # ---- control ------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self.write_lock:
+            resumed = self.accounts.requeue_running()
+        if resumed:
+            log.info("resuming %d interrupted analysis job(s)", resumed)
+        self._thread = threading.Thread(target=self._run, name="pixseek-jobs", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """New jobs were queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the job in hand, put the rest back in the queue, stop the workers."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._close_pool()
+        with self.write_lock:
+            self.store.close()
+
+    # ---- what request handlers ask of the writer ------------------------------------------------
+    def add_job(self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None) -> Job:
+        with self.write_lock:
+            return self.accounts.add_job(owner, name, path, status=status, error=error)
+
+    def remove_image(self, owner: int, content_id: int) -> list[str]:
+        with self.write_lock:
+            try:
+                paths = self.store.remove_image(owner, content_id)
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                raise
+        return paths
+
+    # ---- the runner thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                jobs = self.accounts.queued_jobs(BATCH)
+                if jobs:
+                    self._process(jobs)
+                    continue
+                if self._needs_refresh:
+                    self._refresh()
+                if self._pool is not None and time.monotonic() - self._pool_used_at > POOL_IDLE_S:
+                    self._close_pool()
+            except Exception:  # never let one bad moment stop the runner
+                log.exception("analysis job runner error")
+                self._stop.wait(POLL_S)
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+        if self._needs_refresh:
+            try:
+                self._refresh()
+            except Exception:
+                log.exception("refreshing indexes at shutdown failed")
+
+    def _process(self, jobs: list[Job]) -> None:
+        to_analyse: list[Job] = []
+        for job in jobs:
+            with self.write_lock:
+                self.accounts.update_job(job.id, "running")
+            if not os.path.isfile(job.path):
+                self._fail(job, "the uploaded file is gone")
+                continue
+            # The folder name is the content hash: bytes this user has analysed already need no work.
+            sha = Path(job.path).parent.name
+            known = self.store.find_content(job.owner, sha, ANALYZER_VERSION) if _SHA256.match(sha) else None
+            if known is not None:
+                self._finish(job, known, None, sha)
+            else:
+                to_analyse.append(job)
+        pending: dict[str, list[Job]] = {}  # the same stored file may have several jobs
+        for job in to_analyse:
+            pending.setdefault(job.path, []).append(job)
+        try:
+            for result in self._analyse(list(pending)):
+                for job in pending.pop(result.path):
+                    self._apply(job, result)
+                if self._stop.is_set():
+                    break
+        finally:
+            if pending:  # stopping: these go back to the queue for the next start
+                with self.write_lock:
+                    for waiting in pending.values():
+                        for job in waiting:
+                            self.accounts.update_job(job.id, "queued")
+        # New rows are searchable at once (readers scan rows past the derived indexes); the indexes
+        # catch up when the queue is empty, or every REFRESH_EVERY_S during a long run of uploads.
+        if self._needs_refresh and time.monotonic() - self._refreshed_at > REFRESH_EVERY_S:
+            self._refresh()
+
+    def _apply(self, job: Job, result: AnalysisResult) -> None:
+        if result.error is not None or result.analysis is None or result.sha256 is None:
+            self._fail(job, result.error or "the image could not be analysed")
+            return
+        self._finish(job, None, result, result.sha256)
+
+    def _finish(self, job: Job, content_id: int | None, result: AnalysisResult | None, sha: str) -> None:
+        store = self.store
+        try:
+            stat = os.stat(job.path)
+        except OSError:
+            self._fail(job, "the uploaded file is gone")
+            return
+        with self.write_lock:
+            try:
+                if content_id is None:
+                    content_id = store.find_content(job.owner, sha, ANALYZER_VERSION)
+                if content_id is None:
+                    assert result is not None and result.analysis is not None
+                    content_id = store.add_content(job.owner, sha, ANALYZER_VERSION, result.analysis)
+                    self._needs_refresh = True
+                store.put_file(job.owner, FileState(job.path, stat.st_size, stat.st_mtime_ns), content_id)
+                # Same transaction: the job is done exactly when its image is visible.
+                self.accounts.update_job(job.id, "done", content_id=content_id)
+                store.commit()
+            except Exception as exc:
+                store.rollback()
+                log.exception("storing the analysis of job %d failed", job.id)
+                self.accounts.update_job(job.id, "failed", error=f"could not store the analysis: {exc}")
+                return
+
+    def _fail(self, job: Job, reason: str) -> None:
+        with self.write_lock:
+            self.accounts.update_job(job.id, "failed", error=reason)
+        if self.on_failed is not None:
+            try:
+                self.on_failed(job)
+            except Exception:
+                log.exception("cleaning up after failed job %d", job.id)
+
+    def _refresh(self) -> None:
+        with self.write_lock:
+            self.store.refresh_indexes()
+        self._needs_refresh = False
+        self._refreshed_at = time.monotonic()
+
+    # ---- worker processes ----------------------------------------------------------------------
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Export the model here once if needed, rather than in several workers at once.
+            from pixseek.analyzers.classifier import ensure_model
+
+            ensure_model(self.model_dir)
+            # spawn, never fork: ONNX Runtime (and the server's threads) do not survive a fork.
+            self._pool = _new_pool(self.workers, self.model_dir)
+        self._pool_used_at = time.monotonic()
+        return self._pool
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _analyse(self, paths: list[str]):
+        """Results as they come. If a worker dies (a decoder crash on a hostile file), the files
+        that were in flight are retried one by one in a fresh process, so only the culprit fails."""
+        if not paths:
+            return
+        queue = list(reversed(paths))
+        suspects: list[str] = []
+        while queue and not self._stop.is_set():
+            pool = self._get_pool()
+            in_flight: dict[Future[AnalysisResult], str] = {}
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < self.workers * 2 and not self._stop.is_set():
+                        path = queue.pop()
+                        in_flight[pool.submit(analyse_in_worker, path)] = path
+                    if not in_flight:
+                        break
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        path = in_flight.pop(future)
+                        result = future.result()
+                        self._pool_worked = True
+                        self._pool_used_at = time.monotonic()
+                        yield result
+            except BrokenProcessPool:
+                suspects.extend(in_flight.values())
+                self._pool = None  # broken: the next use starts a fresh one
+                pool.shutdown(wait=False, cancel_futures=True)
+            for path in suspects:
+                yield self._analyse_alone(path)
+            suspects.clear()
+
+    def _analyse_alone(self, path: str) -> AnalysisResult:
+        pool = _new_pool(1, self.model_dir)
+        try:
+            return pool.submit(analyse_in_worker, path).result()
+        except BrokenProcessPool:
+            if not self._pool_worked:
+                return AnalysisResult(path, error="the analysis worker process failed to start (see the server log)")
+            return AnalysisResult(path, error="the image crashed the decoder")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _new_pool(workers: int, model_dir: Path) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(str(model_dir),),
+    )

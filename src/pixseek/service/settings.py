@@ -1,0 +1,28 @@
+"""What a running service is configured with (the `pixseek serve` options, or a test's choice)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    home: Path  # the library directory (as `--db` / $PIXSEEK_HOME)
+    max_upload_bytes: int = 50 * MiB  # per uploaded file; more is refused with 413
+    max_files_per_request: int = 100  # per POST /api/images; more is refused with 413
+    workers: int = 1  # analysis processes: 1 keeps a core free for searches on a 2-core machine
+    secure_cookies: bool = False  # set the session cookie's Secure flag (serve behind HTTPS)
+    # Allow single-user mode: requests without credentials act as the default user, but only while
+    # no user has a password or token. Only for a server that listens on loopback (serve sets it so).
+    single_user: bool = False
+    session_days: float = 30.0  # how long a login lasts
+    thumbnail_max_age: int = 7 * 24 * 3600  # Cache-Control max-age of thumbnails, seconds
+    max_json_bytes: int = 64 * 1024  # body limit of every request that is not an upload
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Body limit of an upload request: every file at its limit, plus multipart overhead."""
+        return self.max_files_per_request * (self.max_upload_bytes + 64 * 1024)
