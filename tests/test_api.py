@@ -528,6 +528,9 @@ def test_server_sees_a_separate_pixseek_index_run(server, tmp_path):
     original = alice.get(f"/api/images/{listing['images'][0]['id']}/original")
     assert original.headers["content-type"] == "image/jpeg"
     assert original.content == (folder / "kitchen" / "coffee_flip.jpg").read_bytes()
+    refused = alice.delete(f"/api/images/{listing['images'][0]['id']}", headers={"X-Requested-With": "test"})
+    assert refused.status_code == 409 and "folder on the server" in refused.json()["detail"]
+    assert (folder / "kitchen" / "coffee_flip.jpg").exists()
 
 
 # ---- single-user mode, resuming, the serve command -----------------------------------------------------

@@ -122,8 +122,12 @@ def test_interrupted_segment_write_is_cleaned_up(tmp_path):
     (postings / ".tmp-half-written").mkdir()
     (postings / "seg-0000000003-0000000004").mkdir()  # stale, overlaps the valid chain
     store = EmbeddedStore(tmp_path / "lib")
-    assert sorted(p.name for p in postings.iterdir()) == ["seg-0000000001-0000000006"]
+    # a reader ignores them (they may be a concurrent writer's work in progress) ...
     assert len(store.sparse_candidates(SparseVector(np.array([9]), np.array([1.0], np.float32)), 0.01, 100)) == 5
+    assert len(list(postings.iterdir())) == 3
+    # ... and a writer, holding the refresh lock, removes them
+    store.refresh_indexes()
+    assert sorted(p.name for p in postings.iterdir()) == ["seg-0000000001-0000000006"]
     store.close()
 
 

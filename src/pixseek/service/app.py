@@ -123,6 +123,15 @@ class Service:
             self.uploads.remove_if_unused(job.owner, job.path, self._still_needed(job.owner))
 
     def delete(self, owner: int, image: StoredImage) -> None:
+        on_server = [p for p in image.paths if self.uploads.display_path(owner, p) is None]
+        if on_server:
+            # Originals in attached folders belong to the server's file system, not to the web
+            # app: forgetting them here would only last until the next `pixseek index`.
+            raise _error(
+                409,
+                f"this photo lives in a folder on the server ({on_server[0]}): delete or move it "
+                "there, and the next `pixseek index` removes it from the library",
+            )
         for path in self.runner.remove_image(owner, image.content_id):
             self.uploads.remove_if_unused(owner, path, self._still_needed(owner))
         self.thumbnails.forget(image.sha256)

@@ -14,8 +14,11 @@ creates the content commits; derived indexes only ever cover committed ids and a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import sqlite3
 import threading
+from collections.abc import Iterator
 import time
 from pathlib import Path
 
@@ -317,7 +320,7 @@ class EmbeddedStore:
         return (int(row[0]) if row[0] is not None else 0) + 1
 
     def refresh_indexes(self) -> None:
-        with self._lock:
+        with self._lock, self._refresh_lock():
             end = self._end()
             before = (self._postings.covered_until, self._dense.covered_until)
             self._postings.catch_up(self._categories, end)
@@ -326,12 +329,24 @@ class EmbeddedStore:
                 self._bump_generation()
 
     def rebuild_indexes(self) -> None:
-        with self._lock:
+        with self._lock, self._refresh_lock():
             end = self._end()
             self._postings.rebuild(self._categories, end)
             self._dense.meta_path.unlink(missing_ok=True)
             self._dense.catch_up(self._embeddings, end)
             self._bump_generation()
+
+    @contextlib.contextmanager
+    def _refresh_lock(self) -> Iterator[None]:
+        """Serialise derived-index writers across processes (a server's job runner and a
+        `pixseek index` run), then look at the segments as the previous holder left them."""
+        with open(self.home / "index" / ".refresh.lock", "a+b") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                self._postings = PostingIndex(self.home / "index" / "postings", clean_up=True)
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def _bump_generation(self) -> None:
         """Tell other processes' stores (e.g. a running server) that derived indexes changed."""

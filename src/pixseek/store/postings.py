@@ -52,18 +52,20 @@ class Segment:
 
 
 class PostingIndex:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, clean_up: bool = False) -> None:
+        """Open the segments in `directory`. Only a writer holding the store's refresh lock may
+        pass clean_up=True: readers must not delete what a concurrent writer is producing."""
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.segments: list[Segment] = []
-        self._load()
+        self._load(clean_up)
 
-    def _load(self) -> None:
-        found = []
+    def _load(self, clean_up: bool) -> None:
+        found, stale = [], []
         for child in self.directory.iterdir():
             match = _SEGMENT_RE.match(child.name)
             if match is None:  # leftovers of an interrupted write
-                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+                stale.append(child)
                 continue
             found.append((int(match[1]), int(match[2]), child))
         # Keep a chain of segments that covers [1, hi) without gaps; anything else is stale
@@ -78,7 +80,10 @@ class PostingIndex:
                     continue
                 except (OSError, ValueError):
                     pass
-            shutil.rmtree(path, ignore_errors=True)
+            stale.append(path)
+        if clean_up:
+            for path in stale:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
     @property
     def covered_until(self) -> int:

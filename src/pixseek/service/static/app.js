@@ -681,7 +681,7 @@ function renderEmpty() {
     el.empty.replaceChildren(
       h('div', { class: 'empty-icon' }, icon('photos')),
       h('h2', null, 'No photos yet'),
-      h('p', null, 'Drop photos here or run ', h('code', null, 'pixseek index <folder>'), ' on the server to add a whole folder. Then search them by what is in them: “cat”, “beach”, “coffee cup”.'),
+      h('p', null, 'Drop photos here, or add a whole folder on the server with ', h('code', null, 'pixseek user attach <you> <folder>'), ' and ', h('code', null, 'pixseek index'), '. Then search them by what is in them: “cat”, “beach”, “coffee cup”.'),
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'btn primary', onclick: () => el.uploadInput.click() }, icon('upload'), 'Upload photos')),
     );
@@ -690,7 +690,7 @@ function renderEmpty() {
     el.empty.replaceChildren(
       h('div', { class: 'empty-icon' }, icon('photos')),
       h('h2', null, `No photos match “${view.query}”`),
-      h('p', null, 'Your library is empty. Drop photos here or run ', h('code', null, 'pixseek index <folder>'), ', then search again.'),
+      h('p', null, 'Your library is empty. Drop photos here (or attach a server folder with ', h('code', null, 'pixseek user attach'), '), then search again.'),
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'btn primary', onclick: () => el.uploadInput.click() }, icon('upload'), 'Upload photos')),
     );
