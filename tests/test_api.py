@@ -129,7 +129,9 @@ def test_health_ui_and_openapi(server):
     assert "nosniff" == page.headers["x-content-type-options"] and "frame-ancestors" in page.headers["content-security-policy"]
     spec = anon.get("/openapi.json").json()
     assert {"/api/search", "/api/images", "/api/jobs/{job_id}"} <= set(spec["paths"])
-    assert anon.get("/docs").status_code == 200
+    docs = anon.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text  # no CDN
+    assert anon.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_every_api_route_needs_a_user(server):

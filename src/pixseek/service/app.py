@@ -25,6 +25,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -659,6 +660,24 @@ def get_job(job_id: int, user: CurrentUser, request: Request) -> schemas.Job:
 
 
 # ---- the application ---------------------------------------------------------------------------------
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the files the fastapi-offline package ships (no network)."""
+    import fastapi_offline
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="pixseek API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     service = Service(settings)
 
@@ -676,8 +695,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         description="Self-hosted, offline image search. Contract: docs/http-api.md.",
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,  # served below from local files: the default page loads them from a CDN
     )
     app.state.service = service
+    _mount_offline_docs(app)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,7 +66,7 @@ class SecurityHeaders:
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                 ]
-                if not docs:  # Swagger UI loads its scripts from a CDN
+                if not docs:  # the Swagger UI page starts itself with an inline script
                     headers.append((b"content-security-policy", CSP.encode()))
                 message = {**message, "headers": headers}
             await send(message)
