@@ -119,11 +119,11 @@ class SearchEngine:
         scored = self._score(plan.alternatives, terms, candidates)
         wanted = offset + limit
         chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
-        if len(chosen) < wanted:
+        if len(chosen) < wanted and self._restricted(owner, where):
             # The posting-list heads are shared by all users and the filter may be selective:
             # when the page is short, score every image the owner's filter admits, if few enough.
-            admitted = self.store.matching(owner, where)
-            if 0 < len(admitted) <= EXACT_RESCORE_MAX and len(admitted) < self.store.content_count():
+            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
+            if 0 < len(admitted) <= EXACT_RESCORE_MAX:
                 scored = self._score(plan.alternatives, terms, admitted)
                 chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
         chosen = chosen[offset:]
@@ -169,6 +169,11 @@ class SearchEngine:
             reasons.append(f"{term.term}: " + ", ".join(shown) if shown else term.term)
         return reasons
 
+    def _restricted(self, owner: int, where: ImageFilter | None) -> bool:
+        """Whether the owner sees less than the whole library (so a short page may be incomplete)."""
+        filtered = where is not None and not where.is_empty()
+        return filtered or self.store.count_images(owner) < self.store.content_count()
+
     def _first_live(
         self, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None
     ) -> list[int]:
@@ -207,10 +212,10 @@ class SearchEngine:
         else:
             ids, sims = self._nearest(embedding, limit + 1)
         chosen = self._first_live(ids[ids != own_id], limit, owner, where)
-        if len(chosen) < limit:
+        if len(chosen) < limit and self._restricted(owner, where):
             # Neighbours are drawn from every user's images, and a filter may be selective (the
             # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
-            admitted = self.store.matching(owner, where)
+            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
                 ids, sims = self._exact_within(embedding, admitted, term)
                 chosen = [int(c) for c in ids[ids != own_id][:limit]]

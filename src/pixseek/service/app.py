@@ -627,13 +627,12 @@ def stats(user: CurrentUser, request: Request) -> schemas.Stats:
     service = _service(request)
     s = service.store.stats(user.id)
     contents = s.images + s.unreferenced
-    originals = sum(f.size for f in service.store.indexed_files(user.id).values())
     counts = service.accounts.job_counts(user.id)
     return schemas.Stats(
         images=s.images,
         files=s.files,
         bytes_by_part={
-            "originals": originals,
+            "originals": s.file_bytes,
             "categories: forward rows": contents * ROW_BYTES,
             "embeddings": contents * EMBEDDING_DIM * 2,
         },

@@ -37,6 +37,7 @@ class StoreStats:
     images: int  # distinct live contents
     files: int
     unreferenced: int  # analysed contents no file points to any more (kept for moves/restores)
+    file_bytes: int = 0  # size of the original files
     bytes_by_part: dict[str, int] = field(default_factory=dict)
     analyzers: dict[str, int] = field(default_factory=dict)
 
@@ -88,8 +89,13 @@ class Store(Protocol):
     ) -> NDArray[np.bool_]:
         """Mask of ids held by at least one of the owner's files (and matching `where`)."""
 
-    def matching(self, owner: int, where: ImageFilter | None = None) -> NDArray[np.int64]:
-        """All the owner's live content ids matching `where` (for exact search in a filter)."""
+    def matching(
+        self, owner: int, where: ImageFilter | None = None, limit: int | None = None
+    ) -> NDArray[np.int64]:
+        """The owner's live content ids matching `where`, ascending, at most `limit` of them."""
+
+    def count_images(self, owner: int) -> int:
+        """How many analysed contents the owner has (live or not): a cheap upper bound."""
 
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         """Forward rows: class ids (n, K) and probabilities (n, K). Callers pass vetted ids."""

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS files (
     indexed_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_content ON files (content_id);
-CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, path);
+CREATE INDEX IF NOT EXISTS files_by_owner ON files (owner, content_id, size);
 CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (owner, taken_at);
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY,
@@ -137,9 +137,13 @@ def _meta_from_row(row: tuple) -> ImageMeta:
     return ImageMeta(*row)
 
 
-def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list]:
-    """SQL conditions over `files f JOIN contents c`: always the owner's files, plus the filter."""
-    clauses, params = ["f.owner = ?"], [owner]
+def _filter_sql(owner: int, where: ImageFilter | None, by_ids: bool = False) -> tuple[str, list]:
+    """SQL conditions over `files f JOIN contents c`: always the owner's files, plus the filter.
+
+    With by_ids (the query also restricts f.content_id to a short list), `+f.owner` keeps SQLite
+    from walking the owner's whole index instead of looking the ids up (measured: 130 ms vs 1 ms
+    per query at 100k images)."""
+    clauses, params = ["+f.owner = ?" if by_ids else "f.owner = ?"], [owner]
     if where is not None:
         if where.path_prefix:
             prefix = where.path_prefix.rstrip("/") + "/"
@@ -381,14 +385,14 @@ class EmbeddedStore:
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(
                     f"SELECT id, sha256, {_META_COLUMNS} FROM contents "
-                    f"WHERE owner = ? AND id IN ({marks})",
+                    f"WHERE +owner = ? AND id IN ({marks})",
                     [owner, *chunk],
                 ):
                     found[row[0]] = StoredImage(
                         row[0], row[1], [], _meta_from_row(row[2:]), SparseVector.from_dict({})
                     )
                 for cid, path in self._db.execute(
-                    f"SELECT content_id, path FROM files WHERE owner = ? AND content_id IN ({marks}) "
+                    f"SELECT content_id, path FROM files WHERE +owner = ? AND content_id IN ({marks}) "
                     "ORDER BY path",
                     [owner, *chunk],
                 ):
@@ -405,20 +409,28 @@ class EmbeddedStore:
         self, owner: int, where: ImageFilter | None = None, offset: int = 0, limit: int = 50
     ) -> tuple[int, list[StoredImage]]:
         """(total, one page) of the owner's images, newest first (by EXIF date, then indexing)."""
-        condition, params = _filter_sql(owner, where)
+        condition, params = _filter_sql(owner, where, by_ids=True)
+        # Walk the owner's contents in (owner, taken_at) index order and keep those a file of
+        # theirs still holds: a page costs its offset + limit rows, not a sort of the library.
+        live_and_matching = (
+            "EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND " + condition + ")"
+        )
         with self._lock:
-            (total,) = self._db.execute(
-                "SELECT count(DISTINCT f.content_id) FROM files f JOIN contents c ON c.id = f.content_id "
-                f"WHERE {condition}",
-                params,
-            ).fetchone()
+            if where is None or where.is_empty():
+                (total,) = self._db.execute(
+                    "SELECT count(DISTINCT content_id) FROM files WHERE owner = ?", (owner,)
+                ).fetchone()
+            else:
+                (total,) = self._db.execute(
+                    f"SELECT count(*) FROM contents c WHERE c.owner = ? AND {live_and_matching}",
+                    [owner, *params],
+                ).fetchone()
             ids = [
                 r[0]
                 for r in self._db.execute(
-                    "SELECT c.id FROM contents c WHERE c.id IN (SELECT f.content_id FROM files f "
-                    f"JOIN contents c ON c.id = f.content_id WHERE {condition}) "
-                    "ORDER BY coalesce(c.taken_at, '') DESC, c.id DESC LIMIT ? OFFSET ?",
-                    [*params, limit, offset],
+                    f"SELECT c.id FROM contents c WHERE c.owner = ? AND {live_and_matching} "
+                    "ORDER BY c.taken_at DESC, c.id DESC LIMIT ? OFFSET ?",
+                    [owner, *params, limit, offset],
                 )
             ]
         return int(total), self.get_images(owner, ids)
@@ -433,7 +445,7 @@ class EmbeddedStore:
     def live(
         self, owner: int, content_ids: NDArray[np.int64], where: ImageFilter | None = None
     ) -> NDArray[np.bool_]:
-        condition, params = _filter_sql(owner, where)
+        condition, params = _filter_sql(owner, where, by_ids=True)
         alive: set[int] = set()
         with self._lock:
             for chunk in self._chunks(content_ids):
@@ -448,15 +460,23 @@ class EmbeddedStore:
                 )
         return np.array([int(i) in alive for i in content_ids], dtype=bool)
 
-    def matching(self, owner: int, where: ImageFilter | None = None) -> NDArray[np.int64]:
+    def matching(
+        self, owner: int, where: ImageFilter | None = None, limit: int | None = None
+    ) -> NDArray[np.int64]:
         condition, params = _filter_sql(owner, where)
         with self._lock:
             rows = self._db.execute(
                 "SELECT DISTINCT f.content_id FROM files f JOIN contents c ON c.id = f.content_id "
-                f"WHERE {condition} ORDER BY f.content_id",
-                params,
+                f"WHERE {condition} ORDER BY f.content_id LIMIT ?",
+                [*params, -1 if limit is None else limit],
             ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def count_images(self, owner: int) -> int:
+        """How many analysed contents the owner has (live or not): a cheap upper bound."""
+        with self._lock:
+            (n,) = self._db.execute("SELECT count(*) FROM contents WHERE owner = ?", (owner,)).fetchone()
+        return int(n)
 
     def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         return decode_rows(self._categories.read(content_ids))
@@ -495,7 +515,9 @@ class EmbeddedStore:
         """Counts for one owner (or everyone); bytes on disk are the whole library's."""
         mine, params = ("WHERE owner = ?", [owner]) if owner is not None else ("", [])
         with self._lock:
-            (files,) = self._db.execute(f"SELECT count(*) FROM files {mine}", params).fetchone()
+            files, file_bytes = self._db.execute(
+                f"SELECT count(*), coalesce(sum(size), 0) FROM files {mine}", params
+            ).fetchone()
             (live_count,) = self._db.execute(
                 f"SELECT count(DISTINCT content_id) FROM files {mine}", params
             ).fetchone()
@@ -510,6 +532,7 @@ class EmbeddedStore:
             images=live_count,
             files=files,
             unreferenced=contents - live_count,
+            file_bytes=int(file_bytes),
             bytes_by_part={
                 "metadata (SQLite)": db_bytes,
                 "categories: forward rows": self._categories.rows() * ROW_BYTES,
