@@ -50,9 +50,11 @@ from urllib.parse import quote
 
 from bench.common import (
     CACHE_DIR,
+    MACHINE_ENV,
     REPO_DIR,
     Result,
     finish,
+    machine_info,
     percentile,
     print_table,
     rounded,
@@ -485,6 +487,10 @@ class Load:
         values = [s[1] for s in self.samples if within is None or within[0] <= s[0] <= within[1]]
         return percentile(values, q)
 
+    def took_mean(self) -> float:
+        values = [s[2] for s in self.samples if s[2] == s[2]]
+        return statistics.fmean(values) if values else float("nan")
+
     def took(self, q: float) -> float:
         values = [s[2] for s in self.samples if s[2] == s[2]]
         return percentile(values, q)
@@ -743,6 +749,7 @@ def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
             for q in (50, 95, 99):
                 results[f"http_search_p{q}_ms_c{n}"] = _ms(load.latency(q))
             results[f"http_search_took_p50_ms_c{n}"] = _ms(load.took(50))
+            results[f"http_search_took_mean_ms_c{n}"] = _ms(load.took_mean())
             results[f"http_search_server_cpu_ms_per_req_c{n}"] = _ms(load.server_ms_per_req)
             results[f"http_search_client_cpu_ms_per_req_c{n}"] = _ms(load.client_ms_per_req)
             results[f"http_search_server_cores_busy_c{n}"] = rounded(
@@ -820,8 +827,8 @@ def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
                 load.latency(95, window),
                 load.latency(99, window),
                 percentile([s[2] for s in during], 50),
-                float("nan"),
-                float("nan"),
+                "",
+                "",
                 len(load.errors),
             )
         )
@@ -951,6 +958,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.loadgen:
         _loadgen_main(args.loadgen)
         return
+    os.environ.setdefault(MACHINE_ENV, machine_info())  # the load before this run, not after it
     results = run(QUICK if args.quick else FULL, keep=args.keep, sqlite_analyze=args.sqlite_analyze)
     finish(results, write=not (args.quick or args.sqlite_analyze))
 

@@ -188,10 +188,11 @@ def build_library(size: int, seed: int = 1) -> dict[str, float]:
             taken = f"{2010 + i % 15}-{1 + (i // 15) % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00"
             meta = ImageMeta(4032, 3024, "JPEG", taken, cam[0], cam[1])
             sha = hashlib.sha256(f"synthetic-{seed}-{i}".encode()).hexdigest()
-            content_id = store.add_content(sha, ANALYZER_VERSION, Analysis(meta, top_k(probs[j]), embs[j]))
+            content_id = store.add_content(DEFAULT_OWNER, sha, ANALYZER_VERSION, Analysis(meta, top_k(probs[j]), embs[j]))
             if content_id != i:
                 raise RuntimeError(f"expected content id {i}, got {content_id}")
             store.put_file(
+                DEFAULT_OWNER,
                 FileState(synthetic_path(i), 3_000_000 + i % 1_000_000, 1_600_000_000_000_000_000 + i),
                 content_id,
             )

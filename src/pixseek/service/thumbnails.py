@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pixseek.imageio.decode import open_original
+from pixseek.imageio.decode import load_image
 
 SIZES = (128, 256, 512)
 QUALITY = 85
@@ -55,7 +55,9 @@ class Thumbnails:
             shutil.rmtree(self.root / sha256, ignore_errors=True)
 
     def _make(self, sha256: str, original: Path) -> dict[int, bytes]:
-        image = open_original(original)  # upright RGB at full resolution
+        # Upright RGB, decoded at reduced scale where the format allows (JPEG DCT scaling): a
+        # 12 MP photo costs ~50 ms instead of ~155 ms, and the largest thumbnail is still sharp.
+        image = load_image(original, min_side=max(SIZES)).image
         made: dict[int, bytes] = {}
         directory = self.root / sha256
         directory.mkdir(parents=True, exist_ok=True)
