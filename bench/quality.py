@@ -33,6 +33,7 @@ import numpy as np
 from bench.common import CACHE_DIR, Result, finish, parser, print_table, rounded, setup_env
 from bench.corpus import dev_set
 from pixseek.samples import FASHION_QUERIES, SampleImage
+from pixseek.store import DEFAULT_OWNER
 
 THRESHOLDS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50)
 # Concepts that are in no dev-set image: anything they return above the threshold is a false hit.
@@ -101,8 +102,8 @@ def text_quality(engine: Any, images: Sequence[SampleImage], total: int) -> list
         relevant = relevance.get(query, set())
         out = TextOutcome(query, group, len(relevant))
         try:
-            shown = engine.search(query, limit=K)
-            everything = engine.search(query, limit=total, threshold=0.0)
+            shown = engine.search(DEFAULT_OWNER, query, limit=K)
+            everything = engine.search(DEFAULT_OWNER, query, limit=total, threshold=0.0)
         except QueryError as exc:
             out.error = str(exc)
             out.ranking = []
@@ -162,7 +163,7 @@ def image_quality(engine: Any, images: Sequence[SampleImage]) -> dict[str, list[
         others = by_category[im.category] - 1
         if others == 0:
             continue
-        result = engine.similar(Path(im.path), limit=K)
+        result = engine.similar(DEFAULT_OWNER, Path(im.path), limit=K)
         good = sum(1 for h in result.hits if category_of.get(str(Path(h.path).resolve())) == im.category)
         per_group[group].append(good / min(K, others))
     return per_group

@@ -100,16 +100,16 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
     library.concepts.warm()
     language_load_ms = (time.perf_counter() - t) * 1e3
     t = time.perf_counter()
-    engine.search(TEXT_QUERIES[0])
+    engine.search(library.owner, TEXT_QUERIES[0])
     first_ms = (time.perf_counter() - t) * 1e3
     for q in TEXT_QUERIES:  # warm: every query once
-        engine.search(q)
+        engine.search(library.owner, q)
     samples: dict[str, list[float]] = defaultdict(list)
     results: dict[str, Any] = {}
     for _ in range(TEXT_REPEATS):
         for q in TEXT_QUERIES:
             t = time.perf_counter()
-            results[q] = engine.search(q)
+            results[q] = engine.search(library.owner, q)
             samples[q].append((time.perf_counter() - t) * 1e3)
 
     # One more pass with every store call (and the query parser) timed, to see where time goes.
@@ -131,7 +131,7 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
         for q in TEXT_QUERIES:
             spent.clear()
             t = time.perf_counter()
-            profiled.search(q)
+            profiled.search(library.owner, q)
             total = (time.perf_counter() - t) * 1e3
             steps = dict(spent)
             steps["scoring+ranking (numpy)"] = total - sum(steps.values())
@@ -208,7 +208,7 @@ def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
         best[0] = 0.0
         passing = np.flatnonzero(best >= engine_mod.DEFAULT_THRESHOLD)
         truth = set(passing[np.argsort(-best[passing], kind="stable")[:limit]].tolist())
-        got = {h.content_id for h in library.engine.search(q, limit=limit).hits}
+        got = {h.content_id for h in library.engine.search(library.owner, q, limit=limit).hits}
         overlaps.append(len(truth & got) / len(truth) if truth else float(not got))
     return float(np.mean(overlaps))
 
@@ -219,7 +219,7 @@ def similar_queries(library: Any, ids: NDArray[np.int64], engine_ok: bool) -> di
     of graph pages costs page faults: each query is run once untimed ("first touch", reported
     apart), then timed warm, as the text queries are."""
     store = library.store
-    paths = [img.paths[0] for img in store.get_images([int(i) for i in ids])]
+    paths = [img.paths[0] for img in store.get_images(library.owner, [int(i) for i in ids])]
     vectors = store.embeddings(ids)
 
     def timed_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[float]:
@@ -246,7 +246,7 @@ def similar_queries(library: Any, ids: NDArray[np.int64], engine_ok: bool) -> di
         engine = library.engine
 
         def similar(p: str) -> None:
-            if not engine.similar(Path(p), limit=20).hits:
+            if not engine.similar(library.owner, Path(p), limit=20).hits:
                 raise RuntimeError(f"similar({p}) found nothing")
 
         timed_ms(similar, paths)  # warm: every query once
