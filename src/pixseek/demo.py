@@ -63,6 +63,10 @@ def main() -> None:
         ["stats"],
     ):
         run(args, env)
+    print(
+        f"\nBrowse it: .venv/bin/pixseek --db {library} serve   (then open http://127.0.0.1:8080/)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
