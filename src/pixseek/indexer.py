@@ -9,12 +9,9 @@ so an interrupted run (Ctrl-C or kill -9) keeps what it committed and the next r
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
@@ -22,8 +19,9 @@ from typing import Iterable, Iterator, Protocol
 from pixseek.analysis import ANALYZER_VERSION, AnalysisResult, ImageAnalyzer
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped
+from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store
-from pixseek.store.embedded import DEFAULT_OWNER
+from pixseek.workers import AnalysisWorkers, WorkersUnavailable
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
@@ -57,25 +55,6 @@ class IndexReport:
 
     def skip_reasons(self) -> Counter[str]:
         return Counter(s.reason.split(":")[0] for s in self.skipped)
-
-
-# ---- worker side ------------------------------------------------------------------------------
-_worker: ImageAnalyzer | None = None
-_known_hashes: frozenset[str] = frozenset()
-
-
-def init_worker(model_dir: str, known_hashes: frozenset[str] = frozenset()) -> None:
-    """Process-pool initializer: build this worker process's models once."""
-    global _worker, _known_hashes
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _worker = ImageAnalyzer(Path(model_dir), threads=1)
-    _known_hashes = known_hashes
-
-
-def analyse_in_worker(path: str) -> AnalysisResult:
-    """Read + hash; analyse only if the bytes are not a content the run already knows."""
-    assert _worker is not None
-    return _worker.analyze_file(path, skip_hashes=_known_hashes)
 
 
 # ---- orchestrator -----------------------------------------------------------------------------
@@ -249,7 +228,11 @@ class Indexer:
             for path in paths:
                 yield analyzer.analyze_file(path, skip_hashes=skip_hashes)
             return
-        yield from _pooled(paths, self.workers, str(self.model_dir), skip_hashes)
+        try:
+            with AnalysisWorkers(self.model_dir, self.workers, skip_hashes) as workers:
+                yield from workers.results(paths)
+        except WorkersUnavailable as exc:
+            raise IndexingError(str(exc)) from None
 
 
 _fallback: ImageAnalyzer | None = None
@@ -260,58 +243,6 @@ def _analyse_here(model_dir: Path, path: str) -> AnalysisResult:
     if _fallback is None:
         _fallback = ImageAnalyzer(model_dir, threads=1)
     return _fallback.analyze_file(path)
-
-
-def _pooled(
-    paths: list[str], workers: int, model_dir: str, skip_hashes: frozenset[str]
-) -> Iterator[AnalysisResult]:
-    """Analyse in spawned worker processes (never fork: ONNX Runtime deadlocks after fork).
-
-    A bounded window of tasks is in flight. If a worker dies (e.g. a decoder crash on a hostile
-    file), the pool is restarted and the files that were in flight are retried one at a time, so
-    the culprit is skipped with a reason and nothing else is lost.
-    """
-    pending = list(reversed(paths))
-    suspects: list[str] = []
-    produced_any = False
-    window = workers * 4
-    context = multiprocessing.get_context("spawn")
-    while pending or suspects:
-        isolate = bool(suspects)
-        queue = [suspects.pop()] if isolate else pending
-        with ProcessPoolExecutor(
-            max_workers=1 if isolate else workers,
-            mp_context=context,
-            initializer=init_worker,
-            initargs=(model_dir, skip_hashes),
-        ) as pool:
-            in_flight: dict[Future[AnalysisResult], str] = {}
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < window:
-                        path = queue.pop()
-                        in_flight[pool.submit(analyse_in_worker, path)] = path
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        path = in_flight.pop(future)
-                        result = future.result()
-                        produced_any = True
-                        yield result
-            except BrokenProcessPool:
-                if not produced_any:  # not a bad file: the workers cannot even start
-                    raise IndexingError(
-                        "analysis worker processes failed to start; try --workers 1 to see why"
-                    ) from None
-                lost = list(in_flight.values())
-                if isolate:
-                    yield AnalysisResult(lost[0] if lost else path, error="the image crashed the decoder")
-                else:
-                    suspects.extend(lost)
-            except BaseException:
-                for future in in_flight:
-                    future.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
 
 
 def describe(report: IndexReport) -> Iterable[str]:

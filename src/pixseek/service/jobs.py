@@ -11,20 +11,17 @@ server are picked up again when the next one starts.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from pixseek.analysis import ANALYZER_VERSION, AnalysisResult
-from pixseek.indexer import analyse_in_worker, init_worker
 from pixseek.records import FileState, Job
 from pixseek.store import open_store
+from pixseek.workers import AnalysisWorkers, WorkersUnavailable
 
 log = logging.getLogger("pixseek.jobs")
 
@@ -49,9 +46,7 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_used_at = 0.0
-        self._pool_worked = False
+        self._workers = AnalysisWorkers(model_dir, self.workers, window=2)
         self._needs_refresh = False
         self._refreshed_at = time.monotonic()
 
@@ -74,7 +69,7 @@ class JobRunner:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._close_pool()
+        self._workers.close()
         with self.write_lock:
             self.store.close()
 
@@ -103,8 +98,8 @@ class JobRunner:
                     continue
                 if self._needs_refresh:
                     self._refresh()
-                if self._pool is not None and time.monotonic() - self._pool_used_at > POOL_IDLE_S:
-                    self._close_pool()
+                if self._workers.running and time.monotonic() - self._workers.last_used > POOL_IDLE_S:
+                    self._workers.close()
             except Exception:  # never let one bad moment stop the runner
                 log.exception("analysis job runner error")
                 self._stop.wait(POLL_S)
@@ -135,11 +130,15 @@ class JobRunner:
         for job in to_analyse:
             pending.setdefault(job.path, []).append(job)
         try:
-            for result in self._analyse(list(pending)):
+            for result in self._workers.results(list(pending), stop=self._stop.is_set):
                 for job in pending.pop(result.path):
                     self._apply(job, result)
-                if self._stop.is_set():
-                    break
+        except WorkersUnavailable:
+            log.exception("analysis workers cannot start")
+            for waiting in list(pending.values()):
+                for job in waiting:
+                    self._fail(job, "the analysis worker process failed to start (see the server log)")
+            pending.clear()
         finally:
             if pending:  # stopping: these go back to the queue for the next start
                 with self.write_lock:
@@ -196,72 +195,3 @@ class JobRunner:
             self.store.refresh_indexes()
         self._needs_refresh = False
         self._refreshed_at = time.monotonic()
-
-    # ---- worker processes ----------------------------------------------------------------------
-    def _get_pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # Export the model here once if needed, rather than in several workers at once.
-            from pixseek.analyzers.classifier import ensure_model
-
-            ensure_model(self.model_dir)
-            # spawn, never fork: ONNX Runtime (and the server's threads) do not survive a fork.
-            self._pool = _new_pool(self.workers, self.model_dir)
-        self._pool_used_at = time.monotonic()
-        return self._pool
-
-    def _close_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def _analyse(self, paths: list[str]):
-        """Results as they come. If a worker dies (a decoder crash on a hostile file), the files
-        that were in flight are retried one by one in a fresh process, so only the culprit fails."""
-        if not paths:
-            return
-        queue = list(reversed(paths))
-        suspects: list[str] = []
-        while queue and not self._stop.is_set():
-            pool = self._get_pool()
-            in_flight: dict[Future[AnalysisResult], str] = {}
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < self.workers * 2 and not self._stop.is_set():
-                        path = queue.pop()
-                        in_flight[pool.submit(analyse_in_worker, path)] = path
-                    if not in_flight:
-                        break
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        path = in_flight.pop(future)
-                        result = future.result()
-                        self._pool_worked = True
-                        self._pool_used_at = time.monotonic()
-                        yield result
-            except BrokenProcessPool:
-                suspects.extend(in_flight.values())
-                self._pool = None  # broken: the next use starts a fresh one
-                pool.shutdown(wait=False, cancel_futures=True)
-            for path in suspects:
-                yield self._analyse_alone(path)
-            suspects.clear()
-
-    def _analyse_alone(self, path: str) -> AnalysisResult:
-        pool = _new_pool(1, self.model_dir)
-        try:
-            return pool.submit(analyse_in_worker, path).result()
-        except BrokenProcessPool:
-            if not self._pool_worked:
-                return AnalysisResult(path, error="the analysis worker process failed to start (see the server log)")
-            return AnalysisResult(path, error="the image crashed the decoder")
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _new_pool(workers: int, model_dir: Path) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_worker,
-        initargs=(str(model_dir),),
-    )
