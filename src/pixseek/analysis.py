@@ -1,7 +1,7 @@
 """One analysis pass over one image: decode once, run every analyzer, return one record.
 
-This module holds the models and knows nothing about storage. Analyzers for faces and OCR slot in
-here: each gets the decoded image, and each adds its part to the same `Analysis`.
+This module holds the models and knows nothing about storage. Each analyzer gets the decoded
+image and adds its part to the same `Analysis`: the classifier (always), faces (switchable).
 """
 
 from __future__ import annotations
@@ -12,13 +12,35 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from pixseek.analyzers.classifier import CLASSIFIER_VERSION, Classifier
-from pixseek.imageio.decode import ImageDecodeError, load_image
-from pixseek.records import Analysis
+from pixseek.analyzers.faces import DETECT_SIDE, FACE_MODEL_VERSION, FaceAnalyzer
+from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image
+from pixseek.records import Analysis, Face
 from pixseek.store.sparse import TOP_K, top_k
 
 # Identifies what produced a stored analysis; a change means stored images must be re-analysed.
-ANALYZER_VERSION = f"{CLASSIFIER_VERSION}+top{TOP_K}"
+# Optional analyzers append parts ("+faces-..."): see records.version_covers.
+BASE_VERSION = f"{CLASSIFIER_VERSION}+top{TOP_K}"
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Which optional analyzers run (picklable: worker processes get a copy)."""
+
+    faces: bool = True
+    face_detect_side: int = DETECT_SIDE
+
+    @property
+    def version(self) -> str:
+        parts = [BASE_VERSION]
+        if self.faces:
+            parts.append(f"faces-{FACE_MODEL_VERSION}-{self.face_detect_side}")
+        return "+".join(parts)
+
+
+ANALYZER_VERSION = AnalysisOptions().version  # what a default run produces
 
 
 @dataclass
@@ -44,6 +66,10 @@ def read_file(path: str) -> bytes:
         raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
 
 
+def _source(data: bytes | Path | str) -> io.BytesIO | Path | str:
+    return io.BytesIO(data) if isinstance(data, bytes) else data
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -51,28 +77,60 @@ def sha256_bytes(data: bytes) -> str:
 class ImageAnalyzer:
     """Holds the models of one process. Build it inside the process that uses it."""
 
-    version = ANALYZER_VERSION
-
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, options: AnalysisOptions = AnalysisOptions()) -> None:
+        self.options = options
+        self.version = options.version
         self.classifier = Classifier(model_dir, threads=threads)
+        self.faces = FaceAnalyzer(options.face_detect_side) if options.faces else None
 
     def analyze(self, data: bytes | Path | str) -> Analysis:
         """Analyse an image given as bytes or a path. Raises ImageDecodeError for bad input."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        source = io.BytesIO(data) if isinstance(data, bytes) else data
-        decoded = load_image(source, min_side=self.classifier.min_side)
+        min_side = self.classifier.min_side
+        if self.faces is not None:
+            min_side = max(min_side, self.faces.decode_side)
+        decoded = load_image(_source(data), min_side=min_side)
         t1 = time.perf_counter()
         result = self.classifier.classify(decoded.image)
-        t2 = time.perf_counter()
         timings["decode"] = (t1 - t0) * 1e3
-        timings["classify"] = (t2 - t1) * 1e3
+        timings["classify"] = (time.perf_counter() - t1) * 1e3
+        faces = None
+        if self.faces is not None:
+            faces = self._find_faces(self.faces, data, decoded, timings)
         return Analysis(
             meta=decoded.meta,
             categories=top_k(result.probabilities),
             embedding=result.embedding,
+            faces=faces,
             timings_ms=timings,
         )
+
+    def find_faces(self, data: bytes | Path | str) -> list[Face]:
+        """Only the faces of an image (a face search's query). Raises ImageDecodeError."""
+        analyzer = self.faces or FaceAnalyzer(self.options.face_detect_side)
+        decoded = load_image(_source(data), min_side=analyzer.decode_side)
+        return self._find_faces(analyzer, data, decoded, {})
+
+    @staticmethod
+    def _find_faces(
+        analyzer: FaceAnalyzer, data: bytes | Path | str, decoded: DecodedImage, timings: dict[str, float]
+    ) -> list[Face]:
+        t0 = time.perf_counter()
+        size = (decoded.meta.width, decoded.meta.height)
+        detections = analyzer.detect(decoded.image, size)
+        t1 = time.perf_counter()
+
+        def load_at_least(side: int) -> Image.Image:
+            # The decoded copy serves when it is detailed enough; else decode again, larger.
+            if side <= min(decoded.image.size):
+                return decoded.image
+            return load_image(_source(data), min_side=side if side < min(size) else 0).image
+
+        faces = analyzer.embed(detections, load_at_least, size)
+        timings["faces_detect"] = (t1 - t0) * 1e3
+        timings["faces_embed"] = (time.perf_counter() - t1) * 1e3
+        return faces
 
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> AnalysisResult:
         """Read, hash and analyse one file; files whose hash is in skip_hashes are only hashed."""

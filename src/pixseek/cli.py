@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pixseek.analyzers.faces import DETECT_SIDE
 from pixseek.records import ImageFilter
 
 app = typer.Typer(
@@ -120,13 +121,24 @@ def index(
     ] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="Analysis processes (default: cores, max 2).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every skipped file and why.")] = False,
+    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find faces (and group them into people).")] = True,
+    face_detect_side: Annotated[
+        int,
+        typer.Option(
+            min=160, max=4096,
+            help="Longer side of the copy faces are detected on: faces smaller than ~1/8 of it are "
+            "missed; larger finds smaller faces, slower.",
+        ),
+    ] = DETECT_SIDE,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
+    from pixseek.analysis import AnalysisOptions
     from pixseek.imageio.files import ScanRootError
     from pixseek.indexer import IndexingError, describe
 
     library = _library()
+    library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side)
     if folder is not None:
         if not folder.is_dir():
             _fail(f"not a folder: {folder}")
@@ -147,11 +159,14 @@ def index(
             if progress:
                 progress.stop()
         reports.append(report)
+        grouping = library.cluster_faces(owner) if faces and not report.interrupted else None
         if not as_json:
             if len(targets) > 1:
                 out.print(f"{target}:", markup=False, highlight=False)
             for line in describe(report):
                 out.print(line, markup=False, highlight=False, soft_wrap=True)
+            if grouping is not None and grouping.looked_at:
+                out.print(_describe_grouping(grouping), markup=False, highlight=False)
         if report.interrupted:
             interrupted = True
             break
@@ -160,6 +175,13 @@ def index(
         _print_json(data[0] if folder is not None else data)
     if interrupted:
         raise typer.Exit(130)
+
+
+def _describe_grouping(report) -> str:
+    return (
+        f"faces: {report.looked_at} new, {report.joined} joined known people, "
+        f"{report.new_people} new people, {report.waiting} not grouped yet (see `pixseek people`)"
+    )
 
 
 def _filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[str], camera: Optional[str]) -> ImageFilter:
@@ -317,6 +339,7 @@ def stats(as_json: JsonOpt = False) -> None:
         return
     out.print(f"library: {library.paths.home}", highlight=False)
     out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
+    out.print(f"{s.faces} faces, {s.people} people")
     table = Table(box=None, show_header=True, header_style="bold")
     for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
         table.add_column(column, justify=justify)
@@ -325,6 +348,251 @@ def stats(as_json: JsonOpt = False) -> None:
     total = sum(s.bytes_by_part.values())
     table.add_row("total", f"{total:,}", f"{(total / s.images if s.images else 0):,.0f}")
     out.print(table)
+
+
+# ---- faces and people ------------------------------------------------------------------------
+faces_app = typer.Typer(help="Faces: search by face, list the faces in a picture.", no_args_is_help=True)
+app.add_typer(faces_app, name="faces")
+people_app = typer.Typer(
+    help="People: faces grouped by person. Without a command: group new faces and list people.",
+    invoke_without_command=True,
+)
+app.add_typer(people_app, name="people")
+
+
+def _box(box) -> str:
+    x0, y0, x1, y1 = box
+    return f"{x1 - x0}x{y1 - y0}+{x0}+{y0}"
+
+
+def _person_label(person_id: int | None, names: dict[int, str]) -> str:
+    if person_id is None:
+        return "-"
+    return f"{names[person_id]} (#{person_id})" if person_id in names else f"#{person_id}"
+
+
+@faces_app.command("similar")
+def faces_similar(
+    image: Annotated[Path, typer.Argument(help="A picture with a face, inside or outside the library.")],
+    face: Annotated[Optional[int], typer.Option("--face", min=1, help="Which face, counted from the left (default: the largest).")] = None,
+    limit: LimitOpt = 20,
+    max_distance: Annotated[float, typer.Option(min=0.0, max=2.0, help="Largest face distance that counts as the same person.")] = 0.6,
+    folder: InOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    camera: CameraOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Images that contain the same person as IMAGE, best first, with the face box in each."""
+    from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
+
+    library = _library()
+    try:
+        result = library.face_search.similar(
+            library.owner, _image_arg(image), face=face, limit=limit, max_distance=max_distance,
+            where=_filter(folder, date_from, date_to, camera),
+        )
+    except (QueryError, ImageDecodeError) as exc:
+        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+    if as_json:
+        _print_json({
+            "query": result.query,
+            "face": {"number": result.face.number, "box": result.face.box, "of": len(result.faces)},
+            "took_ms": round(result.took_ms, 2),
+            "results": [
+                {"path": h.path, "distance": round(1 - h.score, 4), "box": h.faces[0].box, "face_id": h.faces[0].id,
+                 "person_id": h.faces[0].person_id, "paths": h.paths}
+                for h in result.hits
+            ],
+        })
+        return
+    if len(result.faces) > 1:
+        err.print(
+            f"{len(result.faces)} faces in {image}; searching face {result.face.number} "
+            f"({_box(result.face.box)}); choose another with --face N",
+            highlight=False, markup=False,
+        )
+    if not result.hits:
+        out.print("nobody in the library looks like this face.", highlight=False)
+        return
+    for rank, hit in enumerate(result.hits, 1):
+        out.print(f"{rank:>3}  {1 - hit.score:.3f}  {hit.path}  face {_box(hit.faces[0].box)}",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+@faces_app.command("show")
+def faces_show(
+    image: Annotated[Path, typer.Argument(help="A picture, inside or outside the library.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The faces in IMAGE, numbered from the left (the numbers --face takes)."""
+    from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
+
+    library = _library()
+    try:
+        found = library.face_search.faces_in(library.owner, _image_arg(image))
+    except (QueryError, ImageDecodeError) as exc:
+        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+    names = library.store.faces.names(library.owner)
+    if as_json:
+        _print_json([
+            {"number": f.number, "box": f.box, "score": f.score, "face_id": f.face_id, "person_id": f.person_id,
+             "person": names.get(f.person_id) if f.person_id else None}
+            for f in found
+        ])
+        return
+    if not found:
+        out.print("no face found.", highlight=False)
+    for f in found:
+        known = f"face id {f.face_id}, person {_person_label(f.person_id, names)}" if f.face_id else "not in the library"
+        out.print(f"{f.number:>3}  {_box(f.box)}  score {f.score:.2f}  {known}", markup=False, highlight=False)
+
+
+@people_app.callback()
+def people_list(
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+) -> None:
+    """Group new faces into people, then list people: named first, then by number of photos."""
+    if ctx.invoked_subcommand is not None:
+        return
+    library = _library()
+    report = library.cluster_faces()
+    people = library.store.faces.people(library.owner)
+    covers = library.store.faces.get(library.owner, [p.cover_face_id for p in people if p.cover_face_id])
+    cover_of = {f.id: f for f in covers}
+    paths = {i.content_id: i.paths[0] for i in library.store.get_images(library.owner, [f.content_id for f in covers])}
+    if as_json:
+        _print_json({
+            "grouping": asdict(report),
+            "people": [
+                {**asdict(p), "cover": {"path": paths.get(cover_of[p.cover_face_id].content_id),
+                                        "box": cover_of[p.cover_face_id].box} if p.cover_face_id in cover_of else None}
+                for p in people
+            ],
+        })
+        return
+    if report.looked_at:
+        err.print(_describe_grouping(report), highlight=False, markup=False)
+    if not people:
+        out.print("no people yet: index photos with faces (`pixseek index FOLDER`).", highlight=False)
+        return
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("id", "name", "photos", "faces", "face shown"):
+        table.add_column(column)
+    for p in people:
+        cover = cover_of.get(p.cover_face_id or -1)
+        shown = f"{paths.get(cover.content_id, '?')} {_box(cover.box)}" if cover else ""
+        table.add_row(str(p.id), escape(p.name or "(no name)"), str(p.images), str(p.faces), escape(shown))
+    out.print(table)
+
+
+def _person_or_fail(library, person_id: int):
+    person = library.store.faces.person(library.owner, person_id)
+    if person is None:
+        _fail(f"no person {person_id}")
+    return person
+
+
+@people_app.command("name")
+def people_name(
+    person_id: Annotated[int, typer.Argument(help="The person's id (see `pixseek people`).")],
+    name: Annotated[str, typer.Argument(help='The name, e.g. "Alice"; "" removes it.')],
+) -> None:
+    """Name a person: the name then finds their photos in `pixseek search`."""
+    from pixseek.store.faces import NAME_MAX
+
+    library = _library()
+    _person_or_fail(library, person_id)
+    clean = " ".join(name.split())
+    if len(clean) > NAME_MAX:
+        _fail(f"a name has at most {NAME_MAX} characters", code=2)
+    library.store.faces.rename(library.owner, person_id, clean or None)
+    library.store.commit()
+    out.print(f"person {person_id}: {clean or '(no name)'}", highlight=False, markup=False)
+
+
+@people_app.command("merge")
+def people_merge(
+    person_id: Annotated[int, typer.Argument(help="The person to keep.")],
+    others: Annotated[list[int], typer.Argument(help="People who are the same person (their faces move over).")],
+) -> None:
+    """Merge people that are one person (a correction the grouping never undoes)."""
+    library = _library()
+    _person_or_fail(library, person_id)
+    for other in others:
+        _person_or_fail(library, other)
+    library.store.faces.merge(library.owner, person_id, others)
+    library.store.commit()
+    person = library.store.faces.person(library.owner, person_id)
+    out.print(f"person {person_id}: {person.faces} faces in {person.images} photos", highlight=False, markup=False)
+
+
+def _faces_of_person_or_fail(library, person_id: int, face_ids: list[int]) -> None:
+    found = {f.id: f for f in library.store.faces.get(library.owner, face_ids, live_only=False)}
+    wrong = [i for i in face_ids if i not in found or found[i].person_id != person_id]
+    if wrong:
+        _fail(f"not faces of person {person_id}: {', '.join(map(str, wrong))} (see `pixseek people show {person_id}`)")
+
+
+@people_app.command("split")
+def people_split(
+    person_id: Annotated[int, typer.Argument(help="The person some faces wrongly joined.")],
+    face_ids: Annotated[list[int], typer.Argument(help="Face ids (see `pixseek people show`) that are someone else.")],
+) -> None:
+    """Move faces out of a person into a new person of their own."""
+    library = _library()
+    _person_or_fail(library, person_id)
+    _faces_of_person_or_fail(library, person_id, face_ids)
+    new_id = library.store.faces.create_person(library.owner)
+    library.store.faces.assign(library.owner, face_ids, new_id, "user")
+    library.store.commit()
+    out.print(f"new person {new_id} with {len(face_ids)} face(s)", highlight=False, markup=False)
+
+
+@people_app.command("remove")
+def people_remove(
+    person_id: Annotated[int, typer.Argument(help="The person.")],
+    face_ids: Annotated[list[int], typer.Argument(help="Face ids that are nobody worth grouping.")],
+) -> None:
+    """Take faces out of a person for good (the grouping will not put them back)."""
+    library = _library()
+    _person_or_fail(library, person_id)
+    _faces_of_person_or_fail(library, person_id, face_ids)
+    library.store.faces.assign(library.owner, face_ids, None, "user")
+    library.store.commit()
+    out.print(f"removed {len(face_ids)} face(s) from person {person_id}", highlight=False, markup=False)
+
+
+@people_app.command("show")
+def people_show(
+    person_id: Annotated[int, typer.Argument(help="The person's id.")],
+    limit: LimitOpt = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """A person's photos, with the face ids (for split/remove) and boxes."""
+    library = _library()
+    person = _person_or_fail(library, person_id)
+    prominence = library.store.faces.presence(library.owner, [person_id], limit=limit)
+    images = library.store.get_images(library.owner, list(prominence))
+    faces = library.store.faces.of_images(library.owner, [i.content_id for i in images])
+    rows = [
+        (image, [f for f in faces[image.content_id] if f.person_id == person_id]) for image in images
+    ]
+    if as_json:
+        _print_json({
+            "person": asdict(person),
+            "photos": [{"path": i.paths[0], "faces": [{"face_id": f.id, "box": f.box} for f in fs]}
+                       for i, fs in rows],
+        })
+        return
+    out.print(f"{person.name or '(no name)'} (#{person.id}): {person.faces} faces in {person.images} photos",
+              highlight=False, markup=False)
+    for image, fs in rows:
+        shown = ", ".join(f"face {f.id} {_box(f.box)}" for f in fs)
+        out.print(f"  {image.paths[0]}  {shown}", highlight=False, markup=False, soft_wrap=True)
 
 
 users_app = typer.Typer(help="Users, their passwords, API tokens and attached folders.", no_args_is_help=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
-from pixseek.analysis import ANALYZER_VERSION, AnalysisResult, ImageAnalyzer
+from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 from pixseek.imageio.files import scan
-from pixseek.records import FileState, IndexedFile, Skipped
+from pixseek.records import FileState, IndexedFile, Skipped, version_covers
 from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store
 from pixseek.workers import AnalysisWorkers, WorkersUnavailable
@@ -74,9 +74,13 @@ class Indexer:
         workers: int | None = None,
         progress: Progress | None = None,
         owner: int = DEFAULT_OWNER,
+        options: AnalysisOptions = AnalysisOptions(),
     ) -> None:
         self.store = store
         self.owner = owner
+        self.options = options
+        self.version = options.version
+        self._local: ImageAnalyzer | None = None
         self.model_dir = model_dir
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.progress = progress
@@ -121,7 +125,7 @@ class Indexer:
                 old is not None
                 and old.size == state.size
                 and old.mtime_ns == state.mtime_ns
-                and old.analyzer == ANALYZER_VERSION
+                and version_covers(old.analyzer, self.version)
             ):
                 plan.unchanged += 1
             else:
@@ -145,10 +149,10 @@ class Indexer:
         # changed files' previous versions (touched but identical).
         gone_by_hash: dict[str, list[str]] = defaultdict(list)
         for path, old in plan.gone.items():
-            if old.analyzer == ANALYZER_VERSION:
+            if version_covers(old.analyzer, self.version):
                 gone_by_hash[old.sha256].append(path)
         skip_hashes = frozenset(gone_by_hash) | frozenset(
-            f.sha256 for f in plan.changed.values() if f.analyzer == ANALYZER_VERSION
+            f.sha256 for f in plan.changed.values() if version_covers(f.analyzer, self.version)
         )
 
         if self.progress:
@@ -191,7 +195,7 @@ class Indexer:
         sha = result.sha256
         old = plan.changed.get(state.path)
         previous = old.content_id if old is not None else None
-        content_id = store.find_content(self.owner, sha, ANALYZER_VERSION)
+        content_id = store.find_content(self.owner, sha, self.version)
         if content_id is not None and gone_by_hash.get(sha):
             old_path = gone_by_hash[sha].pop()
             del plan.gone[old_path]
@@ -204,12 +208,12 @@ class Indexer:
             return
         if content_id is None:
             if result.analysis is None:  # skipped as known, but its content has since gone
-                result = _analyse_here(self.model_dir, state.path)
+                result = self._analyzer().analyze_file(state.path)
                 if result.analysis is None or result.sha256 is None:
                     report.skipped.append(Skipped(state.path, result.error or "unknown error"))
                     return
                 sha = result.sha256
-            content_id = store.add_content(self.owner, sha, ANALYZER_VERSION, result.analysis)
+            content_id = store.add_content(self.owner, sha, self.version, result.analysis)
             if previous is None:
                 report.indexed += 1
             else:
@@ -224,25 +228,21 @@ class Indexer:
 
     def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
         if len(paths) < IN_PROCESS_BELOW or self.workers == 1:
-            analyzer = ImageAnalyzer(self.model_dir, threads=1)
+            analyzer = self._analyzer()
             for path in paths:
                 yield analyzer.analyze_file(path, skip_hashes=skip_hashes)
             return
         try:
-            with AnalysisWorkers(self.model_dir, self.workers, skip_hashes) as workers:
+            with AnalysisWorkers(self.model_dir, self.workers, skip_hashes, options=self.options) as workers:
                 yield from workers.results(paths)
         except WorkersUnavailable as exc:
             raise IndexingError(str(exc)) from None
 
-
-_fallback: ImageAnalyzer | None = None
-
-
-def _analyse_here(model_dir: Path, path: str) -> AnalysisResult:
-    global _fallback
-    if _fallback is None:
-        _fallback = ImageAnalyzer(model_dir, threads=1)
-    return _fallback.analyze_file(path)
+    def _analyzer(self) -> ImageAnalyzer:
+        """Models in this process (few files, one worker, or a content that vanished meanwhile)."""
+        if self._local is None:
+            self._local = ImageAnalyzer(self.model_dir, threads=1, options=self.options)
+        return self._local
 
 
 def describe(report: IndexReport) -> Iterable[str]:

@@ -17,14 +17,21 @@ from pixseek.store.sparse import dense_probabilities
 # The layers are imported when first used: `pixseek index` never loads the language tables,
 # and `pixseek search` never loads ONNX Runtime unless it has to analyse a new image.
 if TYPE_CHECKING:
-    from pixseek.analysis import ImageAnalyzer
+    from pixseek.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.people import ClusterReport
+    from pixseek.search.faces import FaceSearch
     from pixseek.indexer import Indexer, Progress
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.engine import SearchEngine
 
 
 class Library:
-    def __init__(self, home: str | Path | None = None, user: str | None = None) -> None:
+    def __init__(
+        self, home: str | Path | None = None, user: str | None = None, options: "AnalysisOptions | None" = None
+    ) -> None:
+        from pixseek.analysis import AnalysisOptions
+
+        self.options = options or AnalysisOptions()
         self.paths: Paths = resolve_paths(home)
         self.store = open_store(self.paths.home)
         # Whose images the CLI reads and writes: a named user, else the library's default user.
@@ -40,7 +47,7 @@ class Library:
     def analyzer(self) -> "ImageAnalyzer":
         from pixseek.analysis import ImageAnalyzer
 
-        return ImageAnalyzer(self.paths.models, threads=2)
+        return ImageAnalyzer(self.paths.models, threads=2, options=self.options)
 
     @cached_property
     def engine(self) -> "SearchEngine":
@@ -54,6 +61,18 @@ class Library:
             final_layer=lambda: load_final_layer(self.paths.models),
         )
 
+    @cached_property
+    def face_search(self) -> "FaceSearch":
+        from pixseek.search.faces import FaceSearch
+
+        return FaceSearch(self.store, detect_faces=lambda image: self.analyzer.find_faces(image))
+
+    def cluster_faces(self, owner: int | None = None) -> "ClusterReport":
+        """Group new faces into people (incremental: existing people keep their faces)."""
+        from pixseek.people import cluster_faces
+
+        return cluster_faces(self.store, self.owner if owner is None else owner)
+
     def indexer(
         self, workers: int | None = None, progress: "Progress | None" = None, owner: int | None = None
     ) -> "Indexer":
@@ -61,7 +80,7 @@ class Library:
 
         return Indexer(
             self.store, self.paths.models, workers=workers, progress=progress,
-            owner=self.owner if owner is None else owner,
+            owner=self.owner if owner is None else owner, options=self.options,
         )
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:

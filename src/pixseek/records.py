@@ -50,6 +50,18 @@ class ImageMeta:
     gps_lon: float | None = None
 
 
+Box: TypeAlias = tuple[int, int, int, int]  # x0, y0, x1, y1 in the original (upright) image's pixels
+
+
+@dataclass
+class Face:
+    """A face found in an image."""
+
+    box: Box
+    score: float  # detector confidence (dlib HOG: >= 0.6 kept; clear frontal faces score 1-2)
+    embedding: Vector  # 128-d; the same person is within Euclidean distance ~0.5 (see pixseek.faces)
+
+
 @dataclass
 class Analysis:
     """Everything the analyzers found in one image: one record per image content."""
@@ -57,7 +69,16 @@ class Analysis:
     meta: ImageMeta
     categories: SparseVector  # top ~50 class probabilities
     embedding: Vector  # 1280-d classifier embedding (pooled features), float32, not normalised
+    faces: list[Face] | None = None  # None: faces were not looked for
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def version_covers(stored: str, wanted: str) -> bool:
+    """Whether an analysis made by pipeline version `stored` has everything `wanted` asks for.
+
+    Versions are "+"-joined parts ("<classifier>+top50+faces-<model>"): an analysis with faces
+    serves a run without them, not the other way round."""
+    return set(wanted.split("+")) <= set(stored.split("+"))
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,35 @@ class StoredImage:
     paths: list[str]
     meta: ImageMeta
     categories: SparseVector
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face as the store keeps it: where it is, and whose it is (if grouped)."""
+
+    id: int
+    content_id: int
+    box: Box
+    score: float
+    person_id: int | None
+    image_width: int
+    image_height: int
+
+    @property
+    def prominence(self) -> float:
+        """Face height as a fraction of the image height (how much the picture is about it)."""
+        return (self.box[3] - self.box[1]) / max(1, self.image_height)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A group of faces the clustering (or the user) decided are one person."""
+
+    id: int
+    name: str | None
+    faces: int
+    images: int
+    cover_face_id: int | None  # the face shown for this person
 
 
 @dataclass(frozen=True)

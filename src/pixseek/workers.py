@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from pixseek.analysis import AnalysisResult, ImageAnalyzer
+from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 
 CRASHED = "the image crashed the decoder"
 
@@ -30,11 +30,13 @@ _analyzer: ImageAnalyzer | None = None
 _skip_hashes: frozenset[str] = frozenset()
 
 
-def init_worker(model_dir: str, skip_hashes: frozenset[str] = frozenset()) -> None:
+def init_worker(
+    model_dir: str, skip_hashes: frozenset[str] = frozenset(), options: AnalysisOptions = AnalysisOptions()
+) -> None:
     """Process-pool initializer: build this worker process's models once."""
     global _analyzer, _skip_hashes
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _analyzer = ImageAnalyzer(Path(model_dir), threads=1)
+    _analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
     _skip_hashes = skip_hashes
 
 
@@ -49,9 +51,15 @@ class AnalysisWorkers:
     """A pool of analysis processes, started on first use and kept until close()."""
 
     def __init__(
-        self, model_dir: Path, workers: int, skip_hashes: frozenset[str] = frozenset(), window: int = 4
+        self,
+        model_dir: Path,
+        workers: int,
+        skip_hashes: frozenset[str] = frozenset(),
+        window: int = 4,
+        options: AnalysisOptions = AnalysisOptions(),
     ) -> None:
         self.model_dir = model_dir
+        self.options = options
         self.workers = max(1, workers)
         self.skip_hashes = skip_hashes
         self.window = self.workers * window
@@ -120,7 +128,7 @@ class AnalysisWorkers:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(str(self.model_dir), self.skip_hashes),
+            initargs=(str(self.model_dir), self.skip_hashes, self.options),
         )
 
     def _discard(self) -> None:

@@ -109,14 +109,23 @@ _STOP = frozenset("a an the of and or in on at to for with by from".split())
 _WORD_SPLIT = re.compile(r"[^a-z0-9']+")
 
 
+@dataclass(frozen=True)
+class FaceTerm:
+    """A term that faces answer: a person's name (their ids), or a word like "people" (any face)."""
+
+    person_ids: tuple[int, ...] | None  # None: any face
+
+
 @dataclass
 class TermVector:
-    """One query term mapped to classes: `vector` is class id -> weight (1 = exactly this class)."""
+    """One query term mapped to classes: `vector` is class id -> weight (1 = exactly this class).
+    With `faces`, images holding such a face match too (the better of the two counts)."""
 
     term: str
     vector: SparseVector
     why: list[str] = field(default_factory=list)
     glove_only: bool = False  # no WordNet path: weights are small (<= 0.1) GloVe similarities
+    faces: FaceTerm | None = None
 
 
 @dataclass(frozen=True)

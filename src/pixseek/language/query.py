@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from pixseek.language.concepts import ConceptSpace, TermVector
+from pixseek.language.concepts import TermVector
 
 MAX_TOKENS = 32
 MAX_PHRASE_WORDS = 5
@@ -29,6 +30,14 @@ STOPWORDS = frozenset(
 # A token is a run of letters/digits, with inner apostrophes or hyphens ("lady's", "t-shirt");
 # any other non-space symbol (emoji, CJK punctuation) is a token of its own.
 _TOKEN_RE = re.compile(r"[\w]+(?:['’\-][\w]+)*|[^\w\s]")
+
+
+class Vocabulary(Protocol):
+    """What a query is read with: the concept space, maybe with a user's people on top."""
+
+    def encode_term(self, term: str) -> TermVector | None: ...
+
+    def is_known_phrase(self, words: list[str]) -> bool: ...
 
 
 class UnknownQueryError(ValueError):
@@ -70,7 +79,7 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def parse_query(text: str, concepts: ConceptSpace) -> QueryPlan:
+def parse_query(text: str, concepts: Vocabulary) -> QueryPlan:
     """Parse free text into alternatives; raises UnknownQueryError if no word is known."""
     tokens = tokenize(text)
     notes: list[str] = []
@@ -124,7 +133,7 @@ def parse_query(text: str, concepts: ConceptSpace) -> QueryPlan:
     return QueryPlan(text=text, tokens=tokens, alternatives=alternatives, unknown_words=unknown, notes=notes)
 
 
-def _segment(tokens: list[str], concepts: ConceptSpace) -> list[list[str]]:
+def _segment(tokens: list[str], concepts: Vocabulary) -> list[list[str]]:
     """Greedy left-to-right split into the longest known phrases (single tokens otherwise)."""
     out: list[list[str]] = []
     i = 0

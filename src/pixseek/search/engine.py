@@ -5,6 +5,9 @@ sparse vector over ImageNet classes. Candidates come from the heads of the terms
 and are rescored exactly from the forward rows: score(term) = Σ_c weight_c × p_c. A conjunction
 scores the geometric mean of its terms (each must reach a floor), a query the best alternative.
 
+People: a term may also be answered by faces (a person's name: their faces; "people": any
+face); its score is then the better of the class score and the face's prominence.
+
 Similar images: k-NN over the 1280-d embeddings; with a focus concept, candidates are reranked by
 cosine similarity of embeddings re-weighted by that concept's classifier weights (Insight's
 "weighted features"), so "similar, but the cat" ignores the bottle beside it.
@@ -22,8 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
+from pixseek.language.people import PeopleVocabulary
 from pixseek.language.query import Conjunction, UnknownQueryError, parse_query
-from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredImage, Vector
+from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
@@ -34,6 +38,10 @@ TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
 MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
 EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
 CANDIDATE_BUDGET = 10_000  # posting entries read per query term, shared among its classes
+# A face term scores FACE_BASE_SCORE for a face at all, rising with the face's share of the
+# picture's height (a portrait before a crowd), up to 1.
+FACE_BASE_SCORE = 0.4
+FACE_PROMINENCE_GAIN = 2.0
 
 
 class QueryError(ValueError):
@@ -51,6 +59,7 @@ class _Scored:
     alternative: NDArray[np.int64]  # index of the best-scoring alternative, -1 if none
     class_ids: NDArray[np.int32]
     probs: NDArray[np.float32]
+    face_scores: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # id(term) -> scores
 
     def ranked(self, threshold: float) -> NDArray[np.int64]:
         passing = np.flatnonzero(self.score >= threshold)
@@ -65,6 +74,7 @@ class Hit:
     why: list[str]
     paths: list[str] = field(default_factory=list)
     meta: ImageMeta | None = None
+    faces: list[StoredFace] = field(default_factory=list)  # the faces that made it a match
 
 
 @dataclass
@@ -111,13 +121,13 @@ class SearchEngine:
         """The owner's images matching `query`, best first: results offset..offset+limit."""
         started = time.perf_counter()
         try:
-            plan = parse_query(query, self.concepts)
+            plan = parse_query(query, PeopleVocabulary(self.concepts, self.store.faces.names(owner)))
         except UnknownQueryError as exc:
             raise QueryError(str(exc)) from None
         terms = list({id(t): t for alt in plan.alternatives for t in alt.terms}.values())
-        per_term = [self._term_candidates(t.vector) for t in terms]  # each sorted and unique
+        per_term = [self._term_candidates(owner, t) for t in terms]  # each sorted and unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
-        scored = self._score(plan.alternatives, terms, candidates)
+        scored = self._score(owner, plan.alternatives, terms, candidates)
         wanted = offset + limit
         chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
         if len(chosen) < wanted and self._restricted(owner, where):
@@ -125,14 +135,15 @@ class SearchEngine:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if 0 < len(admitted) <= EXACT_RESCORE_MAX:
-                scored = self._score(plan.alternatives, terms, admitted)
+                scored = self._score(owner, plan.alternatives, terms, admitted)
                 chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
         chosen = chosen[offset:]
         hits = []
         for image in self.store.get_images(owner, chosen):
             i = int(np.searchsorted(scored.ids, image.content_id))  # ids are sorted
             alternative = plan.alternatives[int(scored.alternative[i])]
-            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i])
+            by_face = {t: float(f[i]) for t, f in scored.face_scores.items()}
+            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i], by_face)
             hits.append(_hit(image, float(scored.score[i]), why))
         return SearchResult(
             query=query,
@@ -143,24 +154,53 @@ class SearchEngine:
             took_ms=(time.perf_counter() - started) * 1e3,
         )
 
-    def _score(self, alternatives: list[Conjunction], terms: list[TermVector], ids: NDArray[np.int64]) -> _Scored:
-        """Exact scores of sorted content ids from their forward rows: best alternative each."""
+    def _score(
+        self, owner: int, alternatives: list[Conjunction], terms: list[TermVector], ids: NDArray[np.int64]
+    ) -> _Scored:
+        """Exact scores of sorted content ids from their forward rows (and faces): best alternative each."""
         class_ids, probs = self.store.categories(ids)
         term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
+        face_scores = {id(t): self._face_scores(owner, t, ids) for t in terms if t.faces is not None}
+        for term_id, faces in face_scores.items():
+            term_scores[term_id] = np.maximum(term_scores[term_id], faces)
         best = np.zeros(len(ids), dtype=np.float32)
         best_alt = np.full(len(ids), -1)
         for a, alternative in enumerate(alternatives):
             combined = _conjunction_scores(alternative.terms, term_scores)
             better = combined > best
             best[better], best_alt[better] = combined[better], a
-        return _Scored(ids, best, best_alt, class_ids, probs)
+        return _Scored(ids, best, best_alt, class_ids, probs, face_scores)
 
-    def _term_candidates(self, vector: SparseVector) -> NDArray[np.int64]:
-        return self.store.sparse_candidates(vector, MIN_IMPACT, CANDIDATE_BUDGET)
+    def _term_candidates(self, owner: int, term: TermVector) -> NDArray[np.int64]:
+        ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, CANDIDATE_BUDGET)
+        if term.faces is not None:
+            people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
+            with_faces = self.store.faces.presence(owner, people, limit=CANDIDATE_BUDGET)
+            ids = np.union1d(ids, np.fromiter(with_faces, dtype=np.int64, count=len(with_faces)))
+        return ids
 
-    def _why(self, terms: list[TermVector], class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> list[str]:
+    def _face_scores(self, owner: int, term: TermVector, ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        assert term.faces is not None
+        people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
+        prominence = self.store.faces.presence(owner, people, content_ids=ids.tolist())
+        found = np.array([prominence.get(int(i), -1.0) for i in ids], dtype=np.float32)
+        scores = np.minimum(1.0, FACE_BASE_SCORE + FACE_PROMINENCE_GAIN * found)
+        return np.where(found >= 0, scores, 0.0).astype(np.float32)
+
+    def _why(
+        self,
+        terms: list[TermVector],
+        class_ids: NDArray[np.int32],
+        probs: NDArray[np.float32],
+        by_face: dict[int, float],
+    ) -> list[str]:
         reasons = []
         for term in terms:
+            if by_face.get(id(term), 0.0) > 0:
+                assert term.faces is not None
+                whose = "any person" if term.faces.person_ids is None else term.why[0].removeprefix("person: ")
+                reasons.append(f"{term.term}: face of {whose} {by_face[id(term)]:.2f}")
+                continue
             weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
             contributions = sorted(
                 ((weights.get(int(c), 0.0) * float(p), int(c)) for c, p in zip(class_ids, probs)),
@@ -226,7 +266,7 @@ class SearchEngine:
             for img in self.store.get_images(owner, chosen)
         ]
         return SearchResult(
-            query=_describe(image),
+            query=describe_image(image),
             hits=hits,
             candidates=len(ids),
             took_ms=(time.perf_counter() - started) * 1e3,
@@ -282,14 +322,7 @@ class SearchEngine:
         return self.concepts.nearest(word, k)
 
     def _indexed_content(self, owner: int, image: ImageRef) -> int | None:
-        """The owner's content id for `image`: None for bytes or files outside their library."""
-        if isinstance(image, bytes):
-            return None
-        if isinstance(image, int):
-            if not self.store.live(owner, np.array([image], dtype=np.int64))[0]:
-                raise ImageNotFound(f"no image {image}")
-            return image
-        return self.store.content_of_path(owner, os.path.abspath(image))
+        return indexed_content(self.store, owner, image)
 
     def _analyse(self, image: Path | bytes | int) -> tuple[Vector, NDArray[np.float32]]:
         assert not isinstance(image, int)  # ids are resolved by _indexed_content
@@ -329,7 +362,18 @@ def _term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDAr
     return (dense[class_ids] * np.where(probs >= CLASS_NOISE_FLOOR, probs, 0.0)).sum(axis=1)
 
 
-def _describe(image: ImageRef) -> str:
+def indexed_content(store: Store, owner: int, image: ImageRef) -> int | None:
+    """The owner's content id for `image`: None for bytes or files outside their library."""
+    if isinstance(image, bytes):
+        return None
+    if isinstance(image, int):
+        if not store.live(owner, np.array([image], dtype=np.int64))[0]:
+            raise ImageNotFound(f"no image {image}")
+        return image
+    return store.content_of_path(owner, os.path.abspath(image))
+
+
+def describe_image(image: ImageRef) -> str:
     if isinstance(image, bytes):
         return "<image>"
     return f"image {image}" if isinstance(image, int) else str(image)

@@ -16,10 +16,13 @@ from numpy.typing import NDArray
 
 from pixseek.records import (
     Analysis,
+    Face,
     FileState,
     ImageFilter,
     IndexedFile,
+    Person,
     SparseVector,
+    StoredFace,
     StoredImage,
     Vector,
 )
@@ -37,9 +40,52 @@ class StoreStats:
     images: int  # distinct live contents
     files: int
     unreferenced: int  # analysed contents no file points to any more (kept for moves/restores)
+    faces: int = 0  # faces in live images
+    people: int = 0  # groups of faces (for one owner)
     file_bytes: int = 0  # size of the original files
     bytes_by_part: dict[str, int] = field(default_factory=dict)
     analyzers: dict[str, int] = field(default_factory=dict)
+
+
+class FaceRecords(Protocol):
+    """Faces (written with their image's analysis) and the people they are grouped into.
+    Automatic grouping only ever assigns ungrouped faces; user corrections are marked "user"."""
+
+    def add(self, owner: int, content_id: int, sha256: str, faces: list[Face]) -> list[int]: ...
+
+    def create_person(self, owner: int, name: str | None = None) -> int: ...
+
+    def assign(self, owner: int, face_ids: list[int], person_id: int | None, by: str) -> int:
+        """Put the owner's faces into a person (None: no person); by "auto" or "user"."""
+
+    def rename(self, owner: int, person_id: int, name: str | None) -> bool: ...
+
+    def merge(self, owner: int, into: int, others: list[int]) -> None: ...
+
+    def get(self, owner: int, face_ids: list[int], live_only: bool = True) -> list[StoredFace]: ...
+
+    def of_images(self, owner: int, content_ids: list[int]) -> dict[int, list[StoredFace]]: ...
+
+    def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]: ...
+
+    def owner_face_ids(self, owner: int, ungrouped_only: bool = False) -> NDArray[np.int64]: ...
+
+    def count(self, owner: int | None = None) -> int: ...
+
+    def nearest(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The owner's k live faces nearest to `vector` (ids, Euclidean distances), nearest first."""
+
+    def person(self, owner: int, person_id: int) -> Person | None: ...
+
+    def people(self, owner: int, person_id: int | None = None, include_empty: bool = False) -> list[Person]: ...
+
+    def names(self, owner: int) -> dict[int, str]: ...
+
+    def presence(
+        self, owner: int, person_ids: list[int] | None = None, content_ids: list[int] | None = None,
+        limit: int | None = None,
+    ) -> dict[int, float]:
+        """content id -> height fraction of its largest face (of `person_ids`), largest first."""
 
 
 class Store(Protocol):
@@ -47,6 +93,7 @@ class Store(Protocol):
     storage layer, so no caller can see another user's images by mistake or by guessing ids."""
 
     accounts: "Accounts"  # users, tokens, attached folders, upload jobs
+    faces: FaceRecords  # faces and people
 
     # ---- writes (the indexer) -------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]: ...

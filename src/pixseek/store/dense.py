@@ -1,8 +1,9 @@
-"""Nearest-neighbour search over the 1280-d image embeddings.
+"""Nearest-neighbour search over a column file of embeddings (images: 1280-d cosine; faces:
+128-d Euclidean).
 
-The embeddings column file (float16 rows) is the truth. Below `exact_below` images a query is an
+The column file is the truth. Below `exact_below` images a query is an
 exact scan of that file (faster than a graph at that size, and exact). Above it, a usearch HNSW
-index (cosine, float16) is kept as derived data: it is caught up from the column file after each
+index is kept as derived data: it is caught up from the column file after each
 indexing run, saved atomically, and opened memory-mapped so a CLI query starts in milliseconds.
 """
 
@@ -50,12 +51,34 @@ def normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
 
 
 class DenseIndex:
-    def __init__(self, directory: Path, dim: int, exact_below: int = EXACT_BELOW) -> None:
+    """`metric` "cos": search returns cosine similarities, best (largest) first;
+    "l2": Euclidean distances, best (smallest) first. Rows are `row_dtype` vectors."""
+
+    def __init__(
+        self,
+        directory: Path,
+        dim: int,
+        exact_below: int = EXACT_BELOW,
+        name: str = "dense",
+        metric: str = "cos",
+        row_dtype: type[np.floating] = np.float16,
+    ) -> None:
+        if metric not in ("cos", "l2"):
+            raise ValueError(f"unknown metric {metric!r}")
         self.dim = dim
         self.exact_below = exact_below
-        self.index_path = directory / "dense.usearch"
-        self.meta_path = directory / "dense.json"
+        self.name = name
+        self.metric = metric
+        self.row_dtype = row_dtype
+        self.index_path = directory / f"{name}.usearch"
+        self.meta_path = directory / f"{name}.json"
         self._view = None  # memory-mapped usearch index, opened on first query
+
+    def reopened(self) -> "DenseIndex":
+        """A fresh handle on the same files (after another process rewrote them)."""
+        return DenseIndex(
+            self.index_path.parent, self.dim, self.exact_below, self.name, self.metric, self.row_dtype
+        )
 
     @property
     def covered_until(self) -> int:
@@ -70,8 +93,8 @@ class DenseIndex:
     def _new_index(self):  # -> usearch.index.Index
         return usearch_index_class()(
             ndim=self.dim,
-            metric="cos",
-            dtype="f16",
+            metric="cos" if self.metric == "cos" else "l2sq",
+            dtype="f16" if self.row_dtype == np.float16 else "f32",
             connectivity=CONNECTIVITY,
             expansion_add=EXPANSION_ADD,
             expansion_search=EXPANSION_SEARCH,
@@ -97,7 +120,7 @@ class DenseIndex:
             hi = min(end, lo + _CHUNK)
             keys = np.arange(lo, hi, dtype=np.uint64)
             fresh = ~np.asarray(index.contains(keys), dtype=bool) if len(index) else slice(None)
-            vectors = embeddings.read_range(lo, hi).view(np.float16)
+            vectors = embeddings.read_range(lo, hi).view(self.row_dtype)
             index.add(keys[fresh], vectors[fresh].astype(np.float32), threads=threads)
         tmp = self.index_path.with_suffix(".tmp")
         index.save(str(tmp))
@@ -110,8 +133,8 @@ class DenseIndex:
     def search(
         self, query: Vector, k: int, embeddings: RowFile, end: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Content ids and cosine similarities of the k nearest rows among [1, end), best first."""
-        query = normalise(query)
+        """Row ids and scores (see the class) of the k nearest rows among [1, end), best first."""
+        query = normalise(query) if self.metric == "cos" else np.asarray(query, dtype=np.float32)
         covered = self.covered_until
         if covered <= 1:
             return self._exact(query, k, embeddings, 1, end)
@@ -120,31 +143,41 @@ class DenseIndex:
             self._view.expansion_search = EXPANSION_SEARCH  # not persisted in the file
         matches = self._view.search(query, k)
         ids = matches.keys.astype(np.int64)
-        sims = (1.0 - matches.distances).astype(np.float32)
+        distances = matches.distances.astype(np.float32)
+        scores = 1.0 - distances if self.metric == "cos" else np.sqrt(np.maximum(distances, 0.0))
         if covered < end:  # rows added since the graph was last caught up: scan them exactly
-            tail_ids, tail_sims = self._exact(query, k, embeddings, covered, end)
-            ids, sims = np.concatenate([ids, tail_ids]), np.concatenate([sims, tail_sims])
-            order = np.argsort(-sims, kind="stable")[:k]
-            ids, sims = ids[order], sims[order]
-        return ids, sims
+            tail_ids, tail_scores = self._exact(query, k, embeddings, covered, end)
+            ids, scores = np.concatenate([ids, tail_ids]), np.concatenate([scores, tail_scores])
+            order = self._best_first(scores)[:k]
+            ids, scores = ids[order], scores[order]
+        return ids, scores.astype(np.float32)
+
+    def _best_first(self, scores: NDArray[np.float32]) -> NDArray[np.intp]:
+        return np.argsort(-scores if self.metric == "cos" else scores, kind="stable")
+
+    def score_rows(self, rows: NDArray[np.floating], query: Vector) -> NDArray[np.float32]:
+        """Scores of rows against the query under this index's metric."""
+        rows = np.asarray(rows, dtype=np.float32)
+        if self.metric == "cos":
+            return normalise(rows) @ normalise(query)
+        return np.linalg.norm(rows - np.asarray(query, dtype=np.float32), axis=1).astype(np.float32)
 
     def _exact(
         self, query: Vector, k: int, embeddings: RowFile, start: int, end: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        ids_parts, sims_parts = [], []
+        ids_parts, score_parts = [], []
         for lo in range(start, end, 65536):
             hi = min(end, lo + 65536)
-            block = normalise(embeddings.read_range(lo, hi).view(np.float16))
-            sims = block @ query
-            take = min(k, len(sims))
-            top = np.argpartition(-sims, take - 1)[:take]
+            scores = self.score_rows(embeddings.read_range(lo, hi).view(self.row_dtype), query)
+            take = min(k, len(scores))
+            top = np.argpartition(-scores if self.metric == "cos" else scores, take - 1)[:take]
             ids_parts.append(top + lo)
-            sims_parts.append(sims[top])
+            score_parts.append(scores[top])
         if not ids_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        ids, sims = np.concatenate(ids_parts), np.concatenate(sims_parts)
-        order = np.argsort(-sims, kind="stable")[:k]
-        return ids[order].astype(np.int64), sims[order].astype(np.float32)
+        ids, scores = np.concatenate(ids_parts), np.concatenate(score_parts)
+        order = self._best_first(scores)[:k]
+        return ids[order].astype(np.int64), scores[order].astype(np.float32)
 
     def bytes_on_disk(self) -> int:
         return self.index_path.stat().st_size if self.index_path.exists() else 0

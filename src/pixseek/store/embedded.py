@@ -6,6 +6,8 @@ Layout of a library directory:
     index/embeddings.rows      one float16 embedding row per content id
     index/postings/seg-*       inverted index segments (derived, rebuildable)
     index/dense.usearch        HNSW graph over the embeddings (derived, rebuildable)
+    index/faces.rows           one float32 128-d face embedding row per face id
+    index/faces.usearch        HNSW graph over the face embeddings (derived, rebuildable)
 
 Crash safety: a content's rows are written and fsync'ed before the SQLite transaction that
 creates the content commits; derived indexes only ever cover committed ids and are caught up
@@ -34,15 +36,17 @@ from pixseek.records import (
     SparseVector,
     StoredImage,
     Vector,
+    version_covers,
 )
 from pixseek.store.accounts import Accounts
 from pixseek.store.base import StoreError, StoreStats
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
+from pixseek.store.faces import MIGRATE_V2_TO_V3, SCHEMA_V3, FaceStore
 from pixseek.store.postings import PostingIndex
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
 EMBEDDING_DIM = 1280
 _SQL_CHUNK = 500  # ids per IN (...) list
@@ -189,6 +193,7 @@ class EmbeddedStore:
         self._in_transaction = False
         self._generation = self._read_generation()
         self.accounts = Accounts(self._db, self._lock)
+        self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
 
     # ---- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -202,7 +207,7 @@ class EmbeddedStore:
             )
         if version == SCHEMA_VERSION:
             return
-        # Each step runs in one transaction: an interrupted upgrade leaves the old schema intact.
+        # All steps run in one transaction: an interrupted upgrade leaves the old schema intact.
         self._db.execute("BEGIN IMMEDIATE")
         try:
             if version == 0:
@@ -215,6 +220,8 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
+            for statement in _split_sql(MIGRATE_V2_TO_V3):  # v2 -> v3: faces and people
+                self._db.execute(statement)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -245,11 +252,11 @@ class EmbeddedStore:
 
     def find_content(self, owner: int, sha256: str, analyzer: str) -> int | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM contents WHERE owner = ? AND sha256 = ? AND analyzer = ?",
-                (owner, sha256, analyzer),
-            ).fetchone()
-        return int(row[0]) if row else None
+            rows = self._db.execute(
+                "SELECT id, analyzer FROM contents WHERE owner = ? AND sha256 = ? ORDER BY id DESC",
+                (owner, sha256),
+            ).fetchall()
+        return next((int(cid) for cid, made_by in rows if version_covers(made_by, analyzer)), None)
 
     def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int:
         m = analysis.meta
@@ -264,6 +271,8 @@ class EmbeddedStore:
             content_id = int(cursor.lastrowid)
             self._categories.write(content_id, encode_row(analysis.categories))
             self._embeddings.write(content_id, analysis.embedding.astype(np.float16).tobytes())
+            if analysis.faces is not None:
+                self.faces.add(owner, content_id, sha256, analysis.faces)
         return content_id
 
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
@@ -309,6 +318,7 @@ class EmbeddedStore:
                 return
             self._categories.sync()
             self._embeddings.sync()
+            self.faces.sync()
             self._db.execute("COMMIT")
             self._in_transaction = False
 
@@ -329,7 +339,8 @@ class EmbeddedStore:
             before = (self._postings.covered_until, self._dense.covered_until)
             self._postings.catch_up(self._categories, end)
             self._dense.catch_up(self._embeddings, end)
-            if (self._postings.covered_until, self._dense.covered_until) != before:
+            faces_changed = self.faces.catch_up()
+            if (self._postings.covered_until, self._dense.covered_until) != before or faces_changed:
                 self._bump_generation()
 
     def rebuild_indexes(self) -> None:
@@ -338,6 +349,7 @@ class EmbeddedStore:
             self._postings.rebuild(self._categories, end)
             self._dense.meta_path.unlink(missing_ok=True)
             self._dense.catch_up(self._embeddings, end)
+            self.faces.rebuild()
             self._bump_generation()
 
     @contextlib.contextmanager
@@ -369,7 +381,8 @@ class EmbeddedStore:
         generation = self._read_generation()
         if generation != self._generation:
             self._postings = PostingIndex(self.home / "index" / "postings")
-            self._dense = DenseIndex(self.home / "index", EMBEDDING_DIM, self._dense.exact_below)
+            self._dense = self._dense.reopened()
+            self.faces.reopen_index()
             self._generation = generation
 
     # ---- reads ----------------------------------------------------------------------------
@@ -528,8 +541,16 @@ class EmbeddedStore:
                 ).fetchall()
             )
         db_bytes = sum(p.stat().st_size for p in self.home.glob("pixseek.db*") if p.is_file())
+        with self._lock:
+            (faces,) = self._db.execute(
+                f"SELECT count(*) FROM faces fa WHERE {'fa.owner = ? AND ' if owner is not None else ''}"
+                "EXISTS (SELECT 1 FROM files f WHERE f.content_id = fa.content_id AND f.owner = fa.owner)",
+                params,
+            ).fetchone()
         return StoreStats(
             images=live_count,
+            faces=int(faces),
+            people=len(self.faces.people(owner)) if owner is not None else 0,
             files=files,
             unreferenced=contents - live_count,
             file_bytes=int(file_bytes),
@@ -539,6 +560,7 @@ class EmbeddedStore:
                 "categories: posting lists": self._postings.bytes_on_disk(),
                 "embeddings": self._embeddings.rows() * EMBEDDING_DIM * 2,
                 "ANN graph": self._dense.bytes_on_disk(),
+                **self.faces.bytes_on_disk(),
             },
             analyzers=analyzers,
         )
@@ -547,4 +569,5 @@ class EmbeddedStore:
         self.rollback()
         self._categories.close()
         self._embeddings.close()
+        self.faces.close()
         self._db.close()

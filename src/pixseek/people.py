@@ -1,0 +1,129 @@
+"""Grouping faces into people: incremental, and stable as new photos arrive.
+
+Each run looks only at faces never grouped before, oldest first (the approach of the photo
+managers people use, e.g. Immich's, over dlib's 128-d embeddings):
+  * a face joins the person most of its grouped neighbours (within CLUSTER_DISTANCE) belong to;
+  * else, if it has at least `min_faces - 1` ungrouped neighbours, it starts a new person, which
+    those neighbours then join as their turn comes;
+  * else it waits, ungrouped, for a later run (a person seen once is not a person yet).
+No run changes a face that is already grouped, so existing people never reshuffle; user
+corrections (merge, split, remove) are stored as such and are never undone.
+
+CLUSTER_DISTANCE is stricter than the search threshold: a wrong merge is worse than a split
+(one click merges two people; untangling a merged person means picking faces one by one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.store.base import FaceRecords, Store
+
+CLUSTER_DISTANCE = 0.5  # same person: 0.05-0.25 on our test set, different people 0.67+ (bench/)
+SAME_PERSON_DISTANCE = 0.6  # face search cut-off: dlib's own threshold (99.38 % on LFW)
+MIN_FACES = 2  # faces (similar to each other) it takes to start a person
+NEIGHBOURS = 16
+EXACT_MAX = 50_000  # up to this many faces, neighbours come from one exact matrix product
+_BLOCK = 1024
+
+Neighbours = tuple[NDArray[np.int64], NDArray[np.float32]]  # face ids, distances: nearest first
+
+
+@dataclass
+class ClusterReport:
+    looked_at: int = 0  # ungrouped faces considered
+    joined: int = 0  # faces added to existing people
+    new_people: int = 0
+    waiting: int = 0  # faces left ungrouped until more like them arrive
+
+
+def cluster_faces(
+    store: Store,
+    owner: int,
+    distance: float = CLUSTER_DISTANCE,
+    min_faces: int = MIN_FACES,
+) -> ClusterReport:
+    """Group the owner's ungrouped faces (see the module doc); commits when done."""
+    faces = store.faces
+    pending = faces.owner_face_ids(owner, ungrouped_only=True)
+    report = ClusterReport(looked_at=len(pending))
+    if not len(pending):
+        return report
+    everyone = faces.owner_face_ids(owner)
+    person_of = {f.id: f.person_id for f in faces.get(owner, everyone.tolist())}
+    neighbours = _neighbour_finder(faces, owner, everyone)
+    pending_neighbours = dict(zip(pending.tolist(), neighbours(pending)))
+
+    def close_faces(face_id: int) -> tuple[list[int], dict[int, float]]:
+        ids, dists = pending_neighbours[face_id]
+        near = {int(i): float(d) for i, d in zip(ids, dists) if d <= distance and int(i) != face_id}
+        return list(near), near
+
+    def join(face_id: int, person: int) -> None:
+        faces.assign(owner, [face_id], person, "auto")
+        person_of[face_id] = person
+
+    waiting: list[int] = []
+    for face_id in pending.tolist():
+        close, dist = close_faces(face_id)
+        person = _vote(close, dist, person_of)
+        if person is not None:
+            join(face_id, person)
+            report.joined += 1
+        elif len(close) + 1 >= min_faces:
+            join(face_id, faces.create_person(owner))
+            report.new_people += 1
+        else:
+            waiting.append(face_id)
+    # Faces that came before the people they resemble were started: one more look.
+    for face_id in waiting:
+        person = _vote(*close_faces(face_id), person_of)
+        if person is not None:
+            join(face_id, person)
+            report.joined += 1
+        else:
+            report.waiting += 1
+    store.commit()
+    return report
+
+
+def _neighbour_finder(
+    faces: FaceRecords, owner: int, everyone: NDArray[np.int64]
+) -> Callable[[NDArray[np.int64]], list[Neighbours]]:
+    """Nearest faces of some of the owner's faces: exact (blocked matrix products) for a
+    library of up to EXACT_MAX faces, else one ANN query per face."""
+    if len(everyone) > EXACT_MAX:
+        return lambda ids: [faces.nearest(owner, v, NEIGHBOURS) for v in faces.embeddings(ids)]
+    all_vectors = faces.embeddings(everyone)
+    all_norms = (all_vectors**2).sum(axis=1)
+
+    def exact(ids: NDArray[np.int64]) -> list[Neighbours]:
+        found: list[Neighbours] = []
+        k = min(NEIGHBOURS, len(everyone))
+        for lo in range(0, len(ids), _BLOCK):
+            block = faces.embeddings(ids[lo : lo + _BLOCK])
+            squared = (block**2).sum(axis=1)[:, None] + all_norms[None, :] - 2.0 * block @ all_vectors.T
+            dists = np.sqrt(np.maximum(squared, 0.0))
+            top = np.argpartition(dists, k - 1, axis=1)[:, :k]
+            for row, cols in zip(dists, top):
+                order = cols[np.argsort(row[cols], kind="stable")]
+                found.append((everyone[order], row[order].astype(np.float32)))
+        return found
+
+    return exact
+
+
+def _vote(close: list[int], distance_of: dict[int, float], person_of: dict[int, int | None]) -> int | None:
+    """The person most of the close faces belong to (ties: the one with the nearest face)."""
+    votes: dict[int, list[float]] = {}
+    for face_id in close:
+        person = person_of.get(face_id)
+        if person is not None:
+            votes.setdefault(person, []).append(distance_of[face_id])
+    if not votes:
+        return None
+    return min(votes, key=lambda p: (-len(votes[p]), min(votes[p])))
