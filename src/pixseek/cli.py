@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pixseek.analyzers.faces import DETECT_SIDE
+from pixseek.people import SAME_PERSON_DISTANCE
 from pixseek.records import ImageFilter
 
 app = typer.Typer(
@@ -376,7 +377,9 @@ def faces_similar(
     image: Annotated[Path, typer.Argument(help="A picture with a face, inside or outside the library.")],
     face: Annotated[Optional[int], typer.Option("--face", min=1, help="Which face, counted from the left (default: the largest).")] = None,
     limit: LimitOpt = 20,
-    max_distance: Annotated[float, typer.Option(min=0.0, max=2.0, help="Largest face distance that counts as the same person.")] = 0.6,
+    max_distance: Annotated[
+        float, typer.Option(min=0.0, max=2.0, help="Largest face distance that counts as the same person.")
+    ] = SAME_PERSON_DISTANCE,
     folder: InOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,

@@ -2,7 +2,7 @@
 
 The query face comes from one of the user's images (its stored faces) or from any picture
 (detected and embedded on the spot). Nearest faces are found in the face index, kept within
-`max_distance` (dlib's 0.6 by default), and mapped back to their images: each image once, with
+`max_distance` (0.55 by default, see pixseek.people), and mapped back to their images: each image once, with
 the face that matched.
 """
 
