@@ -19,7 +19,16 @@ from PIL import Image
 from pixseek.analysis import AnalysisOptions, ImageAnalyzer
 from pixseek.imageio.decode import ImageDecodeError
 from pixseek.library import Library
-from pixseek.people import CLUSTER_DISTANCE, SAME_PERSON_DISTANCE
+from pixseek.people import (
+    CLUSTER_DISTANCE,
+    SAME_PERSON_DISTANCE,
+    CorrectionError,
+    PersonNotFound,
+    merge_people,
+    name_person,
+    remove_faces,
+)
+from pixseek.people import split_person as split_person_
 from pixseek.samples import FaceSample, write_face_set
 from pixseek.search.faces import NoFaceError
 from pixseek.store import EmbeddedStore
@@ -271,11 +280,18 @@ def test_people_are_stable_as_photos_arrive_and_corrections_persist(env, face_se
     grace = next(p for p in before if p != eileen)
     # a correction: one of Grace's faces is taken out for good, another split into its own person
     removed, split_off, *_ = sorted(before[grace])
-    library.store.faces.assign(library.owner, [removed], None, "user")
-    split_person = library.store.faces.create_person(library.owner)
-    library.store.faces.assign(library.owner, [split_off], split_person, "user")
-    library.store.faces.rename(library.owner, eileen, "Eileen")
-    library.store.commit()
+    store, owner = library.store, library.owner
+    remove_faces(store, owner, grace, [removed])
+    split_person = split_person_(store, owner, grace, [split_off]).id
+    assert name_person(store, owner, eileen, "  Eileen ").name == "Eileen"
+    with pytest.raises(PersonNotFound):
+        name_person(store, owner, 10_000, "Nobody")
+    with pytest.raises(CorrectionError, match="at most 100"):
+        name_person(store, owner, eileen, "x" * 101)
+    with pytest.raises(CorrectionError, match="not faces of person"):
+        split_person_(store, owner, grace, [next(iter(before[eileen]))])
+    with pytest.raises(CorrectionError, match="no faces"):
+        remove_faces(store, owner, grace, [])
     # more photos of both arrive, and a group picture
     for sample in samples:
         if sample.how in ("bright", "gray", "half", "collage"):
@@ -288,8 +304,7 @@ def test_people_are_stable_as_photos_arrive_and_corrections_persist(env, face_se
     assert removed not in set().union(*after.values()) and after[split_person] == {split_off}
     assert library.store.faces.person(library.owner, eileen).name == "Eileen"
     # merging the split-off face back is a correction too, and nothing is regrouped afterwards
-    library.store.faces.merge(library.owner, grace, [split_person])
-    library.store.commit()
+    assert merge_people(store, owner, grace, [split_person]).faces == len(after[grace]) + 1
     assert library.cluster_faces().looked_at == 0
     assert library.store.faces.person(library.owner, split_person) is None
     assert split_off in _faces_of(library, grace)

@@ -492,11 +492,15 @@ def people_list(
     out.print(table)
 
 
-def _person_or_fail(library, person_id: int):
-    person = library.store.faces.person(library.owner, person_id)
-    if person is None:
-        _fail(f"no person {person_id}")
-    return person
+def _correct(make, *args):
+    """Run a correction from pixseek.people, turning its errors into messages."""
+    from pixseek.people import CorrectionError
+
+    library = _library()
+    try:
+        return make(library.store, library.owner, *args)
+    except CorrectionError as exc:
+        _fail(str(exc))
 
 
 @people_app.command("name")
@@ -505,16 +509,10 @@ def people_name(
     name: Annotated[str, typer.Argument(help='The name, e.g. "Alice"; "" removes it.')],
 ) -> None:
     """Name a person: the name then finds their photos in `pixseek search`."""
-    from pixseek.store.faces import NAME_MAX
+    from pixseek.people import name_person
 
-    library = _library()
-    _person_or_fail(library, person_id)
-    clean = " ".join(name.split())
-    if len(clean) > NAME_MAX:
-        _fail(f"a name has at most {NAME_MAX} characters", code=2)
-    library.store.faces.rename(library.owner, person_id, clean or None)
-    library.store.commit()
-    out.print(f"person {person_id}: {clean or '(no name)'}", highlight=False, markup=False)
+    person = _correct(name_person, person_id, name)
+    out.print(f"person {person_id}: {person.name or '(no name)'}", highlight=False, markup=False)
 
 
 @people_app.command("merge")
@@ -523,21 +521,10 @@ def people_merge(
     others: Annotated[list[int], typer.Argument(help="People who are the same person (their faces move over).")],
 ) -> None:
     """Merge people that are one person (a correction the grouping never undoes)."""
-    library = _library()
-    _person_or_fail(library, person_id)
-    for other in others:
-        _person_or_fail(library, other)
-    library.store.faces.merge(library.owner, person_id, others)
-    library.store.commit()
-    person = library.store.faces.person(library.owner, person_id)
+    from pixseek.people import merge_people
+
+    person = _correct(merge_people, person_id, others)
     out.print(f"person {person_id}: {person.faces} faces in {person.images} photos", highlight=False, markup=False)
-
-
-def _faces_of_person_or_fail(library, person_id: int, face_ids: list[int]) -> None:
-    found = {f.id: f for f in library.store.faces.get(library.owner, face_ids, live_only=False)}
-    wrong = [i for i in face_ids if i not in found or found[i].person_id != person_id]
-    if wrong:
-        _fail(f"not faces of person {person_id}: {', '.join(map(str, wrong))} (see `pixseek people show {person_id}`)")
 
 
 @people_app.command("split")
@@ -546,13 +533,10 @@ def people_split(
     face_ids: Annotated[list[int], typer.Argument(help="Face ids (see `pixseek people show`) that are someone else.")],
 ) -> None:
     """Move faces out of a person into a new person of their own."""
-    library = _library()
-    _person_or_fail(library, person_id)
-    _faces_of_person_or_fail(library, person_id, face_ids)
-    new_id = library.store.faces.create_person(library.owner)
-    library.store.faces.assign(library.owner, face_ids, new_id, "user")
-    library.store.commit()
-    out.print(f"new person {new_id} with {len(face_ids)} face(s)", highlight=False, markup=False)
+    from pixseek.people import split_person
+
+    person = _correct(split_person, person_id, face_ids)
+    out.print(f"new person {person.id} with {person.faces} face(s)", highlight=False, markup=False)
 
 
 @people_app.command("remove")
@@ -561,11 +545,9 @@ def people_remove(
     face_ids: Annotated[list[int], typer.Argument(help="Face ids that are nobody worth grouping.")],
 ) -> None:
     """Take faces out of a person for good (the grouping will not put them back)."""
-    library = _library()
-    _person_or_fail(library, person_id)
-    _faces_of_person_or_fail(library, person_id, face_ids)
-    library.store.faces.assign(library.owner, face_ids, None, "user")
-    library.store.commit()
+    from pixseek.people import remove_faces
+
+    _correct(remove_faces, person_id, face_ids)
     out.print(f"removed {len(face_ids)} face(s) from person {person_id}", highlight=False, markup=False)
 
 
@@ -577,7 +559,9 @@ def people_show(
 ) -> None:
     """A person's photos, with the face ids (for split/remove) and boxes."""
     library = _library()
-    person = _person_or_fail(library, person_id)
+    person = library.store.faces.person(library.owner, person_id)
+    if person is None:
+        _fail(f"no person {person_id}")
     prominence = library.store.faces.presence(library.owner, [person_id], limit=limit)
     images = library.store.get_images(library.owner, list(prominence))
     faces = library.store.faces.of_images(library.owner, [i.content_id for i in images])

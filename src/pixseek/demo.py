@@ -7,6 +7,7 @@ is exactly what a user gets. Usage: python -m pixseek.demo [--dir DIR]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -15,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pixseek.samples import write_demo_gallery
+from pixseek.samples import write_demo_gallery, write_face_set
 
 
 def run(args: list[str], env: dict[str, str]) -> None:
@@ -36,7 +37,11 @@ def main() -> None:
     if options.fresh and library.exists():
         shutil.rmtree(library)
     images = write_demo_gallery(gallery)
-    print(f"sample gallery: {len(images)} images from scikit-image, scikit-learn, matplotlib and Fashion-MNIST in {gallery}")
+    faces = write_face_set(gallery / "people")
+    print(
+        f"sample gallery: {len(images) + len(faces)} images from scikit-image, scikit-learn, matplotlib "
+        f"and Fashion-MNIST in {gallery} (people/: two real people in {len(faces)} pictures)"
+    )
 
     env = {**os.environ, "PIXSEEK_HOME": str(library)}
     cat = gallery / "photos" / "chelsea.png"
@@ -60,13 +65,33 @@ def main() -> None:
         ["similar", str(cat), "--focus", "cat", "-n", "5"],
         ["tags", str(cat)],
         ["words", "seashore", "-n", "8"],
-        ["stats"],
+        ["people"],  # faces grouped into people
+        ["faces", "show", str(gallery / "people" / "groups" / "pair.jpg")],
+        ["faces", "similar", str(gallery / "people" / "groups" / "pair.jpg"), "--face", "2", "-n", "5"],
+        ["search", "people", "-n", "5"],  # no ImageNet class for people: faces answer
     ):
         run(args, env)
+    grace = _person_shown_in(env, "grace_hopper")
+    if grace is not None:
+        for args in (["people", "name", str(grace), "Grace Hopper"], ["search", "grace", "-n", "5"], ["stats"]):
+            run(args, env)
     print(
         f"\nBrowse it: .venv/bin/pixseek --db {library} serve   (then open http://127.0.0.1:8080/)",
         flush=True,
     )
+
+
+def _person_shown_in(env: dict[str, str], folder: str) -> int | None:
+    """The id of the person whose face `pixseek people` shows from a picture in `folder`."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pixseek.cli", "people", "--json"], env=env, capture_output=True, text=True
+    )
+    if listed.returncode != 0:
+        return None
+    for person in json.loads(listed.stdout)["people"]:
+        if person["cover"] and f"/{folder}/" in person["cover"]["path"]:
+            return int(person["id"])
+    return None
 
 
 if __name__ == "__main__":

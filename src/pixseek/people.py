@@ -21,7 +21,9 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.records import Person
 from pixseek.store.base import FaceRecords, Store
+from pixseek.store.faces import NAME_MAX
 
 # Calibrated on the face set (pixseek.samples.write_face_set; bench/faces.py): the same person
 # is within 0.36 of themselves across crops, light, JPEG 15, rotation, grey, 1/2 and 6x size;
@@ -131,3 +133,69 @@ def _vote(close: list[int], distance_of: dict[int, float], person_of: dict[int, 
     if not votes:
         return None
     return min(votes, key=lambda p: (-len(votes[p]), min(votes[p])))
+
+
+# ---- corrections (the CLI and the service make them through these) -----------------------------
+
+
+class CorrectionError(ValueError):
+    """A correction that cannot be made; the message is for the user."""
+
+
+class PersonNotFound(CorrectionError):
+    """No such person for this user (whether or not another user has one)."""
+
+
+def _person(store: Store, owner: int, person_id: int) -> Person:
+    person = store.faces.person(owner, person_id)
+    if person is None:
+        raise PersonNotFound(f"no person {person_id}")
+    return person
+
+
+def _check_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> None:
+    if not face_ids:
+        raise CorrectionError("no faces given")
+    found = {f.id: f for f in store.faces.get(owner, face_ids, live_only=False)}
+    wrong = [i for i in face_ids if i not in found or found[i].person_id != person_id]
+    if wrong:
+        raise CorrectionError(f"not faces of person {person_id}: {', '.join(map(str, wrong))}")
+
+
+def name_person(store: Store, owner: int, person_id: int, name: str | None) -> Person:
+    """Name a person (None or blank: no name); spaces are tidied."""
+    _person(store, owner, person_id)
+    clean = " ".join((name or "").split())
+    if len(clean) > NAME_MAX:
+        raise CorrectionError(f"a name has at most {NAME_MAX} characters")
+    store.faces.rename(owner, person_id, clean or None)
+    store.commit()
+    return _person(store, owner, person_id)
+
+
+def merge_people(store: Store, owner: int, into: int, others: list[int]) -> Person:
+    """`others` are `into` as well: their faces move over (an unnamed `into` takes their name)."""
+    _person(store, owner, into)
+    for other in others:
+        _person(store, owner, other)
+    store.faces.merge(owner, into, others)
+    store.commit()
+    return _person(store, owner, into)
+
+
+def split_person(store: Store, owner: int, person_id: int, face_ids: list[int]) -> Person:
+    """Faces of a person that are someone else become a new person; returns it."""
+    _person(store, owner, person_id)
+    _check_faces(store, owner, person_id, face_ids)
+    new_id = store.faces.create_person(owner)
+    store.faces.assign(owner, face_ids, new_id, "user")
+    store.commit()
+    return _person(store, owner, new_id)
+
+
+def remove_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> None:
+    """Faces that are nobody worth grouping leave the person for good."""
+    _person(store, owner, person_id)
+    _check_faces(store, owner, person_id, face_ids)
+    store.faces.assign(owner, face_ids, None, "user")
+    store.commit()
