@@ -416,3 +416,27 @@ def test_cli_faces_and_people(pixseek_env, face_set, tmp_path):
     assert missing.returncode == 1 and "no person 999" in missing.stderr
     no_face = _run(environment, "faces", "similar", str(root / "no_face" / "coffee.jpg"))
     assert no_face.returncode == 1 and "no face found" in no_face.stderr
+
+
+def test_a_burst_of_near_identical_faces_is_one_person(tmp_path):
+    """More copies of one face than a neighbour list holds (a burst of shots) make one person,
+    and a far-away face stays alone, ungrouped."""
+    from pixseek.people import NEIGHBOURS, cluster_faces
+    from pixseek.records import Analysis, Face, FileState, ImageMeta
+    from pixseek.store.sparse import top_k
+
+    rng = np.random.default_rng(3)
+    store = EmbeddedStore(tmp_path / "lib")
+    centre, stranger = rng.normal(size=128) * 0.1, rng.normal(size=128) * 0.1 + 1.0
+    for i in range(3 * NEIGHBOURS + 1):
+        vector = stranger if i == 0 else centre + rng.normal(size=128) * 0.002
+        face = Face((10, 10, 60, 60), 1.0, vector.astype(np.float32))
+        analysis = Analysis(ImageMeta(100, 100, "JPEG"), top_k(np.full(1000, 1e-3, np.float32)),
+                            np.ones(1280, np.float32), faces=[face])
+        cid = store.add_content(1, f"sha{i}", "test+faces", analysis)
+        store.put_file(1, FileState(f"/p/{i}.jpg", 1, 1), cid)
+    store.commit()
+    report = cluster_faces(store, 1)
+    assert (report.new_people, report.in_new_people, report.waiting) == (1, 3 * NEIGHBOURS, 1)
+    assert [p.faces for p in store.faces.people(1)] == [3 * NEIGHBOURS]
+    store.close()

@@ -180,8 +180,8 @@ def index(
 
 def _describe_grouping(report) -> str:
     return (
-        f"faces: {report.looked_at} new, {report.joined} joined known people, "
-        f"{report.new_people} new people, {report.waiting} not grouped yet (see `pixseek people`)"
+        f"faces: {report.looked_at} new: {report.joined} joined known people, {report.in_new_people} "
+        f"make {report.new_people} new people, {report.waiting} not grouped yet (see `pixseek people`)"
     )
 
 

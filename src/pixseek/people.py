@@ -3,8 +3,9 @@
 Each run looks only at faces never grouped before, oldest first (the approach of the photo
 managers people use, e.g. Immich's, over dlib's 128-d embeddings):
   * a face joins the person most of its grouped neighbours (within CLUSTER_DISTANCE) belong to;
-  * else, if it has at least `min_faces - 1` ungrouped neighbours, it starts a new person, which
-    those neighbours then join as their turn comes;
+  * else, if it has at least `min_faces - 1` ungrouped neighbours, it starts a new person, and
+    those neighbours join it at once (so a burst of near-identical faces, more than a neighbour
+    list holds, still makes one person);
   * else it waits, ungrouped, for a later run (a person seen once is not a person yet).
 No run changes a face that is already grouped, so existing people never reshuffle; user
 corrections (merge, split, remove) are stored as such and are never undone.
@@ -32,7 +33,7 @@ from pixseek.store.faces import NAME_MAX
 SAME_PERSON_DISTANCE = 0.55  # face search cut-off
 CLUSTER_DISTANCE = 0.5  # grouping is stricter still: a wrong merge is worse than a split
 MIN_FACES = 2  # faces (similar to each other) it takes to start a person
-NEIGHBOURS = 16
+NEIGHBOURS = 32
 EXACT_MAX = 50_000  # up to this many faces, neighbours come from one exact matrix product
 _BLOCK = 1024
 
@@ -42,8 +43,9 @@ Neighbours = tuple[NDArray[np.int64], NDArray[np.float32]]  # face ids, distance
 @dataclass
 class ClusterReport:
     looked_at: int = 0  # ungrouped faces considered
-    joined: int = 0  # faces added to existing people
+    joined: int = 0  # faces added to people that existed before this run
     new_people: int = 0
+    in_new_people: int = 0  # faces in the people this run started
     waiting: int = 0  # faces left ungrouped until more like them arrive
 
 
@@ -69,20 +71,31 @@ def cluster_faces(
         near = {int(i): float(d) for i, d in zip(ids, dists) if d <= distance and int(i) != face_id}
         return list(near), near
 
+    started: set[int] = set()
+
     def join(face_id: int, person: int) -> None:
         faces.assign(owner, [face_id], person, "auto")
         person_of[face_id] = person
+        if person in started:
+            report.in_new_people += 1
+        else:
+            report.joined += 1
 
     waiting: list[int] = []
     for face_id in pending.tolist():
+        if person_of.get(face_id) is not None:  # joined a person started by a neighbour
+            continue
         close, dist = close_faces(face_id)
         person = _vote(close, dist, person_of)
         if person is not None:
             join(face_id, person)
-            report.joined += 1
         elif len(close) + 1 >= min_faces:
-            join(face_id, faces.create_person(owner))
+            person = faces.create_person(owner)
+            started.add(person)
             report.new_people += 1
+            for member in [face_id, *close]:
+                if person_of.get(member) is None:
+                    join(member, person)
         else:
             waiting.append(face_id)
     # Faces that came before the people they resemble were started: one more look.
@@ -90,7 +103,6 @@ def cluster_faces(
         person = _vote(*close_faces(face_id), person_of)
         if person is not None:
             join(face_id, person)
-            report.joined += 1
         else:
             report.waiting += 1
     store.commit()
