@@ -82,33 +82,40 @@ class ImageAnalyzer:
         self.version = options.version
         self.classifier = Classifier(model_dir, threads=threads)
         self.faces = FaceAnalyzer(options.face_detect_side) if options.faces else None
+        self._query_faces: FaceAnalyzer | None = None
 
-    def analyze(self, data: bytes | Path | str) -> Analysis:
-        """Analyse an image given as bytes or a path. Raises ImageDecodeError for bad input."""
+    def analyze(self, data: bytes | Path | str, faces: bool = True) -> Analysis:
+        """Analyse an image given as bytes or a path (faces=False: classifier only, e.g. for a
+        search by example). Raises ImageDecodeError for bad input."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        face_analyzer = self.faces if faces else None
         min_side = self.classifier.min_side
-        if self.faces is not None:
-            min_side = max(min_side, self.faces.decode_side)
+        if face_analyzer is not None:
+            min_side = max(min_side, face_analyzer.decode_side)
         decoded = load_image(_source(data), min_side=min_side)
         t1 = time.perf_counter()
         result = self.classifier.classify(decoded.image)
         timings["decode"] = (t1 - t0) * 1e3
         timings["classify"] = (time.perf_counter() - t1) * 1e3
-        faces = None
-        if self.faces is not None:
-            faces = self._find_faces(self.faces, data, decoded, timings)
+        found = None
+        if face_analyzer is not None:
+            found = self._find_faces(face_analyzer, data, decoded, timings)
         return Analysis(
             meta=decoded.meta,
             categories=top_k(result.probabilities),
             embedding=result.embedding,
-            faces=faces,
+            faces=found,
             timings_ms=timings,
         )
 
     def find_faces(self, data: bytes | Path | str) -> list[Face]:
         """Only the faces of an image (a face search's query). Raises ImageDecodeError."""
-        analyzer = self.faces or FaceAnalyzer(self.options.face_detect_side)
+        analyzer = self.faces
+        if analyzer is None:  # analysing without faces, searching by a face all the same
+            if self._query_faces is None:
+                self._query_faces = FaceAnalyzer(self.options.face_detect_side)
+            analyzer = self._query_faces
         decoded = load_image(_source(data), min_side=analyzer.decode_side)
         return self._find_faces(analyzer, data, decoded, {})
 

@@ -703,6 +703,7 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serving over HTTPS).")
     ] = False,
+    faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find faces in uploads and group them into people.")] = True,
 ) -> None:
     """Run the web UI and the HTTP API (docs/http-api.md) over this library."""
     import logging
@@ -725,6 +726,7 @@ def serve(
         max_upload_bytes=max_upload_mb * MiB,
         secure_cookies=secure_cookies,
         single_user=loopback,
+        faces=faces,
     )
     library.close()  # the service opens its own reader and writer
     _state.pop("library", None)

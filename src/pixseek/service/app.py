@@ -6,7 +6,9 @@ every read by owner), and shape the answer.
 
 Threads and processes: sync handlers run in the server's thread pool and share one *reader*
 store (internally locked) and one engine; the job runner thread owns a separate *writer* store
-and a pool of spawned analysis processes. Uploads are streamed to disk in the event loop.
+and a pool of spawned analysis processes. Every write (deletions, naming and correcting people)
+goes through the writer, under its lock (`JobRunner.write`). Uploads are streamed to disk in the
+event loop.
 """
 
 from __future__ import annotations
@@ -34,8 +36,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import pixseek
 from pixseek.imageio.decode import ImageDecodeError
 from pixseek.library import Library
-from pixseek.records import ImageFilter, StoredImage, User
-from pixseek.search.engine import DEFAULT_THRESHOLD, ImageNotFound, QueryError
+from pixseek.people import SAME_PERSON_DISTANCE
+from pixseek.records import ImageFilter, Person, StoredFace, StoredImage, User
+from pixseek.search.engine import (
+    DEFAULT_THRESHOLD,
+    Hit,
+    ImageNotFound,
+    QueryError,
+    describe_image,
+)
+from pixseek.search.faces import NoFaceError
 from pixseek.service import schemas
 from pixseek.service.auth import (
     CSRF_HEADER,
@@ -50,10 +60,12 @@ from pixseek.service.auth import (
 from pixseek.service.jobs import JobRunner
 from pixseek.service.middleware import BodyLimit, SecurityHeaders
 from pixseek.service.settings import ServiceSettings
-from pixseek.service.thumbnails import SIZES, Thumbnails
+from pixseek.service.thumbnails import FACE_SIZES, SIZES, Thumbnails
 from pixseek.service.uploads import ReceivedFile, UploadArea, UploadRejected
 from pixseek.store import DEFAULT_OWNER
+from pixseek.store.base import FaceRecords
 from pixseek.store.embedded import EMBEDDING_DIM
+from pixseek.store.faces import FACE_DIM, NAME_MAX
 from pixseek.store.sparse import ROW_BYTES
 
 log = logging.getLogger("pixseek.service")
@@ -73,13 +85,19 @@ class Service:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.library = Library(settings.home)
+        self.library = Library(settings.home, options=settings.analysis)
         self.store = self.library.store  # the reader
         self.accounts = self.store.accounts
         home = self.library.paths.home
         self.uploads = UploadArea(home)
         self.thumbnails = Thumbnails(home)
-        self.runner = JobRunner(home, self.library.paths.models, settings.workers, on_failed=self._discard_upload)
+        self.runner = JobRunner(
+            home, self.library.paths.models, settings.workers, on_failed=self._discard_upload, options=settings.analysis
+        )
+        # Pictures searched by (not in the library) are analysed by the library's one analyzer, one
+        # at a time: its dlib face detector is not safe to share between threads (dlib's docs) and
+        # releases the GIL, so concurrent searches would really run it at once.
+        self.analysis_lock = threading.Lock()
 
     def start(self) -> None:
         self.uploads.clean_incoming()
@@ -155,22 +173,55 @@ class Service:
     def image(self, owner: int, content_id: int, paths: list[str], meta, folders: list[str]) -> schemas.Image:
         return schemas.image(content_id, self.shown_paths(owner, paths, folders), meta)
 
-    def search_result(self, owner: int, result) -> schemas.SearchResult:
+    def results(self, owner: int, hits: list[Hit]) -> list[schemas.Result]:
         folders = self.folders(owner)
+        names = self.store.faces.names(owner) if any(hit.faces for hit in hits) else {}
+        return [
+            schemas.Result(
+                image=self.image(owner, hit.content_id, hit.paths, hit.meta, folders),
+                score=hit.score,
+                why=hit.why,
+                faces=[schemas.face(f, names) for f in hit.faces],
+            )
+            for hit in hits
+        ]
+
+    def search_result(self, owner: int, result) -> schemas.SearchResult:
         return schemas.SearchResult(
             query=result.query,
             interpretation=result.interpretation,
             unknown_words=result.unknown_words,
             took_ms=round(result.took_ms, 2),
-            results=[
-                schemas.Result(
-                    image=self.image(owner, hit.content_id, hit.paths, hit.meta, folders),
-                    score=hit.score,
-                    why=hit.why,
-                )
-                for hit in result.hits
-            ],
+            results=self.results(owner, result.hits),
         )
+
+    def face_search_result(self, owner: int, result) -> schemas.FaceSearchResult:
+        names = self.store.faces.names(owner)
+
+        def query_face(f) -> schemas.QueryFace:
+            return schemas.QueryFace(
+                number=f.number, box=list(f.box), score=round(f.score, 3), face_id=f.face_id,
+                person_id=f.person_id, person_name=names.get(f.person_id) if f.person_id is not None else None,
+            )
+
+        return schemas.FaceSearchResult(
+            query=result.query,
+            interpretation=[],
+            unknown_words=[],
+            took_ms=round(result.took_ms, 2),
+            results=self.results(owner, result.hits),
+            query_face=query_face(result.face),
+            query_faces=[query_face(f) for f in result.faces],
+            max_distance=result.max_distance,
+        )
+
+    def faces(self, owner: int, records: list[StoredFace]) -> list[schemas.Face]:
+        names = self.store.faces.names(owner) if records else {}
+        return [schemas.face(f, names) for f in records]
+
+    def person(self, owner: int, person_id: int) -> schemas.Person | None:
+        found = self.store.faces.person(owner, person_id)
+        return schemas.person(found) if found is not None and found.faces else None
 
     def folder_prefix(self, owner: int, folder: str | None) -> str | None:
         """The absolute path prefix of a `folder` parameter: relative to the user's library
@@ -215,6 +266,47 @@ class Service:
         if not found:
             raise _error(404, f"no image {image_id}")
         return found[0]
+
+    def own_face(self, owner: int, face_id: int) -> StoredFace:
+        """The owner's face with this id, in one of their live images, else 404."""
+        found = self.store.faces.get(owner, [face_id]) if 1 <= face_id <= MAX_ID else []
+        if not found:
+            raise _error(404, f"no face {face_id}")
+        return found[0]
+
+
+def _own_person(faces: FaceRecords, owner: int, person_id: int) -> Person:
+    """The owner's person with this id, else 404 (also for another user's id)."""
+    found = faces.person(owner, person_id) if 1 <= person_id <= MAX_ID else None
+    if found is None:
+        raise _error(404, f"no person {person_id}")
+    return found
+
+
+def _own_faces(faces: FaceRecords, owner: int, face_ids: list[int], person_id: int | None = None) -> list[int]:
+    """The owner's faces among face_ids (404 names those that are not), and with person_id
+    given, all of them that person's (else 422). Duplicates are dropped."""
+    ids = list(dict.fromkeys(face_ids))
+    found = {f.id: f for f in faces.get(owner, [i for i in ids if 1 <= i <= MAX_ID], live_only=False)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise _error(404, f"no face {', '.join(map(str, missing))}")
+    if person_id is not None:
+        wrong = [i for i in ids if found[i].person_id != person_id]
+        if wrong:
+            listed = ", ".join(map(str, wrong))
+            raise _error(422, f"not faces of person {person_id}: {listed} (GET /api/people/{person_id} lists theirs)")
+    return ids
+
+
+def _clean_name(name: str | None) -> str | None:
+    """A person's name as stored: spaces collapsed and trimmed; None for no name."""
+    clean = " ".join((name or "").split())
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in clean):
+        raise _error(422, "name: control characters are not allowed")
+    if len(clean) > NAME_MAX:
+        raise _error(422, f"name: at most {NAME_MAX} characters (got {len(clean)})")
+    return clean or None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -449,9 +541,20 @@ def image_detail(image_id: int, user: CurrentUser, request: Request) -> schemas.
     except ImageNotFound:
         raise _error(404, f"no image {image_id}") from None
     base = service.image(user.id, found.content_id, found.paths, found.meta, service.folders(user.id))
+    faces = service.store.faces.of_images(user.id, [image_id])[image_id]
     return schemas.ImageDetail(
-        **base.model_dump(), tags=[schemas.Tag(name=t.name, score=round(t.score, 4), kind=t.kind) for t in tags]
+        **base.model_dump(),
+        tags=[schemas.Tag(name=t.name, score=round(t.score, 4), kind=t.kind) for t in tags],
+        faces=service.faces(user.id, faces),
     )
+
+
+@api.get("/images/{image_id}/faces", response_model=schemas.ImageFaces)
+def image_faces(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageFaces:
+    """The faces found in an image, left to right, with the person each belongs to."""
+    service = _service(request)
+    service.own_image(user.id, image_id)
+    return schemas.ImageFaces(faces=service.faces(user.id, service.store.faces.of_images(user.id, [image_id])[image_id]))
 
 
 @api.delete("/images/{image_id}", status_code=204)
@@ -479,16 +582,28 @@ def thumbnail(
     request: Request,
     size: Annotated[int, Query(description="longer side in pixels: 128, 256 or 512")] = 256,
 ) -> Response:
-    if size not in SIZES:
-        raise _error(422, f"query parameter 'size': must be one of {', '.join(map(str, SIZES))}")
+    _check_size(size, SIZES)
     service = _service(request)
     found = service.own_image(user.id, image_id)
-    etag = f'"{found.sha256[:32]}-{size}"'
-    headers = {"ETag": etag, "Cache-Control": f"private, max-age={service.settings.thumbnail_max_age}"}
+    return _jpeg(
+        request, f'"{found.sha256[:32]}-{size}"',
+        lambda: service.thumbnails.get(found.sha256, _existing_file(found), size),
+    )
+
+
+def _check_size(size: int, sizes: tuple[int, ...]) -> None:
+    if size not in sizes:
+        raise _error(422, f"query parameter 'size': must be one of {', '.join(map(str, sizes))}")
+
+
+def _jpeg(request: Request, etag: str, make: Callable[[], bytes]) -> Response:
+    """A cached JPEG answer: 304 when the client holds this ETag, else the bytes `make` gives."""
+    max_age = _service(request).settings.thumbnail_max_age
+    headers = {"ETag": etag, "Cache-Control": f"private, max-age={max_age}"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     try:
-        data = service.thumbnails.get(found.sha256, _existing_file(found), size)
+        data = make()
     except ImageDecodeError as exc:
         raise _error(_decode_status(exc.reason), f"cannot make a thumbnail: {exc.reason}") from None
     return Response(content=data, media_type="image/jpeg", headers=headers)
@@ -567,27 +682,17 @@ async def search_by_image(
     """Images like the one sent (which is analysed, not stored). `limit` and `focus` may also
     come as form fields."""
     service = _service(request)
-    try:
-        form = await service.uploads.receive(request, "file", service.settings.max_upload_bytes, 1)
-    except UploadRejected as exc:
-        raise _error(exc.status, exc.message) from None
-    try:
-        if not form.files:
-            raise _error(422, "no image: send it as multipart/form-data in the field 'file'")
-        if limit is None:
-            limit = _form_int(form.fields.get("limit"), "limit", 20, 1, 200)
-        focus = focus or form.fields.get("focus") or None
-        if focus is not None and len(focus) > 100:
-            raise _error(422, "focus: at most 100 characters")
-        data = await run_in_threadpool(form.files[0].temp_path.read_bytes)
-    finally:
-        form.discard()
-    if not data:
-        raise _error(422, "empty file")
+    data, fields = await _query_picture(request)
+    if limit is None:
+        limit = _form_int(fields.get("limit"), "limit", 20, 1, 200)
+    focus = focus or fields.get("focus") or None
+    if focus is not None and len(focus) > 100:
+        raise _error(422, "focus: at most 100 characters")
 
     def run():
         try:
-            return service.engine.similar(user.id, data, limit=limit, focus=focus)
+            with service.analysis_lock:
+                return service.engine.similar(user.id, data, limit=limit, focus=focus)
         except ImageDecodeError as exc:
             raise _error(_decode_status(exc.reason), exc.reason) from None
         except QueryError as exc:
@@ -595,6 +700,25 @@ async def search_by_image(
 
     result = await run_in_threadpool(run)
     return service.search_result(user.id, result)
+
+
+async def _query_picture(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The picture of a search-by-picture request (multipart field `file`, read, not stored) and
+    the request's other form fields."""
+    service = _service(request)
+    try:
+        form = await service.uploads.receive(request, "file", service.settings.max_upload_bytes, 1)
+    except UploadRejected as exc:
+        raise _error(exc.status, exc.message) from None
+    try:
+        if not form.files:
+            raise _error(422, "no image: send it as multipart/form-data in the field 'file'")
+        data = await run_in_threadpool(form.files[0].temp_path.read_bytes)
+    finally:
+        form.discard()
+    if not data:
+        raise _error(422, "empty file")
+    return data, form.fields
 
 
 def _form_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -620,6 +744,225 @@ def words(
     return schemas.Words(words=[schemas.Word(word=w, similarity=round(s, 4)) for w, s in found])
 
 
+# ---- faces and people ----------------------------------------------------------------------------
+MaxDistanceQ = Annotated[
+    float, Query(ge=0.0, le=2.0, description="largest face distance that counts as the same person")
+]
+
+
+@api.get("/people", response_model=schemas.People)
+def list_people(user: CurrentUser, request: Request) -> schemas.People:
+    """The user's people (faces grouped by person): named first, then by number of faces."""
+    faces = _service(request).store.faces
+    return schemas.People(
+        people=[schemas.person(p) for p in faces.people(user.id)],
+        ungrouped_faces=len(faces.owner_face_ids(user.id, ungrouped_only=True)),
+    )
+
+
+@api.get("/people/{person_id}", response_model=schemas.PersonDetail)
+def person_detail(
+    person_id: int,
+    user: CurrentUser,
+    request: Request,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, _Limit200] = 50,
+) -> schemas.PersonDetail:
+    """A person and a page of their photos, the photos where their face is largest first."""
+    service = _service(request)
+    faces = service.store.faces
+    person = _own_person(faces, user.id, person_id)
+    prominence = faces.presence(user.id, [person_id], limit=offset + limit)
+    images = service.store.get_images(user.id, list(prominence)[offset:])
+    in_images = faces.of_images(user.id, [i.content_id for i in images])
+    names = faces.names(user.id)
+    folders = service.folders(user.id)
+    return schemas.PersonDetail(
+        person=schemas.person(person),
+        total=person.images,
+        offset=offset,
+        photos=[
+            schemas.PersonPhoto(
+                image=service.image(user.id, i.content_id, i.paths, i.meta, folders),
+                faces=[schemas.face(f, names) for f in in_images[i.content_id] if f.person_id == person_id],
+            )
+            for i in images
+        ],
+    )
+
+
+def _changed(service: Service, owner: int, person_id: int, moved: int, new_person: int | None = None):
+    return schemas.PeopleChange(
+        person=service.person(owner, person_id),
+        new_person=service.person(owner, new_person) if new_person is not None else None,
+        faces_moved=moved,
+    )
+
+
+@api.patch("/people/{person_id}", response_model=schemas.Person)
+def rename_person(person_id: int, body: schemas.PersonName, user: CurrentUser, request: Request) -> schemas.Person:
+    """Name a person (null or "" removes the name); the name then finds their photos in search."""
+    service = _service(request)
+    name = _clean_name(body.name)
+
+    def change(store) -> None:
+        _own_person(store.faces, user.id, person_id)
+        store.faces.rename(user.id, person_id, name)
+
+    service.runner.write(change)
+    return schemas.person(_own_person(service.store.faces, user.id, person_id))
+
+
+@api.post("/people/{person_id}/merge", response_model=schemas.PeopleChange)
+def merge_people(person_id: int, body: schemas.MergeRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+    """Merge people into this one (their faces move over; an unnamed person takes their name)."""
+    service = _service(request)
+    others = list(dict.fromkeys(body.people))
+    if person_id in others:
+        raise _error(422, f"people: person {person_id} cannot be merged into themselves")
+
+    def change(store) -> int:
+        _own_person(store.faces, user.id, person_id)
+        moved = sum(_own_person(store.faces, user.id, other).faces for other in others)
+        store.faces.merge(user.id, person_id, others)
+        return moved
+
+    return _changed(service, user.id, person_id, service.runner.write(change))
+
+
+@api.post("/people/{person_id}/split", status_code=201, response_model=schemas.PeopleChange)
+def split_person(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+    """Move some of this person's faces into a new person of their own."""
+    service = _service(request)
+
+    def change(store) -> tuple[int, int]:
+        _own_person(store.faces, user.id, person_id)
+        ids = _own_faces(store.faces, user.id, body.faces, person_id)
+        new_person = store.faces.create_person(user.id)
+        return new_person, store.faces.assign(user.id, ids, new_person, "user")
+
+    new_person, moved = service.runner.write(change)
+    return _changed(service, user.id, person_id, moved, new_person)
+
+
+@api.post("/people/{person_id}/remove", response_model=schemas.PeopleChange)
+def remove_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+    """Take faces out of this person for good: the grouping never puts them back."""
+    service = _service(request)
+
+    def change(store) -> int:
+        _own_person(store.faces, user.id, person_id)
+        return store.faces.assign(user.id, _own_faces(store.faces, user.id, body.faces, person_id), None, "user")
+
+    return _changed(service, user.id, person_id, service.runner.write(change))
+
+
+@api.post("/people/{person_id}/add", response_model=schemas.PeopleChange)
+def add_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+    """Put faces (of no one, or of someone else) into this person: "this is Alice", or an undo."""
+    service = _service(request)
+
+    def change(store) -> int:
+        _own_person(store.faces, user.id, person_id)
+        return store.faces.assign(user.id, _own_faces(store.faces, user.id, body.faces), person_id, "user")
+
+    return _changed(service, user.id, person_id, service.runner.write(change))
+
+
+@api.get(
+    "/faces/{face_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "square JPEG of the face"}},
+)
+def face_thumbnail(
+    face_id: int,
+    user: CurrentUser,
+    request: Request,
+    size: Annotated[int, Query(description="side in pixels: 64, 128 or 256")] = 128,
+) -> Response:
+    _check_size(size, FACE_SIZES)
+    service = _service(request)
+    face = service.own_face(user.id, face_id)
+    image = service.own_image(user.id, face.content_id)
+    box = ".".join(map(str, face.box))
+    return _jpeg(
+        request, f'"{image.sha256[:32]}-f{box}-{size}"',
+        lambda: service.thumbnails.face(
+            image.sha256, _existing_file(image), face.box, (face.image_width, face.image_height), size
+        ),
+    )
+
+
+@api.get("/faces/{face_id}/similar", response_model=schemas.FaceSearchResult)
+def similar_faces(
+    face_id: int,
+    user: CurrentUser,
+    request: Request,
+    limit: Annotated[int, _Limit200] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    max_distance: MaxDistanceQ = SAME_PERSON_DISTANCE,
+    folder: FolderQ = None,
+    date_from: DateFromQ = None,
+    date_to: DateToQ = None,
+    camera: CameraQ = None,
+) -> schemas.FaceSearchResult:
+    """The user's other photos with the same person as this face, nearest first."""
+    service = _service(request)
+    face = service.own_face(user.id, face_id)
+    where = service.filter(user.id, folder, date_from, date_to, camera)
+    in_image = [f.id for f in service.store.faces.of_images(user.id, [face.content_id])[face.content_id]]
+    try:
+        result = service.library.face_search.similar(
+            user.id, face.content_id, face=in_image.index(face_id) + 1, limit=limit, offset=offset,
+            max_distance=max_distance, where=where,
+        )
+    except ImageNotFound:
+        raise _error(404, f"no face {face_id}") from None
+    return service.face_search_result(user.id, result)
+
+
+@api.post("/search/face", response_model=schemas.FaceSearchResult, openapi_extra=_MULTIPART("file", False))
+async def search_by_face(
+    user: CurrentUser,
+    request: Request,
+    face: Annotated[int | None, Query(ge=1, le=1000, description="which face, from the left (default: the largest)")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+    max_distance: MaxDistanceQ = SAME_PERSON_DISTANCE,
+    folder: FolderQ = None,
+    date_from: DateFromQ = None,
+    date_to: DateToQ = None,
+    camera: CameraQ = None,
+) -> schemas.FaceSearchResult:
+    """The user's photos with the same person as a face in the picture sent (analysed, not
+    stored). `face`, `limit` and `offset` may also come as form fields."""
+    service = _service(request)
+    data, fields = await _query_picture(request)
+    if face is None:
+        face = _form_int(fields.get("face"), "face", 0, 1, 1000) or None
+    if limit is None:
+        limit = _form_int(fields.get("limit"), "limit", 20, 1, 200)
+    if offset is None:
+        offset = _form_int(fields.get("offset"), "offset", 0, 0, 10_000)
+    where = service.filter(user.id, folder, date_from, date_to, camera)
+
+    def run():
+        try:
+            with service.analysis_lock:
+                return service.library.face_search.similar(
+                    user.id, data, face=face, limit=limit, offset=offset, max_distance=max_distance, where=where
+                )
+        except ImageDecodeError as exc:
+            raise _error(_decode_status(exc.reason), exc.reason) from None
+        except NoFaceError as exc:
+            raise _error(422, str(exc).replace(describe_image(data), "the picture")) from None
+        except QueryError as exc:
+            raise _error(400, str(exc)) from None
+
+    result = await run_in_threadpool(run)
+    return service.face_search_result(user.id, result)
+
+
 @api.get("/stats", response_model=schemas.Stats)
 def stats(user: CurrentUser, request: Request) -> schemas.Stats:
     """This user's counts. Sizes are this user's share (not the whole library's: that would tell
@@ -631,10 +974,13 @@ def stats(user: CurrentUser, request: Request) -> schemas.Stats:
     return schemas.Stats(
         images=s.images,
         files=s.files,
+        faces=s.faces,
+        people=s.people,
         bytes_by_part={
             "originals": s.file_bytes,
             "categories: forward rows": contents * ROW_BYTES,
             "embeddings": contents * EMBEDDING_DIM * 2,
+            "faces: embeddings": s.faces * FACE_DIM * 4,
         },
         jobs=schemas.JobCounts(
             queued=counts.get("queued", 0), running=counts.get("running", 0), failed=counts.get("failed", 0)
@@ -712,7 +1058,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if method == "POST" and path == "/api/images":
             return settings.max_request_bytes
-        if method == "POST" and path == "/api/search/by-image":
+        if method == "POST" and path in ("/api/search/by-image", "/api/search/face"):
             return settings.max_upload_bytes + 64 * 1024
         return settings.max_json_bytes
 

@@ -5,7 +5,10 @@ through another store instance, which follows what this one commits (new rows ar
 tail until the derived indexes catch up, and the index generation tells it when they did).
 An upload's job is `done` in the same transaction that makes its image visible, so an image is
 searchable as soon as its job says done. Jobs left queued or running by a stopped (or crashed)
-server are picked up again when the next one starts.
+server are picked up again when the next one starts. After each batch, the new faces of the
+owners concerned are grouped into people (incremental: existing people keep their faces).
+
+Every write of the service goes through this store, under `write_lock` (see `write`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from pixseek.analysis import ANALYZER_VERSION, AnalysisResult
+from pixseek.analysis import AnalysisOptions, AnalysisResult
+from pixseek.people import cluster_faces
 from pixseek.records import FileState, Job
 from pixseek.store import open_store
+from pixseek.store.base import Store
 from pixseek.workers import AnalysisWorkers, WorkersUnavailable
 
 log = logging.getLogger("pixseek.jobs")
@@ -30,13 +36,21 @@ POLL_S = 1.0  # also look for jobs that another process queued
 REFRESH_EVERY_S = 30.0  # derived indexes catch up at least this often while jobs keep coming
 POOL_IDLE_S = 300.0  # worker processes are stopped after this long without work (memory back)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
 
 
 class JobRunner:
     def __init__(
-        self, home: Path, model_dir: Path, workers: int = 1, on_failed: Callable[[Job], None] | None = None
+        self,
+        home: Path,
+        model_dir: Path,
+        workers: int = 1,
+        on_failed: Callable[[Job], None] | None = None,
+        options: AnalysisOptions | None = None,
     ) -> None:
         self.model_dir = model_dir
+        options = options or AnalysisOptions()
+        self.options = options  # which analyzers run; options.version marks what they stored
         self.on_failed = on_failed  # e.g. delete the stored upload that nothing uses
         self.workers = max(1, workers)
         self.store = open_store(home)  # the writer
@@ -46,8 +60,9 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._workers = AnalysisWorkers(model_dir, self.workers, window=2)
+        self._workers = AnalysisWorkers(model_dir, self.workers, window=2, options=options)
         self._needs_refresh = False
+        self._new_faces: set[int] = set()  # owners with images stored since their faces were grouped
         self._refreshed_at = time.monotonic()
 
     # ---- control ------------------------------------------------------------------------------
@@ -78,15 +93,19 @@ class JobRunner:
         with self.write_lock:
             return self.accounts.add_job(owner, name, path, status=status, error=error)
 
-    def remove_image(self, owner: int, content_id: int) -> list[str]:
+    def write(self, change: Callable[[Store], T]) -> T:
+        """Run `change` on the writer store as one transaction: committed, or rolled back if it raises."""
         with self.write_lock:
             try:
-                paths = self.store.remove_image(owner, content_id)
+                result = change(self.store)
                 self.store.commit()
             except BaseException:
                 self.store.rollback()
                 raise
-        return paths
+        return result
+
+    def remove_image(self, owner: int, content_id: int) -> list[str]:
+        return self.write(lambda store: store.remove_image(owner, content_id))
 
     # ---- the runner thread ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -96,6 +115,8 @@ class JobRunner:
                 if jobs:
                     self._process(jobs)
                     continue
+                if self._new_faces:
+                    self._group_faces()
                 if self._needs_refresh:
                     self._refresh()
                 if self._workers.running and time.monotonic() - self._workers.last_used > POOL_IDLE_S:
@@ -121,7 +142,7 @@ class JobRunner:
                 continue
             # The folder name is the content hash: bytes this user has analysed already need no work.
             sha = Path(job.path).parent.name
-            known = self.store.find_content(job.owner, sha, ANALYZER_VERSION) if _SHA256.match(sha) else None
+            known = self.store.find_content(job.owner, sha, self.options.version) if _SHA256.match(sha) else None
             if known is not None:
                 self._finish(job, known, None, sha)
             else:
@@ -145,6 +166,7 @@ class JobRunner:
                     for waiting in pending.values():
                         for job in waiting:
                             self.accounts.update_job(job.id, "queued")
+        self._group_faces()
         # New rows are searchable at once (readers scan rows past the derived indexes); the indexes
         # catch up when the queue is empty, or every REFRESH_EVERY_S during a long run of uploads.
         if self._needs_refresh and time.monotonic() - self._refreshed_at > REFRESH_EVERY_S:
@@ -166,10 +188,10 @@ class JobRunner:
         with self.write_lock:
             try:
                 if content_id is None:
-                    content_id = store.find_content(job.owner, sha, ANALYZER_VERSION)
+                    content_id = store.find_content(job.owner, sha, self.options.version)
                 if content_id is None:
                     assert result is not None and result.analysis is not None
-                    content_id = store.add_content(job.owner, sha, ANALYZER_VERSION, result.analysis)
+                    content_id = store.add_content(job.owner, sha, self.options.version, result.analysis)
                     self._needs_refresh = True
                 store.put_file(job.owner, FileState(job.path, stat.st_size, stat.st_mtime_ns), content_id)
                 # Same transaction: the job is done exactly when its image is visible.
@@ -180,6 +202,25 @@ class JobRunner:
                 log.exception("storing the analysis of job %d failed", job.id)
                 self.accounts.update_job(job.id, "failed", error=f"could not store the analysis: {exc}")
                 return
+            self._new_faces.add(job.owner)
+
+    def _group_faces(self) -> None:
+        """Group the new faces of the owners whose images were just stored (each run only looks
+        at faces never grouped, so this is cheap); their people are then listed and searchable."""
+        while self._new_faces:
+            owner = self._new_faces.pop()
+            with self.write_lock:
+                try:
+                    report = cluster_faces(self.store, owner)
+                except Exception:
+                    self.store.rollback()
+                    log.exception("grouping the faces of user %d failed", owner)
+                    continue
+            if report.joined or report.new_people:
+                log.info(
+                    "faces of user %d: %d joined people, %d new people, %d not grouped yet",
+                    owner, report.joined, report.new_people, report.waiting,
+                )
 
     def _fail(self, job: Job, reason: str) -> None:
         with self.write_lock:

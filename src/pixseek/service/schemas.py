@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from pixseek.records import ImageMeta
+from pixseek.records import ImageMeta, StoredFace
 from pixseek.records import Job as JobRecord
+from pixseek.records import Person as PersonRecord
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
@@ -57,8 +58,23 @@ class Image(BaseModel):
     original: str
 
 
+class Face(BaseModel):
+    id: int
+    image_id: int
+    box: list[int]  # [x0, y0, x1, y1] in the pixels of the upright original (Image.width x height)
+    score: float  # detector confidence
+    person_id: int | None  # None: not grouped (yet), or taken out of a person
+    person_name: str | None
+    thumbnail: str  # /api/faces/{id}/thumbnail
+
+
 class ImageDetail(Image):
     tags: list[Tag]
+    faces: list[Face]  # left to right
+
+
+class ImageFaces(BaseModel):
+    faces: list[Face]
 
 
 class ImageList(BaseModel):
@@ -71,6 +87,7 @@ class Result(BaseModel):
     image: Image
     score: float
     why: list[str]
+    faces: list[Face] = []  # face searches: the face that matched, in this image
 
 
 class SearchResult(BaseModel):
@@ -79,6 +96,65 @@ class SearchResult(BaseModel):
     unknown_words: list[str]
     took_ms: float
     results: list[Result]
+
+
+class QueryFace(BaseModel):
+    number: int  # 1-based, left to right: what `face` chooses
+    box: list[int]
+    score: float
+    face_id: int | None  # set when the picture is in the library
+    person_id: int | None
+    person_name: str | None
+
+
+class FaceSearchResult(SearchResult):
+    query_face: QueryFace  # the face searched for
+    query_faces: list[QueryFace]  # every face found in the query picture
+    max_distance: float
+
+
+class Person(BaseModel):
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    cover_face_id: int | None
+    thumbnail: str | None  # the cover face's thumbnail
+
+
+class People(BaseModel):
+    people: list[Person]  # named first, then by number of faces
+    ungrouped_faces: int  # faces not in any person: seen once so far, or taken out of a person
+
+
+class PersonPhoto(BaseModel):
+    image: Image
+    faces: list[Face]  # this person's faces in the photo
+
+
+class PersonDetail(BaseModel):
+    person: Person
+    total: int
+    offset: int
+    photos: list[PersonPhoto]  # the photos where the person's face is largest first
+
+
+class PersonName(BaseModel):
+    name: str | None = Field(max_length=1000, description="null or empty clears the name")
+
+
+class MergeRequest(BaseModel):
+    people: list[int] = Field(min_length=1, max_length=1000, description="people to merge into this one")
+
+
+class FacesRequest(BaseModel):
+    faces: list[int] = Field(min_length=1, max_length=10_000, description="face ids of this person")
+
+
+class PeopleChange(BaseModel):
+    person: Person | None  # the person acted on; None when no face is left in it (it is gone)
+    new_person: Person | None = None  # split: the person the faces moved to
+    faces_moved: int
 
 
 class Word(BaseModel):
@@ -113,6 +189,8 @@ class JobCounts(BaseModel):
 class Stats(BaseModel):
     images: int
     files: int
+    faces: int
+    people: int
     bytes_by_part: dict[str, int]
     jobs: JobCounts
 
@@ -146,6 +224,30 @@ def image(content_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
         gps=gps,
         thumbnail=f"/api/images/{content_id}/thumbnail",
         original=f"/api/images/{content_id}/original",
+    )
+
+
+def face(record: StoredFace, names: dict[int, str]) -> Face:
+    return Face(
+        id=record.id,
+        image_id=record.content_id,
+        box=list(record.box),
+        score=round(record.score, 3),
+        person_id=record.person_id,
+        person_name=names.get(record.person_id) if record.person_id is not None else None,
+        thumbnail=f"/api/faces/{record.id}/thumbnail",
+    )
+
+
+def person(record: PersonRecord) -> Person:
+    cover = record.cover_face_id
+    return Person(
+        id=record.id,
+        name=record.name,
+        faces=record.faces,
+        photos=record.images,
+        cover_face_id=cover,
+        thumbnail=f"/api/faces/{cover}/thumbnail" if cover is not None else None,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pixseek.analysis import AnalysisOptions
+
 MiB = 1024 * 1024
 
 
@@ -21,6 +23,12 @@ class ServiceSettings:
     session_days: float = 30.0  # how long a login lasts
     thumbnail_max_age: int = 7 * 24 * 3600  # Cache-Control max-age of thumbnails, seconds
     max_json_bytes: int = 64 * 1024  # body limit of every request that is not an upload
+    faces: bool = True  # find faces in uploads and group them into people
+
+    @property
+    def analysis(self) -> AnalysisOptions:
+        """What the analysis of an upload runs (and the version its stored records carry)."""
+        return AnalysisOptions(faces=self.faces)
 
     @property
     def max_request_bytes(self) -> int:

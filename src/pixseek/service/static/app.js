@@ -3,6 +3,9 @@
 const PAGE_LIBRARY = 48; // /api/images limit (server max 200); 48 fills rows of 2, 3, 4, 6 and 8
 const PAGE_SEARCH = 48; // /api/search limit per page
 const PAGE_SIMILAR = 48; // similar / by-image: no offset in the API, so "more" asks for a larger limit
+const PAGE_PERSON = 48; // a person's photos, /api/people/{id} limit
+const PAGE_FACES = 48; // /api/faces/{id}/similar limit per page
+const FACE_BOXES_KEY = 'pixseek.faceBoxes'; // localStorage: '0' hides the face boxes in the photo view
 const MAX_LIMIT = 200;
 const DEBOUNCE_MS = 250;
 const UPLOAD_CONCURRENCY = 2;
@@ -31,7 +34,9 @@ const el = {
   userName: $('user-name'),
   userAvatar: $('user-avatar'),
   logoutBtn: $('logout-btn'),
+  peopleLink: $('people-link'),
   context: $('context-bar'),
+  peopleGrid: $('people-grid'),
   grid: $('grid'),
   empty: $('empty-state'),
   more: $('more'),
@@ -51,7 +56,18 @@ const el = {
   viewerMeta: $('viewer-meta'),
   viewerOriginal: $('viewer-original'),
   viewerDelete: $('viewer-delete'),
+  viewerFaces: $('viewer-faces'),
+  viewerPeopleSection: $('viewer-people-section'),
+  viewerPeople: $('viewer-people'),
+  faceLayer: $('face-layer'),
+  faceMenu: $('face-menu'),
   moreLikeThis: $('more-like-this'),
+  mergeDialog: $('merge-dialog'),
+  mergeForm: $('merge-form'),
+  mergeTitle: $('merge-title'),
+  mergeList: $('merge-list'),
+  mergeSubmit: $('merge-submit'),
+  mergeCancel: $('merge-cancel'),
   dropZone: $('drop-zone'),
   uploads: $('uploads'),
   uploadsTitle: $('uploads-title'),
@@ -178,9 +194,18 @@ function report(err, prefix = '') {
   toast(`${prefix}${err.message || err}`, { kind: 'error' });
 }
 
+const withSize = (url, size) => `${url}${url.includes('?') ? '&' : '?'}size=${size}`;
+
 function thumbUrl(image, size) {
-  const base = image.thumbnail || `/api/images/${image.id}/thumbnail`;
-  return `${base}${base.includes('?') ? '&' : '?'}size=${size}`;
+  return withSize(image.thumbnail || `/api/images/${image.id}/thumbnail`, size);
+}
+
+/** A round face picture: `size` px shown (64 or 128), twice that for sharp screens. */
+function faceImg(url, size, alt = '', cls = '') {
+  return h('img', {
+    class: cls || null, src: withSize(url, size), srcset: `${withSize(url, size * 2)} 2x`, alt,
+    width: size, height: size, loading: 'lazy', decoding: 'async',
+  });
 }
 
 /** The classifier label a search "why" line names first, e.g. "cat: tabby 0.71, ..." -> "tabby". */
@@ -323,11 +348,12 @@ el.logoutBtn.addEventListener('click', async () => {
 });
 
 // ------------------------------------------------------------------------------------------
-// The photo grid: one "view" at a time (library, text search, similar to a photo, by a dropped photo)
+// The photo grid: one "view" at a time (library, text search, similar to a photo, by a dropped
+// photo, people, one person's photos, photos with a face like one face)
 
 const view = {
-  mode: 'library', // 'library' | 'search' | 'similar' | 'image'
-  items: [], // [{image, score?, why?}]
+  mode: 'library', // 'library' | 'search' | 'similar' | 'image' | 'people' | 'person' | 'face'
+  items: [], // [{image, score?, why?, faces?}]
   ids: new Set(),
   total: null, // library only
   offset: 0, // results received from the server (search paging)
@@ -338,11 +364,19 @@ const view = {
   ctrl: new AbortController(),
   query: '',
   result: null, // the last SearchResult
-  source: null, // similar: the Image; image: the File
+  source: null, // similar: the Image; image: the File; face: the Face
   sourceUrl: '',
   suggestions: [],
   libraryEmpty: false, // a search without results: the library has no photos at all
+  people: [], // people: [Person]
+  ungrouped: 0, // people: faces not grouped yet
+  personId: null, // person: whose photos
+  person: null, // person: the Person, once loaded
+  personHead: null, // person: the header node (kept across renders: it may hold a name being typed)
 };
+
+/** Modes whose grid loads more as you scroll (the others have a "Show more results" button). */
+const scrolls = (mode) => mode === 'library' || mode === 'person';
 
 function resetView(mode = 'library') {
   view.ctrl.abort();
@@ -351,8 +385,14 @@ function resetView(mode = 'library') {
   Object.assign(view, {
     mode, items: [], ids: new Set(), total: null, offset: 0, limit: 0, done: false, loading: false, failed: false,
     query: '', result: null, source: null, sourceUrl: '', suggestions: [], libraryEmpty: false,
+    people: [], ungrouped: 0, personId: null, person: null, personHead: null,
   });
   el.grid.replaceChildren();
+  el.peopleGrid.replaceChildren();
+  el.peopleGrid.hidden = mode !== 'people';
+  el.grid.hidden = mode === 'people';
+  if (mode === 'people' || mode === 'person') el.peopleLink.setAttribute('aria-current', 'page');
+  else el.peopleLink.removeAttribute('aria-current');
   el.empty.hidden = true;
   el.more.hidden = true;
   return view.ctrl.signal;
@@ -369,7 +409,15 @@ function route() {
   const params = new URLSearchParams(location.search);
   const q = params.get('q');
   const similar = params.get('similar');
-  if (q) {
+  const person = params.get('person');
+  const face = params.get('face');
+  if (params.get('view') === 'people') {
+    showPeople({ fromUrl: true });
+  } else if (person && /^\d+$/.test(person)) {
+    showPerson(Number(person), { fromUrl: true });
+  } else if (face && /^\d+$/.test(face)) {
+    showFaceSearch({ id: Number(face), thumbnail: `/api/faces/${face}/thumbnail` }, { fromUrl: true });
+  } else if (q) {
     el.searchInput.value = q;
     runSearch(q, { force: true, fromUrl: true });
   } else if (similar && /^\d+$/.test(similar)) {
@@ -400,6 +448,15 @@ function tile(item) {
   img.addEventListener('error', () => img.classList.add('loaded', 'broken'), { once: true });
   const why = item.why || [];
   const title = [image.name, ...why].join('\n');
+  // A person's photos: each can be taken out of the person ("this is not them").
+  const notThem = view.mode === 'person' && item.faces && item.faces.length
+    ? labelNotThem(h('button', {
+      type: 'button',
+      class: 'tile-action',
+      'data-testid': 'remove-face',
+      onclick: () => removeFromPerson(view.personId, item.faces.map((f) => f.id), image.id),
+    }, icon('close')), image.name)
+    : null;
   return h(
     'li',
     null,
@@ -409,6 +466,7 @@ function tile(item) {
       img,
       h('span', { class: 'tile-caption', 'aria-hidden': 'true' }, h('b', null, image.name), why.join(' · ')),
     ),
+    notThem,
   );
 }
 
@@ -486,6 +544,27 @@ async function loadPage() {
       addItems(result.results);
       view.done = result.results.length < PAGE_SEARCH;
       if (!view.items.length) await loadSuggestions(signal);
+    } else if (mode === 'people') {
+      const data = await api('/api/people', { signal });
+      view.people = data.people || [];
+      view.ungrouped = data.ungrouped_faces || 0;
+      el.peopleGrid.replaceChildren(...view.people.map(personCard));
+      view.done = true;
+    } else if (mode === 'person') {
+      const data = await api(`/api/people/${view.personId}?offset=${view.items.length}&limit=${PAGE_PERSON}`, { signal });
+      setPerson(data.person);
+      view.total = data.total;
+      addItems((data.photos || []).map((photo) => ({ image: photo.image, faces: photo.faces })));
+      view.done = !data.photos || data.photos.length < PAGE_PERSON || view.items.length >= data.total;
+    } else if (mode === 'face') {
+      const params = new URLSearchParams({ limit: PAGE_FACES, offset: view.offset });
+      const result = await api(`/api/faces/${view.source.id}/similar?${params}`, { signal });
+      const asked = result.query_face || {};
+      view.result = result;
+      view.source = { ...view.source, person_id: asked.person_id, person_name: asked.person_name };
+      view.offset += result.results.length;
+      addItems(result.results);
+      view.done = result.results.length < PAGE_FACES;
     } else {
       const limit = Math.min(MAX_LIMIT, view.limit + PAGE_SIMILAR);
       let result;
@@ -516,20 +595,20 @@ async function loadPage() {
       renderMore();
     }
   }
-  if (!signal.aborted && view.mode === 'library') fillViewport();
+  if (!signal.aborted && scrolls(view.mode)) fillViewport();
 }
 
-/** Library: keep loading while the end of the grid is (nearly) on screen. */
+/** Library, a person: keep loading while the end of the grid is (nearly) on screen. */
 function fillViewport() {
   requestAnimationFrame(() => {
-    if (view.mode !== 'library' || view.done || view.loading || el.appView.hidden) return;
+    if (!scrolls(view.mode) || view.done || view.loading || el.appView.hidden) return;
     if (el.sentinel.getBoundingClientRect().top < window.innerHeight + 800) loadPage();
   });
 }
 
 new IntersectionObserver(
   (entries) => {
-    if (entries.some((entry) => entry.isIntersecting) && view.mode === 'library') loadPage();
+    if (entries.some((entry) => entry.isIntersecting) && scrolls(view.mode)) loadPage();
   },
   { rootMargin: '0px 0px 800px 0px' },
 ).observe(el.sentinel);
@@ -537,7 +616,7 @@ new IntersectionObserver(
 el.loadMore.addEventListener('click', () => loadPage());
 
 function renderMore() {
-  const paged = view.mode !== 'library';
+  const paged = !scrolls(view.mode) && view.mode !== 'people';
   el.more.hidden = !paged || view.done || view.items.length === 0;
   el.loadMore.disabled = view.loading;
   el.loadMore.textContent = view.loading ? 'Loading…' : 'Show more results';
@@ -645,6 +724,38 @@ function renderContext() {
       }
       if (typeof r.took_ms === 'number') parts.push(h('span', null, `${Math.round(r.took_ms)} ms`));
     }
+  } else if (view.mode === 'people') {
+    parts.push(h('h1', { class: 'title' }, 'People'));
+    if (view.people.length) parts.push(h('span', { 'data-testid': 'people-count' }, plural(view.people.length, 'person', 'people')));
+    if (view.people.length && view.ungrouped) {
+      parts.push(h('span', {
+        class: 'hint',
+        title: 'Someone seen in one photo is not a person yet: they are grouped once a second photo of them arrives.',
+      }, `${plural(view.ungrouped, 'face')} not grouped yet`));
+    }
+  } else if (view.mode === 'person') {
+    if (!view.person) {
+      parts.push(peopleChip(), h('span', null, view.failed ? 'Could not load this person.' : 'Loading…'));
+    } else {
+      // Built once per person and kept: re-rendering must not take away a name being typed.
+      if (!view.personHead || !el.context.contains(view.personHead)) {
+        view.personHead = personHead(view.person);
+        el.context.replaceChildren(view.personHead);
+      }
+      const total = view.total ?? view.person.photos;
+      view.personHead.querySelector('[data-testid="person-count"]').textContent = plural(total, 'photo');
+      return;
+    }
+  } else if (view.mode === 'face') {
+    const name = view.source.person_name;
+    parts.push(faceImg(view.source.thumbnail || `/api/faces/${view.source.id}/thumbnail`, 64, '', 'ctx-thumb round'));
+    parts.push(h('h1', { class: 'title' }, name ? `Faces like ${name}` : 'Faces like this one'));
+    if (view.result) parts.push(h('span', { 'data-testid': 'result-count' }, countText));
+    if (view.source.person_id != null) {
+      parts.push(h('button', { type: 'button', class: 'chip', 'data-testid': 'face-person', onclick: () => showPerson(view.source.person_id) },
+        icon('people'), name ? `All photos of ${name}` : 'This person’s photos'));
+    }
+    parts.push(backChip());
   } else {
     const name = view.mode === 'similar' ? view.source.name : view.source.name || 'your photo';
     const thumb = view.mode === 'similar' ? thumbUrl(view.source, 128) : view.sourceUrl;
@@ -672,7 +783,8 @@ async function loadSuggestions(signal) {
 }
 
 function renderEmpty() {
-  const show = view.items.length === 0 && view.done && !view.loading && !view.failed;
+  const count = view.mode === 'people' ? view.people.length : view.items.length;
+  const show = count === 0 && view.done && !view.loading && !view.failed;
   el.empty.hidden = !show;
   if (!show) return;
   el.empty.className = 'empty';
@@ -711,6 +823,36 @@ function renderEmpty() {
       h('p', null, advice),
       chips.length ? h('p', { class: 'try' }, 'Try') : null,
       chips.length ? h('ul', { class: 'chips', 'aria-label': 'Try searching for' }, chips) : null,
+    );
+  } else if (view.mode === 'people') {
+    el.empty.dataset.kind = 'people';
+    el.empty.classList.add('plain');
+    el.empty.replaceChildren(
+      h('div', { class: 'empty-icon' }, icon('people')),
+      h('h2', null, 'No people yet'),
+      h('p', null, view.ungrouped
+        ? `pixseek has found ${plural(view.ungrouped, 'face')} so far, but nobody in two photos yet. People appear here once someone is in two photos or more.`
+        : 'pixseek finds the faces in your photos and groups them by person once someone is in two photos or more. Add photos of people to see them here.'),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'btn primary', onclick: () => el.uploadInput.click() }, icon('upload'), 'Upload photos')),
+    );
+  } else if (view.mode === 'person') {
+    el.empty.dataset.kind = 'person';
+    el.empty.classList.add('plain');
+    el.empty.replaceChildren(
+      h('div', { class: 'empty-icon' }, icon('people')),
+      h('h2', null, `No photos of ${personLabel(view.person)}`),
+      h('p', null, 'Their photos were deleted, or their faces taken out.'),
+      h('div', { class: 'actions' }, peopleChip()),
+    );
+  } else if (view.mode === 'face') {
+    el.empty.dataset.kind = 'face';
+    el.empty.classList.add('plain');
+    el.empty.replaceChildren(
+      h('div', { class: 'empty-icon' }, icon('face')),
+      h('h2', null, 'Nobody else looks like this face'),
+      h('p', null, 'No other photo in your library has a face close enough to it.'),
+      h('div', { class: 'actions' }, backChip()),
     );
   } else {
     el.empty.dataset.kind = 'similar';
@@ -763,6 +905,323 @@ window.addEventListener('scroll', () => {
 }, { passive: true });
 
 // ------------------------------------------------------------------------------------------
+// People: faces grouped by person. The People page, one person's photos, photos with a face like one.
+
+const personName = (person) => (person && person.name) || '';
+const personLabel = (person) => personName(person) || 'this person';
+
+/** The "not them" button of a photo in a person's photos, named after the person shown. */
+function labelNotThem(button, imageName) {
+  button.title = `Not ${personLabel(view.person)}`;
+  button.setAttribute('aria-label', `${imageName}: not ${personLabel(view.person)}, remove from this person`);
+  return button;
+}
+
+/** Names and faces changed: photo details cached with the old names must be fetched again. */
+function peopleChanged() {
+  viewer.details.clear();
+}
+
+function peopleChip() {
+  return h(
+    'button',
+    { type: 'button', class: 'chip', 'data-testid': 'back-to-people', onclick: () => showPeople() },
+    icon('left'),
+    'People',
+  );
+}
+
+async function showPeople({ fromUrl = false } = {}) {
+  closeViewer();
+  if (!fromUrl) setUrl({ view: 'people' }, view.mode !== 'people');
+  el.searchInput.value = '';
+  resetView('people');
+  document.title = 'People · pixseek';
+  window.scrollTo(0, 0);
+  renderContext();
+  await loadPage();
+}
+
+async function showPerson(id, { fromUrl = false, person = null, editName = false } = {}) {
+  closeViewer();
+  if (!fromUrl) setUrl({ person: id }, view.mode !== 'person' || view.personId !== id);
+  el.searchInput.value = '';
+  resetView('person');
+  view.personId = id;
+  if (person) setPerson(person);
+  window.scrollTo(0, 0);
+  renderContext();
+  await loadPage();
+  if (editName && view.personHead) view.personHead.querySelector('[data-testid="person-name"]')?.click();
+}
+
+/** The person shown changed (loaded, renamed, merged): their header is built again if it shows them differently. */
+function setPerson(person) {
+  const old = view.person;
+  if (!old || old.id !== person.id || old.name !== person.name || old.cover_face_id !== person.cover_face_id) view.personHead = null;
+  view.person = person;
+  document.title = `${person.name || 'Unnamed person'} · pixseek`;
+}
+
+function personCard(person) {
+  const label = () => `${person.name || 'Unnamed person'}, ${plural(person.photos, 'photo')}`;
+  return h(
+    'li',
+    { class: 'person-card', 'data-testid': 'person', 'data-id': person.id, 'data-name': person.name || '' },
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'person-face',
+        'data-testid': 'person-open',
+        'aria-label': label(),
+        onclick: () => showPerson(person.id, { person }),
+      },
+      person.thumbnail ? faceImg(person.thumbnail, 128, '') : icon('people'),
+    ),
+    nameEditor(person, {
+      onSaved: () => {
+        const card = el.peopleGrid.querySelector(`[data-testid="person"][data-id="${person.id}"]`);
+        if (!card) return;
+        card.dataset.name = person.name || '';
+        card.querySelector('[data-testid="person-open"]').setAttribute('aria-label', label());
+      },
+    }),
+    h('span', { class: 'person-count' }, plural(person.photos, 'photo')),
+  );
+}
+
+function personHead(person) {
+  return h(
+    'div',
+    { class: 'person-bar' },
+    peopleChip(),
+    person.thumbnail ? faceImg(person.thumbnail, 128, '', 'person-avatar') : null,
+    nameEditor(person, {
+      heading: true,
+      onSaved: (updated) => {
+        setPerson(updated);
+        renderContext();
+        for (const button of el.grid.querySelectorAll('[data-testid="remove-face"]')) {
+          labelNotThem(button, button.closest('li').querySelector('.tile').dataset.name);
+        }
+      },
+    }),
+    h('span', { class: 'person-count', 'data-testid': 'person-count' }),
+    h('button', { type: 'button', class: 'chip', 'data-testid': 'merge-open', onclick: openMerge }, icon('merge'), 'Merge with…'),
+  );
+}
+
+/** A person's name, or "Add a name": a click turns it into a field; Enter or leaving it saves, Esc cancels. */
+function nameEditor(person, { heading = false, onSaved } = {}) {
+  const wrap = h('div', { class: `name-editor${heading ? ' heading' : ''}` });
+  const focusButton = () => wrap.querySelector('button')?.focus();
+
+  function show() {
+    const named = Boolean(person.name);
+    const button = h(
+      'button',
+      {
+        type: 'button',
+        class: `person-name${named ? '' : ' unnamed'}`,
+        'data-testid': 'person-name',
+        title: named ? `Rename ${person.name}` : 'Add a name',
+        'aria-label': named ? `${person.name}. Rename` : 'Add a name for this person',
+        onclick: edit,
+      },
+      h('span', { class: 'name-text' }, named ? person.name : 'Add a name'),
+      icon('edit', 'edit-icon'),
+    );
+    wrap.replaceChildren(heading ? h('h1', { class: 'title' }, button) : button);
+  }
+
+  function edit() {
+    const input = h('input', {
+      type: 'text',
+      value: person.name || '',
+      maxlength: 100,
+      placeholder: 'Name',
+      'aria-label': 'Name of this person',
+      'data-testid': 'person-name-input',
+      autocomplete: 'off',
+      spellcheck: 'false',
+      enterkeyhint: 'done',
+    });
+    const form = h('form', { class: 'name-form', 'data-testid': 'person-name-form' }, input);
+    let settled = false;
+    async function save() {
+      if (settled) return;
+      settled = true;
+      const name = input.value.trim().replace(/\s+/g, ' ');
+      if (name === (person.name || '')) {
+        show();
+        focusButton();
+        return;
+      }
+      input.disabled = true;
+      try {
+        const updated = await api(`/api/people/${person.id}`, { method: 'PATCH', json: { name: name || null } });
+        Object.assign(person, updated);
+        peopleChanged();
+        const named = updated.name;
+        toast(named ? `Named ${named}` : 'Name removed', named ? {
+          action: { label: `Search “${named}”`, run: () => { el.searchInput.value = named; runSearch(named); } },
+        } : {});
+        onSaved?.(updated);
+      } catch (err) {
+        report(err);
+      }
+      if (wrap.isConnected) {
+        show();
+        focusButton();
+      }
+    }
+    form.addEventListener('submit', (event) => { event.preventDefault(); save(); });
+    input.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape') return;
+      event.preventDefault();
+      event.stopPropagation();
+      settled = true;
+      show();
+      focusButton();
+    });
+    input.addEventListener('blur', () => save());
+    wrap.replaceChildren(form);
+    input.focus();
+    input.select();
+  }
+
+  show();
+  return wrap;
+}
+
+// ---- merging, and taking faces out of a person --------------------------------------------
+
+async function openMerge() {
+  const person = view.person;
+  if (!person) return;
+  let data;
+  try {
+    data = await api('/api/people');
+  } catch (err) {
+    report(err);
+    return;
+  }
+  const others = (data.people || []).filter((p) => p.id !== person.id);
+  if (!others.length) {
+    toast('There is nobody else to merge with yet.');
+    return;
+  }
+  el.mergeTitle.textContent = `Merge into ${person.name || 'this person'}`;
+  el.mergeList.replaceChildren(...others.map((p) => h(
+    'li',
+    null,
+    h(
+      'label',
+      { class: 'merge-option', 'data-testid': 'merge-option', 'data-id': p.id, 'data-name': p.name || '' },
+      h('input', { type: 'checkbox', name: 'people', value: p.id }),
+      p.thumbnail ? faceImg(p.thumbnail, 64, '', 'merge-face') : h('span', { class: 'merge-face' }),
+      h('span', { class: 'merge-name' }, p.name || 'Unnamed person'),
+      h('span', { class: 'muted merge-count' }, plural(p.photos, 'photo')),
+    ),
+  )));
+  updateMergeSubmit();
+  el.mergeDialog.showModal();
+  el.mergeList.querySelector('input')?.focus();
+}
+
+function updateMergeSubmit() {
+  const n = el.mergeList.querySelectorAll('input:checked').length;
+  el.mergeSubmit.disabled = n === 0;
+  el.mergeSubmit.textContent = n ? `Merge ${plural(n, 'person', 'people')}` : 'Merge';
+}
+
+el.mergeList.addEventListener('change', updateMergeSubmit);
+el.mergeCancel.addEventListener('click', () => el.mergeDialog.close());
+el.mergeForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const ids = [...el.mergeList.querySelectorAll('input:checked')].map((input) => Number(input.value));
+  if (!ids.length || view.mode !== 'person') return;
+  const into = view.personId;
+  el.mergeSubmit.disabled = true;
+  let change;
+  try {
+    change = await api(`/api/people/${into}/merge`, { method: 'POST', json: { people: ids } });
+  } catch (err) {
+    report(err);
+    updateMergeSubmit();
+    return;
+  }
+  el.mergeDialog.close();
+  peopleChanged();
+  toast(`Merged ${plural(ids.length, 'person', 'people')} into ${change.person?.name || 'this person'}`);
+  showPerson(into, { fromUrl: true, person: change.person });
+});
+
+/** "Not them": take faces out of a person for good; a toast offers to undo it. */
+async function removeFromPerson(personId, faceIds, imageId) {
+  const who = view.mode === 'person' && view.personId === personId ? view.person?.name || 'this person' : 'this person';
+  let change;
+  try {
+    change = await api(`/api/people/${personId}/remove`, { method: 'POST', json: { faces: faceIds } });
+  } catch (err) {
+    report(err);
+    return;
+  }
+  peopleChanged();
+  const here = view.mode === 'person' && view.personId === personId;
+  if (here) {
+    const item = view.items.find((it) => it.image.id === imageId);
+    const left = (item?.faces || []).filter((f) => !faceIds.includes(f.id));
+    if (item) item.faces = left;
+    if (!left.length) {
+      if (el.viewer.open && viewer.list === view.items) closeViewer();
+      removeItem(imageId);
+    }
+  }
+  const undo = {
+    label: 'Undo',
+    run: async () => {
+      try {
+        await api(`/api/people/${personId}/add`, { method: 'POST', json: { faces: faceIds } });
+      } catch (err) {
+        report(err);
+        return;
+      }
+      peopleChanged();
+      if (view.mode === 'person' && view.personId === personId) showPerson(personId, { fromUrl: true });
+    },
+  };
+  if (!change.person) {
+    toast(`${sentence(who)} has no photos left`, { action: undo });
+    if (here) showPeople();
+    return;
+  }
+  toast(`Removed from ${who}`, { action: undo });
+  if (here) setPerson(change.person);
+}
+
+// ---- photos with a face like this one ----------------------------------------------------
+
+async function showFaceSearch(face, { fromUrl = false } = {}) {
+  closeViewer();
+  if (!fromUrl) setUrl({ face: face.id }, true);
+  el.searchInput.value = '';
+  resetView('face');
+  view.source = face;
+  document.title = `Faces like ${face.person_name || 'this one'} · pixseek`;
+  window.scrollTo(0, 0);
+  renderContext();
+  await loadPage();
+}
+
+el.peopleLink.addEventListener('click', (event) => {
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button) return;
+  event.preventDefault();
+  showPeople();
+});
+
+// ------------------------------------------------------------------------------------------
 // Photo view
 
 const viewer = { list: [], index: -1, details: new Map(), ctrl: null, returnId: null };
@@ -780,6 +1239,7 @@ function closeViewer() {
 
 el.viewer.addEventListener('close', () => {
   viewer.ctrl?.abort();
+  hideFaceMenu();
   const item = viewer.list[viewer.index];
   el.viewerImg.removeAttribute('src');
   const node = item && tileNode(item.image.id);
@@ -844,7 +1304,7 @@ function renderTags(detail) {
     ...[...groups].map(([kind, list]) => [
       groups.size > 1 ? h('p', { class: 'tag-group' }, TAG_GROUPS[kind] || kind || 'Tags') : null,
       h('ul', { class: 'chips' }, list.map(chip)),
-    ]).flat(),
+    ]).flat().filter(Boolean),
   );
 }
 
@@ -890,6 +1350,7 @@ function showInViewer(index) {
   el.viewerMeta.replaceChildren(...metaRows(image));
 
   const cached = viewer.details.get(item.image.id);
+  renderFaces(item, cached || null);
   if (cached) {
     renderTags(cached);
   } else {
@@ -899,6 +1360,7 @@ function showInViewer(index) {
       .then((detail) => {
         if (signal.aborted) return;
         renderTags(detail);
+        renderFaces(item, detail);
         el.viewerMeta.replaceChildren(...metaRows(detail));
         img.alt = altText({ ...item, image: detail });
       })
@@ -914,6 +1376,177 @@ function showInViewer(index) {
     if (neighbour) new Image().src = thumbUrl(neighbour.image, 512);
   }
 }
+
+// ---- faces in the photo view: boxes over the picture, a menu per face, the people in it -----
+
+const faceBoxes = { shown: localStorage.getItem(FACE_BOXES_KEY) !== '0', detail: null };
+
+function faceTitle(face) {
+  if (face.person_name) return face.person_name;
+  return face.person_id != null ? 'Unnamed person' : 'Not grouped yet';
+}
+
+/** Boxes for the faces of the photo (`detail` is its /api/images/{id} answer; null: not known yet). */
+function renderFaces(item, detail) {
+  hideFaceMenu();
+  const faces = detail && Array.isArray(detail.faces) ? detail.faces : [];
+  faceBoxes.detail = faces.length ? detail : null;
+  const matched = new Set((item.faces || []).map((f) => f.id));
+  const { width, height } = detail || {};
+  el.faceLayer.replaceChildren(...(width && height ? faces : []).map((face, i) => {
+    const [x0, y0, x1, y1] = face.box;
+    const pct = (value, of) => `${((value / of) * 100).toFixed(3)}%`;
+    const node = h('button', {
+      type: 'button',
+      class: `face-box${matched.has(face.id) ? ' match' : ''}`,
+      'data-testid': 'face-box',
+      'data-face-id': face.id,
+      'data-person-id': face.person_id ?? null,
+      style: `left:${pct(x0, width)};top:${pct(y0, height)};width:${pct(x1 - x0, width)};height:${pct(y1 - y0, height)}`,
+      title: faceTitle(face),
+      'aria-label': `${faceTitle(face)} (face ${i + 1} of ${faces.length})`,
+      'aria-haspopup': 'menu',
+      'aria-expanded': 'false',
+    }, face.person_name ? h('span', { class: 'face-label', 'aria-hidden': 'true' }, face.person_name) : null);
+    node.addEventListener('click', (event) => {
+      event.stopPropagation();
+      toggleFaceMenu(face, node);
+    });
+    return node;
+  }));
+  el.viewerFaces.hidden = !faces.length;
+  renderFaceToggle();
+  placeFaceLayer();
+
+  // The people in the photo, also for those who do not point at boxes.
+  const seen = new Set();
+  const chips = faces.filter((face) => {
+    const key = face.person_id != null ? `p${face.person_id}` : `f${face.id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).map((face) => h('li', null, h('button', {
+    type: 'button',
+    class: 'chip face-chip',
+    'data-testid': 'photo-view-person',
+    'data-person-id': face.person_id ?? null,
+    title: face.person_id != null ? `Photos of ${face.person_name || 'this person'}` : 'Find photos with this face',
+    onclick: () => (face.person_id != null ? showPerson(face.person_id) : showFaceSearch(face)),
+  }, faceImg(face.thumbnail, 64, ''), face.person_id != null ? faceTitle(face) : 'Find this face')));
+  el.viewerPeopleSection.hidden = !chips.length;
+  el.viewerPeople.replaceChildren(...chips);
+}
+
+/** Lay the box layer exactly over the picture as shown (object-fit: contain letterboxes it). */
+function placeFaceLayer() {
+  const detail = faceBoxes.detail;
+  const img = el.viewerImg;
+  const show = Boolean(faceBoxes.shown && detail && el.viewer.open && img.clientWidth);
+  el.faceLayer.hidden = !show;
+  if (!show) return;
+  const scale = Math.min(img.clientWidth / detail.width, img.clientHeight / detail.height);
+  const w = detail.width * scale;
+  const hgt = detail.height * scale;
+  Object.assign(el.faceLayer.style, {
+    left: `${img.offsetLeft + (img.clientWidth - w) / 2}px`,
+    top: `${img.offsetTop + (img.clientHeight - hgt) / 2}px`,
+    width: `${w}px`,
+    height: `${hgt}px`,
+  });
+}
+new ResizeObserver(() => placeFaceLayer()).observe(el.viewerImg);
+
+function renderFaceToggle() {
+  const label = faceBoxes.shown ? 'Hide faces' : 'Show faces';
+  el.viewerFaces.setAttribute('aria-pressed', String(faceBoxes.shown));
+  el.viewerFaces.title = `${label} (F)`;
+  el.viewerFaces.setAttribute('aria-label', label);
+}
+
+function toggleFaceBoxes() {
+  // Hiding the boxes must not drop the keyboard focus out of the photo view with them.
+  if (el.faceLayer.contains(document.activeElement)) el.viewerFaces.focus();
+  faceBoxes.shown = !faceBoxes.shown;
+  try { localStorage.setItem(FACE_BOXES_KEY, faceBoxes.shown ? '1' : '0'); } catch { /* private mode */ }
+  hideFaceMenu();
+  renderFaceToggle();
+  placeFaceLayer();
+}
+el.viewerFaces.addEventListener('click', toggleFaceBoxes);
+
+function toggleFaceMenu(face, anchor) {
+  if (!el.faceMenu.hidden && el.faceMenu.dataset.faceId === String(face.id)) {
+    hideFaceMenu();
+    return;
+  }
+  hideFaceMenu();
+  const action = (label, iconName, testid, run) => h('button', {
+    type: 'button',
+    role: 'menuitem',
+    'data-testid': testid,
+    onclick: () => { hideFaceMenu(false); run(); },
+  }, icon(iconName), label);
+  const named = face.person_name;
+  const items = [];
+  if (face.person_id != null) {
+    items.push(action(named ? `Photos of ${named}` : 'Photos of this person', 'people', 'face-menu-person', () => showPerson(face.person_id)));
+  }
+  items.push(action('Find this face', 'image-search', 'face-menu-similar', () => showFaceSearch(face)));
+  if (face.person_id != null && !named) {
+    items.push(action('Add a name', 'edit', 'face-menu-name', () => showPerson(face.person_id, { editName: true })));
+  }
+  if (view.mode === 'person' && face.person_id === view.personId) {
+    const item = viewer.list[viewer.index];
+    items.push(action(`Not ${named || 'this person'}`, 'close', 'face-menu-remove',
+      () => removeFromPerson(face.person_id, [face.id], item?.image.id)));
+  }
+  el.faceMenu.replaceChildren(h('p', { class: 'menu-head', 'aria-hidden': 'true' }, faceTitle(face)), ...items);
+  el.faceMenu.setAttribute('aria-label', faceTitle(face));
+  el.faceMenu.dataset.faceId = String(face.id);
+  el.faceMenu.hidden = false;
+  anchor.setAttribute('aria-expanded', 'true');
+  // Below the box (above it when there is no room), inside the stage.
+  const stage = el.viewerImg.parentElement.getBoundingClientRect();
+  const box = anchor.getBoundingClientRect();
+  const menu = el.faceMenu.getBoundingClientRect();
+  const below = box.bottom - stage.top + (named ? 32 : 8);
+  const top = below + menu.height > stage.height - 8 ? box.top - stage.top - menu.height - 8 : below;
+  const left = box.left - stage.left + box.width / 2 - menu.width / 2;
+  el.faceMenu.style.left = `${Math.max(8, Math.min(left, stage.width - menu.width - 8))}px`;
+  el.faceMenu.style.top = `${Math.max(8, Math.min(top, stage.height - menu.height - 8))}px`;
+  el.faceMenu.querySelector('[role="menuitem"]')?.focus();
+}
+
+function hideFaceMenu(refocus = false) {
+  if (el.faceMenu.hidden) return;
+  el.faceMenu.hidden = true;
+  const anchor = el.faceLayer.querySelector('[aria-expanded="true"]');
+  anchor?.setAttribute('aria-expanded', 'false');
+  delete el.faceMenu.dataset.faceId;
+  if (refocus) anchor?.focus();
+}
+
+el.faceMenu.addEventListener('keydown', (event) => {
+  const items = [...el.faceMenu.querySelectorAll('[role="menuitem"]')];
+  const at = items.indexOf(document.activeElement);
+  if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+    event.preventDefault();
+    const next = event.key === 'ArrowDown' ? at + 1 : at - 1;
+    items[(next + items.length) % items.length]?.focus();
+  } else if (event.key === 'Tab') {
+    hideFaceMenu();
+  }
+});
+// Esc closes the menu first, the photo view only when no menu is open.
+el.viewer.addEventListener('cancel', (event) => {
+  if (el.faceMenu.hidden) return;
+  event.preventDefault();
+  hideFaceMenu(true);
+});
+el.viewerImg.parentElement.addEventListener('click', (event) => {
+  if (!el.faceMenu.contains(event.target)) hideFaceMenu();
+});
+el.viewerImg.addEventListener('load', () => placeFaceLayer());
 
 async function step(delta) {
   if (!el.viewer.open) return;
@@ -932,8 +1565,13 @@ el.viewerPrev.addEventListener('click', () => step(-1));
 el.viewerNext.addEventListener('click', () => step(1));
 el.viewer.addEventListener('keydown', (event) => {
   if (event.target.closest('input, textarea')) return;
+  if (!el.faceMenu.hidden && el.faceMenu.contains(event.target)) return; // the menu's own keys
   if (event.key === 'ArrowLeft') { event.preventDefault(); step(-1); }
   else if (event.key === 'ArrowRight') { event.preventDefault(); step(1); }
+  else if ((event.key === 'f' || event.key === 'F') && !event.ctrlKey && !event.metaKey && !el.viewerFaces.hidden) {
+    event.preventDefault();
+    toggleFaceBoxes();
+  }
 });
 let touchX = null;
 el.viewerImg.parentElement.addEventListener('touchstart', (e) => { touchX = e.touches[0].clientX; }, { passive: true });
