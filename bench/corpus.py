@@ -6,6 +6,8 @@
   about what real 12 MP photos weigh (~2.4 MB: decode cost follows the entropy-coded size, and a
   smooth upscale compresses to a fraction of that). A quarter are stored "sideways" with EXIF orientation 6
   as phones do, and all carry EXIF make/model/date.
+* `portrait_jpegs`: the same, made only from the two frontal portraits (the astronaut Eileen
+  Collins, Grace Hopper), each crop keeping the face: a face-heavy corpus, one face per file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bench.common import CACHE_DIR
-from pixseek.samples import SampleImage, write_dev_set
+from pixseek.samples import FACE_PEOPLE, SampleImage, write_dev_set
 
 BIG_SIZE = (4000, 3000)
 BIG_QUALITY = 90
@@ -43,17 +45,43 @@ def photos() -> list[SampleImage]:
 
 def big_jpegs(count: int = 200, processes: int = 2) -> list[Path]:
     """`count` 12 MP JPEGs in the cache, generating the missing ones in spawned processes."""
-    folder = CACHE_DIR / f"jpeg12mp-{_BIG_VERSION}"
+    return _big_jpegs_of(f"jpeg12mp-{_BIG_VERSION}", [(p.path, None) for p in photos()], count, processes)
+
+
+def portrait_jpegs(count: int = 60, processes: int = 2) -> list[Path]:
+    """A face-heavy corpus: 12 MP JPEGs made like `big_jpegs` from the two frontal portraits of
+    the face set, each random crop keeping the middle of the head (so every file holds a face)."""
+    faces = {photo.category: _middle(head) for photo, head in FACE_PEOPLE.values()}
+    sources = [(p.path, faces[p.category]) for p in photos() if p.category in faces]
+    return _big_jpegs_of(f"jpeg12mp-portraits-{_BIG_VERSION}", sources, count, processes)
+
+
+Box = tuple[int, int, int, int]
+
+
+def _middle(box: Box) -> Box:
+    """The middle half (in each direction) of a box: where the face is in a head-and-shoulders box."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    return (x0 + w // 4, y0 + h // 4, x1 - w // 4, y1 - h // 4)
+
+
+def _big_jpegs_of(
+    name: str, sources: list[tuple[Path, Box | None]], count: int, processes: int
+) -> list[Path]:
+    """`count` 12 MP JPEGs in bench/.cache/<name>, made from the sources in turn (each with a box
+    every crop must hold, or None)."""
+    folder = CACHE_DIR / name
     folder.mkdir(parents=True, exist_ok=True)
-    sources = [str(p.path) for p in photos()]
     paths = [folder / f"img_{i:04d}.jpg" for i in range(count)]
     missing = [i for i, p in enumerate(paths) if not p.exists()]
     if missing:
         print(f"generating {len(missing)} 12 MP JPEGs in {folder} (once) ...", flush=True)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            jobs = [(i, sources[i % len(sources)], str(paths[i])) for i in missing]
-            list(pool.map(_make_big_jpeg, *zip(*jobs), chunksize=4))
+            jobs = [(i, str(sources[i % len(sources)][0]), str(paths[i])) for i in missing]
+            keeps = [sources[i % len(sources)][1] for i in missing]
+            list(pool.map(_make_big_jpeg, *zip(*jobs), keeps, chunksize=4))
     return paths
 
 
@@ -69,7 +97,16 @@ def _grain_tile() -> np.ndarray:
     return _grain
 
 
-def _make_big_jpeg(index: int, source: str, dest: str) -> None:
+def _place(rng: np.random.Generator, lo: int, hi: int, size: int, limit: int) -> int:
+    """Start of a random window of `size` within 0..limit that holds lo..hi (centred on it when
+    it cannot)."""
+    first, last = max(0, hi - size), min(lo, limit - size)
+    if first > last:
+        return min(max(0, (lo + hi - size) // 2), limit - size)
+    return int(rng.integers(first, last + 1))
+
+
+def _make_big_jpeg(index: int, source: str, dest: str, keep: Box | None = None) -> None:
     rng = np.random.default_rng(1000 + index)
     portrait = index % 4 == 3  # stored sideways with EXIF orientation 6, as a phone held upright
     with Image.open(source) as src:
@@ -82,7 +119,10 @@ def _make_big_jpeg(index: int, source: str, dest: str) -> None:
     )
     scale = float(np.sqrt(rng.uniform(0.55, 1.0)))
     cw, ch = max(8, round(full_w * scale)), max(6, round(full_h * scale))
-    left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    if keep is None:
+        left, top = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    else:
+        left, top = _place(rng, keep[0], keep[2], cw, w), _place(rng, keep[1], keep[3], ch, h)
     picture = photo.crop((left, top, left + cw, top + ch)).resize((out_w, out_h), Image.Resampling.BICUBIC)
     if rng.random() < 0.5:
         picture = ImageOps.mirror(picture)

@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_table, rounded, setup_env
 from bench.corpus import big_jpegs
+
+if TYPE_CHECKING:
+    from pixseek.analysis import AnalysisOptions
 
 GOAL_E2E_IMG_S = 40.0
 
@@ -134,7 +137,8 @@ def _input_folder(paths: Sequence[Path]) -> Path:
     return folder
 
 
-def end_to_end(paths: Sequence[Path], workers: int) -> dict[str, Any]:
+def end_to_end(paths: Sequence[Path], workers: int, options: AnalysisOptions | None = None) -> dict[str, Any]:
+    """Index `paths` into a fresh library (analysis `options`: the library's default if None)."""
     from pixseek.library import Library
 
     folder = _input_folder(paths)
@@ -143,10 +147,11 @@ def end_to_end(paths: Sequence[Path], workers: int) -> dict[str, Any]:
     clock = _Clock()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with Library(home) as library:
+    with Library(home, options=options) as library:
         started = time.perf_counter()
         report = library.indexer(workers=workers, progress=clock).index(folder)
         wall = time.perf_counter() - started
+        faces = library.store.faces.count()
     self_after = resource.getrusage(resource.RUSAGE_SELF)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     shutil.rmtree(home, ignore_errors=True)
@@ -166,6 +171,7 @@ def end_to_end(paths: Sequence[Path], workers: int) -> dict[str, Any]:
         "wall_s": wall,
         "first_result_s": clock.times[0] - started,
         "stage_ms": report.stage_ms,
+        "faces": faces,
         "parent_cpu_ms_per_img": parent_cpu / n * 1e3,
         "workers_cpu_ms_per_img": workers_cpu / n * 1e3,
         "cores_busy": (parent_cpu + workers_cpu) / wall,
@@ -234,7 +240,7 @@ def run(count: int, workers: int) -> Result:
         _classify_task, list(range(count)), workers, _init_classifier, (str(models), str(tensors))
     )
     print(f"classifier-only {classify_rate:6.1f} img/s  ({classify_cpu:.1f} ms CPU/img)")
-    e2e = end_to_end(paths, workers)
+    e2e = end_to_end(paths, workers, AnalysisOptions(faces=False))  # the core; faces: bench/faces.py
     print(
         f"end to end      {e2e['img_s']:6.1f} img/s  (steady {e2e['steady_img_s']:.1f} img/s, "
         f"{e2e['wall_s']:.1f} s wall, first result after {e2e['first_result_s']:.2f} s, "

@@ -1,9 +1,10 @@
 """Run every benchmark (each in its own process), then print the headline figures.
 
-    python -m bench.run_all [--quick] [--only index_throughput,quality,scale,http_service]
+    python -m bench.run_all [--quick] [--only index_throughput,faces,quality,scale,http_service]
 
 `./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
-write nothing). The throughput benchmark goes first: it is the one most disturbed by other load.
+write nothing). The throughput benchmarks go first (indexing, then faces, which indexes too): they
+are the ones most disturbed by other load.
 The HTTP benchmark goes last: it copies the 100k library that `scale` builds.
 """
 
@@ -19,12 +20,15 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "quality", "scale", "http_service")
+BENCHMARKS = ("index_throughput", "faces", "quality", "scale", "http_service")
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
     ("decode_only_img_s", ""),
     ("index_e2e_ratio_to_classifier_ceiling", ""),
+    ("index_slowdown_faces_on_vs_off", "< 2"),
+    ("faces_per_s", ""),
+    ("face_same_person_top1", ""),
     ("text_query_p50_ms_1m", "<= 20"),
     ("text_query_p95_ms_1m", ""),
     ("similar_query_p50_ms_1m", ""),

@@ -127,7 +127,7 @@ def index(
         int,
         typer.Option(
             min=160, max=4096,
-            help="Longer side of the copy faces are detected on: faces smaller than ~1/8 of it are "
+            help="Longer side of the copy faces are detected on: faces smaller than ~1/6 of it are "
             "missed; larger finds smaller faces, slower.",
         ),
     ] = DETECT_SIDE,

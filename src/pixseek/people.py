@@ -27,8 +27,8 @@ from pixseek.store.base import FaceRecords, Store
 from pixseek.store.faces import NAME_MAX
 
 # Calibrated on the face set (pixseek.samples.write_face_set; bench/faces.py): the same person
-# is within 0.36 of themselves across crops, light, JPEG 15, rotation, grey, 1/2 and 6x size;
-# different people are 0.585 apart at the closest (an over-exposed face). dlib's usual 0.6
+# is within 0.37 of themselves across crops, light, JPEG 15, rotation, grey, 1/2 and 6x size;
+# different people are 0.58 apart at the closest (an over-exposed face). dlib's usual 0.6
 # (99.38 % on LFW) would let that pair through, so search stops a little earlier.
 SAME_PERSON_DISTANCE = 0.55  # face search cut-off
 CLUSTER_DISTANCE = 0.5  # grouping is stricter still: a wrong merge is worse than a split

@@ -6,7 +6,7 @@ Models come from the `dlib-bin` wheel and the `face-recognition-models` package.
 without importing it.
 
 Embeddings of the same person are within Euclidean distance ~0.6 of each other (dlib's LFW
-threshold); pixseek's calibration is in `pixseek.faces` and bench/README.md.
+threshold); pixseek's calibration is in `pixseek.people` and bench/README.md.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from PIL import Image
 from pixseek.records import Face
 
 FACE_MODEL_VERSION = "dlib-hog-resnet-1"
-DETECT_SIDE = 640  # detection runs on a copy whose longer side is at most this
-MIN_DETECTION_SCORE = 0.6  # true faces in our set score 0.75-1.7; the mission-patch false face up to 0.52
+# Detection runs on a copy whose longer side is at most this. 500 is what a 12 MP photo decodes to
+# at JPEG's 1/8 DCT scale, which the classifier needs anyway: detection then costs no extra decode
+# (bench/README.md, "Faces": 640 would cost 2.1x the indexing time, 500 about 1.6x).
+DETECT_SIDE = 500
+MIN_DETECTION_SCORE = 0.6  # true faces in our set score 0.71-1.7; the mission-patch false face up to 0.52
 MAX_FACES = 100  # per image, the most confident kept: a stadium crowd is not a person search
 CHIP_SOURCE_SIDE = 200  # a face is embedded from a crop where it is about this wide (dlib's chip is 150 px)
 _CROP_MARGIN = 0.6  # context kept around a face box for the landmark predictor and chip padding
@@ -98,9 +101,9 @@ class FaceAnalyzer:
         pixels = np.asarray(image.convert("RGB"))
         if min(pixels.shape[:2]) < 40:  # smaller than dlib's smallest face window: nothing to find
             return []
-        # HOG's window is 80 px: on a small picture, look at it doubled (at no more cost than a
+        # HOG's window is 80 px: on a small picture, look at it doubled (at most 2.25x the cost of a
         # full-size detection copy) to find faces down to 40 px.
-        upsample = 1 if 2 * max(image.size) <= self.detect_side else 0
+        upsample = 1 if 4 * max(image.size) <= 3 * self.detect_side else 0
         rects, scores, _ = self._detector.run(pixels, upsample, 0.0)
         to_original = original_size[0] / image.width
         found = [

@@ -139,7 +139,7 @@ def _decode_opened(im: Image.Image, min_side: int, want_meta: bool, name: str | 
     try:
         rgb = to_rgb(im)
         if min_side > 0:
-            rgb = _reduce(rgb, min_side)
+            rgb = reduce_to(rgb, min_side)
         if orientation in _UPRIGHT:
             rgb = rgb.transpose(_UPRIGHT[orientation])
     except MemoryError:
@@ -161,7 +161,7 @@ def _drop_orientation_metadata(im: Image.Image) -> None:
         del im.info[key]
 
 
-def _reduce(im: Image.Image, min_side: int) -> Image.Image:
+def reduce_to(im: Image.Image, min_side: int) -> Image.Image:
     """Box-reduce by an integer factor while keeping the shorter side >= min_side (cheap, no resampling)."""
     factor = min(im.size) // min_side
     return im.reduce(factor) if factor >= 2 else im
