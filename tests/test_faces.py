@@ -282,7 +282,7 @@ def test_people_are_stable_as_photos_arrive_and_corrections_persist(env, face_se
     removed, split_off, *_ = sorted(before[grace])
     store, owner = library.store, library.owner
     remove_faces(store, owner, grace, [removed])
-    split_person = split_person_(store, owner, grace, [split_off]).id
+    split_person = split_person_(store, owner, grace, [split_off]).new_person.id
     assert name_person(store, owner, eileen, "  Eileen ").name == "Eileen"
     with pytest.raises(PersonNotFound):
         name_person(store, owner, 10_000, "Nobody")
@@ -304,7 +304,7 @@ def test_people_are_stable_as_photos_arrive_and_corrections_persist(env, face_se
     assert removed not in set().union(*after.values()) and after[split_person] == {split_off}
     assert library.store.faces.person(library.owner, eileen).name == "Eileen"
     # merging the split-off face back is a correction too, and nothing is regrouped afterwards
-    assert merge_people(store, owner, grace, [split_person]).faces == len(after[grace]) + 1
+    assert merge_people(store, owner, grace, [split_person]).person.faces == len(after[grace]) + 1
     assert library.cluster_faces().looked_at == 0
     assert library.store.faces.person(library.owner, split_person) is None
     assert split_off in _faces_of(library, grace)

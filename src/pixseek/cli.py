@@ -523,8 +523,9 @@ def people_merge(
     """Merge people that are one person (a correction the grouping never undoes)."""
     from pixseek.people import merge_people
 
-    person = _correct(merge_people, person_id, others)
-    out.print(f"person {person_id}: {person.faces} faces in {person.images} photos", highlight=False, markup=False)
+    person = _correct(merge_people, person_id, others).person
+    shown = f"{person.faces} faces in {person.images} photos" if person else "no faces"
+    out.print(f"person {person_id}: {shown}", highlight=False, markup=False)
 
 
 @people_app.command("split")
@@ -535,8 +536,8 @@ def people_split(
     """Move faces out of a person into a new person of their own."""
     from pixseek.people import split_person
 
-    person = _correct(split_person, person_id, face_ids)
-    out.print(f"new person {person.id} with {person.faces} face(s)", highlight=False, markup=False)
+    done = _correct(split_person, person_id, face_ids)
+    out.print(f"new person {done.new_person.id} with {done.faces_moved} face(s)", highlight=False, markup=False)
 
 
 @people_app.command("remove")
@@ -547,8 +548,8 @@ def people_remove(
     """Take faces out of a person for good (the grouping will not put them back)."""
     from pixseek.people import remove_faces
 
-    _correct(remove_faces, person_id, face_ids)
-    out.print(f"removed {len(face_ids)} face(s) from person {person_id}", highlight=False, markup=False)
+    done = _correct(remove_faces, person_id, face_ids)
+    out.print(f"removed {done.faces_moved} face(s) from person {person_id}", highlight=False, markup=False)
 
 
 @people_app.command("show")
@@ -558,10 +559,10 @@ def people_show(
     as_json: JsonOpt = False,
 ) -> None:
     """A person's photos, with the face ids (for split/remove) and boxes."""
+    from pixseek.people import get_person
+
     library = _library()
-    person = library.store.faces.person(library.owner, person_id)
-    if person is None:
-        _fail(f"no person {person_id}")
+    person = _correct(get_person, person_id)
     prominence = library.store.faces.presence(library.owner, [person_id], limit=limit)
     images = library.store.get_images(library.owner, list(prominence))
     faces = library.store.faces.of_images(library.owner, [i.content_id for i in images])

@@ -148,66 +148,115 @@ def _vote(close: list[int], distance_of: dict[int, float], person_of: dict[int, 
 
 
 # ---- corrections (the CLI and the service make them through these) -----------------------------
+_ID_MAX = 2**62  # ids beyond this cannot exist (and would overflow SQLite's integers)
 
 
 class CorrectionError(ValueError):
     """A correction that cannot be made; the message is for the user."""
 
 
-class PersonNotFound(CorrectionError):
-    """No such person for this user (whether or not another user has one)."""
+class NotFound(CorrectionError):
+    """No such person or face for this user (whether or not another user has one)."""
 
 
-def _person(store: Store, owner: int, person_id: int) -> Person:
-    person = store.faces.person(owner, person_id)
+class PersonNotFound(NotFound):
+    pass
+
+
+class FaceNotFound(NotFound):
+    pass
+
+
+@dataclass
+class Correction:
+    """What a correction did: the person acted on (None once no face is left in it), the person
+    a split made, and how many faces moved."""
+
+    person: Person | None
+    new_person: Person | None = None
+    faces_moved: int = 0
+
+
+def get_person(store: Store, owner: int, person_id: int) -> Person:
+    """The owner's person with this id; PersonNotFound also for another user's id."""
+    person = store.faces.person(owner, person_id) if 1 <= person_id <= _ID_MAX else None
     if person is None:
         raise PersonNotFound(f"no person {person_id}")
     return person
 
 
-def _check_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> None:
-    if not face_ids:
+def _own_faces(store: Store, owner: int, face_ids: list[int], person_id: int | None = None) -> list[int]:
+    """The owner's faces among face_ids (FaceNotFound names those that are not), and with
+    person_id given, all of them that person's. Duplicates are dropped."""
+    ids = list(dict.fromkeys(face_ids))
+    if not ids:
         raise CorrectionError("no faces given")
-    found = {f.id: f for f in store.faces.get(owner, face_ids, live_only=False)}
-    wrong = [i for i in face_ids if i not in found or found[i].person_id != person_id]
-    if wrong:
-        raise CorrectionError(f"not faces of person {person_id}: {', '.join(map(str, wrong))}")
+    found = {f.id: f for f in store.faces.get(owner, [i for i in ids if 1 <= i <= _ID_MAX], live_only=False)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise FaceNotFound(f"no face {', '.join(map(str, missing))}")
+    if person_id is not None:
+        wrong = [i for i in ids if found[i].person_id != person_id]
+        if wrong:
+            raise CorrectionError(f"not faces of person {person_id}: {', '.join(map(str, wrong))}")
+    return ids
+
+
+def clean_name(name: str | None) -> str | None:
+    """A person's name as stored: spaces collapsed and trimmed; None for no name."""
+    clean = " ".join((name or "").split())
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in clean):
+        raise CorrectionError("name: control characters are not allowed")
+    if len(clean) > NAME_MAX:
+        raise CorrectionError(f"name: at most {NAME_MAX} characters (got {len(clean)})")
+    return clean or None
+
+
+def _done(store: Store, owner: int, person_id: int, moved: int, new_person: int | None = None) -> Correction:
+    store.commit()
+    return Correction(
+        person=store.faces.person(owner, person_id),
+        new_person=store.faces.person(owner, new_person) if new_person is not None else None,
+        faces_moved=moved,
+    )
 
 
 def name_person(store: Store, owner: int, person_id: int, name: str | None) -> Person:
-    """Name a person (None or blank: no name); spaces are tidied."""
-    _person(store, owner, person_id)
-    clean = " ".join((name or "").split())
-    if len(clean) > NAME_MAX:
-        raise CorrectionError(f"a name has at most {NAME_MAX} characters")
-    store.faces.rename(owner, person_id, clean or None)
+    """Name a person (None or blank: no name)."""
+    clean = clean_name(name)
+    get_person(store, owner, person_id)
+    store.faces.rename(owner, person_id, clean)
     store.commit()
-    return _person(store, owner, person_id)
+    return get_person(store, owner, person_id)
 
 
-def merge_people(store: Store, owner: int, into: int, others: list[int]) -> Person:
+def merge_people(store: Store, owner: int, into: int, others: list[int]) -> Correction:
     """`others` are `into` as well: their faces move over (an unnamed `into` takes their name)."""
-    _person(store, owner, into)
-    for other in others:
-        _person(store, owner, other)
+    get_person(store, owner, into)
+    others = [o for o in dict.fromkeys(others) if o != into]
+    moved = sum(get_person(store, owner, other).faces for other in others)
     store.faces.merge(owner, into, others)
-    store.commit()
-    return _person(store, owner, into)
+    return _done(store, owner, into, moved)
 
 
-def split_person(store: Store, owner: int, person_id: int, face_ids: list[int]) -> Person:
-    """Faces of a person that are someone else become a new person; returns it."""
-    _person(store, owner, person_id)
-    _check_faces(store, owner, person_id, face_ids)
+def split_person(store: Store, owner: int, person_id: int, face_ids: list[int]) -> Correction:
+    """Faces of a person that are someone else become a new person of their own."""
+    get_person(store, owner, person_id)
+    ids = _own_faces(store, owner, face_ids, person_id)
     new_id = store.faces.create_person(owner)
-    store.faces.assign(owner, face_ids, new_id, "user")
-    store.commit()
-    return _person(store, owner, new_id)
+    moved = store.faces.assign(owner, ids, new_id, "user")
+    return _done(store, owner, person_id, moved, new_id)
 
 
-def remove_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> None:
+def remove_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> Correction:
     """Faces that are nobody worth grouping leave the person for good."""
-    _person(store, owner, person_id)
-    _check_faces(store, owner, person_id, face_ids)
-    store.faces.assign(owner, face_ids, None, "user")
-    store.commit()
+    get_person(store, owner, person_id)
+    moved = store.faces.assign(owner, _own_faces(store, owner, face_ids, person_id), None, "user")
+    return _done(store, owner, person_id, moved)
+
+
+def add_faces(store: Store, owner: int, person_id: int, face_ids: list[int]) -> Correction:
+    """Faces (of no one, or of someone else) that are this person: "this is Alice", or an undo."""
+    get_person(store, owner, person_id)
+    moved = store.faces.assign(owner, _own_faces(store, owner, face_ids), person_id, "user")
+    return _done(store, owner, person_id, moved)

@@ -144,7 +144,7 @@ class SearchEngine:
             alternative = plan.alternatives[int(scored.alternative[i])]
             by_face = {t: float(f[i]) for t, f in scored.face_scores.items()}
             why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i], by_face)
-            hits.append(_hit(image, float(scored.score[i]), why))
+            hits.append(hit_of(image, float(scored.score[i]), why))
         return SearchResult(
             query=query,
             hits=hits,
@@ -262,7 +262,7 @@ class SearchEngine:
                 chosen = [int(c) for c in ids[ids != own_id][:limit]]
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
-            _hit(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
+            hit_of(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
             for img in self.store.get_images(owner, chosen)
         ]
         return SearchResult(
@@ -379,5 +379,5 @@ def describe_image(image: ImageRef) -> str:
     return f"image {image}" if isinstance(image, int) else str(image)
 
 
-def _hit(image: StoredImage, score: float, why: list[str]) -> Hit:
-    return Hit(image.content_id, image.paths[0], round(score, 4), why, image.paths, image.meta)
+def hit_of(image: StoredImage, score: float, why: list[str], faces: list[StoredFace] | None = None) -> Hit:
+    return Hit(image.content_id, image.paths[0], round(score, 4), why, image.paths, image.meta, faces or [])

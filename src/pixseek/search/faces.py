@@ -17,7 +17,7 @@ import numpy as np
 
 from pixseek.people import SAME_PERSON_DISTANCE
 from pixseek.records import Box, Face, ImageFilter, StoredFace, Vector
-from pixseek.search.engine import Hit, ImageRef, QueryError, describe_image, indexed_content
+from pixseek.search.engine import Hit, ImageRef, QueryError, describe_image, hit_of, indexed_content
 from pixseek.store.base import Store
 
 DetectFaces = Callable[[Path | bytes], list[Face]]
@@ -132,16 +132,6 @@ class FaceSearch:
         hits = []
         for image in self.store.get_images(owner, chosen):
             distance, stored = best[image.content_id]
-            hits.append(
-                Hit(
-                    image.content_id,
-                    image.paths[0],
-                    round(1.0 - distance, 4),
-                    [f"face distance {distance:.2f}"],
-                    image.paths,
-                    image.meta,
-                    faces=[stored],
-                )
-            )
+            hits.append(hit_of(image, 1.0 - distance, [f"face distance {distance:.2f}"], [stored]))
         return hits
 

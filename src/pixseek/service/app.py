@@ -13,17 +13,18 @@ event loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -34,10 +35,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import pixseek
+from pixseek import people
 from pixseek.imageio.decode import ImageDecodeError
 from pixseek.library import Library
-from pixseek.people import SAME_PERSON_DISTANCE
-from pixseek.records import ImageFilter, Person, StoredFace, StoredImage, User
+from pixseek.people import SAME_PERSON_DISTANCE, Correction, CorrectionError, NotFound
+from pixseek.records import ImageFilter, StoredFace, StoredImage, User
 from pixseek.search.engine import (
     DEFAULT_THRESHOLD,
     Hit,
@@ -63,9 +65,8 @@ from pixseek.service.settings import ServiceSettings
 from pixseek.service.thumbnails import FACE_SIZES, SIZES, Thumbnails
 from pixseek.service.uploads import ReceivedFile, UploadArea, UploadRejected
 from pixseek.store import DEFAULT_OWNER
-from pixseek.store.base import FaceRecords
 from pixseek.store.embedded import EMBEDDING_DIM
-from pixseek.store.faces import FACE_DIM, NAME_MAX
+from pixseek.store.faces import FACE_DIM
 from pixseek.store.sparse import ROW_BYTES
 
 log = logging.getLogger("pixseek.service")
@@ -275,38 +276,16 @@ class Service:
         return found[0]
 
 
-def _own_person(faces: FaceRecords, owner: int, person_id: int) -> Person:
-    """The owner's person with this id, else 404 (also for another user's id)."""
-    found = faces.person(owner, person_id) if 1 <= person_id <= MAX_ID else None
-    if found is None:
-        raise _error(404, f"no person {person_id}")
-    return found
-
-
-def _own_faces(faces: FaceRecords, owner: int, face_ids: list[int], person_id: int | None = None) -> list[int]:
-    """The owner's faces among face_ids (404 names those that are not), and with person_id
-    given, all of them that person's (else 422). Duplicates are dropped."""
-    ids = list(dict.fromkeys(face_ids))
-    found = {f.id: f for f in faces.get(owner, [i for i in ids if 1 <= i <= MAX_ID], live_only=False)}
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise _error(404, f"no face {', '.join(map(str, missing))}")
-    if person_id is not None:
-        wrong = [i for i in ids if found[i].person_id != person_id]
-        if wrong:
-            listed = ", ".join(map(str, wrong))
-            raise _error(422, f"not faces of person {person_id}: {listed} (GET /api/people/{person_id} lists theirs)")
-    return ids
-
-
-def _clean_name(name: str | None) -> str | None:
-    """A person's name as stored: spaces collapsed and trimmed; None for no name."""
-    clean = " ".join((name or "").split())
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in clean):
-        raise _error(422, "name: control characters are not allowed")
-    if len(clean) > NAME_MAX:
-        raise _error(422, f"name: at most {NAME_MAX} characters (got {len(clean)})")
-    return clean or None
+@contextlib.contextmanager
+def _corrections() -> Iterator[None]:
+    """pixseek.people's errors as HTTP errors: an unknown (or another user's) person or face is
+    a 404, any other correction that cannot be made a 422."""
+    try:
+        yield
+    except NotFound as exc:
+        raise _error(404, str(exc)) from None
+    except CorrectionError as exc:
+        raise _error(422, str(exc)) from None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -771,7 +750,8 @@ def person_detail(
     """A person and a page of their photos, the photos where their face is largest first."""
     service = _service(request)
     faces = service.store.faces
-    person = _own_person(faces, user.id, person_id)
+    with _corrections():
+        person = people.get_person(service.store, user.id, person_id)
     prominence = faces.presence(user.id, [person_id], limit=offset + limit)
     images = service.store.get_images(user.id, list(prominence)[offset:])
     in_images = faces.of_images(user.id, [i.content_id for i in images])
@@ -791,11 +771,14 @@ def person_detail(
     )
 
 
-def _changed(service: Service, owner: int, person_id: int, moved: int, new_person: int | None = None):
+def _changed(service: Service, owner: int, person_id: int, correct: Callable[..., Correction], *args: Any):
+    """Make a correction on the writer store; the people as the readers see them afterwards."""
+    with _corrections():
+        done = service.runner.write(lambda store: correct(store, owner, person_id, *args))
     return schemas.PeopleChange(
         person=service.person(owner, person_id),
-        new_person=service.person(owner, new_person) if new_person is not None else None,
-        faces_moved=moved,
+        new_person=service.person(owner, done.new_person.id) if done.new_person is not None else None,
+        faces_moved=done.faces_moved,
     )
 
 
@@ -803,70 +786,35 @@ def _changed(service: Service, owner: int, person_id: int, moved: int, new_perso
 def rename_person(person_id: int, body: schemas.PersonName, user: CurrentUser, request: Request) -> schemas.Person:
     """Name a person (null or "" removes the name); the name then finds their photos in search."""
     service = _service(request)
-    name = _clean_name(body.name)
-
-    def change(store) -> None:
-        _own_person(store.faces, user.id, person_id)
-        store.faces.rename(user.id, person_id, name)
-
-    service.runner.write(change)
-    return schemas.person(_own_person(service.store.faces, user.id, person_id))
+    with _corrections():
+        service.runner.write(lambda store: people.name_person(store, user.id, person_id, body.name))
+        return schemas.person(people.get_person(service.store, user.id, person_id))
 
 
 @api.post("/people/{person_id}/merge", response_model=schemas.PeopleChange)
 def merge_people(person_id: int, body: schemas.MergeRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Merge people into this one (their faces move over; an unnamed person takes their name)."""
-    service = _service(request)
-    others = list(dict.fromkeys(body.people))
-    if person_id in others:
+    if person_id in body.people:
         raise _error(422, f"people: person {person_id} cannot be merged into themselves")
-
-    def change(store) -> int:
-        _own_person(store.faces, user.id, person_id)
-        moved = sum(_own_person(store.faces, user.id, other).faces for other in others)
-        store.faces.merge(user.id, person_id, others)
-        return moved
-
-    return _changed(service, user.id, person_id, service.runner.write(change))
+    return _changed(_service(request), user.id, person_id, people.merge_people, body.people)
 
 
 @api.post("/people/{person_id}/split", status_code=201, response_model=schemas.PeopleChange)
 def split_person(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Move some of this person's faces into a new person of their own."""
-    service = _service(request)
-
-    def change(store) -> tuple[int, int]:
-        _own_person(store.faces, user.id, person_id)
-        ids = _own_faces(store.faces, user.id, body.faces, person_id)
-        new_person = store.faces.create_person(user.id)
-        return new_person, store.faces.assign(user.id, ids, new_person, "user")
-
-    new_person, moved = service.runner.write(change)
-    return _changed(service, user.id, person_id, moved, new_person)
+    return _changed(_service(request), user.id, person_id, people.split_person, body.faces)
 
 
 @api.post("/people/{person_id}/remove", response_model=schemas.PeopleChange)
 def remove_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Take faces out of this person for good: the grouping never puts them back."""
-    service = _service(request)
-
-    def change(store) -> int:
-        _own_person(store.faces, user.id, person_id)
-        return store.faces.assign(user.id, _own_faces(store.faces, user.id, body.faces, person_id), None, "user")
-
-    return _changed(service, user.id, person_id, service.runner.write(change))
+    return _changed(_service(request), user.id, person_id, people.remove_faces, body.faces)
 
 
 @api.post("/people/{person_id}/add", response_model=schemas.PeopleChange)
 def add_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Put faces (of no one, or of someone else) into this person: "this is Alice", or an undo."""
-    service = _service(request)
-
-    def change(store) -> int:
-        _own_person(store.faces, user.id, person_id)
-        return store.faces.assign(user.id, _own_faces(store.faces, user.id, body.faces), person_id, "user")
-
-    return _changed(service, user.id, person_id, service.runner.write(change))
+    return _changed(_service(request), user.id, person_id, people.add_faces, body.faces)
 
 
 @api.get(
