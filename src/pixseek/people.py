@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.records import Person
-from pixseek.store.base import FaceRecords, Store
+from pixseek.store.base import ID_MAX, FaceRecords, Store
 from pixseek.store.faces import NAME_MAX
 
 # Calibrated on the face set (pixseek.samples.write_face_set; bench/faces.py): the same person
@@ -148,9 +148,6 @@ def _vote(close: list[int], distance_of: dict[int, float], person_of: dict[int, 
 
 
 # ---- corrections (the CLI and the service make them through these) -----------------------------
-_ID_MAX = 2**62  # ids beyond this cannot exist (and would overflow SQLite's integers)
-
-
 class CorrectionError(ValueError):
     """A correction that cannot be made; the message is for the user."""
 
@@ -179,7 +176,7 @@ class Correction:
 
 def get_person(store: Store, owner: int, person_id: int) -> Person:
     """The owner's person with this id; PersonNotFound also for another user's id."""
-    person = store.faces.person(owner, person_id) if 1 <= person_id <= _ID_MAX else None
+    person = store.faces.person(owner, person_id) if 1 <= person_id <= ID_MAX else None
     if person is None:
         raise PersonNotFound(f"no person {person_id}")
     return person
@@ -191,7 +188,7 @@ def _own_faces(store: Store, owner: int, face_ids: list[int], person_id: int | N
     ids = list(dict.fromkeys(face_ids))
     if not ids:
         raise CorrectionError("no faces given")
-    found = {f.id: f for f in store.faces.get(owner, [i for i in ids if 1 <= i <= _ID_MAX], live_only=False)}
+    found = {f.id: f for f in store.faces.get(owner, [i for i in ids if 1 <= i <= ID_MAX], live_only=False)}
     missing = [i for i in ids if i not in found]
     if missing:
         raise FaceNotFound(f"no face {', '.join(map(str, missing))}")

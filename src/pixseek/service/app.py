@@ -65,6 +65,7 @@ from pixseek.service.settings import ServiceSettings
 from pixseek.service.thumbnails import FACE_SIZES, SIZES, Thumbnails
 from pixseek.service.uploads import ReceivedFile, UploadArea, UploadRejected
 from pixseek.store import DEFAULT_OWNER
+from pixseek.store.base import ID_MAX
 from pixseek.store.embedded import EMBEDDING_DIM
 from pixseek.store.faces import FACE_DIM
 from pixseek.store.sparse import ROW_BYTES
@@ -72,7 +73,6 @@ from pixseek.store.sparse import ROW_BYTES
 log = logging.getLogger("pixseek.service")
 
 STATIC_DIR = Path(__file__).parent / "static"
-MAX_ID = 2**62  # ids beyond this cannot exist (and would overflow SQLite's integers)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MIME = {
     "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
@@ -263,14 +263,14 @@ class Service:
 
     def own_image(self, owner: int, image_id: int) -> StoredImage:
         """The owner's live image with this id, else 404 (also for another user's id)."""
-        found = self.store.get_images(owner, [image_id]) if 1 <= image_id <= MAX_ID else []
+        found = self.store.get_images(owner, [image_id]) if 1 <= image_id <= ID_MAX else []
         if not found:
             raise _error(404, f"no image {image_id}")
         return found[0]
 
     def own_face(self, owner: int, face_id: int) -> StoredFace:
         """The owner's face with this id, in one of their live images, else 404."""
-        found = self.store.faces.get(owner, [face_id]) if 1 <= face_id <= MAX_ID else []
+        found = self.store.faces.get(owner, [face_id]) if 1 <= face_id <= ID_MAX else []
         if not found:
             raise _error(404, f"no face {face_id}")
         return found[0]
@@ -946,7 +946,7 @@ def list_jobs(
 
 @api.get("/jobs/{job_id}", response_model=schemas.Job)
 def get_job(job_id: int, user: CurrentUser, request: Request) -> schemas.Job:
-    record = _service(request).accounts.job(user.id, job_id) if 1 <= job_id <= MAX_ID else None
+    record = _service(request).accounts.job(user.id, job_id) if 1 <= job_id <= ID_MAX else None
     if record is None:
         raise _error(404, f"no job {job_id}")
     return schemas.job(record)

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from pixseek.store.accounts import Accounts
 
 
+ID_MAX = 2**62  # record ids beyond this cannot exist (and would overflow SQLite's integers)
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or used (clear message for the user)."""
 
