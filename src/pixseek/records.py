@@ -63,6 +63,15 @@ class Face:
 
 
 @dataclass
+class TextLine:
+    """A line of text read in an image (OCR)."""
+
+    text: str
+    score: float  # recogniser confidence, 0..1
+    box: Box  # axis-aligned bounds of the (possibly rotated) line
+
+
+@dataclass
 class Analysis:
     """Everything the analyzers found in one image: one record per image content."""
 
@@ -70,6 +79,7 @@ class Analysis:
     categories: SparseVector  # top ~50 class probabilities
     embedding: Vector  # 1280-d classifier embedding (pooled features), float32, not normalised
     faces: list[Face] | None = None  # None: faces were not looked for
+    texts: list[TextLine] | None = None  # None: text was not looked for; in reading order
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
