@@ -1,7 +1,9 @@
 """One analysis pass over one image: decode once, run every analyzer, return one record.
 
 This module holds the models and knows nothing about storage. Each analyzer gets the decoded
-image and adds its part to the same `Analysis`: the classifier (always), faces (switchable).
+image and adds its part to the same `Analysis`: the classifier (always), faces and text (OCR),
+each switchable. An analyzer that needs more detail than the shared decode (a face chip, a line of
+small print) asks for a larger decode of the same bytes, only when it needs it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
 from pixseek.analyzers.classifier import CLASSIFIER_VERSION, Classifier
 from pixseek.analyzers.faces import DETECT_SIDE, FACE_MODEL_VERSION, FaceAnalyzer
+from pixseek.analyzers.text import DETECT_SIDE as TEXT_DETECT_SIDE
+from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image, reduce_to
-from pixseek.records import Analysis, Face
+from pixseek.records import Analysis, Face, TextLine
 from pixseek.store.sparse import TOP_K, top_k
 
 # Identifies what produced a stored analysis; a change means stored images must be re-analysed.
@@ -31,12 +36,16 @@ class AnalysisOptions:
 
     faces: bool = True
     face_detect_side: int = DETECT_SIDE
+    text: bool = True  # OCR
+    text_detect_side: int = TEXT_DETECT_SIDE
 
     @property
     def version(self) -> str:
         parts = [BASE_VERSION]
         if self.faces:
             parts.append(f"faces-{FACE_MODEL_VERSION}-{self.face_detect_side}")
+        if self.text:
+            parts.append(f"ocr-{OCR_MODEL_VERSION}-{self.text_detect_side}")
         return "+".join(parts)
 
 
@@ -74,6 +83,19 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _loader(data: bytes | Path | str, decoded: DecodedImage) -> Callable[[int], Image.Image]:
+    """load_at_least(side): the image with its shorter side at least `side` (or at full size).
+    The shared decoded copy serves when it is detailed enough; else the bytes are decoded again."""
+    size = (decoded.meta.width, decoded.meta.height)
+
+    def load_at_least(side: int) -> Image.Image:
+        if side <= min(decoded.image.size):
+            return decoded.image
+        return load_image(_source(data), min_side=side if side < min(size) else 0).image
+
+    return load_at_least
+
+
 class ImageAnalyzer:
     """Holds the models of one process. Build it inside the process that uses it."""
 
@@ -82,17 +104,22 @@ class ImageAnalyzer:
         self.version = options.version
         self.classifier = Classifier(model_dir, threads=threads)
         self.faces = FaceAnalyzer(options.face_detect_side) if options.faces else None
+        self.text = TextReader(options.text_detect_side, threads=threads) if options.text else None
         self._query_faces: FaceAnalyzer | None = None
+        self._query_text: TextReader | None = None
 
-    def analyze(self, data: bytes | Path | str, faces: bool = True) -> Analysis:
-        """Analyse an image given as bytes or a path (faces=False: classifier only, e.g. for a
-        search by example). Raises ImageDecodeError for bad input."""
+    def analyze(self, data: bytes | Path | str, faces: bool = True, text: bool = True) -> Analysis:
+        """Analyse an image given as bytes or a path (faces=False, text=False: classifier only, e.g.
+        for a search by example). Raises ImageDecodeError for bad input."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         face_analyzer = self.faces if faces else None
+        text_reader = self.text if text else None
         min_side = self.classifier.min_side
         if face_analyzer is not None:
             min_side = max(min_side, face_analyzer.decode_side)
+        if text_reader is not None:
+            min_side = max(min_side, text_reader.decode_side)
         decoded = load_image(_source(data), min_side=min_side)
         t1 = time.perf_counter()
         # Decoded larger for the face detector, the picture is box-reduced first for the classifier:
@@ -103,11 +130,15 @@ class ImageAnalyzer:
         found = None
         if face_analyzer is not None:
             found = self._find_faces(face_analyzer, data, decoded, timings)
+        lines = None
+        if text_reader is not None:
+            lines = self._read_text(text_reader, data, decoded, timings)
         return Analysis(
             meta=decoded.meta,
             categories=top_k(result.probabilities),
             embedding=result.embedding,
             faces=found,
+            texts=lines,
             timings_ms=timings,
         )
 
@@ -121,6 +152,16 @@ class ImageAnalyzer:
         decoded = load_image(_source(data), min_side=analyzer.decode_side)
         return self._find_faces(analyzer, data, decoded, {})
 
+    def read_text(self, data: bytes | Path | str) -> list[TextLine]:
+        """Only the text of an image (`pixseek text`). Raises ImageDecodeError."""
+        reader = self.text
+        if reader is None:
+            if self._query_text is None:
+                self._query_text = TextReader(self.options.text_detect_side)
+            reader = self._query_text
+        decoded = load_image(_source(data), min_side=reader.decode_side)
+        return self._read_text(reader, data, decoded, {})
+
     @staticmethod
     def _find_faces(
         analyzer: FaceAnalyzer, data: bytes | Path | str, decoded: DecodedImage, timings: dict[str, float]
@@ -129,17 +170,20 @@ class ImageAnalyzer:
         size = (decoded.meta.width, decoded.meta.height)
         detections = analyzer.detect(decoded.image, size)
         t1 = time.perf_counter()
-
-        def load_at_least(side: int) -> Image.Image:
-            # The decoded copy serves when it is detailed enough; else decode again, larger.
-            if side <= min(decoded.image.size):
-                return decoded.image
-            return load_image(_source(data), min_side=side if side < min(size) else 0).image
-
-        faces = analyzer.embed(detections, load_at_least, size)
+        faces = analyzer.embed(detections, _loader(data, decoded), size)
         timings["faces_detect"] = (t1 - t0) * 1e3
         timings["faces_embed"] = (time.perf_counter() - t1) * 1e3
         return faces
+
+    @staticmethod
+    def _read_text(
+        reader: TextReader, data: bytes | Path | str, decoded: DecodedImage, timings: dict[str, float]
+    ) -> list[TextLine]:
+        t0 = time.perf_counter()
+        size = (decoded.meta.width, decoded.meta.height)
+        lines = reader.read(decoded.image, size, _loader(data, decoded), timings)
+        timings["ocr"] = (time.perf_counter() - t0) * 1e3
+        return lines
 
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> AnalysisResult:
         """Read, hash and analyse one file; files whose hash is in skip_hashes are only hashed."""

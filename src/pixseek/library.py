@@ -84,7 +84,7 @@ class Library:
         )
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
-        analysis = self.analyzer.analyze(image if isinstance(image, bytes) else Path(image), faces=False)
+        analysis = self.analyzer.analyze(image if isinstance(image, bytes) else Path(image), faces=False, text=False)
         return analysis.embedding, dense_probabilities(analysis.categories)
 
     def close(self) -> None:

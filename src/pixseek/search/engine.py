@@ -8,6 +8,11 @@ scores the geometric mean of its terms (each must reach a floor), a query the be
 People: a term may also be answered by faces (a person's name: their faces; "people": any
 face); its score is then the better of the class score and the face's prominence.
 
+Text in images (OCR): a term is also answered by the image's text holding its words, and words
+the concept space does not know become text-only terms when some image has them in its text
+(search/text.py); a term's score is the best of its evidence, so "dog" AND "2023" can be met by
+a dog photo whose caption says 2023.
+
 Similar images: k-NN over the 1280-d embeddings; with a focus concept, candidates are reranked by
 cosine similarity of embeddings re-weighted by that concept's classifier weights (Insight's
 "weighted features"), so "similar, but the cat" ignores the bottle beside it.
@@ -26,11 +31,12 @@ from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import Conjunction, UnknownQueryError, parse_query
+from pixseek.language.query import STOPWORDS, Conjunction, UnknownQueryError, parse_query, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
+from pixseek.search.text import TextEvidence, empty_vector, find_text, split_quoted
 
 DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region on the dev set (bench/)
 CLASS_NOISE_FLOOR = 0.02  # class probabilities below this are an image's noise (4x fewer false hits, bench/)
@@ -60,6 +66,7 @@ class _Scored:
     class_ids: NDArray[np.int32]
     probs: NDArray[np.float32]
     face_scores: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # id(term) -> scores
+    text_scores: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # id(term) -> scores
 
     def ranked(self, threshold: float) -> NDArray[np.int64]:
         passing = np.flatnonzero(self.score >= threshold)
@@ -120,14 +127,43 @@ class SearchEngine:
     ) -> SearchResult:
         """The owner's images matching `query`, best first: results offset..offset+limit."""
         started = time.perf_counter()
+        quoted = split_quoted(query)
+        concept_error = ""
         try:
-            plan = parse_query(query, PeopleVocabulary(self.concepts, self.store.faces.names(owner)))
+            plan = parse_query(quoted.rest, PeopleVocabulary(self.concepts, self.store.faces.names(owner)))
+            alternatives, unknown = plan.alternatives, plan.unknown_words
         except UnknownQueryError as exc:
-            raise QueryError(str(exc)) from None
-        terms = list({id(t): t for alt in plan.alternatives for t in alt.terms}.values())
-        per_term = [self._term_candidates(owner, t) for t in terms]  # each sorted and unique
+            if not quoted.phrases and not _content_words(quoted.rest):
+                raise QueryError(str(exc)) from None
+            concept_error = str(exc)
+            alternatives, unknown = [], _content_words(quoted.rest)
+        # The last word may be unfinished (instant search): it also matches as a prefix.
+        typing = not quoted.phrases and query == query.rstrip()
+        last_word = (tokenize(quoted.rest) or [""])[-1] if typing else ""
+        text: dict[int, TextEvidence] = {}  # id(term) -> the images whose text has the term's words
+        for term in {id(t): t for alt in alternatives for t in alt.terms}.values():
+            words = term.term.split()
+            found = find_text(self.store.texts, owner, words, prefix=words[-1] == last_word)
+            if found:
+                text[id(term)] = found
+        text_terms: list[TermVector] = []  # words only the text knows, then the literal phrases
+        for word in unknown:
+            found = find_text(self.store.texts, owner, [word], prefix=word == last_word)
+            if found:
+                text_terms.append(_text_term(word, found, text))
+        for phrase in quoted.phrases:
+            words = tokenize(phrase)
+            if words:
+                text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
+        unknown = [w for w in unknown if w not in {t.term for t in text_terms}]
+        if text_terms:
+            alternatives = [Conjunction(a.terms + text_terms) for a in alternatives] or [Conjunction(text_terms)]
+        if not alternatives:
+            raise QueryError(concept_error)
+        terms = list({id(t): t for alt in alternatives for t in alt.terms}.values())
+        per_term = [self._term_candidates(owner, t, text.get(id(t))) for t in terms]  # each sorted and unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
-        scored = self._score(owner, plan.alternatives, terms, candidates)
+        scored = self._score(owner, alternatives, terms, candidates, text)
         wanted = offset + limit
         chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
         if len(chosen) < wanted and self._restricted(owner, where):
@@ -135,49 +171,83 @@ class SearchEngine:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if 0 < len(admitted) <= EXACT_RESCORE_MAX:
-                scored = self._score(owner, plan.alternatives, terms, admitted)
+                scored = self._score(owner, alternatives, terms, admitted, text)
                 chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
         chosen = chosen[offset:]
         hits = []
-        for image in self.store.get_images(owner, chosen):
+        images = self.store.get_images(owner, chosen)
+        snippets = self._snippets(owner, images, scored, alternatives, text)
+        for image in images:
             i = int(np.searchsorted(scored.ids, image.content_id))  # ids are sorted
-            alternative = plan.alternatives[int(scored.alternative[i])]
+            alternative = alternatives[int(scored.alternative[i])]
             by_face = {t: float(f[i]) for t, f in scored.face_scores.items()}
-            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i], by_face)
+            by_text = {t: float(f[i]) for t, f in scored.text_scores.items()}
+            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i], by_face, by_text)
+            if image.content_id in snippets:
+                why.append(f"text: {snippets[image.content_id]}")
             hits.append(hit_of(image, float(scored.score[i]), why))
         return SearchResult(
             query=query,
             hits=hits,
-            unknown_words=list(plan.unknown_words),
-            interpretation=[" AND ".join(t.term for t in alt.terms) for alt in plan.alternatives],
+            unknown_words=list(unknown),
+            interpretation=[" AND ".join(t.term for t in alt.terms) for alt in alternatives],
             candidates=len(scored.ids),
             took_ms=(time.perf_counter() - started) * 1e3,
         )
 
     def _score(
-        self, owner: int, alternatives: list[Conjunction], terms: list[TermVector], ids: NDArray[np.int64]
+        self,
+        owner: int,
+        alternatives: list[Conjunction],
+        terms: list[TermVector],
+        ids: NDArray[np.int64],
+        text: dict[int, TextEvidence],
     ) -> _Scored:
-        """Exact scores of sorted content ids from their forward rows (and faces): best alternative each."""
+        """Exact scores of sorted content ids from their forward rows, faces and text: best
+        alternative each."""
         class_ids, probs = self.store.categories(ids)
         term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
         face_scores = {id(t): self._face_scores(owner, t, ids) for t in terms if t.faces is not None}
-        for term_id, faces in face_scores.items():
-            term_scores[term_id] = np.maximum(term_scores[term_id], faces)
+        text_scores = {id(t): text[id(t)].scores(ids) for t in terms if id(t) in text}
+        for evidence in (face_scores, text_scores):
+            for term_id, scores in evidence.items():
+                term_scores[term_id] = np.maximum(term_scores[term_id], scores)
         best = np.zeros(len(ids), dtype=np.float32)
         best_alt = np.full(len(ids), -1)
         for a, alternative in enumerate(alternatives):
             combined = _conjunction_scores(alternative.terms, term_scores)
             better = combined > best
             best[better], best_alt[better] = combined[better], a
-        return _Scored(ids, best, best_alt, class_ids, probs, face_scores)
+        return _Scored(ids, best, best_alt, class_ids, probs, face_scores, text_scores)
 
-    def _term_candidates(self, owner: int, term: TermVector) -> NDArray[np.int64]:
+    def _term_candidates(self, owner: int, term: TermVector, text: TextEvidence | None) -> NDArray[np.int64]:
         ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, CANDIDATE_BUDGET)
         if term.faces is not None:
             people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
             with_faces = self.store.faces.presence(owner, people, limit=CANDIDATE_BUDGET)
             ids = np.union1d(ids, np.fromiter(with_faces, dtype=np.int64, count=len(with_faces)))
+        if text is not None:
+            ids = np.union1d(ids, text.ids())
         return ids
+
+    def _snippets(
+        self,
+        owner: int,
+        images: list[StoredImage],
+        scored: _Scored,
+        alternatives: list[Conjunction],
+        text: dict[int, TextEvidence],
+    ) -> dict[int, str]:
+        """Excerpts of the text of the hits that text evidence helped, around the words it matched."""
+        wanted: list[int] = []
+        phrases: dict[str, list[str]] = {}
+        for image in images:
+            i = int(np.searchsorted(scored.ids, image.content_id))
+            for term in alternatives[int(scored.alternative[i])].terms:
+                if id(term) in scored.text_scores and scored.text_scores[id(term)][i] > 0:
+                    wanted.append(image.content_id)
+                    phrases[" ".join(text[id(term)].words)] = text[id(term)].words
+        return self.store.texts.snippets(owner, sorted(set(wanted)), list(phrases.values()))
 
     def _face_scores(self, owner: int, term: TermVector, ids: NDArray[np.int64]) -> NDArray[np.float32]:
         assert term.faces is not None
@@ -193,9 +263,15 @@ class SearchEngine:
         class_ids: NDArray[np.int32],
         probs: NDArray[np.float32],
         by_face: dict[int, float],
+        by_text: dict[int, float],
     ) -> list[str]:
         reasons = []
         for term in terms:
+            if by_text.get(id(term), 0.0) > 0 and by_text[id(term)] >= by_face.get(id(term), 0.0):
+                concept = float(_term_scores(term.vector, class_ids[None], probs[None])[0]) if len(term.vector) else 0.0
+                if by_text[id(term)] >= concept:
+                    reasons.append(f"{term.term}: in its text {by_text[id(term)]:.2f}")
+                    continue
             if by_face.get(id(term), 0.0) > 0:
                 assert term.faces is not None
                 whose = "any person" if term.faces.person_ids is None else term.why[0].removeprefix("person: ")
@@ -329,6 +405,18 @@ class SearchEngine:
         if self._embed_image is None:
             raise QueryError("this engine cannot analyse new images (no classifier given)")
         return self._embed_image(image)
+
+
+def _content_words(text: str) -> list[str]:
+    """The words of a query that no concept explains, when nothing in it is a concept."""
+    return list(dict.fromkeys(t for t in tokenize(text) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())))
+
+
+def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -> TermVector:
+    """A term only text can answer (a word no concept knows, a quoted phrase)."""
+    term = TermVector(term=words, vector=empty_vector(), why=["text in the image"])
+    text[id(term)] = found
+    return term
 
 
 def _conjunction_scores(terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]]) -> NDArray[np.float32]:

@@ -24,6 +24,7 @@ from pixseek.records import (
     SparseVector,
     StoredFace,
     StoredImage,
+    TextLine,
     Vector,
 )
 
@@ -44,6 +45,7 @@ class StoreStats:
     files: int
     unreferenced: int  # analysed contents no file points to any more (kept for moves/restores)
     faces: int = 0  # faces in live images
+    with_text: int = 0  # live images in which text was read
     people: int = 0  # groups of faces (for one owner)
     file_bytes: int = 0  # size of the original files
     bytes_by_part: dict[str, int] = field(default_factory=dict)
@@ -91,12 +93,39 @@ class FaceRecords(Protocol):
         """content id -> height fraction of its largest face (of `person_ids`), largest first."""
 
 
+@dataclass(frozen=True)
+class TextMatch:
+    """Contents whose text matched a phrase: exactly (stemmed words) or only as a prefix."""
+
+    exact: frozenset[int]
+    prefix: frozenset[int]
+
+
+class TextRecords(Protocol):
+    """Text read in images (written with their analysis) and full-text search over it."""
+
+    def add(self, content_id: int, lines: list[TextLine]) -> None: ...
+
+    def lines(self, owner: int, content_id: int) -> list[TextLine] | None:
+        """The lines in reading order; None if text was not looked for (or not the owner's)."""
+
+    def match(self, owner: int, words: list[str], limit: int, prefix: bool = False) -> TextMatch:
+        """The owner's contents whose text holds the words as a phrase (stemmed, accents folded);
+        with prefix, also where the last word only begins a word. Not live-filtered."""
+
+    def snippets(self, owner: int, content_ids: list[int], phrases: list[list[str]]) -> dict[int, str]:
+        """An excerpt of each image's text around the phrases, matches in [brackets]."""
+
+    def count(self, owner: int | None = None) -> int: ...
+
+
 class Store(Protocol):
     """Every image record has an owner (a user id); every read is filtered by owner here, in the
     storage layer, so no caller can see another user's images by mistake or by guessing ids."""
 
     accounts: "Accounts"  # users, tokens, attached folders, upload jobs
     faces: FaceRecords  # faces and people
+    texts: TextRecords  # text read in images
 
     # ---- writes (the indexer) -------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]: ...

@@ -8,6 +8,7 @@ Layout of a library directory:
     index/dense.usearch        HNSW graph over the embeddings (derived, rebuildable)
     index/faces.rows           one float32 128-d face embedding row per face id
     index/faces.usearch        HNSW graph over the face embeddings (derived, rebuildable)
+    (text read in images lives in pixseek.db: its lines, and an FTS5 index over them)
 
 Crash safety: a content's rows are written and fsync'ed before the SQLite transaction that
 creates the content commits; derived indexes only ever cover committed ids and are caught up
@@ -44,9 +45,10 @@ from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, SCHEMA_V3, FaceStore
 from pixseek.store.postings import PostingIndex
+from pixseek.store.texts import MIGRATE_V3_TO_V4, TextStore
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
 EMBEDDING_DIM = 1280
 _SQL_CHUNK = 500  # ids per IN (...) list
@@ -194,6 +196,7 @@ class EmbeddedStore:
         self._generation = self._read_generation()
         self.accounts = Accounts(self._db, self._lock)
         self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
+        self.texts = TextStore(self._db, self._lock, self._begin)
 
     # ---- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -220,8 +223,11 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
-            for statement in _split_sql(MIGRATE_V2_TO_V3):  # v2 -> v3: faces and people
-                self._db.execute(statement)
+            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4)]  # faces and people; text
+            for target, script in steps:
+                if version < target:
+                    for statement in _split_sql(script):
+                        self._db.execute(statement)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -273,6 +279,8 @@ class EmbeddedStore:
             self._embeddings.write(content_id, analysis.embedding.astype(np.float16).tobytes())
             if analysis.faces is not None:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
+            if analysis.texts is not None:
+                self.texts.add(content_id, analysis.texts)
         return content_id
 
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
@@ -550,6 +558,7 @@ class EmbeddedStore:
         return StoreStats(
             images=live_count,
             faces=int(faces),
+            with_text=self.texts.count(owner),
             people=len(self.faces.people(owner)) if owner is not None else 0,
             files=files,
             unreferenced=contents - live_count,
