@@ -131,6 +131,9 @@ def index(
             "missed; larger finds smaller faces, slower.",
         ),
     ] = DETECT_SIDE,
+    ocr: Annotated[
+        bool, typer.Option("--ocr/--no-ocr", help="Read the text in images (signs, scans, screenshots) so it can be searched.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
@@ -139,7 +142,7 @@ def index(
     from pixseek.indexer import IndexingError, describe
 
     library = _library()
-    library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side)
+    library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side, text=ocr)
     if folder is not None:
         if not folder.is_dir():
             _fail(f"not a folder: {folder}")
@@ -313,6 +316,33 @@ def tags(
 
 
 @app.command()
+def text(
+    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The text in IMAGE, line by line with its box (x0,y0,x1,y1 in pixels) and confidence."""
+    from pixseek.imageio.decode import ImageDecodeError
+
+    library = _library()
+    path = _image_arg(image)
+    content_id = library.store.content_of_path(library.owner, os.path.abspath(path))
+    lines = library.store.texts.lines(library.owner, content_id) if content_id is not None else None
+    if lines is None:  # not indexed, or indexed without OCR: read it now
+        try:
+            lines = library.analyzer.read_text(path)
+        except ImageDecodeError as exc:
+            _fail(f"{image}: {exc.reason}")
+    if as_json:
+        _print_json([{"text": t.text, "box": list(t.box), "score": round(t.score, 4)} for t in lines])
+        return
+    if not lines:
+        out.print("no text found.", highlight=False)
+    for line in lines:
+        box = ",".join(str(v) for v in line.box)
+        out.print(f"{box:<21} {line.score:.2f}  {line.text}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def words(
     word: Annotated[str, typer.Argument(help="A word, e.g. seashore.")],
     limit: LimitOpt = 10,
@@ -340,7 +370,7 @@ def stats(as_json: JsonOpt = False) -> None:
         return
     out.print(f"library: {library.paths.home}", highlight=False)
     out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
-    out.print(f"{s.faces} faces, {s.people} people")
+    out.print(f"{s.faces} faces, {s.people} people, {s.with_text} images with text")
     table = Table(box=None, show_header=True, header_style="bold")
     for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
         table.add_column(column, justify=justify)
@@ -705,6 +735,7 @@ def serve(
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serving over HTTPS).")
     ] = False,
     faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find faces in uploads and group them into people.")] = True,
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read the text in uploads so it can be searched.")] = True,
 ) -> None:
     """Run the web UI and the HTTP API (docs/http-api.md) over this library."""
     import logging
@@ -728,6 +759,7 @@ def serve(
         secure_cookies=secure_cookies,
         single_user=loopback,
         faces=faces,
+        ocr=ocr,
     )
     library.close()  # the service opens its own reader and writer
     _state.pop("library", None)

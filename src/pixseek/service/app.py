@@ -525,7 +525,16 @@ def image_detail(image_id: int, user: CurrentUser, request: Request) -> schemas.
         **base.model_dump(),
         tags=[schemas.Tag(name=t.name, score=round(t.score, 4), kind=t.kind) for t in tags],
         faces=service.faces(user.id, faces),
+        text=schemas.text_lines(service.store.texts.lines(user.id, image_id)),
     )
+
+
+@api.get("/images/{image_id}/text", response_model=schemas.ImageText)
+def image_text(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageText:
+    """The text read in an image, line by line in reading order (null: analysed without OCR)."""
+    service = _service(request)
+    service.own_image(user.id, image_id)
+    return schemas.ImageText(text=schemas.text_lines(service.store.texts.lines(user.id, image_id)))
 
 
 @api.get("/images/{image_id}/faces", response_model=schemas.ImageFaces)
@@ -924,6 +933,7 @@ def stats(user: CurrentUser, request: Request) -> schemas.Stats:
         files=s.files,
         faces=s.faces,
         people=s.people,
+        with_text=s.with_text,
         bytes_by_part={
             "originals": s.file_bytes,
             "categories: forward rows": contents * ROW_BYTES,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from pixseek.records import ImageMeta, StoredFace
 from pixseek.records import Job as JobRecord
 from pixseek.records import Person as PersonRecord
+from pixseek.records import TextLine as TextLineRecord
 
 JobStatus = Literal["queued", "running", "done", "failed"]
 
@@ -68,9 +69,20 @@ class Face(BaseModel):
     thumbnail: str  # /api/faces/{id}/thumbnail
 
 
+class TextLine(BaseModel):
+    text: str
+    box: list[int]  # x0, y0, x1, y1 in the original's pixels
+    score: float  # recogniser confidence, 0..1
+
+
 class ImageDetail(Image):
     tags: list[Tag]
     faces: list[Face]  # left to right
+    text: list[TextLine] | None  # in reading order; null: the image was analysed without OCR
+
+
+class ImageText(BaseModel):
+    text: list[TextLine] | None
 
 
 class ImageFaces(BaseModel):
@@ -191,11 +203,18 @@ class Stats(BaseModel):
     files: int
     faces: int
     people: int
+    with_text: int  # images in which text was read
     bytes_by_part: dict[str, int]
     jobs: JobCounts
 
 
 # ---- conversions --------------------------------------------------------------------------------
+def text_lines(lines: list[TextLineRecord] | None) -> list[TextLine] | None:
+    if lines is None:
+        return None
+    return [TextLine(text=t.text, box=list(t.box), score=round(t.score, 4)) for t in lines]
+
+
 def iso_time(epoch: float | None) -> str | None:
     if epoch is None:
         return None

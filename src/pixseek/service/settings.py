@@ -24,11 +24,12 @@ class ServiceSettings:
     thumbnail_max_age: int = 7 * 24 * 3600  # Cache-Control max-age of thumbnails, seconds
     max_json_bytes: int = 64 * 1024  # body limit of every request that is not an upload
     faces: bool = True  # find faces in uploads and group them into people
+    ocr: bool = True  # read the text in uploads
 
     @property
     def analysis(self) -> AnalysisOptions:
         """What the analysis of an upload runs (and the version its stored records carry)."""
-        return AnalysisOptions(faces=self.faces)
+        return AnalysisOptions(faces=self.faces, text=self.ocr)
 
     @property
     def max_request_bytes(self) -> int:

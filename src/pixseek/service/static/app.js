@@ -52,6 +52,8 @@ const el = {
   viewerSubtitle: $('viewer-subtitle'),
   viewerWhySection: $('viewer-why-section'),
   viewerWhy: $('viewer-why'),
+  viewerTextSection: $('viewer-text-section'),
+  viewerText: $('viewer-text'),
   viewerTags: $('viewer-tags'),
   viewerMeta: $('viewer-meta'),
   viewerOriginal: $('viewer-original'),
@@ -1308,6 +1310,21 @@ function renderTags(detail) {
   );
 }
 
+/** A "why" line with the words the search found in the picture's text ("[INVOICE]") marked. */
+function marked(line) {
+  if (!line.startsWith('text: ')) return [line];
+  return line.split(/(\[[^\]]*\])/).map((part) => (
+    part.startsWith('[') && part.endsWith(']') ? h('mark', null, part.slice(1, -1)) : part
+  ));
+}
+
+/** The text read in the photo (`detail` is its /api/images/{id} answer; null: not known yet). */
+function renderText(detail) {
+  const lines = detail && Array.isArray(detail.text) ? detail.text : [];
+  el.viewerTextSection.hidden = !lines.length;
+  el.viewerText.replaceChildren(...lines.map((line) => h('li', { title: `confidence ${line.score.toFixed(2)}` }, line.text)));
+}
+
 function showInViewer(index) {
   const item = viewer.list[index];
   if (!item) return;
@@ -1344,13 +1361,14 @@ function showInViewer(index) {
   const why = item.why || [];
   el.viewerWhySection.hidden = !why.length;
   el.viewerWhy.replaceChildren(
-    ...why.map((line) => h('li', null, line)),
+    ...why.map((line) => h('li', null, ...marked(line))),
     typeof item.score === 'number' ? h('li', { class: 'score-line' }, `Match score ${item.score.toFixed(2)}`) : null,
   );
   el.viewerMeta.replaceChildren(...metaRows(image));
 
   const cached = viewer.details.get(item.image.id);
   renderFaces(item, cached || null);
+  renderText(cached || null);
   if (cached) {
     renderTags(cached);
   } else {
@@ -1361,6 +1379,7 @@ function showInViewer(index) {
         if (signal.aborted) return;
         renderTags(detail);
         renderFaces(item, detail);
+        renderText(detail);
         el.viewerMeta.replaceChildren(...metaRows(detail));
         img.alt = altText({ ...item, image: detail });
       })
