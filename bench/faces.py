@@ -89,12 +89,12 @@ def indexing(paths: Sequence[Path], workers: int, sides: Sequence[int], repeat: 
         p.read_bytes()
     off_runs, default_runs = [], []
     for _ in range(repeat):
-        off_runs.append(_index_run(paths, workers, AnalysisOptions(faces=False)))
-        default_runs.append(_index_run(paths, workers, AnalysisOptions(face_detect_side=DETECT_SIDE)))
+        off_runs.append(_index_run(paths, workers, AnalysisOptions(faces=False, text=False)))
+        default_runs.append(_index_run(paths, workers, AnalysisOptions(face_detect_side=DETECT_SIDE, text=False)))
     on = {DETECT_SIDE: _best(default_runs)}
     for side in sides:
         if side != DETECT_SIDE:
-            on[side] = _index_run(paths, workers, AnalysisOptions(face_detect_side=side))
+            on[side] = _index_run(paths, workers, AnalysisOptions(face_detect_side=side, text=False))
     return {"off": _best(off_runs), "on": dict(sorted(on.items()))}
 
 
@@ -132,7 +132,7 @@ def throughput(samples: Sequence[FaceSample], models: Path) -> dict[str, float]:
     """Detection + embedding over the face set at the default side, one process, one thread."""
     from pixseek.analysis import ImageAnalyzer
 
-    analyzer = ImageAnalyzer(models, threads=1, options=AnalysisOptions(face_detect_side=DETECT_SIDE))
+    analyzer = ImageAnalyzer(models, threads=1, options=AnalysisOptions(face_detect_side=DETECT_SIDE, text=False))
     analyzer.analyze(samples[0].path)  # first run: allocations, page cache
     detect_ms = embed_ms = 0.0
     faces = 0
@@ -311,7 +311,7 @@ def index_face_set(root: Path, samples: Sequence[FaceSample], side: int, workers
 
     home = CACHE_DIR / f"faces-library-{side}"
     shutil.rmtree(home, ignore_errors=True)
-    with Library(home, options=AnalysisOptions(face_detect_side=side)) as library:
+    with Library(home, options=AnalysisOptions(face_detect_side=side, text=False)) as library:
         report = library.indexer(workers=workers).index(root)
         if report.indexed != len(samples):
             raise RuntimeError(f"indexed {report.indexed} of {len(samples)} face-set files: {report.skipped}")
