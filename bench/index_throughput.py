@@ -240,7 +240,7 @@ def run(count: int, workers: int) -> Result:
         _classify_task, list(range(count)), workers, _init_classifier, (str(models), str(tensors))
     )
     print(f"classifier-only {classify_rate:6.1f} img/s  ({classify_cpu:.1f} ms CPU/img)")
-    e2e = end_to_end(paths, workers, AnalysisOptions(faces=False))  # the core; faces: bench/faces.py
+    e2e = end_to_end(paths, workers, AnalysisOptions(faces=False, text=False))  # the core; faces, OCR: their own benches
     print(
         f"end to end      {e2e['img_s']:6.1f} img/s  (steady {e2e['steady_img_s']:.1f} img/s, "
         f"{e2e['wall_s']:.1f} s wall, first result after {e2e['first_result_s']:.2f} s, "
