@@ -203,6 +203,10 @@ def _filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[
     )
 
 
+LangOpt = Annotated[
+    Optional[str],
+    typer.Option("--lang", help="Language of the query: en, fr, de, es, it, pt, nl (default: detected)."),
+]
 InOpt = Annotated[Optional[Path], typer.Option("--in", help="Only images under this folder.")]
 FromOpt = Annotated[Optional[str], typer.Option("--from", help="Taken on/after (YYYY-MM-DD).")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", help="Taken on/before (YYYY-MM-DD).")]
@@ -215,6 +219,7 @@ def _show_hits(result, as_json: bool) -> None:
             {
                 "query": result.query,
                 "interpretation": result.interpretation,
+                "language": result.language,
                 "unknown_words": result.unknown_words,
                 "took_ms": round(result.took_ms, 2),
                 "results": [
@@ -223,6 +228,8 @@ def _show_hits(result, as_json: bool) -> None:
             }
         )
         return
+    if result.language != "en":
+        err.print(f"read as {result.language}: {' OR '.join(result.interpretation)}", markup=False, highlight=False)
     if result.unknown_words:
         err.print(f"ignored unknown words: {', '.join(result.unknown_words)}", highlight=False)
     if not result.hits:
@@ -243,9 +250,10 @@ def search(
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     camera: CameraOpt = None,
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find images by what is in them."""
+    """Find images by what is in them (words in several languages, text in the pictures, names)."""
     from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
 
     engine = _library().engine
@@ -256,10 +264,21 @@ def search(
             limit=limit,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
             where=_filter(folder, date_from, date_to, camera),
+            lang=lang,
+            preferred_lang=_locale_language(),
         )
     except QueryError as exc:
         _fail(str(exc))
     _show_hits(result, as_json)
+
+
+def _locale_language() -> str | None:
+    """The user's language from the locale ("fr_FR.UTF-8" -> "fr"): breaks ties in detection."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value and value not in ("C", "POSIX") and not value.startswith("C."):
+            return value.split(":")[0].split("_")[0].split(".")[0].lower() or None
+    return None
 
 
 def _image_arg(path: Path) -> Path:
@@ -295,15 +314,21 @@ def similar(
 def tags(
     image: Annotated[Path, typer.Argument(help="An image file.")],
     limit: LimitOpt = 10,
+    lang: Annotated[
+        Optional[str], typer.Option("--lang", help="Name the tags in this language: en, fr, de, es, it, pt, nl.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What the classifier sees in IMAGE: top categories and broader concepts."""
     from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
 
     try:
-        found = _library().engine.tags(_library().owner, _image_arg(image), k=limit)
+        found = _library().engine.tags(_library().owner, _image_arg(image), k=limit, lang=lang)
     except ImageDecodeError as exc:
         _fail(f"{image}: {exc.reason}")
+    except QueryError as exc:
+        _fail(str(exc), code=2)
     if as_json:
         _print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
         return
