@@ -191,6 +191,7 @@ class Service:
         return schemas.SearchResult(
             query=result.query,
             interpretation=result.interpretation,
+            language=result.language,
             unknown_words=result.unknown_words,
             took_ms=round(result.took_ms, 2),
             results=self.results(owner, result.hits),
@@ -511,14 +512,20 @@ async def upload_images(user: CurrentUser, request: Request) -> JSONResponse:
     return JSONResponse(status_code=202, content={"jobs": [j.model_dump() for j in jobs]})
 
 
+LangQ = Annotated[str | None, Query(max_length=35, description="en, fr, de, es, it, pt or nl")]
+
+
 @api.get("/images/{image_id}", response_model=schemas.ImageDetail)
-def image_detail(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageDetail:
+def image_detail(image_id: int, user: CurrentUser, request: Request, lang: LangQ = None) -> schemas.ImageDetail:
+    """An image with its tags (named in `lang` when given), faces and text."""
     service = _service(request)
     found = service.own_image(user.id, image_id)
     try:
-        tags = service.engine.tags(user.id, image_id, k=10)
+        tags = service.engine.tags(user.id, image_id, k=10, lang=lang or None)
     except ImageNotFound:
         raise _error(404, f"no image {image_id}") from None
+    except QueryError as exc:
+        raise _error(422, f"lang: {exc}") from None
     base = service.image(user.id, found.content_id, found.paths, found.meta, service.folders(user.id))
     faces = service.store.faces.of_images(user.id, [image_id])[image_id]
     return schemas.ImageDetail(
@@ -647,13 +654,17 @@ def search(
     date_from: DateFromQ = None,
     date_to: DateToQ = None,
     camera: CameraQ = None,
+    lang: LangQ = None,
 ) -> schemas.SearchResult:
+    """Images matching the words of `q`: read in `lang`, else in the language its words are in
+    (ties go to the browser's Accept-Language, then English)."""
     service = _service(request)
     where = service.filter(user.id, folder, date_from, date_to, camera)
     try:
         result = service.engine.search(
             user.id, q, limit=limit, offset=offset,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold, where=where,
+            lang=lang or None, preferred_lang=request.headers.get("accept-language", "")[:200] or None,
         )
     except QueryError as exc:
         raise _error(400, str(exc)) from None

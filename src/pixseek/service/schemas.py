@@ -105,6 +105,7 @@ class Result(BaseModel):
 class SearchResult(BaseModel):
     query: str
     interpretation: list[str]
+    language: str = "en"  # the language the query was read in
     unknown_words: list[str]
     took_ms: float
     results: list[Result]
