@@ -63,6 +63,7 @@ class QueryPlan:
     alternatives: list[Conjunction]
     unknown_words: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    language: str = "en"  # the language the query was read in (set by the multilingual layer)
 
     def __str__(self) -> str:
         return " OR ".join(f"({a})" for a in self.alternatives)
@@ -79,13 +80,20 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def parse_query(text: str, concepts: Vocabulary) -> QueryPlan:
-    """Parse free text into alternatives; raises UnknownQueryError if no word is known."""
+def parse_query(text: str, concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> QueryPlan:
+    """Parse free text into alternatives; raises UnknownQueryError if no word is known.
+
+    `stopwords` are the query language's function and "photo" words (English by default).
+    """
     tokens = tokenize(text)
     notes: list[str] = []
     if len(tokens) > MAX_TOKENS:
         notes.append(f"query cut to its first {MAX_TOKENS} words")
         tokens = tokens[:MAX_TOKENS]
+
+    def _is_stop(token: str) -> bool:
+        return is_stopword(token, stopwords)
+
     content = [t for t in tokens if not _is_stop(t)]
     if not content:
         what = "empty query" if not tokens else "query has only stopwords"
@@ -109,7 +117,7 @@ def parse_query(text: str, concepts: Vocabulary) -> QueryPlan:
     words_alt = [tv for tv in (encode([w]) for w in content) if tv is not None]
     # Reading 2: greedy longest known phrases over the raw tokens (phrases may contain
     # stopwords inside, "bird of prey", but never start or end with one).
-    segments = _segment(tokens, concepts)
+    segments = _segment(tokens, concepts, stopwords)
     phrase_alt: list[TermVector] = []
     covered: set[str] = set()
     for seg in segments:
@@ -133,8 +141,12 @@ def parse_query(text: str, concepts: Vocabulary) -> QueryPlan:
     return QueryPlan(text=text, tokens=tokens, alternatives=alternatives, unknown_words=unknown, notes=notes)
 
 
-def _segment(tokens: list[str], concepts: Vocabulary) -> list[list[str]]:
+def _segment(tokens: list[str], concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> list[list[str]]:
     """Greedy left-to-right split into the longest known phrases (single tokens otherwise)."""
+
+    def _is_stop(token: str) -> bool:
+        return is_stopword(token, stopwords)
+
     out: list[list[str]] = []
     i = 0
     while i < len(tokens):
@@ -152,9 +164,14 @@ def _segment(tokens: list[str], concepts: Vocabulary) -> list[list[str]]:
     return out
 
 
-def _is_stop(token: str) -> bool:
+def is_stopword(token: str, stopwords: frozenset[str] = STOPWORDS) -> bool:
     """Stopwords and single ASCII characters ("x", "3"), which only make sense inside phrases."""
-    return token in STOPWORDS or (len(token) == 1 and token.isascii())
+    return token in stopwords or (len(token) == 1 and token.isascii())
+
+
+def looks_like_word(text: str) -> bool:
+    """Whether a token or phrase is written in Latin script (see _looks_like_word)."""
+    return _looks_like_word(text)
 
 
 def _looks_like_word(text: str) -> bool:

@@ -30,8 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
+from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import STOPWORDS, Conjunction, UnknownQueryError, parse_query, tokenize
+from pixseek.language.query import STOPWORDS, Conjunction, UnknownQueryError, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
@@ -92,6 +93,7 @@ class SearchResult:
     interpretation: list[str] = field(default_factory=list)  # how the query was understood
     candidates: int = 0
     took_ms: float = 0.0
+    language: str = "en"  # the language the query was read in (detected or given)
 
 
 ImageRef = Path | bytes | int
@@ -124,14 +126,27 @@ class SearchEngine:
         offset: int = 0,
         threshold: float = DEFAULT_THRESHOLD,
         where: ImageFilter | None = None,
+        lang: str | None = None,
+        preferred_lang: str | None = None,
     ) -> SearchResult:
-        """The owner's images matching `query`, best first: results offset..offset+limit."""
+        """The owner's images matching `query`, best first: results offset..offset+limit.
+
+        The query is read in `lang` ("fr", "de", ...; see multilingual.SUPPORTED), or in the
+        language detected from its words, ties going to `preferred_lang` (a code or an
+        Accept-Language header), then English.
+        """
         started = time.perf_counter()
         quoted = split_quoted(query)
         concept_error = ""
+        languages = multilingual(self.concepts)
         try:
-            plan = parse_query(quoted.rest, PeopleVocabulary(self.concepts, self.store.faces.names(owner)))
-            alternatives, unknown = plan.alternatives, plan.unknown_words
+            language = languages.language_of(quoted.rest, lang, preferred_lang)
+        except UnsupportedLanguageError as exc:
+            raise QueryError(str(exc)) from None
+        try:
+            people = PeopleVocabulary(self.concepts, self.store.faces.names(owner))
+            plan = languages.parse(quoted.rest, people, lang=lang, preferred=preferred_lang)
+            alternatives, unknown, language = plan.alternatives, plan.unknown_words, plan.language
         except UnknownQueryError as exc:
             if not quoted.phrases and not _content_words(quoted.rest):
                 raise QueryError(str(exc)) from None
@@ -190,9 +205,10 @@ class SearchEngine:
             query=query,
             hits=hits,
             unknown_words=list(unknown),
-            interpretation=[" AND ".join(t.term for t in alt.terms) for alt in alternatives],
+            interpretation=[" AND ".join(shown_term(t) for t in alt.terms) for alt in alternatives],
             candidates=len(scored.ids),
             took_ms=(time.perf_counter() - started) * 1e3,
+            language=language,
         )
 
     def _score(
@@ -384,7 +400,12 @@ class SearchEngine:
         return self._fc
 
     # ---- tags, words, helpers ----------------------------------------------------------------
-    def tags(self, owner: int, image: ImageRef, k: int = 10) -> list[Tag]:
+    def tags(self, owner: int, image: ImageRef, k: int = 10, lang: str | None = None) -> list[Tag]:
+        """The image's tags, named in `lang` when given (English where no translation is known)."""
+        try:
+            language = check_language(lang) if lang is not None else None
+        except UnsupportedLanguageError as exc:
+            raise QueryError(str(exc)) from None
         own_id = self._indexed_content(owner, image)
         if own_id is not None:
             ids, probs = self.store.categories(np.array([own_id]))
@@ -392,7 +413,8 @@ class SearchEngine:
             probabilities = dense_probabilities(SparseVector(ids[0][keep], probs[0][keep]))
         else:
             _, probabilities = self._analyse(image)
-        return self.concepts.tags(probabilities, k=k)
+        tags = self.concepts.tags(probabilities, k=k)
+        return tags if language is None else multilingual(self.concepts).translate_tags(tags, language)
 
     def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         return self.concepts.nearest(word, k)

@@ -712,7 +712,9 @@ function renderContext() {
           i ? h('span', null, ' or ') : null,
           h('span', { class: 'term' }, alt.split(' AND ').join(' + ')),
         ]);
-        parts.push(h('span', { class: 'hint', 'data-testid': 'interpretation', title: 'How pixseek understood your words' }, 'Understood as ', alts));
+        const language = r.language && r.language !== 'en' ? LANGUAGE_NAMES[r.language] || r.language : null;
+        parts.push(h('span', { class: 'hint', 'data-testid': 'interpretation', title: 'How pixseek understood your words' },
+          language ? `Read as ${language}: ` : 'Understood as ', alts));
       }
       if (r.unknown_words && r.unknown_words.length) {
         parts.push(
@@ -1251,9 +1253,15 @@ el.viewer.addEventListener('close', () => {
   }
 });
 
+const LANGUAGE_NAMES = { fr: 'French', de: 'German', es: 'Spanish', it: 'Italian', pt: 'Portuguese', nl: 'Dutch' };
+/** Tags are named in the browser's language when pixseek has its dictionary. */
+const TAG_LANGUAGE = (navigator.languages || [navigator.language || 'en'])
+  .map((l) => String(l).slice(0, 2).toLowerCase()).find((l) => l === 'en' || l in LANGUAGE_NAMES) || 'en';
+
 async function fetchDetails(id, signal) {
   if (viewer.details.has(id)) return viewer.details.get(id);
-  const detail = await api(`/api/images/${id}`, { signal, quiet: true });
+  const query = TAG_LANGUAGE === 'en' ? '' : `?lang=${TAG_LANGUAGE}`;
+  const detail = await api(`/api/images/${id}${query}`, { signal, quiet: true });
   viewer.details.set(id, detail);
   return detail;
 }
