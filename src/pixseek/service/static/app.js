@@ -5,6 +5,10 @@ const PAGE_SEARCH = 48; // /api/search limit per page
 const PAGE_SIMILAR = 48; // similar / by-image: no offset in the API, so "more" asks for a larger limit
 const PAGE_PERSON = 48; // a person's photos, /api/people/{id} limit
 const PAGE_FACES = 48; // /api/faces/{id}/similar limit per page
+const LANGUAGE_NAMES = { fr: 'French', de: 'German', es: 'Spanish', it: 'Italian', pt: 'Portuguese', nl: 'Dutch' };
+/** Tags are named in the browser's language when pixseek has its dictionary. */
+const TAG_LANGUAGE = (navigator.languages || [navigator.language || 'en'])
+  .map((l) => String(l).slice(0, 2).toLowerCase()).find((l) => l === 'en' || l in LANGUAGE_NAMES) || 'en';
 const FACE_BOXES_KEY = 'pixseek.faceBoxes'; // localStorage: '0' hides the face boxes in the photo view
 const MAX_LIMIT = 200;
 const DEBOUNCE_MS = 250;
@@ -1252,11 +1256,6 @@ el.viewer.addEventListener('close', () => {
     node.focus({ preventScroll: true });
   }
 });
-
-const LANGUAGE_NAMES = { fr: 'French', de: 'German', es: 'Spanish', it: 'Italian', pt: 'Portuguese', nl: 'Dutch' };
-/** Tags are named in the browser's language when pixseek has its dictionary. */
-const TAG_LANGUAGE = (navigator.languages || [navigator.language || 'en'])
-  .map((l) => String(l).slice(0, 2).toLowerCase()).find((l) => l === 'en' || l in LANGUAGE_NAMES) || 'en';
 
 async function fetchDetails(id, signal) {
   if (viewer.details.has(id)) return viewer.details.get(id);
