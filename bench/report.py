@@ -55,6 +55,18 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("dev_image_p10", "", "image -> image precision@10, Fashion-MNIST + digits"),
     ("dev_threshold_best_f1", "", "score threshold with the best F1 on the dev set"),
     (
+        "multilingual_p10_ratio_min",
+        ">= 0.8",
+        "worst language's text P@10 / English's, dev-set label queries in fr/de/es/it/pt/nl, language auto-detected",
+    ),
+    ("multilingual_p10_ratio_min_forced", "", "same with the language given (lang=)"),
+    ("multilingual_p10_ratio_fr_auto", "", "French P@10 / English P@10 (auto-detected)"),
+    ("multilingual_p10_ratio_de_auto", "", "German"),
+    ("multilingual_p10_ratio_es_auto", "", "Spanish"),
+    ("multilingual_p10_ratio_it_auto", "", "Italian (ita-eng has 3.3k headwords)"),
+    ("multilingual_p10_ratio_pt_auto", "", "Portuguese"),
+    ("multilingual_p10_ratio_nl_auto", "", "Dutch"),
+    (
         "index_slowdown_faces_on_vs_off",
         "< 2",
         "indexing 200 12 MP JPEGs, faces off / on (default side 500), 2 workers, best of 2 each",

@@ -1,6 +1,6 @@
 """Run every benchmark (each in its own process), then print the headline figures.
 
-    python -m bench.run_all [--quick] [--only index_throughput,faces,quality,scale,http_service]
+    python -m bench.run_all [--quick] [--only index_throughput,faces,quality,multilingual,scale,http_service]
 
 `./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
 write nothing). The throughput benchmarks go first (indexing, then faces, which indexes too): they
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "faces", "quality", "scale", "http_service")
+BENCHMARKS = ("index_throughput", "faces", "quality", "multilingual", "scale", "http_service")
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
@@ -38,6 +38,7 @@ HEADLINE = (
     ("rss_mb_1m", ""),
     ("dev_text_p10", ""),
     ("dev_image_p10", ""),
+    ("multilingual_p10_ratio_min", ">= 0.8"),
     ("http_search_p50_ms_c1", ""),
     ("http_search_p50_ms_c8", ""),
     ("http_search_rps_c8", ""),

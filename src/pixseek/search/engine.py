@@ -32,7 +32,8 @@ from numpy.typing import NDArray
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import STOPWORDS, Conjunction, UnknownQueryError, tokenize
+from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
+from pixseek.language.query import Conjunction, UnknownQueryError, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
@@ -148,10 +149,10 @@ class SearchEngine:
             plan = languages.parse(quoted.rest, people, lang=lang, preferred=preferred_lang)
             alternatives, unknown, language = plan.alternatives, plan.unknown_words, plan.language
         except UnknownQueryError as exc:
-            if not quoted.phrases and not _content_words(quoted.rest):
+            if not quoted.phrases and not _content_words(quoted.rest, language):
                 raise QueryError(str(exc)) from None
             concept_error = str(exc)
-            alternatives, unknown = [], _content_words(quoted.rest)
+            alternatives, unknown = [], _content_words(quoted.rest, language)
         # The last word may be unfinished (instant search): it also matches as a prefix.
         typing = not quoted.phrases and query == query.rstrip()
         last_word = (tokenize(quoted.rest) or [""])[-1] if typing else ""
@@ -429,9 +430,10 @@ class SearchEngine:
         return self._embed_image(image)
 
 
-def _content_words(text: str) -> list[str]:
+def _content_words(text: str, language: str) -> list[str]:
     """The words of a query that no concept explains, when nothing in it is a concept."""
-    return list(dict.fromkeys(t for t in tokenize(text) if t not in STOPWORDS and (len(t) > 1 or t.isdigit())))
+    stopwords = STOPWORDS_BY_LANGUAGE[language]
+    return list(dict.fromkeys(t for t in tokenize(text) if t not in stopwords and (len(t) > 1 or t.isdigit())))
 
 
 def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -> TermVector:

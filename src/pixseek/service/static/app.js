@@ -777,7 +777,9 @@ function renderContext() {
 
 /** For a search without results: related words to try, and whether the library is empty anyway. */
 async function loadSuggestions(signal) {
-  const known = (view.result?.interpretation || []).flatMap((alt) => alt.split(' AND ')).filter(Boolean);
+  // "chien → dog, hound": related words are looked up for the English word
+  const known = (view.result?.interpretation || []).flatMap((alt) => alt.split(' AND '))
+    .map((term) => (term.includes(' → ') ? term.split(' → ')[1].split(', ')[0] : term)).filter(Boolean);
   const quietly = (promise, fallback) => promise.catch((err) => { if (err.name === 'AbortError') throw err; return fallback; });
   const [related, library] = await Promise.all([
     known[0]
