@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pixseek.samples import write_demo_gallery, write_face_set
+from pixseek.samples import write_demo_gallery, write_face_set, write_text_set
 
 
 def run(args: list[str], env: dict[str, str]) -> None:
@@ -38,9 +38,11 @@ def main() -> None:
         shutil.rmtree(library)
     images = write_demo_gallery(gallery)
     faces = write_face_set(gallery / "people")
+    texts = write_text_set(gallery / "text")
     print(
-        f"sample gallery: {len(images) + len(faces)} images from scikit-image, scikit-learn, matplotlib "
-        f"and Fashion-MNIST in {gallery} (people/: two real people in {len(faces)} pictures)"
+        f"sample gallery: {len(images) + len(faces) + len(texts)} images from scikit-image, scikit-learn, "
+        f"matplotlib and Fashion-MNIST in {gallery} (people/: two real people in {len(faces)} pictures; "
+        f"text/: {len(texts)} documents, screens and photos with text rendered in Debian's fonts)"
     )
 
     env = {**os.environ, "PIXSEEK_HOME": str(library)}
@@ -69,6 +71,15 @@ def main() -> None:
         ["faces", "show", str(gallery / "people" / "groups" / "pair.jpg")],
         ["faces", "similar", str(gallery / "people" / "groups" / "pair.jpg"), "--face", "2", "-n", "5"],
         ["search", "people", "-n", "5"],  # no ImageNet class for people: faces answer
+        ["search", "invoice 2023", "-n", "3"],  # words in the pictures (OCR) and concepts, one list
+        ["search", '"open daily"', "-n", "3"],  # a quoted phrase: exactly these words in the text
+        ["text", str(gallery / "text" / "documents" / "invoice.png")],
+        ["search", "fusée", "-n", "3"],  # other languages: French, German, Spanish, Italian, ...
+        ["search", "Katze", "-n", "3"],
+        ["search", "Kaffee", "-n", "3"],
+        ["search", "flor", "-n", "3"],
+        ["search", "chat", "--lang", "fr", "-n", "3"],  # "chat" is English too: say which
+        ["tags", str(cat), "--lang", "fr"],
     ):
         run(args, env)
     grace = _person_shown_in(env, "grace_hopper")

@@ -232,7 +232,7 @@ class SearchEngine:
         best = np.zeros(len(ids), dtype=np.float32)
         best_alt = np.full(len(ids), -1)
         for a, alternative in enumerate(alternatives):
-            combined = _conjunction_scores(alternative.terms, term_scores)
+            combined = _conjunction_scores(alternative.terms, term_scores, frozenset(text_scores))
             better = combined > best
             best[better], best_alt[better] = combined[better], a
         return _Scored(ids, best, best_alt, class_ids, probs, face_scores, text_scores)
@@ -443,14 +443,18 @@ def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -
     return term
 
 
-def _conjunction_scores(terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]]) -> NDArray[np.float32]:
+def _conjunction_scores(
+    terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]], in_text: frozenset[int] = frozenset()
+) -> NDArray[np.float32]:
     """Geometric mean of the terms that must match, each at least TERM_FLOOR.
 
     Terms known only through word vectors (no WordNet path to any class: "sky", "snow") are weak
-    evidence, so they cannot veto an image; they add their score as a bonus instead.
+    evidence, so they cannot veto an image; they add their score as a bonus instead, unless some
+    image has the word in its text (`in_text`: ids of such terms), which is no weak evidence.
     """
-    required = [t for t in terms if not t.glove_only] or terms
-    optional = [t for t in terms if t.glove_only and required is not terms]
+    weak = {id(t) for t in terms if t.glove_only and id(t) not in in_text}
+    required = [t for t in terms if id(t) not in weak] or terms
+    optional = [t for t in terms if id(t) in weak and required is not terms]
     if len(required) == 1:  # one term: its score is the answer (the threshold judges it)
         combined = term_scores[id(required[0])].copy()
     else:
