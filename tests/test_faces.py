@@ -372,12 +372,15 @@ def test_schema_2_library_gets_faces(tmp_path):
         db.execute("DROP TABLE faces")
         db.execute("DROP TABLE people")
         db.execute("ALTER TABLE contents DROP COLUMN face_count")
+        db.execute("DROP TABLE text_index")
+        db.execute("DROP TABLE text_lines")
+        db.execute("ALTER TABLE contents DROP COLUMN text_lines")
         db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     store = EmbeddedStore(home)
     assert store.faces.people(1) == [] and store.faces.count() == 0
     store.close()
     with sqlite3.connect(home / "pixseek.db") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 # ---- the command line ------------------------------------------------------------------------
