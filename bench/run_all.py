@@ -1,6 +1,6 @@
 """Run every benchmark (each in its own process), then print the headline figures.
 
-    python -m bench.run_all [--quick] [--only index_throughput,faces,quality,multilingual,scale,http_service]
+    python -m bench.run_all [--quick] [--only index_throughput,faces,ocr,quality,multilingual,scale,http_service]
 
 `./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
 write nothing). The throughput benchmarks go first (indexing, then faces, which indexes too): they
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "faces", "quality", "multilingual", "scale", "http_service")
+BENCHMARKS = ("index_throughput", "faces", "ocr", "quality", "multilingual", "scale", "http_service")
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
@@ -29,6 +29,10 @@ HEADLINE = (
     ("index_slowdown_faces_on_vs_off", "< 2"),
     ("faces_per_s", ""),
     ("face_same_person_top1", ""),
+    ("ocr_word_recall_clean", ">= 0.98"),
+    ("ocr_word_recall_noisy", ">= 0.9"),
+    ("ocr_ms_per_text_image", ""),
+    ("ocr_ms_per_photo_without_text", ""),
     ("text_query_p50_ms_1m", "<= 20"),
     ("text_query_p95_ms_1m", ""),
     ("similar_query_p50_ms_1m", ""),

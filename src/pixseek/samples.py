@@ -662,10 +662,10 @@ def render_document(
     image = Image.new("RGB", (max(1, width), max(1, height)), paper)
     draw = ImageDraw.Draw(image)
     boxes = []
-    for i, (line, (l, t, r, b)) in enumerate(zip(lines, extents)):
+    for i, (line, (left, top, right, bottom)) in enumerate(zip(lines, extents)):
         x, y = margin, margin + i * step
         draw.text((x, y), line, fill=ink, font=face)
-        boxes.append((x + l, y + t, x + r, y + b))
+        boxes.append((x + left, y + top, x + right, y + bottom))
     return RenderedText(image, tuple(lines), tuple(boxes))
 
 
@@ -739,7 +739,9 @@ def text_over_photo(
     step = round(size * 1.35)
     x, y = where
     if style == "band":
-        draw.rectangle((x - size // 2, y - size // 3, x + widest + size // 2, y + step * len(lines)), fill=(0, 0, 0, 150))
+        draw.rectangle(
+            (x - size // 2, y - size // 3, x + widest + size // 2, y + step * len(lines)), fill=(0, 0, 0, 150)
+        )
     elif style == "sign":
         draw.rectangle(
             (x - size, y - size // 2, x + widest + size, y + step * len(lines) + size // 3),
@@ -748,10 +750,17 @@ def text_over_photo(
             width=max(2, size // 8),
         )
     boxes = []
-    for i, (line, (l, t, r, b)) in enumerate(zip(lines, extents)):
+    for i, (line, (left, top, right, bottom)) in enumerate(zip(lines, extents)):
         at = (x, y + i * step)
         if style == "outline":
-            draw.text(at, line, font=face, fill=(255, 255, 255, 255), stroke_width=max(1, size // 14), stroke_fill=(0, 0, 0, 255))
+            draw.text(
+                at,
+                line,
+                font=face,
+                fill=(255, 255, 255, 255),
+                stroke_width=max(1, size // 14),
+                stroke_fill=(0, 0, 0, 255),
+            )
         elif style == "sign":
             draw.text(at, line, font=face, fill=(30, 30, 30, 255))
         elif style == "shadow":
@@ -759,10 +768,17 @@ def text_over_photo(
             draw.text((at[0] + offset, at[1] + offset), line, font=face, fill=(0, 0, 0, 200))
             draw.text(at, line, font=face, fill=(255, 255, 255, 255))
         elif style == "watermark":
-            draw.text(at, line, font=face, fill=(255, 255, 255, 150), stroke_width=max(1, size // 20), stroke_fill=(0, 0, 0, 60))
+            draw.text(
+                at,
+                line,
+                font=face,
+                fill=(255, 255, 255, 150),
+                stroke_width=max(1, size // 20),
+                stroke_fill=(0, 0, 0, 60),
+            )
         else:  # "band", or plain white
             draw.text(at, line, font=face, fill=(255, 255, 255, 255))
-        boxes.append((at[0] + l, at[1] + t, at[0] + r, at[1] + b))
+        boxes.append((at[0] + left, at[1] + top, at[0] + right, at[1] + bottom))
     return RenderedText(image, tuple(lines), tuple(boxes))
 
 
@@ -826,15 +842,20 @@ def text_image(kind: str, seed: int) -> RenderedText:
         where = (int(rng.integers(20, 700)), int(rng.integers(40, 400)))
         return paste_text(Image.new("RGB", (1920, 1080), (228, 231, 236)), window, where)
     size = int(rng.integers(14, 41))
-    paper = tuple(int(v) for v in rng.integers(228, 256, 3))
-    ink = tuple(int(v) for v in rng.integers(0, 70, 3))
-    page = render_document(random_text_lines(rng, int(rng.integers(4, 12))), font, size, paper=paper, ink=ink)  # type: ignore[arg-type]
+    r, g, b = (int(v) for v in rng.integers(228, 256, 3))
+    paper = (r, g, b)
+    r, g, b = (int(v) for v in rng.integers(0, 70, 3))
+    page = render_document(random_text_lines(rng, int(rng.integers(4, 12))), font, size, paper=paper, ink=(r, g, b))
     if kind == "clean":
         return page
     if kind == "noisy":
-        page = skew_text(page, float(rng.uniform(-2.0, 2.0)), paper)  # type: ignore[arg-type]
+        page = skew_text(page, float(rng.uniform(-2.0, 2.0)), paper)
         poor = degrade(
-            page.image, seed, noise=float(rng.uniform(4, 12)), blur=float(rng.uniform(0.3, 1.0)), quality=int(rng.integers(30, 71))
+            page.image,
+            seed,
+            noise=float(rng.uniform(4, 12)),
+            blur=float(rng.uniform(0.3, 1.0)),
+            quality=int(rng.integers(30, 71)),
         )
         return RenderedText(poor, page.lines, page.boxes)
     if kind == "rotated":
@@ -863,15 +884,35 @@ def _invoice() -> RenderedText:
 
 
 def _receipt(seed: int) -> RenderedText:
-    lines = ["CORNER CAFE", "Espresso 2.20", "Cappuccino 3.10", "Apple cake 4.50", "Orange juice 3.80", "TOTAL 13.60", "Card payment", "Thank you, see you soon"]
-    slip = render_document(lines, font_file("dejavu/DejaVuSansMono.ttf"), 26, width=480, margin=40, paper=(244, 242, 236), ink=(40, 40, 48))
+    lines = [
+        "CORNER CAFE",
+        "Espresso 2.20",
+        "Cappuccino 3.10",
+        "Apple cake 4.50",
+        "Orange juice 3.80",
+        "TOTAL 13.60",
+        "Card payment",
+        "Thank you, see you soon",
+    ]
+    slip = render_document(
+        lines, font_file("dejavu/DejaVuSansMono.ttf"), 26, width=480, margin=40, paper=(244, 242, 236), ink=(40, 40, 48)
+    )
     return RenderedText(degrade(slip.image, seed, noise=5, blur=0.5, quality=75), slip.lines, slip.boxes)
 
 
 def _slide() -> RenderedText:
-    title = render_document(["Quarterly Report"], font_file("dejavu/DejaVuSans-Bold.ttf"), 60, margin=0, ink=(255, 255, 255), paper=(20, 50, 110))
+    title = render_document(
+        ["Quarterly Report"],
+        font_file("dejavu/DejaVuSans-Bold.ttf"),
+        60,
+        margin=0,
+        ink=(255, 255, 255),
+        paper=(20, 50, 110),
+    )
     bullets = ["Sales grew in every region", "New office opened in Lisbon", "Customer satisfaction at record level"]
-    body = render_document(bullets, font_file("dejavu/DejaVuSans.ttf"), 36, margin=0, spacing=1.8, ink=(230, 236, 250), paper=(20, 50, 110))
+    body = render_document(
+        bullets, font_file("dejavu/DejaVuSans.ttf"), 36, margin=0, spacing=1.8, ink=(230, 236, 250), paper=(20, 50, 110)
+    )
     canvas = Image.new("RGB", (1280, 720), (20, 50, 110))
     with_title = paste_text(canvas, title, (90, 80))
     slide = paste_text(with_title.image, body, (110, 260))
@@ -879,14 +920,18 @@ def _slide() -> RenderedText:
 
 
 def _screenshot() -> RenderedText:
-    menu = render_document(["File Edit View Help"], font_file("dejavu/DejaVuSans.ttf"), 15, margin=0, paper=(235, 235, 238))
+    menu = render_document(
+        ["File Edit View Help"], font_file("dejavu/DejaVuSans.ttf"), 15, margin=0, paper=(235, 235, 238)
+    )
     text = [
         "Meeting notes, Tuesday 9 May",
         "Budget review with the finance team",
         "Train tickets to Berlin are booked",
         "Remember to renew the passport before July",
     ]
-    window = render_document(text, font_file("dejavu/DejaVuSans.ttf"), 16, margin=16, spacing=1.8, paper=(255, 255, 255))
+    window = render_document(
+        text, font_file("dejavu/DejaVuSans.ttf"), 16, margin=16, spacing=1.8, paper=(255, 255, 255)
+    )
     canvas = Image.new("RGB", (1280, 800), (235, 235, 238))
     with_menu = paste_text(canvas, menu, (12, 8))
     screen = paste_text(with_menu.image, window, (160, 120))
@@ -901,12 +946,19 @@ def _letter(seed: int) -> RenderedText:
         "Tickets for the school class are free; please bring the booking number.",
         "With kind regards, the visitor service",
     ]
-    page = render_document(lines, font_file("liberation2/LiberationSerif-Regular.ttf"), 26, margin=70, paper=(252, 250, 244))
+    page = render_document(
+        lines, font_file("liberation2/LiberationSerif-Regular.ttf"), 26, margin=70, paper=(252, 250, 244)
+    )
     return RenderedText(degrade(page.image, seed, noise=6, blur=0.8, quality=55), page.lines, page.boxes)
 
 
 def _rotated_scan(seed: int) -> RenderedText:
-    lines = ["Railway timetable, summer season", "Departure 08:15 from Central Station", "Arrival 11:40 at the harbour", "Bicycles travel free on weekends"]
+    lines = [
+        "Railway timetable, summer season",
+        "Departure 08:15 from Central Station",
+        "Arrival 11:40 at the harbour",
+        "Bicycles travel free on weekends",
+    ]
     page = render_document(lines, font_file("freefont/FreeSerif.ttf"), 30, margin=60, paper=(250, 250, 250))
     turned = turn_text(page, 90)
     return RenderedText(degrade(turned.image, seed, noise=4, blur=0.4, quality=80), turned.lines, turned.boxes)
@@ -914,7 +966,15 @@ def _rotated_scan(seed: int) -> RenderedText:
 
 def _poster() -> RenderedText:
     lines = ["Summer Festival", "Saturday 14 July", "Free entry"]
-    poster = render_document(lines, font_file("freefont/FreeSansBold.ttf"), 64, margin=80, spacing=1.6, ink=(90, 20, 20), paper=(255, 214, 70))
+    poster = render_document(
+        lines,
+        font_file("freefont/FreeSansBold.ttf"),
+        64,
+        margin=80,
+        spacing=1.6,
+        ink=(90, 20, 20),
+        paper=(255, 214, 70),
+    )
     return poster
 
 
@@ -935,17 +995,28 @@ def write_text_set(dest: Path) -> list[TextSample]:
         ("screens/screenshot.png", _screenshot(), "screenshot"),
         (
             "photos/coffee_caption.jpg",
-            text_over_photo(coffee, ["Morning coffee in Lisbon"], font_file("dejavu/DejaVuSans-Bold.ttf"), 34, (60, 320), "outline"),
+            text_over_photo(
+                coffee, ["Morning coffee in Lisbon"], font_file("dejavu/DejaVuSans-Bold.ttf"), 34, (60, 320), "outline"
+            ),
             "caption",
         ),
         (
             "photos/cat_sign.jpg",
-            text_over_photo(chelsea, ["Cat Cafe", "Open daily"], font_file("liberation2/LiberationSans-Bold.ttf"), 26, (40, 30), "sign"),
+            text_over_photo(
+                chelsea,
+                ["Cat Cafe", "Open daily"],
+                font_file("liberation2/LiberationSans-Bold.ttf"),
+                26,
+                (40, 30),
+                "sign",
+            ),
             "sign",
         ),
         (
             "photos/rocket_watermark.jpg",
-            text_over_photo(rocket, ["Launch Day 1969"], font_file("dejavu/DejaVuSans-Bold.ttf"), 40, (40, 40), "watermark"),
+            text_over_photo(
+                rocket, ["Launch Day 1969"], font_file("dejavu/DejaVuSans-Bold.ttf"), 40, (40, 40), "watermark"
+            ),
             "watermark",
         ),
     ]
