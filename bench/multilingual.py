@@ -29,14 +29,12 @@ import numpy as np
 from bench.common import (
     CACHE_DIR,
     Result,
-    finish,
-    parser,
     print_table,
     rounded,
     setup_env,
 )
 from bench.corpus import dev_set
-from bench.quality import K, _precision_at_k, _relevance
+from bench.quality import K, _precision_at_k, _relevance, dev_set_main
 from pixseek.store import DEFAULT_OWNER
 
 LANGUAGES = ("fr", "de", "es", "it", "pt", "nl")
@@ -207,11 +205,7 @@ def run(per_class: int) -> Result:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--per-class", type=int, default=None, help="dev images per class (default 50, quick 10)")
-    args = p.parse_args(argv)
-    per_class = args.per_class or (10 if args.quick else 50)
-    finish(run(per_class), write=not args.quick)
+    dev_set_main(argv, __doc__.splitlines()[0], run)
 
 
 if __name__ == "__main__":

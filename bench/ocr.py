@@ -34,9 +34,23 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.common import CACHE_DIR, Result, finish, parser, print_table, rounded, setup_env
+from bench.common import (
+    CACHE_DIR,
+    Result,
+    finish,
+    parser,
+    print_table,
+    rounded,
+    setup_env,
+)
 from bench.corpus import big_jpegs, photos
-from pixseek.analyzers.text import DETECT_SIDE, OCR_MODEL_VERSION, PRESENCE_SIDE, TextReader, looks_like_page
+from pixseek.analyzers.text import (
+    DETECT_SIDE,
+    OCR_MODEL_VERSION,
+    PRESENCE_SIDE,
+    TextReader,
+    looks_like_page,
+)
 from pixseek.imageio.decode import load_image
 from pixseek.records import TextLine
 from pixseek.samples import RenderedText, text_image, write_text_set
@@ -259,6 +273,32 @@ def text_set_section(reader: TextReader) -> Result:
     return {"ocr_text_set_word_recall": rounded(found / max(drawn, 1), 4)}
 
 
+# ---- (e) what OCR costs an index of photos -----------------------------------------------------
+def indexing_section(count: int, repeat: int) -> Result:
+    """The real Indexer (2 workers, faces off) over the 12 MP JPEGs of bench.index_throughput, with
+    OCR off and on, interleaved `repeat` times; the best run of each counts."""
+    from bench.index_throughput import end_to_end
+    from pixseek.analysis import AnalysisOptions
+
+    paths = big_jpegs(count)
+    for path in paths:  # page cache: every run reads warm files
+        path.read_bytes()
+    print(f"\n(e) indexing {len(paths)} 12 MP JPEGs, 2 workers, faces off: OCR off vs on")
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for _ in range(repeat):
+        for ocr in (False, True):
+            run = end_to_end(paths, 2, AnalysisOptions(faces=False, text=ocr))
+            runs[ocr].append(run)
+            ocr_ms = run["stage_ms"].get("ocr", 0.0)
+            print(f"  OCR {'on ' if ocr else 'off'} {run['img_s']:6.1f} img/s, OCR {ocr_ms:.1f} ms/img", flush=True)
+    off, on = (max(runs[o], key=lambda r: r["img_s"]) for o in (False, True))
+    return {
+        "index_ocr_off_img_s": rounded(off["img_s"]),
+        "index_ocr_on_img_s": rounded(on["img_s"]),
+        "index_slowdown_ocr_on_vs_off": rounded(off["img_s"] / on["img_s"], 3),
+    }
+
+
 # ---- main ---------------------------------------------------------------------------------------
 def run(pages: int, photo_count: int, quick: bool) -> Result:
     setup_env()
@@ -277,6 +317,8 @@ def run(pages: int, photo_count: int, quick: bool) -> Result:
     results.update(photo_section(reader, files))
     results.update(presence_section(reader, files, pages, quick))
     results.update(text_set_section(reader))
+    del reader  # its sessions' memory, before the indexing workers start
+    results.update(indexing_section(photo_count, repeat=1 if quick else 2))
     return results
 
 

@@ -23,14 +23,22 @@ bench/.cache (re-runs only re-check it). Then:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import CACHE_DIR, Result, finish, parser, print_table, rounded, setup_env
+from bench.common import (
+    CACHE_DIR,
+    Result,
+    finish,
+    parser,
+    print_table,
+    rounded,
+    setup_env,
+)
 from bench.corpus import dev_set
 from pixseek.samples import FASHION_QUERIES, SampleImage
 from pixseek.store import DEFAULT_OWNER
@@ -257,12 +265,17 @@ def run(per_class: int) -> Result:
     return results
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0])
+def dev_set_main(argv: Sequence[str] | None, description: str, run_on: Callable[[int], Result]) -> None:
+    """The command line of a benchmark over the dev set: `--per-class`, `--quick`."""
+    p = parser(description)
     p.add_argument("--per-class", type=int, default=None, help="dev images per class (default 50, quick 10)")
     args = p.parse_args(argv)
     per_class = args.per_class or (10 if args.quick else 50)
-    finish(run(per_class), write=not args.quick)
+    finish(run_on(per_class), write=not args.quick)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    dev_set_main(argv, __doc__.splitlines()[0], run)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("ocr_photos_without_text_past_presence", "", "photos without text that get past the probe"),
     ("ocr_presence_missed_photo_text", "", "text-on-photo pictures the probe turns away"),
     ("ocr_text_set_word_recall", "", "the demo gallery's text set (write_text_set)"),
+    ("index_slowdown_ocr_on_vs_off", "", "indexing time with OCR on / off: 200 12 MP photos, 2 workers, faces off"),
+    ("index_ocr_on_img_s", "", "that run with OCR on, img/s"),
     ("http_search_p50_ms_c1", "", "HTTP search latency p50, 1 client, 100k library"),
     ("http_search_p50_ms_c8", "", "same, 8 clients"),
     ("http_search_rps_c8", "", "searches/s at 8 clients (1 server process)"),

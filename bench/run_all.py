@@ -33,6 +33,7 @@ HEADLINE = (
     ("ocr_word_recall_noisy", ">= 0.9"),
     ("ocr_ms_per_text_image", ""),
     ("ocr_ms_per_photo_without_text", ""),
+    ("index_slowdown_ocr_on_vs_off", ""),
     ("text_query_p50_ms_1m", "<= 20"),
     ("text_query_p95_ms_1m", ""),
     ("similar_query_p50_ms_1m", ""),

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pixseek.samples import SampleImage, write_demo_gallery
+
+if TYPE_CHECKING:
+    from pixseek.language.concepts import ConceptSpace
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +28,16 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("language-cache")
+
+
+@pytest.fixture(scope="session")
+def concepts(cache_dir: Path) -> "ConceptSpace":
+    """The real language layer (WordNet, GloVe, ImageNet classes), built once per session."""
+    from pixseek.language.concepts import ConceptSpace
+
+    space = ConceptSpace(cache_dir)
+    space.warm()
+    return space
 
 
 @pytest.fixture(scope="session")

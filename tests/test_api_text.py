@@ -10,10 +10,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from test_api import BASE, CSRF, models_env, upload, wait_jobs  # noqa: F401 (fixture)
+
 from pixseek.samples import write_text_set
 from pixseek.service.app import create_app
 from pixseek.service.settings import ServiceSettings
-from test_api import BASE, CSRF, models_env, upload, wait_jobs  # noqa: F401 (fixture)
 
 
 def _serve(home, ocr: bool = True) -> TestClient:

@@ -4,14 +4,13 @@ rendered text set (documents, screens, photos with text) with the real OCR, then
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
+from test_cli import names, run
 
 from pixseek.samples import TextSample, write_text_set
-from test_cli import names, run
 
 
 @pytest.fixture(scope="module")

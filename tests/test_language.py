@@ -42,10 +42,8 @@ DOG_BREEDS = range(151, 269)
 
 
 @pytest.fixture(scope="session")
-def space(cache_dir: Path) -> ConceptSpace:
-    cs = ConceptSpace(cache_dir)
-    cs.warm()
-    return cs
+def space(concepts: ConceptSpace) -> ConceptSpace:
+    return concepts
 
 
 @pytest.fixture(scope="session")

@@ -49,13 +49,6 @@ WORDS = {
 
 
 @pytest.fixture(scope="session")
-def concepts(cache_dir: Path) -> ConceptSpace:
-    cs = ConceptSpace(cache_dir)
-    cs.warm()
-    return cs
-
-
-@pytest.fixture(scope="session")
 def ml(concepts: ConceptSpace) -> Multilingual:
     return multilingual(concepts)
 

@@ -45,8 +45,8 @@ def _add(store: EmbeddedStore, owner: int, name: str, analysis: Analysis, seed: 
 
 
 @pytest.fixture(scope="module")
-def space(cache_dir: Path) -> ConceptSpace:
-    return ConceptSpace(cache_dir)
+def space(concepts: ConceptSpace) -> ConceptSpace:
+    return concepts
 
 
 @pytest.fixture()

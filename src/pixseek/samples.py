@@ -677,6 +677,17 @@ def paste_text(canvas: Image.Image, text: RenderedText, where: tuple[int, int]) 
     return RenderedText(image, text.lines, tuple((x0 + dx, y0 + dy, x1 + dx, y1 + dy) for x0, y0, x1, y1 in text.boxes))
 
 
+def _laid_out(
+    size: tuple[int, int], background: tuple[int, int, int], parts: list[tuple[RenderedText, tuple[int, int]]]
+) -> RenderedText:
+    """Blocks of text pasted onto a new canvas, their lines and boxes in order."""
+    image, lines, boxes = Image.new("RGB", size, background), (), ()
+    for text, where in parts:
+        placed = paste_text(image, text, where)
+        image, lines, boxes = placed.image, lines + placed.lines, boxes + placed.boxes
+    return RenderedText(image, lines, boxes)
+
+
 def turn_text(text: RenderedText, degrees: int) -> RenderedText:
     """Turned counter-clockwise by 90, 180 or 270 degrees (a scan fed sideways or upside down)."""
     w, h = text.image.size
@@ -877,10 +888,7 @@ def _invoice() -> RenderedText:
     ]
     body = render_document(lines, font_file("liberation2/LiberationSans-Regular.ttf"), 24, margin=0, spacing=1.9)
     title = render_document(["Invoice 2023"], font_file("liberation2/LiberationSans-Bold.ttf"), 56, margin=0)
-    canvas = Image.new("RGB", (1100, 900), (255, 255, 255))
-    with_title = paste_text(canvas, title, (90, 70))
-    page = paste_text(with_title.image, body, (90, 200))
-    return RenderedText(page.image, title.lines + body.lines, with_title.boxes + page.boxes)
+    return _laid_out((1100, 900), (255, 255, 255), [(title, (90, 70)), (body, (90, 200))])
 
 
 def _receipt(seed: int) -> RenderedText:
@@ -913,10 +921,7 @@ def _slide() -> RenderedText:
     body = render_document(
         bullets, font_file("dejavu/DejaVuSans.ttf"), 36, margin=0, spacing=1.8, ink=(230, 236, 250), paper=(20, 50, 110)
     )
-    canvas = Image.new("RGB", (1280, 720), (20, 50, 110))
-    with_title = paste_text(canvas, title, (90, 80))
-    slide = paste_text(with_title.image, body, (110, 260))
-    return RenderedText(slide.image, title.lines + body.lines, with_title.boxes + slide.boxes)
+    return _laid_out((1280, 720), (20, 50, 110), [(title, (90, 80)), (body, (110, 260))])
 
 
 def _screenshot() -> RenderedText:
@@ -932,10 +937,7 @@ def _screenshot() -> RenderedText:
     window = render_document(
         text, font_file("dejavu/DejaVuSans.ttf"), 16, margin=16, spacing=1.8, paper=(255, 255, 255)
     )
-    canvas = Image.new("RGB", (1280, 800), (235, 235, 238))
-    with_menu = paste_text(canvas, menu, (12, 8))
-    screen = paste_text(with_menu.image, window, (160, 120))
-    return RenderedText(screen.image, menu.lines + window.lines, with_menu.boxes + screen.boxes)
+    return _laid_out((1280, 800), (235, 235, 238), [(menu, (12, 8)), (window, (160, 120))])
 
 
 def _letter(seed: int) -> RenderedText:

@@ -30,15 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
+from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
 from pixseek.language.query import Conjunction, UnknownQueryError, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
+from pixseek.search.text import TextEvidence, empty_vector, find_text, split_quoted
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
-from pixseek.search.text import TextEvidence, empty_vector, find_text, split_quoted
 
 DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region on the dev set (bench/)
 CLASS_NOISE_FLOOR = 0.02  # class probabilities below this are an image's noise (4x fewer false hits, bench/)

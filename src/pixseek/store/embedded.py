@@ -21,8 +21,8 @@ import contextlib
 import fcntl
 import sqlite3
 import threading
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,10 @@ from pixseek.store.accounts import Accounts
 from pixseek.store.base import StoreError, StoreStats
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
-from pixseek.store.faces import MIGRATE_V2_TO_V3, SCHEMA_V3, FaceStore
+from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
 from pixseek.store.postings import PostingIndex
-from pixseek.store.texts import MIGRATE_V3_TO_V4, TextStore
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
+from pixseek.store.texts import MIGRATE_V3_TO_V4, TextStore
 
 SCHEMA_VERSION = 4
 DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
