@@ -107,8 +107,11 @@ class Service:
         threading.Thread(target=self._warm, name="pixseek-warm", daemon=True).start()
 
     def _warm(self) -> None:
+        from pixseek.language.multilingual import multilingual
+
         try:
             self.library.concepts.warm()
+            multilingual(self.library.concepts).warm()  # the dictionaries: ~20 s once on a cold cache
         except Exception:
             log.exception("loading the language tables failed")
 

@@ -217,6 +217,8 @@ function faceImg(url, size, alt = '', cls = '') {
 /** The classifier label a search "why" line names first, e.g. "cat: tabby 0.71, ..." -> "tabby". */
 function whyTag(why) {
   for (const line of why || []) {
+    // words read in the picture ("invoice: in its text 0.80", "text: [Invoice] ...") name no tag
+    if (/^[^:]+: in its text \d/.test(line) || (line.startsWith('text: ') && line.includes('['))) continue;
     const m = /^[^:]+:\s*(.+?)\s+\d(?:\.\d+)?(?:,|$)/.exec(line);
     if (m) return m[1];
   }
