@@ -35,7 +35,7 @@ from pixseek.language.multilingual import UnsupportedLanguageError, check_langua
 from pixseek.language.people import PeopleVocabulary
 from pixseek.language.query import Conjunction, UnknownQueryError, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
-from pixseek.search.text import TextEvidence, empty_vector, find_text, split_quoted
+from pixseek.search.text import QuotedQuery, TextEvidence, empty_vector, find_text, split_quoted
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
@@ -153,27 +153,7 @@ class SearchEngine:
                 raise QueryError(str(exc)) from None
             concept_error = str(exc)
             alternatives, unknown = [], _content_words(quoted.rest, language)
-        # The last word may be unfinished (instant search): it also matches as a prefix.
-        typing = not quoted.phrases and query == query.rstrip()
-        last_word = (tokenize(quoted.rest) or [""])[-1] if typing else ""
-        text: dict[int, TextEvidence] = {}  # id(term) -> the images whose text has the term's words
-        for term in {id(t): t for alt in alternatives for t in alt.terms}.values():
-            words = term.term.split()
-            found = find_text(self.store.texts, owner, words, prefix=words[-1] == last_word)
-            if found:
-                text[id(term)] = found
-        text_terms: list[TermVector] = []  # words only the text knows, then the literal phrases
-        for word in unknown:
-            found = find_text(self.store.texts, owner, [word], prefix=word == last_word)
-            if found:
-                text_terms.append(_text_term(word, found, text))
-        for phrase in quoted.phrases:
-            words = tokenize(phrase)
-            if words:
-                text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
-        unknown = [w for w in unknown if w not in {t.term for t in text_terms}]
-        if text_terms:
-            alternatives = [Conjunction(a.terms + text_terms) for a in alternatives] or [Conjunction(text_terms)]
+        alternatives, unknown, text = self._with_text(owner, query, quoted, alternatives, unknown)
         if not alternatives:
             raise QueryError(concept_error)
         terms = list({id(t): t for alt in alternatives for t in alt.terms}.values())
@@ -211,6 +191,36 @@ class SearchEngine:
             took_ms=(time.perf_counter() - started) * 1e3,
             language=language,
         )
+
+    def _with_text(
+        self, owner: int, query: str, quoted: QuotedQuery, alternatives: list[Conjunction], unknown: list[str]
+    ) -> tuple[list[Conjunction], list[str], dict[int, TextEvidence]]:
+        """The query read with the text in the owner's images (search/text.py): text evidence for
+        its terms, and terms only text answers (unknown words found in text, quoted phrases) added
+        to every alternative. Returns the alternatives, the words still unknown, and the evidence
+        by id(term)."""
+        # The last word may be unfinished (instant search): it also matches as a prefix.
+        typing = not quoted.phrases and query == query.rstrip()
+        last_word = (tokenize(quoted.rest) or [""])[-1] if typing else ""
+        text: dict[int, TextEvidence] = {}
+        for term in {id(t): t for alt in alternatives for t in alt.terms}.values():
+            words = term.term.split()
+            found = find_text(self.store.texts, owner, words, prefix=words[-1] == last_word)
+            if found:
+                text[id(term)] = found
+        text_terms: list[TermVector] = []
+        for word in unknown:
+            found = find_text(self.store.texts, owner, [word], prefix=word == last_word)
+            if found:
+                text_terms.append(_text_term(word, found, text))
+        for phrase in quoted.phrases:
+            words = tokenize(phrase)
+            if words:  # literal: required even where no image has it
+                text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
+        if text_terms:
+            alternatives = [Conjunction(a.terms + text_terms) for a in alternatives] or [Conjunction(text_terms)]
+        found_words = {t.term for t in text_terms}
+        return alternatives, [w for w in unknown if w not in found_words], text
 
     def _score(
         self,
