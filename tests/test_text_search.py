@@ -172,3 +172,17 @@ def test_v3_library_is_migrated_to_v4(tmp_path: Path):
     store.commit()
     assert store.texts.match(OWNER, ["hello"], 10).exact == {cid2}
     store.close()
+
+
+def test_bad_queries_get_clear_answers(library, space):
+    store, ids = library
+    engine = SearchEngine(store, space)
+    for nothing in ("🙂🙂", '"', '""', "the of", "   "):
+        with pytest.raises(QueryError):
+            engine.search(OWNER, nothing)
+    with pytest.raises(QueryError):  # 10 kB of words nobody knows: answered, and quickly
+        engine.search(OWNER, " ".join(f"zq{i}x" for i in range(1500)))
+    mixed = engine.search(OWNER, "invoice 請求書 🙂")
+    assert _names(mixed, ids)[0] in ("invoice.png", "invoice_2021.png") and "請求書" in mixed.unknown_words
+    quoted = engine.search(OWNER, '"total due" "' + "x" * 5000 + '"')
+    assert quoted.hits == []  # a literal phrase no image has

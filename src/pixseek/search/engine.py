@@ -33,7 +33,7 @@ from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import Conjunction, UnknownQueryError, tokenize
+from pixseek.language.query import MAX_TOKENS, Conjunction, UnknownQueryError, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.search.text import QuotedQuery, TextEvidence, empty_vector, find_text, split_quoted
 from pixseek.store.base import Store
@@ -443,7 +443,8 @@ class SearchEngine:
 def _content_words(text: str, language: str) -> list[str]:
     """The words of a query that no concept explains, when nothing in it is a concept."""
     stopwords = STOPWORDS_BY_LANGUAGE[language]
-    return list(dict.fromkeys(t for t in tokenize(text) if t not in stopwords and (len(t) > 1 or t.isdigit())))
+    words = [t for t in tokenize(text)[:MAX_TOKENS] if t not in stopwords and (len(t) > 1 or t.isdigit())]
+    return list(dict.fromkeys(words))
 
 
 def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -> TermVector:
