@@ -24,10 +24,8 @@ import pytest
 from PIL import Image
 from test_browser import (
     ARTIFACTS,
-    CHROMIUM,
     DESKTOP,
     PHONE,
-    REQUIRED,
     Shots,
     _cli,
     _close,
@@ -36,17 +34,11 @@ from test_browser import (
     _serving,
     browser,  # noqa: F401 (the module's browser fixture)
     expect,
+    pytestmark,  # noqa: F401 (slow; skipped only where no browser is installed and CI does not require one)
 )
 
 from pixseek.samples import write_text_set
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not REQUIRED and not Path(CHROMIUM).exists(),
-        reason=f"no browser at {CHROMIUM}: apt-get install chromium",
-    ),
-]
 SHOTS = ARTIFACTS.parent / "browser-text"
 PLAIN = "chelsea_plain.png"  # a cat photo with no text at all: OCR reads nothing
 NO_OCR = "invoice_no_ocr.jpg"  # the invoice, analysed without OCR: its text is unknown
