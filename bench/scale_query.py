@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.common import latency_summary, print_table, rss_now_mb, rss_peak_mb, setup_env
+from pixseek.store import DEFAULT_OWNER
 
 # Realistic queries: single objects, broad concepts, phrases, conjunctions.
 TEXT_QUERIES: tuple[str, ...] = (
@@ -231,7 +232,7 @@ def similar_queries(library: Any, ids: NDArray[np.int64], engine_ok: bool) -> di
         return out
 
     def knn(v: NDArray[np.float32]) -> object:
-        return store.knn(v, 84)  # what engine.similar(limit=20) asks for
+        return store.knn(DEFAULT_OWNER, v, 84)  # what engine.similar(limit=20) asks for
 
     opening = timed_ms(knn, vectors[:1])[0]  # the first call opens (memory-maps) the graph
     first = latency_summary(timed_ms(knn, vectors))
@@ -306,7 +307,7 @@ def ann_recall(library: Any, size: int, indexed_ids: NDArray[np.int64]) -> dict[
     truth_held, truth_indexed = truth[: len(held_out), :K], truth[len(held_out) :]
 
     def ann(q: NDArray[np.float32], k: int) -> NDArray[np.int64]:
-        return store.knn(q, k)[0]
+        return store.knn(DEFAULT_OWNER, q, k)[0]
 
     figures = {
         "ann_recall10": recall(ann, held_out, truth_held, K),
@@ -323,7 +324,7 @@ def ann_recall(library: Any, size: int, indexed_ids: NDArray[np.int64]) -> dict[
             ms = []
             for q in held_out[:100]:
                 t = time.perf_counter()
-                store.knn(q, 84)
+                store.knn(DEFAULT_OWNER, q, 84)
                 ms.append((time.perf_counter() - t) * 1e3)
             figures[f"knn_p50_ms_ef{ef}"] = latency_summary(ms)["p50"]
         view.expansion_search = original

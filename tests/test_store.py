@@ -54,13 +54,13 @@ def test_add_query_move_remove_and_reopen(tmp_path):
 
     # Before refresh_indexes the rows are searched as an unindexed tail; after, via posting lists.
     query = SparseVector(np.array([1]), np.array([1.0], dtype=np.float32))
-    tail = store.sparse_candidates(query, 0.01, 1000)
+    tail = store.sparse_candidates(OWNER, query, 0.01, 1000)
     store.refresh_indexes()
-    indexed = store.sparse_candidates(query, 0.01, 1000)
+    indexed = store.sparse_candidates(OWNER, query, 0.01, 1000)
     expected = [c for i, c in enumerate(ids) if i % 3 == 1]
     assert tail.tolist() == expected == indexed.tolist()
 
-    near, sims = store.knn(make_analysis(rng, 2).embedding, 10)
+    near, sims = store.knn(OWNER, make_analysis(rng, 2).embedding, 10)
     assert all((i - 1) % 3 == 2 for i in near[:10])
     assert sims[0] > 0.9
 
@@ -84,7 +84,7 @@ def test_add_query_move_remove_and_reopen(tmp_path):
     assert reopened.stats().images == 29
     assert reopened.stats().unreferenced == 1
     assert reopened.find_content(OWNER, "sha7", ANALYZER) == ids[7]  # kept: a restored file reuses it
-    assert reopened.sparse_candidates(query, 0.01, 1000).tolist() == expected
+    assert reopened.sparse_candidates(OWNER, query, 0.01, 1000).tolist() == expected
     reopened.close()
 
 
@@ -104,7 +104,7 @@ def test_uncommitted_work_is_rolled_back_and_rows_are_reused(tmp_path):
     store.commit()
     assert again == lost  # the id and its rows were reused, so no orphan rows accumulate
     store.refresh_indexes()
-    hits = store.sparse_candidates(SparseVector(np.array([7]), np.array([1.0], np.float32)), 0.01, 100)
+    hits = store.sparse_candidates(OWNER, SparseVector(np.array([7]), np.array([1.0], np.float32)), 0.01, 100)
     assert hits.tolist() == [again]
     store.close()
 
@@ -123,7 +123,7 @@ def test_interrupted_segment_write_is_cleaned_up(tmp_path):
     (postings / "seg-0000000003-0000000004").mkdir()  # stale, overlaps the valid chain
     store = EmbeddedStore(tmp_path / "lib")
     # a reader ignores them (they may be a concurrent writer's work in progress) ...
-    assert len(store.sparse_candidates(SparseVector(np.array([9]), np.array([1.0], np.float32)), 0.01, 100)) == 5
+    assert len(store.sparse_candidates(OWNER, SparseVector(np.array([9]), np.array([1.0], np.float32)), 0.01, 100)) == 5
     assert len(list(postings.iterdir())) == 3
     # ... and a writer, holding the refresh lock, removes them
     store.refresh_indexes()
@@ -140,19 +140,19 @@ def test_ann_graph_agrees_with_exact_search(tmp_path, monkeypatch):
         store.put_file(OWNER, FileState(f"/{i}.jpg", 1, 1), cid)
     store.commit()
     query = make_analysis(rng, 17).embedding
-    exact_ids, _ = store.knn(query, 6)
+    exact_ids, _ = store.knn(OWNER, query, 6)
     store.refresh_indexes()
     assert (tmp_path / "lib" / "index" / "dense.usearch").exists()
-    ann_ids, _ = store.knn(query, 6)
+    ann_ids, _ = store.knn(OWNER, query, 6)
     # approximate (graph built by parallel inserts): allow one miss of the six, never a wrong best
     assert len(set(ann_ids.tolist()) & set(exact_ids.tolist())) >= 5 and ann_ids[0] in exact_ids
     # rows added after the graph was built are still found (exact scan of the tail)
     cid = store.add_content(OWNER, "late", ANALYZER, make_analysis(rng, 17))
     store.put_file(OWNER, FileState("/late.jpg", 1, 1), cid)
     store.commit()
-    assert cid in store.knn(query, 7)[0].tolist()
+    assert cid in store.knn(OWNER, query, 7)[0].tolist()
     store.refresh_indexes()  # a tail this small stays out of the graph: still found exactly
-    assert store._dense.covered_until == cid and cid in store.knn(query, 7)[0].tolist()
+    assert store._dense.covered_until == cid and cid in store.knn(OWNER, query, 7)[0].tolist()
     store.close()
 
 

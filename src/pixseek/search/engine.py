@@ -248,7 +248,7 @@ class SearchEngine:
         return _Scored(ids, best, best_alt, class_ids, probs, face_scores, text_scores)
 
     def _term_candidates(self, owner: int, term: TermVector, text: TextEvidence | None) -> NDArray[np.int64]:
-        ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, CANDIDATE_BUDGET)
+        ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, CANDIDATE_BUDGET)
         if term.faces is not None:
             people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
             with_faces = self.store.faces.presence(owner, people, limit=CANDIDATE_BUDGET)
@@ -352,9 +352,9 @@ class SearchEngine:
             term = self.concepts.encode_term(focus)
             if term is None:
                 raise QueryError(f"unknown focus concept: {focus!r}")
-            ids, sims = self._focused(embedding, term, limit)
+            ids, sims = self._focused(owner, embedding, term, limit)
         else:
-            ids, sims = self._nearest(embedding, limit + 1)
+            ids, sims = self._nearest(owner, embedding, limit + 1)
         chosen = self._first_live(ids[ids != own_id], limit, owner, where)
         if len(chosen) < limit and self._restricted(owner, where):
             # Neighbours are drawn from every user's images, and a filter may be selective (the
@@ -388,14 +388,16 @@ class SearchEngine:
         fc = self._fc_weights()
         return np.maximum(term.vector.weights @ fc[term.vector.ids], 0.0)
 
-    def _nearest(self, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def _nearest(self, owner: int, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         # Over-fetch so that dead or filtered-out ids do not leave the page short.
-        return self.store.knn(embedding, max(4 * k, 64))
+        return self.store.knn(owner, embedding, max(4 * k, 64))
 
-    def _focused(self, embedding: Vector, term: TermVector, limit: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def _focused(
+        self, owner: int, embedding: Vector, term: TermVector, limit: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         weights = self._focus_weights(term)
-        ann_ids, _ = self.store.knn(embedding, max(20 * limit, 400))
-        concept_ids = self.store.sparse_candidates(term.vector, MIN_IMPACT, 2000)
+        ann_ids, _ = self.store.knn(owner, embedding, max(20 * limit, 400))
+        concept_ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, 2000)
         candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)
         vectors = normalise(self.store.embeddings(candidates) * weights)
         query = normalise(embedding * weights)

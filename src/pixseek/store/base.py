@@ -181,13 +181,17 @@ class Store(Protocol):
 
     def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]: ...
 
-    def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
+    def sparse_candidates(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> NDArray[np.int64]:
         """Ids where some query class has weight × probability >= min_impact (posting-list heads),
-        reading about `budget` entries at most, shared among the classes by weight.
-        Not owner-filtered: candidates must go through live() before anything is shown."""
+        reading about `budget` entries at most, shared among the classes by weight. A store may
+        read only the owner's lists (PostgreSQL) or lists shared by all owners (embedded): either
+        way candidates must go through live() before anything is shown."""
 
-    def knn(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """k nearest contents by cosine similarity (any owner, maybe dead: filter with live())."""
+    def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """k nearest contents by cosine similarity: the owner's (PostgreSQL) or any owner's
+        (embedded), maybe dead either way: filter with live()."""
 
     def content_count(self) -> int: ...
 

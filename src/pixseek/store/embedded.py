@@ -505,7 +505,10 @@ class EmbeddedStore:
     def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         return self._embeddings.read(content_ids).view(np.float16).astype(np.float32)
 
-    def sparse_candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
+    def sparse_candidates(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> NDArray[np.int64]:
+        """Posting lists are shared by all owners here (the engine filters with live())."""
         with self._lock:
             self._follow_writers()
             end = self._end()
@@ -521,7 +524,8 @@ class EmbeddedStore:
             ids = np.union1d(ids, np.nonzero(hit)[0] + covered)
         return ids.astype(np.int64)
 
-    def knn(self, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """One graph for all owners here (the engine filters with live())."""
         with self._lock:
             self._follow_writers()
             end = self._end()
