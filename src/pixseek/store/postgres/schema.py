@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS contents (
     PRIMARY KEY (owner, id),
     UNIQUE (owner, sha256, analyzer)
 );
-CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (owner, taken_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS contents_by_taken_at ON contents (owner, taken_at DESC NULLS LAST, id DESC);
 CREATE INDEX IF NOT EXISTS contents_embedding ON contents USING hnsw (embedding halfvec_cosine_ops);
 CREATE TABLE IF NOT EXISTS files (
     owner bigint NOT NULL,

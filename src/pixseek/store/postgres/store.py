@@ -1,0 +1,378 @@
+"""The storage contract on PostgreSQL + pgvector: one server for many users and machines.
+
+Same records and the same answers as the embedded store (the forward rows hold the same quantised
+probabilities, the posting lists the same heads), but every read goes through the owner-first
+indexes, so a user's query touches only that user's rows, and PostgreSQL keeps the indexes up to
+date on every write (nothing to refresh). The dense embeddings are halfvec with an HNSW index;
+owners too large for an exact scan are searched through it with iterative scans, so a selective
+owner filter still fills the page (docs/postgres.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.records import (
+    Analysis,
+    FileState,
+    ImageFilter,
+    ImageMeta,
+    IndexedFile,
+    SparseVector,
+    StoredImage,
+    Vector,
+    version_covers,
+)
+from pixseek.store.base import StoreStats
+from pixseek.store.postgres.accounts import PostgresAccounts
+from pixseek.store.postgres.db import Database
+from pixseek.store.postgres.faces import PostgresFaces
+from pixseek.store.postgres.schema import EMBEDDING_DIM, ensure_schema
+from pixseek.store.postgres.texts import PostgresTexts
+from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
+from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
+
+EXACT_BELOW = 20_000  # owners with fewer images are searched exactly (as the embedded store does)
+EF_SEARCH = 100  # HNSW candidates per search, at least (recall@10 ~0.99 at 1M, bench/)
+_FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
+_META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
+_TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "texts", "jobs")
+
+
+def vector_literal(vector: NDArray[np.floating]) -> str:
+    """pgvector's text form of a vector (no adapter package needed)."""
+    return "[" + ",".join(f"{v:.6g}" for v in np.asarray(vector, dtype=np.float32).tolist()) + "]"
+
+
+def parse_vector(text: str) -> NDArray[np.float32]:
+    return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
+def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list[Any]]:
+    """Conditions over `files f JOIN contents c`: the owner's files, plus the filter."""
+    clauses, params = ["f.owner = %s"], [owner]
+    if where is not None:
+        if where.path_prefix:
+            prefix = where.path_prefix.rstrip("/") + "/"
+            clauses.append("left(f.path, %s) = %s")  # not LIKE: paths may contain % and _
+            params += [len(prefix), prefix]
+        if where.taken_from:
+            clauses.append("c.taken_at >= %s")
+            params.append(where.taken_from)
+        if where.taken_to:
+            clauses.append("c.taken_at <= %s")
+            params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
+        if where.camera:
+            clauses.append("lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE %s")
+            params.append(f"%{where.camera.lower()}%")
+    return " AND ".join(clauses), params
+
+
+_JOIN = "files f JOIN contents c ON c.owner = f.owner AND c.id = f.content_id"
+
+
+class PostgresStore:
+    """The Store contract on one PostgreSQL database. Safe for many processes at once; within a
+    process one connection is shared by its threads (serialised by a lock)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._db = Database(url)
+        ensure_schema(self._db)
+        self.accounts = PostgresAccounts(self._db)
+        self.faces = PostgresFaces(self._db)
+        self.texts = PostgresTexts(self._db)
+
+    # ---- writes ---------------------------------------------------------------------------
+    def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]:
+        sql = (
+            "SELECT f.path, f.size, f.mtime_ns, f.content_id, c.sha256, c.analyzer "
+            f"FROM {_JOIN} WHERE f.owner = %s"
+        )
+        params: list[Any] = [owner]
+        if under is not None:
+            prefix = under.rstrip("/") + "/"
+            sql += " AND left(f.path, %s) = %s"
+            params += [len(prefix), prefix]
+        return {row[0]: IndexedFile(*row) for row in self._db.execute(sql, params).fetchall()}
+
+    def find_content(self, owner: int, sha256: str, analyzer: str) -> int | None:
+        rows = self._db.execute(
+            "SELECT id, analyzer FROM contents WHERE owner = %s AND sha256 = %s ORDER BY id DESC", (owner, sha256)
+        ).fetchall()
+        return next((int(cid) for cid, made_by in rows if version_covers(made_by, analyzer)), None)
+
+    def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int:
+        m = analysis.meta
+        # The embedded store's one-byte quantisation, so that both stores score alike.
+        row = decode_row(encode_row(analysis.categories))
+        classes, probs = row.ids.tolist(), row.weights.tolist()
+        with self._db.lock:
+            self._db.begin()
+            (content_id,) = self._db.execute(
+                "INSERT INTO contents (owner, sha256, analyzer, width, height, format, taken_at, camera_make, "
+                "camera_model, gps_lat, gps_lon, analyzed_at, class_ids, probs, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (owner, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make, m.camera_model,
+                 m.gps_lat, m.gps_lon, time.time(), classes, probs, vector_literal(analysis.embedding)),
+            ).fetchone()
+            postings = [(owner, c, p, content_id) for c, p in zip(classes, probs) if p >= _FLOOR]
+            with self._db.conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)", postings
+                )
+            if analysis.faces is not None:
+                self.faces.add(owner, content_id, sha256, analysis.faces)
+            if analysis.texts is not None:
+                self.texts.add(content_id, analysis.texts)
+        return int(content_id)
+
+    def put_file(self, owner: int, state: FileState, content_id: int) -> None:
+        with self._db.lock:
+            self._db.begin()
+            self._db.execute(
+                "INSERT INTO files (owner, path, size, mtime_ns, content_id, indexed_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (owner, path) DO UPDATE SET "
+                "size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns, content_id = EXCLUDED.content_id, "
+                "indexed_at = EXCLUDED.indexed_at",
+                (owner, state.path, state.size, state.mtime_ns, content_id, time.time()),
+            )
+
+    def move_file(self, owner: int, old_path: str, new: FileState) -> None:
+        with self._db.lock:
+            self._db.begin()
+            self._db.execute(
+                "UPDATE files SET path = %s, size = %s, mtime_ns = %s WHERE owner = %s AND path = %s",
+                (new.path, new.size, new.mtime_ns, owner, old_path),
+            )
+
+    def remove_files(self, owner: int, paths: list[str]) -> None:
+        with self._db.lock:
+            self._db.begin()
+            self._db.execute("DELETE FROM files WHERE owner = %s AND path = ANY(%s)", (owner, list(paths)))
+
+    def remove_image(self, owner: int, content_id: int) -> list[str]:
+        with self._db.lock:
+            self._db.begin()
+            rows = self._db.execute(
+                "DELETE FROM files WHERE owner = %s AND content_id = %s RETURNING path", (owner, content_id)
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def rollback(self) -> None:
+        self._db.rollback()
+
+    def refresh_indexes(self) -> None:
+        """Nothing to do: PostgreSQL updates its indexes with every write."""
+
+    def rebuild_indexes(self) -> None:
+        """Nothing to do (see refresh_indexes); REINDEX is the server operator's tool."""
+
+    # ---- reads ----------------------------------------------------------------------------
+    def get_images(self, owner: int, content_ids: list[int]) -> list[StoredImage]:
+        ids = [int(i) for i in content_ids]
+        if not ids:
+            return []
+        found: dict[int, StoredImage] = {}
+        for row in self._db.execute(
+            f"SELECT c.id, c.sha256, {_META}, c.class_ids, c.probs FROM contents c "
+            "WHERE c.owner = %s AND c.id = ANY(%s)",
+            (owner, ids),
+        ).fetchall():
+            categories = SparseVector(np.array(row[10], dtype=np.int32), np.array(row[11], dtype=np.float32))
+            found[row[0]] = StoredImage(row[0], row[1], [], ImageMeta(*row[2:10]), categories)
+        for cid, path in self._db.execute(
+            "SELECT content_id, path FROM files WHERE owner = %s AND content_id = ANY(%s) ORDER BY path",
+            (owner, ids),
+        ).fetchall():
+            found[cid].paths.append(path)
+        return [found[i] for i in ids if i in found and found[i].paths]
+
+    def list_images(
+        self, owner: int, where: ImageFilter | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[StoredImage]]:
+        """(total, one page) of the owner's images, newest first (by EXIF date, then indexing)."""
+        condition, params = _filter_sql(owner, where)
+        live = f"EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND {condition})"
+        if where is None or where.is_empty():
+            (total,) = self._db.execute(
+                "SELECT count(DISTINCT content_id) FROM files WHERE owner = %s", (owner,)
+            ).fetchone()
+        else:
+            (total,) = self._db.execute(
+                f"SELECT count(*) FROM contents c WHERE c.owner = %s AND {live}", [owner, *params]
+            ).fetchone()
+        # NULLS LAST: SQLite sorts missing dates last in a descending order, and so do we.
+        ids = [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT c.id FROM contents c WHERE c.owner = %s AND {live} "
+                "ORDER BY c.taken_at DESC NULLS LAST, c.id DESC LIMIT %s OFFSET %s",
+                [owner, *params, limit, offset],
+            ).fetchall()
+        ]
+        return int(total), self.get_images(owner, ids)
+
+    def content_of_path(self, owner: int, path: str) -> int | None:
+        row = self._db.execute(
+            "SELECT content_id FROM files WHERE owner = %s AND path = %s", (owner, path)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def live(
+        self, owner: int, content_ids: NDArray[np.int64], where: ImageFilter | None = None
+    ) -> NDArray[np.bool_]:
+        ids = [int(i) for i in content_ids]
+        if not ids:
+            return np.zeros(0, dtype=bool)
+        condition, params = _filter_sql(owner, where)
+        alive = {
+            r[0]
+            for r in self._db.execute(
+                f"SELECT DISTINCT f.content_id FROM {_JOIN} WHERE f.content_id = ANY(%s) AND {condition}",
+                [ids, *params],
+            ).fetchall()
+        }
+        return np.array([i in alive for i in ids], dtype=bool)
+
+    def matching(
+        self, owner: int, where: ImageFilter | None = None, limit: int | None = None
+    ) -> NDArray[np.int64]:
+        condition, params = _filter_sql(owner, where)
+        rows = self._db.execute(
+            f"SELECT DISTINCT f.content_id FROM {_JOIN} WHERE {condition} ORDER BY 1 LIMIT %s",
+            [*params, limit],
+        ).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def count_images(self, owner: int) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM contents WHERE owner = %s", (owner,)).fetchone()
+        return int(n)
+
+    def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        ids = [int(i) for i in content_ids]
+        classes = np.zeros((len(ids), TOP_K), dtype=np.int32)
+        probs = np.zeros((len(ids), TOP_K), dtype=np.float32)
+        if ids:
+            rows = {
+                cid: (c, p)
+                for cid, c, p in self._db.execute(
+                    "SELECT id, class_ids, probs FROM contents WHERE id = ANY(%s)", (ids,)
+                ).fetchall()
+            }
+            for n, cid in enumerate(ids):
+                if cid in rows:
+                    c, p = rows[cid]
+                    classes[n, : len(c)] = c
+                    probs[n, : len(p)] = p
+        return classes, probs
+
+    def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        ids = [int(i) for i in content_ids]
+        out = np.zeros((len(ids), EMBEDDING_DIM), dtype=np.float32)
+        if ids:
+            rows = dict(
+                self._db.execute(
+                    "SELECT id, embedding::text FROM contents WHERE id = ANY(%s)", (ids,)
+                ).fetchall()
+            )
+            for n, cid in enumerate(ids):
+                if cid in rows:
+                    out[n] = parse_vector(rows[cid])
+        return out
+
+    def sparse_candidates(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> NDArray[np.int64]:
+        """The heads of the owner's posting lists, as the embedded store reads its own: per class,
+        entries with weight × p >= min_impact, at most a share of `budget` proportional to the weight."""
+        weights = np.maximum(query.weights.astype(np.float64), 0.0)
+        total = float(weights.sum())
+        parts, params = [], []
+        for cls, w in zip(query.ids.tolist(), weights.tolist()):
+            if w <= 0:
+                continue
+            byte = int(np.searchsorted(DEQUANT, min_impact / w))
+            if byte > 255:
+                continue
+            floor = max(_FLOOR, float(DEQUANT[byte]))
+            cap = max(MIN_PER_LIST, math.ceil(budget * w / total))
+            parts.append(
+                "(SELECT content_id FROM postings WHERE owner = %s AND class = %s AND p >= %s "
+                "ORDER BY p DESC LIMIT %s)"
+            )
+            params += [owner, cls, floor, cap]
+        if not parts:
+            return np.zeros(0, dtype=np.int64)
+        rows = self._db.execute(" UNION ".join(parts), params).fetchall()
+        return np.unique(np.array([r[0] for r in rows], dtype=np.int64))
+
+    def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The owner's k nearest contents by cosine similarity: exactly for a small owner; through
+        HNSW with iterative scans for a large one (so an owner filter still returns k rows)."""
+        literal = vector_literal(vector)
+        with self._db.lock, self._db.transaction():
+            if self.count_images(owner) < EXACT_BELOW:
+                # MATERIALIZED keeps the planner from answering through the HNSW index.
+                sql = (
+                    "WITH mine AS MATERIALIZED (SELECT id, embedding FROM contents WHERE owner = %s) "
+                    "SELECT id, embedding <=> %s::halfvec AS d FROM mine ORDER BY d LIMIT %s"
+                )
+                params: list[Any] = [owner, literal, k]
+            else:
+                self._db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                self._db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(k))}")
+                # relaxed_order may return rows slightly out of order: sort the few exactly.
+                sql = (
+                    "SELECT id, d FROM (SELECT id, embedding <=> %s::halfvec AS d FROM contents "
+                    "WHERE owner = %s ORDER BY embedding <=> %s::halfvec LIMIT %s) AS near ORDER BY d"
+                )
+                params = [literal, owner, literal, k]
+            rows = self._db.execute(sql, params).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, (1.0 - np.array([r[1] for r in rows], dtype=np.float32)).astype(np.float32)
+
+    def content_count(self) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM contents").fetchone()
+        return int(n)
+
+    def stats(self, owner: int | None = None) -> StoreStats:
+        """Counts for one owner (or everyone); bytes are the database's tables and indexes."""
+        mine, params = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
+        files, file_bytes = self._db.execute(
+            f"SELECT count(*), coalesce(sum(size), 0) FROM files {mine}", params
+        ).fetchone()
+        (live_count,) = self._db.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT owner, content_id FROM files {mine}) AS live", params
+        ).fetchone()
+        (contents,) = self._db.execute(f"SELECT count(*) FROM contents {mine}", params).fetchone()
+        analyzers = dict(
+            self._db.execute(f"SELECT analyzer, count(*) FROM contents {mine} GROUP BY analyzer", params).fetchall()
+        )
+        sizes = dict(
+            self._db.execute(
+                "SELECT t, pg_total_relation_size(t::regclass) FROM unnest(%s::text[]) AS t", (list(_TABLES),)
+            ).fetchall()
+        )
+        return StoreStats(
+            images=int(live_count),
+            files=int(files),
+            unreferenced=int(contents) - int(live_count),
+            faces=self.faces.count(owner),
+            people=len(self.faces.people(owner)) if owner is not None else 0,
+            with_text=self.texts.count(owner),
+            file_bytes=int(file_bytes),
+            bytes_by_part={f"PostgreSQL: {t}": int(v) for t, v in sizes.items()},
+            analyzers={str(a): int(n) for a, n in analyzers.items()},
+        )
+
+    def close(self) -> None:
+        self._db.close()
