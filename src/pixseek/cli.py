@@ -51,9 +51,18 @@ def _main(
     user: Annotated[
         Optional[str], typer.Option("--user", "-u", help="Act on this user's images (default: the default user).")
     ] = None,
+    store: Annotated[
+        Optional[str],
+        typer.Option(
+            "--store",
+            help="Keep the records in this PostgreSQL database (postgresql://user@host/db; default: "
+            "$PIXSEEK_STORE, else the library directory).",
+        ),
+    ] = None,
 ) -> None:
     _state["db"] = db
     _state["user"] = user
+    _state["store"] = store
 
 
 def _library():
@@ -63,7 +72,7 @@ def _library():
 
     if "library" not in _state:
         try:
-            _state["library"] = Library(_state.get("db"), user=_state.get("user"))
+            _state["library"] = Library(_state.get("db"), user=_state.get("user"), store=_state.get("store"))
         except (StoreError, AccountError) as exc:
             _fail(str(exc))
     return _state["library"]
@@ -779,6 +788,7 @@ def serve(
         )
     settings = ServiceSettings(
         home=library.paths.home,
+        store=library.paths.store,
         workers=workers,
         max_upload_bytes=max_upload_mb * MiB,
         secure_cookies=secure_cookies,

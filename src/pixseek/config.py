@@ -1,4 +1,7 @@
-"""Where a library lives: `--db` > $PIXSEEK_HOME > $XDG_DATA_HOME/pixseek > ~/.local/share/pixseek."""
+"""Where a library lives: `--db` > $PIXSEEK_HOME > $XDG_DATA_HOME/pixseek > ~/.local/share/pixseek.
+
+Its records live there too (the embedded store), unless `--store` / $PIXSEEK_STORE names a
+PostgreSQL database; models, language caches, uploads and thumbnails stay files in the home."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ class Paths:
     home: Path  # the library: database, vector files, indexes
     models: Path  # exported ONNX models (shared by libraries when $PIXSEEK_MODEL_DIR is set)
     cache: Path  # derived language tables (WordNet subset, word vectors)
+    store: str  # where the records are: the home directory, or a postgresql:// URL
 
 
 def default_home() -> Path:
@@ -21,8 +25,9 @@ def default_home() -> Path:
     return Path(data) / "pixseek"
 
 
-def resolve_paths(home: str | Path | None = None) -> Paths:
+def resolve_paths(home: str | Path | None = None, store: str | None = None) -> Paths:
     root = Path(home).expanduser() if home else default_home()
+    store = store or os.environ.get("PIXSEEK_STORE") or str(root)
     models = Path(os.environ["PIXSEEK_MODEL_DIR"]).expanduser() if os.environ.get("PIXSEEK_MODEL_DIR") else root / "models"
     cache = Path(os.environ["PIXSEEK_CACHE_DIR"]).expanduser() if os.environ.get("PIXSEEK_CACHE_DIR") else root / "cache"
-    return Paths(home=root, models=models, cache=cache)
+    return Paths(home=root, models=models, cache=cache, store=store)

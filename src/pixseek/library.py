@@ -27,13 +27,17 @@ if TYPE_CHECKING:
 
 class Library:
     def __init__(
-        self, home: str | Path | None = None, user: str | None = None, options: "AnalysisOptions | None" = None
+        self,
+        home: str | Path | None = None,
+        user: str | None = None,
+        options: "AnalysisOptions | None" = None,
+        store: str | None = None,
     ) -> None:
         from pixseek.analysis import AnalysisOptions
 
         self.options = options or AnalysisOptions()
-        self.paths: Paths = resolve_paths(home)
-        self.store = open_store(self.paths.home)
+        self.paths: Paths = resolve_paths(home, store)
+        self.store = open_store(self.paths.store)
         # Whose images the CLI reads and writes: a named user, else the library's default user.
         self.owner = self.store.accounts.user(user).id if user else DEFAULT_OWNER
 

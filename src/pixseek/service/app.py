@@ -86,14 +86,14 @@ class Service:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.library = Library(settings.home, options=settings.analysis)
+        self.library = Library(settings.home, options=settings.analysis, store=settings.store)
         self.store = self.library.store  # the reader
         self.accounts = self.store.accounts
         home = self.library.paths.home
         self.uploads = UploadArea(home)
         self.thumbnails = Thumbnails(home)
         self.runner = JobRunner(
-            home, self.library.paths.models, settings.workers, on_failed=self._discard_upload, options=settings.analysis
+            self.library.paths.store, self.library.paths.models, settings.workers, on_failed=self._discard_upload, options=settings.analysis
         )
         # Pictures searched by (not in the library) are analysed by the library's one analyzer, one
         # at a time: its dlib face detector is not safe to share between threads (dlib's docs) and

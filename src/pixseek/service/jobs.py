@@ -42,7 +42,7 @@ T = TypeVar("T")
 class JobRunner:
     def __init__(
         self,
-        home: Path,
+        store: str | Path,
         model_dir: Path,
         workers: int = 1,
         on_failed: Callable[[Job], None] | None = None,
@@ -53,7 +53,7 @@ class JobRunner:
         self.options = options  # which analyzers run; options.version marks what they stored
         self.on_failed = on_failed  # e.g. delete the stored upload that nothing uses
         self.workers = max(1, workers)
-        self.store = open_store(home)  # the writer
+        self.store = open_store(store)  # the writer
         self.accounts = self.store.accounts
         # Serialises this store's write transactions: job results, new jobs, deletions.
         self.write_lock = threading.Lock()

@@ -13,6 +13,7 @@ MiB = 1024 * 1024
 @dataclass(frozen=True)
 class ServiceSettings:
     home: Path  # the library directory (as `--db` / $PIXSEEK_HOME)
+    store: str | None = None  # a postgresql:// URL for the records (None: $PIXSEEK_STORE, else home)
     max_upload_bytes: int = 50 * MiB  # per uploaded file; more is refused with 413
     max_files_per_request: int = 100  # per POST /api/images; more is refused with 413
     workers: int = 1  # analysis processes: 1 keeps a core free for searches on a 2-core machine
