@@ -403,6 +403,10 @@ def stats(as_json: JsonOpt = False) -> None:
         _print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
         return
     out.print(f"library: {library.paths.home}", highlight=False)
+    if library.paths.store != str(library.paths.home):
+        from pixseek.store.postgres.db import shown_url
+
+        out.print(f"records: {shown_url(library.paths.store)}", highlight=False)
     out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
     out.print(f"{s.faces} faces, {s.people} people, {s.with_text} images with text")
     table = Table(box=None, show_header=True, header_style="bold")
