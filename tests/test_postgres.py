@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import pytest
 
 
 def test_server_has_pgvector_with_iterative_scans_and_no_tcp_listener(postgres_url):
@@ -42,3 +43,36 @@ def test_owner_filtered_hnsw_needs_iterative_scans(postgres_url):
         iterative = db.execute(sql, (query,)).fetchall()
         db.execute("DROP TABLE hnsw_probe")
     assert len(plain) < 10 and len(iterative) == 10
+
+
+def test_citus_distribution_by_owner(postgres_url):
+    """Where the server has Citus, the schema distributes by owner and the store still works;
+    elsewhere (this wheel has no Citus) the test says so and is skipped."""
+    import uuid
+
+    from pixseek.records import Analysis, FileState, ImageMeta
+    from pixseek.store import open_store
+    from pixseek.store.postgres.db import Database
+    from pixseek.store.postgres.schema import citus_available
+    from pixseek.store.sparse import top_k
+
+    db = Database(postgres_url)
+    try:
+        available = citus_available(db)
+    finally:
+        db.close()
+    if not available:
+        pytest.skip("the citus extension is not installed on this PostgreSQL")
+    name = f"citus_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = postgres_url.replace("/postgres?", f"/{name}?")
+    store = open_store(url)
+    store.distribute_by_owner()
+    probs = np.full(1000, 1e-4, np.float32)
+    probs[281] = 0.9
+    cid = store.add_content(1, "sha", "a", Analysis(ImageMeta(10, 10, "PNG"), top_k(probs), np.ones(1280, np.float32)))
+    store.put_file(1, FileState("/x.png", 1, 1), cid)
+    store.commit()
+    assert store.get_images(1, [cid])[0].paths == ["/x.png"]
+    store.close()

@@ -177,3 +177,30 @@ def ensure_schema(db: Database) -> None:
         except BaseException:
             db.rollback()
             raise
+
+
+# Citus: distribute the per-user tables by owner (co-located, so an owner's joins stay on one
+# shard), and copy the small account tables to every node. Run once, on an empty schema, by
+# `distribute` (or by hand: these are the statements).
+REFERENCE_TABLES = ("meta", "users", "tokens", "sessions", "folders")
+DISTRIBUTED_TABLES = ("contents", "files", "postings", "people", "faces", "text_lines", "texts", "jobs")
+CITUS_DISTRIBUTION = [
+    *(f"SELECT create_reference_table('{t}')" for t in REFERENCE_TABLES),
+    "SELECT create_distributed_table('contents', 'owner')",
+    *(f"SELECT create_distributed_table('{t}', 'owner', colocate_with => 'contents')" for t in DISTRIBUTED_TABLES[1:]),
+]
+
+
+def citus_available(db: Database) -> bool:
+    return bool(db.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'citus'").fetchone())
+
+
+def distribute(db: Database) -> None:
+    """Make a fresh pixseek schema a Citus cluster's: every query of one user then runs on the
+    one shard holding that user's rows. Raises StoreError where Citus is not installed."""
+    if not citus_available(db):
+        raise StoreError(f"the citus extension is not available on {shown_url(db.url)}")
+    with db.transaction():
+        db.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    for statement in CITUS_DISTRIBUTION:  # each one moves data and takes its own locks
+        db.execute(statement)

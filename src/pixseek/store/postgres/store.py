@@ -32,7 +32,7 @@ from pixseek.store.base import StoreStats
 from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
-from pixseek.store.postgres.schema import EMBEDDING_DIM, ensure_schema
+from pixseek.store.postgres.schema import EMBEDDING_DIM, distribute, ensure_schema
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
@@ -373,6 +373,10 @@ class PostgresStore:
             bytes_by_part={f"PostgreSQL: {t}": int(v) for t, v in sizes.items()},
             analyzers={str(a): int(n) for a, n in analyzers.items()},
         )
+
+    def distribute_by_owner(self) -> None:
+        """On a Citus cluster: shard every user's tables by owner (schema.CITUS_DISTRIBUTION)."""
+        distribute(self._db)
 
     def close(self) -> None:
         self._db.close()
