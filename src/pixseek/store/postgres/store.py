@@ -39,6 +39,7 @@ from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
 
 EXACT_BELOW = 20_000  # owners with fewer images are searched exactly (as the embedded store does)
 EF_SEARCH = 100  # HNSW candidates per search, at least (recall@10 ~0.99 at 1M, bench/)
+OWNER_SIZE_TTL_S = 60.0  # how long an owner's image count decides exact vs HNSW search
 _FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
 _META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
 _TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "texts", "jobs")
@@ -87,6 +88,7 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
+        self._owner_sizes: dict[int, tuple[float, int]] = {}  # owner -> (when counted, images)
 
     # ---- writes ---------------------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]:
@@ -320,7 +322,7 @@ class PostgresStore:
         HNSW with iterative scans for a large one (so an owner filter still returns k rows)."""
         literal = vector_literal(vector)
         with self._db.lock, self._db.transaction():
-            if self.count_images(owner) < EXACT_BELOW:
+            if self._owner_size(owner) < EXACT_BELOW:
                 # MATERIALIZED keeps the planner from answering through the HNSW index.
                 sql = (
                     "WITH mine AS MATERIALIZED (SELECT id, embedding FROM contents WHERE owner = %s) "
@@ -339,6 +341,15 @@ class PostgresStore:
             rows = self._db.execute(sql, params).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, (1.0 - np.array([r[1] for r in rows], dtype=np.float32)).astype(np.float32)
+
+    def _owner_size(self, owner: int) -> int:
+        """The owner's image count, recounted at most every OWNER_SIZE_TTL_S (a count of a large
+        owner's rows costs more than the search it decides about)."""
+        counted = self._owner_sizes.get(owner)
+        now = time.monotonic()
+        if counted is None or now - counted[0] > OWNER_SIZE_TTL_S:
+            counted = self._owner_sizes[owner] = (now, self.count_images(owner))
+        return counted[1]
 
     def content_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM contents").fetchone()
