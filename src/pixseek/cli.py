@@ -419,6 +419,38 @@ def stats(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@app.command()
+def migrate(
+    source: Annotated[str, typer.Option("--from", help="The library to copy: a directory or a postgresql:// URL.")],
+    target: Annotated[str, typer.Option("--to", help="Where to: an empty library directory or PostgreSQL database.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a library between stores (directory ↔ PostgreSQL) without analysing anything again."""
+    from pixseek.migrate import migrate as run_migration
+    from pixseek.store import StoreError, open_store
+
+    try:
+        source_store = open_store(source)
+        target_store = open_store(target)
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        done = run_migration(source_store, target_store, progress=lambda what, n: err.print(f"{what}: {n}", highlight=False))
+    except StoreError as exc:
+        _fail(str(exc))
+    finally:
+        source_store.close()
+        target_store.close()
+    if as_json:
+        _print_json(asdict(done))
+        return
+    out.print(
+        f"copied {done.contents} analysed images ({done.faces} faces), {done.files} files, {done.people} people, "
+        f"{done.users} users, {done.tokens} tokens, {done.folders} folders, {done.jobs} jobs",
+        highlight=False,
+    )
+
+
 # ---- faces and people ------------------------------------------------------------------------
 faces_app = typer.Typer(help="Faces: search by face, list the faces in a picture.", no_args_is_help=True)
 app.add_typer(faces_app, name="faces")

@@ -98,6 +98,16 @@ class Accounts:
                 (token_hash, user_id, label, time.time()),
             )
 
+    def tokens(self) -> list[tuple[str, int, str, float]]:
+        """(token hash, user id, label, created at) of every token (a library being moved)."""
+        with self._lock:
+            return [
+                (h, int(u), label, float(t))
+                for h, u, label, t in self._db.execute(
+                    "SELECT token_hash, user_id, label, created_at FROM tokens ORDER BY created_at, token_hash"
+                )
+            ]
+
     def user_by_token(self, token_hash: str) -> User | None:
         with self._lock:
             row = self._db.execute(

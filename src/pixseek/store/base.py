@@ -8,6 +8,7 @@ can implement the same methods without touching analyzers or search logic.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -74,6 +75,9 @@ class FaceRecords(Protocol):
     def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]: ...
 
     def owner_face_ids(self, owner: int, ungrouped_only: bool = False) -> NDArray[np.int64]: ...
+
+    def assignments(self, owner: int) -> list[tuple[int, int, int | None, str | None]]:
+        """(face id, content id, person id, assigned by) of all the owner's faces, ascending."""
 
     def count(self, owner: int | None = None) -> int: ...
 
@@ -194,6 +198,10 @@ class Store(Protocol):
         (embedded), maybe dead either way: filter with live()."""
 
     def content_count(self) -> int: ...
+
+    def export_contents(self, owner: int) -> Iterator[tuple[int, str, str, Analysis]]:
+        """Every content of the owner, live or not, ascending id: (id, sha256, analyzer, the
+        analysis as stored, faces and text included). Streams: a migration reads it."""
 
     def stats(self, owner: int | None = None) -> StoreStats: ...
 

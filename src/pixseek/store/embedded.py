@@ -532,6 +532,35 @@ class EmbeddedStore:
             dense = self._dense
         return dense.search(vector, k, self._embeddings, end)
 
+    def export_contents(self, owner: int) -> Iterator[tuple[int, str, str, Analysis]]:
+        """Every content of the owner, live or not, ascending: (id, sha256, analyzer, analysis as
+        stored: quantised categories, float16-precision embedding, faces, text), in batches."""
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id, sha256, analyzer, {_META_COLUMNS}, face_count, text_lines FROM contents "
+                    "WHERE owner = ? AND id > ? ORDER BY id LIMIT ?",
+                    (owner, after, _SQL_CHUNK),
+                ).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            classes, probs = self.categories(ids)
+            embeddings = self.embeddings(ids)
+            faces = self.faces.export(owner, ids.tolist())
+            for n, row in enumerate(rows):
+                cid, face_count, text_count = row[0], row[11], row[12]
+                keep = probs[n] > 0
+                yield cid, row[1], row[2], Analysis(
+                    meta=_meta_from_row(row[3:11]),
+                    categories=SparseVector(classes[n][keep], probs[n][keep]),
+                    embedding=embeddings[n],
+                    faces=None if face_count is None else faces.get(cid, []),
+                    texts=None if text_count is None else self.texts.lines(owner, cid),
+                )
+            after = int(rows[-1][0])
+
     def content_count(self) -> int:
         with self._lock:
             return self._end() - 1

@@ -252,6 +252,33 @@ class FaceStore:
     def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
         return self._rows.read(np.asarray(face_ids, dtype=np.int64)).view(np.float32)
 
+    def export(self, owner: int, content_ids: list[int]) -> dict[int, list[Face]]:
+        """The faces of these contents as analysed (box, score, embedding), ascending face id."""
+        found: dict[int, list[Face]] = {}
+        with self._lock:
+            for chunk in _chunks(content_ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT id, content_id, x0, y0, x1, y1, score FROM faces "
+                    f"WHERE owner = ? AND content_id IN ({marks}) ORDER BY id",
+                    [owner, *chunk],
+                ).fetchall()
+                vectors = self.embeddings([r[0] for r in rows]) if rows else []
+                for row, vector in zip(rows, vectors):
+                    found.setdefault(int(row[1]), []).append(Face(tuple(row[2:6]), float(row[6]), vector.copy()))
+        return found
+
+    def assignments(self, owner: int) -> list[tuple[int, int, int | None, str | None]]:
+        """(face id, content id, person id, assigned by) of all the owner's faces, live or not,
+        ascending (a library being moved)."""
+        with self._lock:
+            return [
+                (int(f), int(c), None if p is None else int(p), by)
+                for f, c, p, by in self._db.execute(
+                    "SELECT id, content_id, person_id, assigned_by FROM faces WHERE owner = ? ORDER BY id", (owner,)
+                )
+            ]
+
     def owner_face_ids(self, owner: int, ungrouped_only: bool = False) -> NDArray[np.int64]:
         """The owner's live faces, ascending; ungrouped_only: those never assigned (by the
         clustering or by the user)."""

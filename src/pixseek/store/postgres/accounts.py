@@ -94,6 +94,13 @@ class PostgresAccounts:
         """Revoke a token; whether it existed."""
         return self._db.execute("DELETE FROM tokens WHERE token_hash = %s", (token_hash,)).rowcount > 0
 
+    def tokens(self) -> list[tuple[str, int, str, float]]:
+        """(token hash, user id, label, created at) of every token, oldest first (then by hash)."""
+        rows = self._db.execute(
+            'SELECT token_hash, user_id, label, created_at FROM tokens ORDER BY created_at, token_hash COLLATE "C"'
+        ).fetchall()
+        return [(h, int(u), label, float(t)) for h, u, label, t in rows]
+
     # ---- web sessions ---------------------------------------------------------------------
     def add_session(self, user_id: int, token_hash: str, expires_at: float) -> None:
         now = time.time()

@@ -354,6 +354,14 @@ class PostgresFaces:
         ).fetchall()
         return {int(cid): float(p) for cid, p in rows}
 
+    def assignments(self, owner: int) -> list[tuple[int, int, int | None, str | None]]:
+        """(face id, content id, person id, assigned_by) of every face of the owner, live or
+        not, ascending face id: the people part of what `pixseek migrate` copies."""
+        rows = self._db.execute(
+            "SELECT id, content_id, person_id, assigned_by FROM faces WHERE owner = %s ORDER BY id", (owner,)
+        ).fetchall()
+        return [(int(f), int(c), None if p is None else int(p), by) for f, c, p, by in rows]
+
     def bytes_on_disk(self) -> dict[str, int]:
         faces, graph, people = self._db.execute(
             "SELECT pg_total_relation_size('faces'), pg_relation_size('faces_embedding'), "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,14 @@ from numpy.typing import NDArray
 
 from pixseek.records import (
     Analysis,
+    Face,
     FileState,
     ImageFilter,
     ImageMeta,
     IndexedFile,
     SparseVector,
     StoredImage,
+    TextLine,
     Vector,
     version_covers,
 )
@@ -32,7 +35,7 @@ from pixseek.store.base import StoreStats
 from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
-from pixseek.store.postgres.schema import EMBEDDING_DIM, distribute, ensure_schema
+from pixseek.store.postgres.schema import EMBEDDING_DIM, FACE_DIM, distribute, ensure_schema
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
@@ -43,6 +46,7 @@ OWNER_SIZE_TTL_S = 60.0  # how long an owner's image count decides exact vs HNSW
 _FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
 _META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
 _TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "texts", "jobs")
+EXPORT_BATCH = 500  # contents per query of export_contents
 
 
 def vector_literal(vector: NDArray[np.floating]) -> str:
@@ -384,6 +388,60 @@ class PostgresStore:
             bytes_by_part={f"PostgreSQL: {t}": int(v) for t, v in sizes.items()},
             analyzers={str(a): int(n) for a, n in analyzers.items()},
         )
+
+    def export_contents(self, owner: int) -> Iterator[tuple[int, str, str, Analysis]]:
+        """Every content record of the owner (with or without files), ascending id, as
+        (content id, sha256, analyzer, Analysis): what `pixseek migrate` copies to another store.
+        Streams EXPORT_BATCH contents per query (plus one query for their faces and one for their
+        text lines), so memory stays bounded whatever the library's size. Categories are the stored
+        (quantised) rows; the embedding is the stored halfvec as float32; timings are empty."""
+        after = -(2**63)
+        while True:
+            with self._db.lock:
+                # Binary results: halfvec's binary form is (int16 dim, int16 unused, dim float2
+                # big-endian), pgvector's vector the same with float4 (as PostgresFaces.embeddings).
+                rows = self._db.conn.execute(
+                    f"SELECT c.id, c.sha256, c.analyzer, {_META}, c.face_count, c.text_lines, c.class_ids, "
+                    "c.probs, c.embedding FROM contents c WHERE c.owner = %s AND c.id > %s ORDER BY c.id LIMIT %s",
+                    (owner, after, EXPORT_BATCH),
+                    binary=True,
+                ).fetchall()
+                if not rows:
+                    return
+                ids = [int(r[0]) for r in rows]
+                faces: dict[int, list[Face]] = {r[0]: [] for r in rows if r[11] is not None}
+                if any(r[11] for r in rows):
+                    for cid, x0, y0, x1, y1, score, blob in self._db.conn.execute(
+                        "SELECT content_id, x0, y0, x1, y1, score, embedding FROM faces "
+                        "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY id",
+                        (owner, [cid for cid, r in zip(ids, rows) if r[11]]),
+                        binary=True,
+                    ).fetchall():
+                        vector = np.frombuffer(blob, dtype=">f4", count=FACE_DIM, offset=4).astype(np.float32)
+                        faces[cid].append(Face((x0, y0, x1, y1), float(score), vector))
+                texts: dict[int, list[TextLine]] = {r[0]: [] for r in rows if r[12] is not None}
+                if any(r[12] for r in rows):
+                    for cid, text, score, x0, y0, x1, y1 in self._db.conn.execute(
+                        "SELECT content_id, text, score, x0, y0, x1, y1 FROM text_lines "
+                        "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY content_id, line_no",
+                        (owner, [cid for cid, r in zip(ids, rows) if r[12]]),
+                    ).fetchall():
+                        texts[cid].append(TextLine(text, float(score), (x0, y0, x1, y1)))
+            for row in rows:
+                cid = int(row[0])
+                categories = SparseVector(np.array(row[13], dtype=np.int32), np.array(row[14], dtype=np.float32))
+                embedding = np.frombuffer(row[15], dtype=">f2", count=EMBEDDING_DIM, offset=4).astype(np.float32)
+                analysis = Analysis(
+                    meta=ImageMeta(*row[3:11]),
+                    categories=categories,
+                    embedding=embedding,
+                    faces=faces.get(cid),
+                    texts=texts.get(cid),
+                )
+                yield cid, row[1], row[2], analysis
+            if len(rows) < EXPORT_BATCH:
+                return
+            after = ids[-1]
 
     def distribute_by_owner(self) -> None:
         """On a Citus cluster: shard every user's tables by owner (schema.CITUS_DISTRIBUTION)."""

@@ -1,0 +1,124 @@
+"""Move a library from one store to another (a directory ↔ PostgreSQL) without analysing anything
+again: users and their tokens and folders, every analysis (categories, embeddings, faces, text),
+the files that hold them, people with the user's corrections, and upload jobs.
+
+Ids are the target's own (they come from its sequences); everything that refers to an id is
+translated on the way. The target must be empty of images, so a migration never mixes libraries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pixseek.records import FileState
+from pixseek.store.base import Store, StoreError
+
+COMMIT_EVERY = 500  # contents per transaction on the target
+
+
+class MigrationError(StoreError):
+    """The migration cannot start (the message says why); nothing was written."""
+
+
+@dataclass
+class MigrationReport:
+    users: int = 0
+    tokens: int = 0
+    folders: int = 0
+    contents: int = 0
+    files: int = 0
+    faces: int = 0
+    people: int = 0
+    jobs: int = 0
+
+
+Progress = Callable[[str, int], None]  # (what, how many so far)
+
+
+def migrate(source: Store, target: Store, progress: Progress | None = None) -> MigrationReport:
+    """Copy everything in `source` into the empty `target`; returns what was copied."""
+    if target.content_count():
+        raise MigrationError("the target already holds images: migrate into a new, empty library")
+    report = MigrationReport()
+    users = _users(source, target, report)
+    for old_owner, new_owner in users.items():
+        contents = _contents(source, target, old_owner, new_owner, report, progress)
+        for path, indexed in source.indexed_files(old_owner).items():
+            target.put_file(new_owner, FileState(path, indexed.size, indexed.mtime_ns), contents[indexed.content_id])
+            report.files += 1
+        _people(source, target, old_owner, new_owner, contents, report)
+        for job in reversed(source.accounts.jobs(old_owner, limit=2**62)):  # oldest first
+            copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error)
+            target.accounts.update_job(copy.id, job.status, job.error, contents.get(job.content_id or -1))
+            report.jobs += 1
+        target.commit()
+    target.refresh_indexes()
+    return report
+
+
+def _users(source: Store, target: Store, report: MigrationReport) -> dict[int, int]:
+    """Users by name (the default user exists on both sides); their passwords, tokens, folders."""
+    ids: dict[int, int] = {}
+    for user in source.accounts.users():
+        password = source.accounts.password_hash(user.id)
+        existing = target.accounts.find_user(user.name)
+        if existing is None:
+            ids[user.id] = target.accounts.add_user(user.name, password).id
+        else:
+            ids[user.id] = existing.id
+            if password is not None:
+                target.accounts.set_password(existing.id, password)
+        report.users += 1
+    for token_hash, user_id, label, _ in source.accounts.tokens():
+        target.accounts.add_token(ids[user_id], token_hash, label)
+        report.tokens += 1
+    for user_id, path in source.accounts.folders():
+        target.accounts.attach_folder(ids[user_id], path)
+        report.folders += 1
+    return ids
+
+
+def _contents(
+    source: Store, target: Store, old_owner: int, new_owner: int, report: MigrationReport, progress: Progress | None
+) -> dict[int, int]:
+    ids: dict[int, int] = {}
+    for n, (content_id, sha256, analyzer, analysis) in enumerate(source.export_contents(old_owner), 1):
+        ids[content_id] = target.add_content(new_owner, sha256, analyzer, analysis)
+        report.contents += 1
+        report.faces += len(analysis.faces or [])
+        if n % COMMIT_EVERY == 0:
+            target.commit()
+            if progress:
+                progress("contents", report.contents)
+    target.commit()
+    return ids
+
+
+def _people(
+    source: Store, target: Store, old_owner: int, new_owner: int, contents: dict[int, int], report: MigrationReport
+) -> None:
+    """People and who is in them, as the grouping and the user left them."""
+    new_faces: dict[int, list[int]] = defaultdict(list)  # new content id -> its faces, ascending
+    for face_id, content_id, _, _ in target.faces.assignments(new_owner):
+        new_faces[content_id].append(face_id)
+    # A content's faces were added in the order they were exported (ascending id): pair them up.
+    seen: dict[int, int] = defaultdict(int)
+    face_ids: dict[int, int] = {}
+    assigned: list[tuple[int, int | None, str]] = []
+    for face_id, content_id, person_id, by in source.faces.assignments(old_owner):
+        new_content = contents[content_id]
+        face_ids[face_id] = new_faces[new_content][seen[new_content]]
+        seen[new_content] += 1
+        if by is not None:
+            assigned.append((face_id, person_id, by))
+    people: dict[int, int] = {}
+    for person in source.faces.people(old_owner, include_empty=True):
+        people[person.id] = target.faces.create_person(new_owner, person.name)
+        report.people += 1
+    groups: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+    for face_id, person_id, by in assigned:
+        groups[(None if person_id is None else people[person_id], by)].append(face_ids[face_id])
+    for (person_id, by), faces in groups.items():
+        target.faces.assign(new_owner, faces, person_id, by)
