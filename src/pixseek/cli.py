@@ -143,6 +143,13 @@ def index(
     ocr: Annotated[
         bool, typer.Option("--ocr/--no-ocr", help="Read the text in images (signs, scans, screenshots) so it can be searched.")
     ] = True,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option(
+            "--scheduler",
+            help="Analyse on a Dask cluster (tcp://host:8786); its workers must see FOLDER at the same path.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
@@ -165,7 +172,7 @@ def index(
     for owner, target in targets:
         progress = _RichProgress(verbose) if not as_json else None
         try:
-            report = library.indexer(workers=workers, progress=progress, owner=owner).index(target)
+            report = library.indexer(workers=workers, progress=progress, owner=owner, scheduler=scheduler).index(target)
         except (ScanRootError, IndexingError) as exc:
             _fail(str(exc))
         finally:

@@ -75,8 +75,10 @@ class Indexer:
         progress: Progress | None = None,
         owner: int = DEFAULT_OWNER,
         options: AnalysisOptions = AnalysisOptions(),
+        scheduler: str | None = None,
     ) -> None:
         self.store = store
+        self.scheduler = scheduler  # a Dask scheduler's address: analyse on that cluster
         self.owner = owner
         self.options = options
         self.version = options.version
@@ -227,6 +229,15 @@ class Indexer:
         store.put_file(self.owner, state, content_id)
 
     def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
+        if self.scheduler is not None:
+            from pixseek.distributed import ClusterUnavailable, DaskWorkers
+
+            try:
+                with DaskWorkers(self.scheduler, self.model_dir, skip_hashes, self.options) as cluster:
+                    yield from cluster.results(paths)
+            except ClusterUnavailable as exc:
+                raise IndexingError(str(exc)) from None
+            return
         if len(paths) < IN_PROCESS_BELOW or self.workers == 1:
             analyzer = self._analyzer()
             for path in paths:

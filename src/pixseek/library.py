@@ -78,13 +78,17 @@ class Library:
         return cluster_faces(self.store, self.owner if owner is None else owner)
 
     def indexer(
-        self, workers: int | None = None, progress: "Progress | None" = None, owner: int | None = None
+        self,
+        workers: int | None = None,
+        progress: "Progress | None" = None,
+        owner: int | None = None,
+        scheduler: str | None = None,
     ) -> "Indexer":
         from pixseek.indexer import Indexer
 
         return Indexer(
             self.store, self.paths.models, workers=workers, progress=progress,
-            owner=self.owner if owner is None else owner, options=self.options,
+            owner=self.owner if owner is None else owner, options=self.options, scheduler=scheduler,
         )
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
