@@ -20,11 +20,12 @@ from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, version_covers
 from pixseek.store import DEFAULT_OWNER
-from pixseek.store.base import Store
+from pixseek.store.base import Store, StoreError, StoreUnavailable
 from pixseek.workers import AnalysisWorkers, WorkersUnavailable
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
+STORE_RECONNECTS = 3  # a store whose server goes away more often than this in one run is an error
 IN_PROCESS_BELOW = 8  # fewer files than this: not worth starting worker processes
 
 
@@ -52,6 +53,7 @@ class IndexReport:
     analysed_per_s: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean per analysed image
     interrupted: bool = False
+    reconnects: int = 0  # times the store's server went away and the run went on from its last commit
 
     def skip_reasons(self) -> Counter[str]:
         return Counter(s.reason.split(":")[0] for s in self.skipped)
@@ -88,9 +90,27 @@ class Indexer:
         self.progress = progress
 
     def index(self, root: Path) -> IndexReport:
+        """Bring the store up to date with the files under `root`. If the store's server goes away
+        (StoreUnavailable), reconnect and plan again: what was committed is kept, so the run goes on
+        from there and nothing is stored twice."""
         started = time.perf_counter()
         root = Path(os.path.abspath(root))
-        report = IndexReport(root=str(root))
+        for attempt in range(STORE_RECONNECTS + 1):
+            report = IndexReport(root=str(root), reconnects=attempt)
+            try:
+                return self._index(root, report, started)
+            except StoreUnavailable as exc:
+                if attempt == STORE_RECONNECTS:
+                    raise IndexingError(f"{exc} (gave up after {attempt} reconnections)") from None
+                if self.progress:
+                    self.progress.log(f"{exc}: reconnecting, then going on from the last commit")
+                try:
+                    self.store.reconnect()
+                except StoreError as again:
+                    raise IndexingError(str(again)) from None
+        raise AssertionError("unreachable")
+
+    def _index(self, root: Path, report: IndexReport, started: float) -> IndexReport:
         plan = self._plan(root, report)
         try:
             self._analyse(plan, report)
@@ -270,3 +290,8 @@ def describe(report: IndexReport) -> Iterable[str]:
         yield f"  skipped {count}: {reason}"
     if report.interrupted:
         yield "interrupted: what was analysed is saved; run the same command again to resume"
+    if report.reconnects:
+        yield (
+            f"the store's connection was lost {report.reconnects} time(s); the run went on from the last "
+            "commit (files stored before that count as unchanged)"
+        )

@@ -40,6 +40,11 @@ class StoreError(RuntimeError):
     """The store cannot be opened or used (clear message for the user)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store's server went away mid-operation: what was not committed is lost; reconnect()
+    and go on from the last commit."""
+
+
 @dataclass
 class StoreStats:
     images: int  # distinct live contents
@@ -204,5 +209,8 @@ class Store(Protocol):
         analysis as stored, faces and text included). Streams: a migration reads it."""
 
     def stats(self, owner: int | None = None) -> StoreStats: ...
+
+    def reconnect(self) -> None:
+        """After StoreUnavailable: connect again (the embedded store never loses its connection)."""
 
     def close(self) -> None: ...

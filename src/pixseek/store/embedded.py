@@ -607,6 +607,9 @@ class EmbeddedStore:
             analyzers=analyzers,
         )
 
+    def reconnect(self) -> None:
+        """Nothing to do: a local SQLite file does not go away."""
+
     def close(self) -> None:
         self.rollback()
         self._categories.close()

@@ -8,11 +8,15 @@ batch of writes becomes durable at `commit`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pixseek.store.base import StoreError
+from pixseek.store.base import StoreError, StoreUnavailable
+
+RECONNECT_ATTEMPTS = 6
+RECONNECT_FIRST_DELAY_S = 0.5  # doubled after each failed attempt (~30 s in all)
 
 
 def shown_url(url: str) -> str:
@@ -49,35 +53,75 @@ class Database:
             raise StoreError("a PostgreSQL store needs psycopg: pip install 'pixseek[postgres]'") from None
         self.url = url
         self.lock = threading.RLock()
-        try:
-            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="pixseek")
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"cannot connect to the PostgreSQL store at {shown_url(url)}: {reason}") from None
+        self._psycopg = psycopg
+        self.conn = self._connect()
         self.in_transaction = False
 
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+    def _connect(self) -> Any:
+        psycopg = self._psycopg
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10, application_name="pixseek")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL store at {shown_url(self.url)}: {_reason(exc)}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, binary: bool = False) -> Any:
+        with self.lock, self._guard():
+            return self.conn.execute(sql, params, binary=binary)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.lock, self._guard(), self.conn.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A connection the server dropped becomes StoreUnavailable (its transaction is gone)."""
+        try:
+            yield
+        except self._psycopg.OperationalError as exc:
+            if not (self.conn.closed or self.conn.broken):
+                raise
+            self.in_transaction = False
+            raise StoreUnavailable(
+                f"lost the connection to the PostgreSQL store at {shown_url(self.url)}: {_reason(exc)}"
+            ) from None
+
+    def reconnect(self) -> None:
+        """A new connection, retried with back-off while the server is away."""
+        delay = RECONNECT_FIRST_DELAY_S
         with self.lock:
-            return self.conn.execute(sql, params)
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            for attempt in range(RECONNECT_ATTEMPTS):
+                try:
+                    self.conn = self._connect()
+                    self.in_transaction = False
+                    return
+                except StoreError:
+                    if attempt == RECONNECT_ATTEMPTS - 1:
+                        raise
+                    time.sleep(delay)
+                    delay *= 2
 
     def begin(self) -> None:
         """Open the write transaction if none is open (like SQLite's BEGIN IMMEDIATE)."""
         with self.lock:
             if not self.in_transaction:
-                self.conn.execute("BEGIN")
+                self.execute("BEGIN")
                 self.in_transaction = True
 
     def commit(self) -> None:
         with self.lock:
             if self.in_transaction:
-                self.conn.execute("COMMIT")
+                self.execute("COMMIT")
                 self.in_transaction = False
 
     def rollback(self) -> None:
         with self.lock:
-            if self.in_transaction:
-                self.conn.execute("ROLLBACK")
-                self.in_transaction = False
+            if self.in_transaction and not (self.conn.closed or self.conn.broken):
+                self.execute("ROLLBACK")
+            self.in_transaction = False
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -99,3 +143,8 @@ class Database:
         with self.lock:
             self.rollback()
             self.conn.close()
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -218,7 +218,7 @@ class PostgresFaces:
         unique = np.unique(wanted)
         with self._db.lock:
             # Binary results: pgvector's binary form is (int16 dim, int16 unused, dim float4 big-endian).
-            rows = self._db.conn.execute(
+            rows = self._db.execute(
                 "SELECT id, embedding FROM faces WHERE id = ANY(%s::bigint[])", (unique.tolist(),), binary=True
             ).fetchall()
         if len(rows) < len(unique):

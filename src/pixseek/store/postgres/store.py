@@ -128,10 +128,7 @@ class PostgresStore:
                  m.gps_lat, m.gps_lon, time.time(), classes, probs, vector_literal(analysis.embedding)),
             ).fetchone()
             postings = [(owner, c, p, content_id) for c, p in zip(classes, probs) if p >= _FLOOR]
-            with self._db.conn.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)", postings
-                )
+            self._db.executemany("INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)", postings)
             if analysis.faces is not None:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
             if analysis.texts is not None:
@@ -400,7 +397,7 @@ class PostgresStore:
             with self._db.lock:
                 # Binary results: halfvec's binary form is (int16 dim, int16 unused, dim float2
                 # big-endian), pgvector's vector the same with float4 (as PostgresFaces.embeddings).
-                rows = self._db.conn.execute(
+                rows = self._db.execute(
                     f"SELECT c.id, c.sha256, c.analyzer, {_META}, c.face_count, c.text_lines, c.class_ids, "
                     "c.probs, c.embedding FROM contents c WHERE c.owner = %s AND c.id > %s ORDER BY c.id LIMIT %s",
                     (owner, after, EXPORT_BATCH),
@@ -411,7 +408,7 @@ class PostgresStore:
                 ids = [int(r[0]) for r in rows]
                 faces: dict[int, list[Face]] = {r[0]: [] for r in rows if r[11] is not None}
                 if any(r[11] for r in rows):
-                    for cid, x0, y0, x1, y1, score, blob in self._db.conn.execute(
+                    for cid, x0, y0, x1, y1, score, blob in self._db.execute(
                         "SELECT content_id, x0, y0, x1, y1, score, embedding FROM faces "
                         "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY id",
                         (owner, [cid for cid, r in zip(ids, rows) if r[11]]),
@@ -421,7 +418,7 @@ class PostgresStore:
                         faces[cid].append(Face((x0, y0, x1, y1), float(score), vector))
                 texts: dict[int, list[TextLine]] = {r[0]: [] for r in rows if r[12] is not None}
                 if any(r[12] for r in rows):
-                    for cid, text, score, x0, y0, x1, y1 in self._db.conn.execute(
+                    for cid, text, score, x0, y0, x1, y1 in self._db.execute(
                         "SELECT content_id, text, score, x0, y0, x1, y1 FROM text_lines "
                         "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY content_id, line_no",
                         (owner, [cid for cid, r in zip(ids, rows) if r[12]]),
@@ -442,6 +439,9 @@ class PostgresStore:
             if len(rows) < EXPORT_BATCH:
                 return
             after = ids[-1]
+
+    def reconnect(self) -> None:
+        self._db.reconnect()
 
     def distribute_by_owner(self) -> None:
         """On a Citus cluster: shard every user's tables by owner (schema.CITUS_DISTRIBUTION)."""

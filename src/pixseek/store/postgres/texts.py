@@ -87,15 +87,14 @@ class PostgresTexts:
                 raise StoreError(f"no content {content_id} to add text to")
             owner = int(row[0])
             if lines:
-                with db.conn.cursor() as cursor:
-                    cursor.executemany(
-                        "INSERT INTO text_lines (owner, content_id, line_no, text, score, x0, y0, x1, y1) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (owner, content_id, n, _clean(line.text), float(line.score), *map(int, line.box))
-                            for n, line in enumerate(lines)
-                        ],
-                    )
+                db.executemany(
+                    "INSERT INTO text_lines (owner, content_id, line_no, text, score, x0, y0, x1, y1) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (owner, content_id, n, _clean(line.text), float(line.score), *map(int, line.box))
+                        for n, line in enumerate(lines)
+                    ],
+                )
                 body = "\n".join(_clean(line.text) for line in lines)
                 db.execute(
                     "INSERT INTO texts (owner, content_id, body, words) "
