@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,22 @@ def postgres_url() -> Iterator[str]:
     finally:
         server.cleanup()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def new_database(postgres_url: str) -> Callable[[str], str]:
+    """new_database("prefix") -> the URL of a new, empty database on the session's server."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    def create(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        return urlunsplit(urlsplit(postgres_url)._replace(path=f"/{name}"))  # a URL, as users give it
+
+    return create
 
 
 @pytest.fixture(scope="session")

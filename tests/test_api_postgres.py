@@ -3,10 +3,8 @@ searched, shown and deleted through the other, each user seeing only their own."
 
 from __future__ import annotations
 
-import uuid
 import warnings
 
-import psycopg
 import pytest
 
 with warnings.catch_warnings():
@@ -21,11 +19,8 @@ from test_api import BASE, CSRF, models_env, upload, wait_jobs  # noqa: F401 (fi
 
 
 @pytest.fixture(scope="module")
-def served(models_env, postgres_url, tmp_path_factory, gallery_master):
-    name = f"api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    url = postgres_url.replace("/postgres?", f"/{name}?")
+def served(models_env, new_database, tmp_path_factory, gallery_master):
+    url = new_database("api")
     store = open_store(url)
     store.accounts.add_user("alice", hash_password("alice-secret"))
     bob = store.accounts.add_user("bob", None)

@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pixseek.analysis import AnalysisOptions
@@ -32,11 +30,8 @@ def cluster(model_dir):
 
 
 @pytest.fixture()
-def database(postgres_url: str) -> str:
-    name = f"dask_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return postgres_url.replace("/postgres?", f"/{name}?")
+def database(new_database) -> str:
+    return new_database("dask")
 
 
 def _contents(store) -> dict[str, str]:

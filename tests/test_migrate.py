@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 
 import numpy as np
-import psycopg
 import pytest
 
 from pixseek.migrate import MigrationError, migrate
@@ -98,11 +96,8 @@ def _hits(engine: SearchEngine, owner: int, query: str) -> list[tuple[str, float
 
 
 @pytest.fixture()
-def database(postgres_url: str) -> str:
-    name = f"migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return postgres_url.replace("/postgres?", f"/{name}?")
+def database(new_database) -> str:
+    return new_database("migrate")
 
 
 def test_round_trip_through_postgresql(tmp_path, database, concepts):

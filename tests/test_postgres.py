@@ -45,11 +45,9 @@ def test_owner_filtered_hnsw_needs_iterative_scans(postgres_url):
     assert len(plain) < 10 and len(iterative) == 10
 
 
-def test_citus_distribution_by_owner(postgres_url):
+def test_citus_distribution_by_owner(postgres_url, new_database):
     """Where the server has Citus, the schema distributes by owner and the store still works;
     elsewhere (this wheel has no Citus) the test says so and is skipped."""
-    import uuid
-
     from pixseek.records import Analysis, FileState, ImageMeta
     from pixseek.store import open_store
     from pixseek.store.postgres.db import Database
@@ -63,11 +61,7 @@ def test_citus_distribution_by_owner(postgres_url):
         db.close()
     if not available:
         pytest.skip("the citus extension is not installed on this PostgreSQL")
-    name = f"citus_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    url = postgres_url.replace("/postgres?", f"/{name}?")
-    store = open_store(url)
+    store = open_store(new_database("citus"))
     store.distribute_by_owner()
     probs = np.full(1000, 1e-4, np.float32)
     probs[281] = 0.9

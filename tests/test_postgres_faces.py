@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import numpy as np
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from pixseek.people import (
     NEIGHBOURS,
@@ -32,18 +31,10 @@ _owners = itertools.count(100)  # each test takes fresh owners: the module share
 _shas = itertools.count()
 
 
-def _database(postgres_url: str, name: str) -> Database:
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    db = Database(make_conninfo(postgres_url, dbname=name))
-    ensure_schema(db)
-    return db
-
-
 @pytest.fixture(scope="module")
-def db(postgres_url: str) -> Iterator[Database]:
-    database = _database(postgres_url, "pixseek_faces")
+def db(new_database) -> Iterator[Database]:
+    database = Database(new_database("faces"))
+    ensure_schema(database)
     yield database
     database.close()
 
@@ -100,7 +91,7 @@ def _people_vectors(
 
 
 # ---- writes and plain reads -------------------------------------------------------------------
-def test_add_of_images_get_embeddings_and_the_batch_transaction(db, faces, postgres_url):
+def test_add_of_images_get_embeddings_and_the_batch_transaction(db, faces):
     owner = next(_owners)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3, 128)).astype(np.float32)
@@ -108,10 +99,10 @@ def test_add_of_images_get_embeddings_and_the_batch_transaction(db, faces, postg
     boxes = [(120, 10, 180, 90), (5, 20, 50, 60), (60, 0, 100, 200)]  # not left to right
     ids = faces.add(owner, cid, "x", [_face(v, b, s) for v, b, s in zip(vectors, boxes, (0.9, 1.5, 0.7))])
     assert len(ids) == 3 and ids == sorted(ids)
-    with psycopg.connect(make_conninfo(postgres_url, dbname="pixseek_faces")) as other:  # not committed yet
+    with psycopg.connect(db.url) as other:  # not committed yet
         assert other.execute("SELECT count(*) FROM faces WHERE owner = %s", (owner,)).fetchone() == (0,)
     db.commit()
-    with psycopg.connect(make_conninfo(postgres_url, dbname="pixseek_faces")) as other:
+    with psycopg.connect(db.url) as other:
         assert other.execute("SELECT count(*) FROM faces WHERE owner = %s", (owner,)).fetchone() == (3,)
     stored = faces.get(owner, [ids[2], ids[0], 10**30, ids[0]])  # given order; unknown ids dropped
     assert [f.id for f in stored] == [ids[2], ids[0], ids[0]]
@@ -331,10 +322,11 @@ def test_nearest_small_owner_is_exact(db, faces):
 
 
 @pytest.fixture()
-def crowded(postgres_url: str) -> Iterator[tuple[Database, np.ndarray, np.ndarray, np.ndarray]]:
+def crowded(new_database) -> Iterator[tuple[Database, np.ndarray, np.ndarray, np.ndarray]]:
     """20 000 faces of 400 "people" (tight clusters) in one table; owner 2 holds ~1 % of them,
     scattered among everyone else's, and a few of those are in images no file holds."""
-    db = _database(postgres_url, "pixseek_faces_hnsw")
+    db = Database(new_database("faces_hnsw"))
+    ensure_schema(db)
     rng = np.random.default_rng(7)
     n = 20_000
     centres = rng.normal(size=(400, 128)) * 0.1

@@ -3,7 +3,6 @@ reconnects, goes on from its last commit, and stores every file once."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -17,11 +16,8 @@ from pixseek.store.base import StoreUnavailable
 
 
 @pytest.fixture()
-def database(postgres_url: str) -> str:
-    name = f"faults_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return postgres_url.replace("/postgres?", f"/{name}?")
+def database(new_database) -> str:
+    return new_database("faults")
 
 
 def test_connection_lost_mid_index_resumes_without_duplicates(database, gallery, model_dir, monkeypatch):

@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pixseek.records import TextLine
 from pixseek.store.accounts import AccountError
@@ -30,19 +28,16 @@ TEXTS = {
 ZERO = "[" + ",".join(["0"] * EMBEDDING_DIM) + "]"
 
 
-def _fresh_database(postgres_url: str, name: str) -> Database:
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    db = Database(make_conninfo(**{**conninfo_to_dict(postgres_url), "dbname": name}))
+def _fresh_database(new_database, name: str) -> Database:
+    db = Database(new_database(name))
     ensure_schema(db)
     return db
 
 
 # ---- accounts ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def accounts_db(postgres_url: str) -> Iterator[Database]:
-    db = _fresh_database(postgres_url, "pixseek_accounts")
+def accounts_db(new_database) -> Iterator[Database]:
+    db = _fresh_database(new_database, "accounts")
     yield db
     db.close()
 
@@ -174,8 +169,8 @@ def _lines(texts: list[str]) -> list[TextLine]:
 
 
 @pytest.fixture(scope="module")
-def library(postgres_url: str) -> Iterator[tuple[Database, PostgresTexts, dict[str, int]]]:
-    db = _fresh_database(postgres_url, "pixseek_texts")
+def library(new_database) -> Iterator[tuple[Database, PostgresTexts, dict[str, int]]]:
+    db = _fresh_database(new_database, "texts")
     texts = PostgresTexts(db)
     bob = PostgresAccounts(db).add_user("bob", None).id
     db.begin()  # written in the store's transaction, as the indexer does

@@ -3,7 +3,6 @@ PostgreSQL (a real server, tests/conftest.py) must read back alike and search al
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +41,8 @@ def _fill(store, other: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres_url: str) -> str:
-    """A fresh database of the session's server for this module."""
-    name = f"contract_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as db:
-        db.execute(f"CREATE DATABASE {name}")
-    return postgres_url.replace("/postgres?", f"/{name}?")
+def database_url(new_database) -> str:
+    return new_database("contract")
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +174,11 @@ def test_newer_schema_is_refused(database_url):
 def test_unknown_scheme_is_refused(tmp_path: Path):
     with pytest.raises(StoreError, match="postgresql://"):
         open_store("mysql://x@y/z")
+
+
+def test_libpq_connection_strings_are_postgresql(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError) as caught:
+        open_store("host=127.0.0.1 port=1 dbname=photos password=s3cret")
+    assert "PostgreSQL" in str(caught.value) and "s3cret" not in str(caught.value)
+    assert not any(tmp_path.iterdir())  # not taken for a directory to create

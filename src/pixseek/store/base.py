@@ -36,6 +36,27 @@ if TYPE_CHECKING:
 ID_MAX = 2**62  # record ids beyond this cannot exist (and would overflow SQLite's integers)
 
 
+def filter_sql(owner: int, where: ImageFilter | None, mark: str, owner_column: str = "f.owner") -> tuple[str, list]:
+    """SQL conditions over `files f JOIN contents c` for both stores (`mark`: "?" for SQLite,
+    "%s" for psycopg): always the owner's files, plus the filter."""
+    clauses, params = [f"{owner_column} = {mark}"], [owner]
+    if where is not None:
+        if where.path_prefix:
+            prefix = where.path_prefix.rstrip("/") + "/"
+            clauses.append(f"substr(f.path, 1, {mark}) = {mark}")  # not LIKE: paths may contain % and _
+            params += [len(prefix), prefix]
+        if where.taken_from:
+            clauses.append(f"c.taken_at >= {mark}")
+            params.append(where.taken_from)
+        if where.taken_to:
+            clauses.append(f"c.taken_at <= {mark}")
+            params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
+        if where.camera:
+            clauses.append(f"lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE {mark}")
+            params.append(f"%{where.camera.lower()}%")
+    return " AND ".join(clauses), params
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or used (clear message for the user)."""
 

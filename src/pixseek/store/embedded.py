@@ -40,7 +40,7 @@ from pixseek.records import (
     version_covers,
 )
 from pixseek.store.accounts import Accounts
-from pixseek.store.base import StoreError, StoreStats
+from pixseek.store.base import StoreError, StoreStats, filter_sql
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
@@ -149,24 +149,7 @@ def _filter_sql(owner: int, where: ImageFilter | None, by_ids: bool = False) -> 
     With by_ids (the query also restricts f.content_id to a short list), `+f.owner` keeps SQLite
     from walking the owner's whole index instead of looking the ids up (measured: 130 ms vs 1 ms
     per query at 100k images)."""
-    clauses, params = ["+f.owner = ?" if by_ids else "f.owner = ?"], [owner]
-    if where is not None:
-        if where.path_prefix:
-            prefix = where.path_prefix.rstrip("/") + "/"
-            clauses.append("substr(f.path, 1, ?) = ?")  # not LIKE: paths may contain % and _
-            params += [len(prefix), prefix]
-        if where.taken_from:
-            clauses.append("c.taken_at >= ?")
-            params.append(where.taken_from)
-        if where.taken_to:
-            clauses.append("c.taken_at <= ?")
-            params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
-        if where.camera:
-            clauses.append(
-                "lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE ?"
-            )
-            params.append(f"%{where.camera.lower()}%")
-    return " AND ".join(clauses), params
+    return filter_sql(owner, where, "?", "+f.owner" if by_ids else "f.owner")
 
 
 class EmbeddedStore:

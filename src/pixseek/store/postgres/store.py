@@ -31,7 +31,7 @@ from pixseek.records import (
     Vector,
     version_covers,
 )
-from pixseek.store.base import StoreStats
+from pixseek.store.base import StoreStats, filter_sql
 from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
@@ -59,23 +59,7 @@ def parse_vector(text: str) -> NDArray[np.float32]:
 
 
 def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list[Any]]:
-    """Conditions over `files f JOIN contents c`: the owner's files, plus the filter."""
-    clauses, params = ["f.owner = %s"], [owner]
-    if where is not None:
-        if where.path_prefix:
-            prefix = where.path_prefix.rstrip("/") + "/"
-            clauses.append("left(f.path, %s) = %s")  # not LIKE: paths may contain % and _
-            params += [len(prefix), prefix]
-        if where.taken_from:
-            clauses.append("c.taken_at >= %s")
-            params.append(where.taken_from)
-        if where.taken_to:
-            clauses.append("c.taken_at <= %s")
-            params.append(where.taken_to + ("" if "T" in where.taken_to else "T99"))
-        if where.camera:
-            clauses.append("lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE %s")
-            params.append(f"%{where.camera.lower()}%")
-    return " AND ".join(clauses), params
+    return filter_sql(owner, where, "%s")
 
 
 _JOIN = "files f JOIN contents c ON c.owner = f.owner AND c.id = f.content_id"
