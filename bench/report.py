@@ -107,6 +107,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("ocr_text_set_word_recall", "", "the demo gallery's text set (write_text_set)"),
     ("index_slowdown_ocr_on_vs_off", "", "indexing time with OCR on / off: 180 12 MP photos without text, 2 workers, faces off"),
     ("index_ocr_on_img_s", "", "that run with OCR on, img/s"),
+    ("distributed_index_speedup_2_workers", "", "indexing on a loopback Dask cluster, 2 worker processes / 1 (200 12 MP JPEGs, 2 cores shared with the client)"),
+    ("distributed_index_img_s_2_workers", "", "that run with 2 workers, img/s (the local process pool: index_e2e_img_s)"),
     ("index_slowdown_ocr_on_vs_off_mixed", "", "same over all 200 (a tenth are pages of text, ~0.45 s each to read)"),
     ("http_search_p50_ms_c1", "", "HTTP search latency p50, 1 client, 100k library"),
     ("http_search_p50_ms_c8", "", "same, 8 clients"),

@@ -1,6 +1,6 @@
 """Run every benchmark (each in its own process), then print the headline figures.
 
-    python -m bench.run_all [--quick] [--only index_throughput,faces,ocr,quality,multilingual,scale,http_service]
+    python -m bench.run_all [--quick] [--only index_throughput,faces,ocr,distributed,quality,multilingual,scale,http_service]
 
 `./dev bench` runs this. Each benchmark merges its figures into bench/results.json (--quick runs
 write nothing). The throughput benchmarks go first (indexing, then faces, which indexes too): they
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "faces", "ocr", "quality", "multilingual", "scale", "http_service")
+BENCHMARKS = ("index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "scale", "http_service")
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
@@ -34,6 +34,7 @@ HEADLINE = (
     ("ocr_ms_per_text_image", ""),
     ("ocr_ms_per_photo_without_text", ""),
     ("index_slowdown_ocr_on_vs_off", ""),
+    ("distributed_index_speedup_2_workers", ""),
     ("text_query_p50_ms_1m", "<= 20"),
     ("text_query_p95_ms_1m", ""),
     ("similar_query_p50_ms_1m", ""),
