@@ -141,14 +141,14 @@ class SearchEngine:
         concept_error = ""
         languages = multilingual(self.concepts)
         try:
-            language = languages.language_of(quoted.rest, lang, preferred_lang)
-        except UnsupportedLanguageError as exc:
-            raise QueryError(str(exc)) from None
-        try:
             people = PeopleVocabulary(self.concepts, self.store.faces.names(owner))
             plan = languages.parse(quoted.rest, people, lang=lang, preferred=preferred_lang)
             alternatives, unknown, language = plan.alternatives, plan.unknown_words, plan.language
+        except UnsupportedLanguageError as exc:
+            raise QueryError(str(exc)) from None
         except UnknownQueryError as exc:
+            # Nothing read as concepts: the language only decides which words are stopwords.
+            language = languages.language_of(quoted.rest, lang, preferred_lang)
             if not quoted.phrases and not _content_words(quoted.rest, language):
                 raise QueryError(str(exc)) from None
             concept_error = str(exc)
