@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from pixseek.records import Face, Person, StoredFace, Vector
 from pixseek.store.faces import _CARRY_OVER_IOU, FACE_EXACT_BELOW, _iou
+from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.schema import FACE_DIM
 
@@ -47,12 +48,11 @@ def _ids(values: Any) -> list[int]:
 
 
 def vector_literal(vector: Vector) -> str:
-    """pgvector's text form. repr of each float32 (as a double) is exact, so rows round-trip
-    bit for bit (the pgvector Python adapter is not a dependency)."""
+    """A face embedding's text form (exact: rows round-trip bit for bit)."""
     values = np.asarray(vector, dtype=np.float32).ravel()
     if values.size != FACE_DIM:
         raise ValueError(f"a face embedding has {FACE_DIM} dimensions, not {values.size}")
-    return "[" + ",".join(map(repr, values.tolist())) + "]"
+    return vectors.literal(values)
 
 
 class PostgresFaces:
@@ -197,6 +197,21 @@ class PostgresFaces:
         found = {row[0]: _face(row) for row in rows}
         return [found[i] for i in wanted if i in found]
 
+    def export(self, owner: int, content_ids: list[int]) -> dict[int, list[Face]]:
+        """The faces of these contents as analysed (box, score, embedding), ascending face id."""
+        found: dict[int, list[Face]] = {}
+        if not content_ids:
+            return found
+        rows = self._db.execute(
+            "SELECT content_id, x0, y0, x1, y1, score, embedding FROM faces "
+            "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY id",
+            (owner, _ids(content_ids)),
+            binary=True,
+        ).fetchall()
+        for row, vector in zip(rows, vectors.from_binary([r[6] for r in rows], FACE_DIM)):
+            found.setdefault(int(row[0]), []).append(Face(tuple(row[1:5]), float(row[5]), vector))
+        return found
+
     def of_images(self, owner: int, content_ids: list[int]) -> dict[int, list[StoredFace]]:
         """The owner's faces in each image, left to right."""
         result: dict[int, list[StoredFace]] = {int(c): [] for c in content_ids}
@@ -225,10 +240,10 @@ class PostgresFaces:
             missing = sorted(set(unique.tolist()) - {r[0] for r in rows})
             raise KeyError(f"no face {', '.join(map(str, missing[:10]))}")
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        block = np.frombuffer(b"".join(r[1] for r in rows), dtype=">f4").reshape(len(rows), FACE_DIM + 1)
+        block = vectors.from_binary([r[1] for r in rows], FACE_DIM)
         order = np.argsort(ids)
         position = order[np.searchsorted(ids, wanted, sorter=order)]
-        return block[position, 1:].astype(np.float32)
+        return block[position]
 
     def owner_face_ids(self, owner: int, ungrouped_only: bool = False) -> NDArray[np.int64]:
         """The owner's live faces, ascending; ungrouped_only: those never assigned (by the

@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 
 from pixseek.records import (
     Analysis,
-    Face,
     FileState,
     ImageFilter,
     ImageMeta,
@@ -33,9 +32,10 @@ from pixseek.records import (
 )
 from pixseek.store.base import StoreStats, filter_sql
 from pixseek.store.postgres.accounts import PostgresAccounts
+from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
-from pixseek.store.postgres.schema import EMBEDDING_DIM, FACE_DIM, distribute, ensure_schema
+from pixseek.store.postgres.schema import EMBEDDING_DIM, distribute, ensure_schema
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
@@ -47,15 +47,6 @@ _FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
 _META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
 _TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "texts", "jobs")
 EXPORT_BATCH = 500  # contents per query of export_contents
-
-
-def vector_literal(vector: NDArray[np.floating]) -> str:
-    """pgvector's text form of a vector (no adapter package needed)."""
-    return "[" + ",".join(f"{v:.6g}" for v in np.asarray(vector, dtype=np.float32).tolist()) + "]"
-
-
-def parse_vector(text: str) -> NDArray[np.float32]:
-    return np.array(text[1:-1].split(","), dtype=np.float32)
 
 
 def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list[Any]]:
@@ -109,7 +100,7 @@ class PostgresStore:
                 "camera_model, gps_lat, gps_lon, analyzed_at, class_ids, probs, embedding) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (owner, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make, m.camera_model,
-                 m.gps_lat, m.gps_lon, time.time(), classes, probs, vector_literal(analysis.embedding)),
+                 m.gps_lat, m.gps_lon, time.time(), classes, probs, vectors.literal(analysis.embedding)),
             ).fetchone()
             postings = [(owner, c, p, content_id) for c, p in zip(classes, probs) if p >= _FLOOR]
             self._db.executemany("INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)", postings)
@@ -266,14 +257,13 @@ class PostgresStore:
         ids = [int(i) for i in content_ids]
         out = np.zeros((len(ids), EMBEDDING_DIM), dtype=np.float32)
         if ids:
-            rows = dict(
-                self._db.execute(
-                    "SELECT id, embedding::text FROM contents WHERE id = ANY(%s)", (ids,)
-                ).fetchall()
-            )
+            rows = self._db.execute(
+                "SELECT id, embedding FROM contents WHERE id = ANY(%s)", (ids,), binary=True
+            ).fetchall()
+            found = dict(zip((r[0] for r in rows), vectors.from_binary([r[1] for r in rows], EMBEDDING_DIM, half=True)))
             for n, cid in enumerate(ids):
-                if cid in rows:
-                    out[n] = parse_vector(rows[cid])
+                if cid in found:
+                    out[n] = found[cid]
         return out
 
     def sparse_candidates(
@@ -305,7 +295,7 @@ class PostgresStore:
     def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The owner's k nearest contents by cosine similarity: exactly for a small owner; through
         HNSW with iterative scans for a large one (so an owner filter still returns k rows)."""
-        literal = vector_literal(vector)
+        literal = vectors.literal(vector)
         with self._db.lock, self._db.transaction():
             if self._owner_size(owner) < EXACT_BELOW:
                 # MATERIALIZED keeps the planner from answering through the HNSW index.
@@ -379,9 +369,7 @@ class PostgresStore:
         after = -(2**63)
         while True:
             with self._db.lock:
-                # Binary results: halfvec's binary form is (int16 dim, int16 unused, dim float2
-                # big-endian), pgvector's vector the same with float4 (as PostgresFaces.embeddings).
-                rows = self._db.execute(
+                rows = self._db.execute(  # binary: vectors.from_binary parses the embeddings
                     f"SELECT c.id, c.sha256, c.analyzer, {_META}, c.face_count, c.text_lines, c.class_ids, "
                     "c.probs, c.embedding FROM contents c WHERE c.owner = %s AND c.id > %s ORDER BY c.id LIMIT %s",
                     (owner, after, EXPORT_BATCH),
@@ -390,16 +378,7 @@ class PostgresStore:
                 if not rows:
                     return
                 ids = [int(r[0]) for r in rows]
-                faces: dict[int, list[Face]] = {r[0]: [] for r in rows if r[11] is not None}
-                if any(r[11] for r in rows):
-                    for cid, x0, y0, x1, y1, score, blob in self._db.execute(
-                        "SELECT content_id, x0, y0, x1, y1, score, embedding FROM faces "
-                        "WHERE owner = %s AND content_id = ANY(%s::bigint[]) ORDER BY id",
-                        (owner, [cid for cid, r in zip(ids, rows) if r[11]]),
-                        binary=True,
-                    ).fetchall():
-                        vector = np.frombuffer(blob, dtype=">f4", count=FACE_DIM, offset=4).astype(np.float32)
-                        faces[cid].append(Face((x0, y0, x1, y1), float(score), vector))
+                faces = self.faces.export(owner, [cid for cid, r in zip(ids, rows) if r[11]])
                 texts: dict[int, list[TextLine]] = {r[0]: [] for r in rows if r[12] is not None}
                 if any(r[12] for r in rows):
                     for cid, text, score, x0, y0, x1, y1 in self._db.execute(
@@ -408,15 +387,15 @@ class PostgresStore:
                         (owner, [cid for cid, r in zip(ids, rows) if r[12]]),
                     ).fetchall():
                         texts[cid].append(TextLine(text, float(score), (x0, y0, x1, y1)))
-            for row in rows:
+            embeddings = vectors.from_binary([r[15] for r in rows], EMBEDDING_DIM, half=True)
+            for row, embedding in zip(rows, embeddings):
                 cid = int(row[0])
                 categories = SparseVector(np.array(row[13], dtype=np.int32), np.array(row[14], dtype=np.float32))
-                embedding = np.frombuffer(row[15], dtype=">f2", count=EMBEDDING_DIM, offset=4).astype(np.float32)
                 analysis = Analysis(
                     meta=ImageMeta(*row[3:11]),
                     categories=categories,
                     embedding=embedding,
-                    faces=faces.get(cid),
+                    faces=None if row[11] is None else faces.get(cid, []),
                     texts=texts.get(cid),
                 )
                 yield cid, row[1], row[2], analysis
