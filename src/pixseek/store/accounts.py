@@ -29,6 +29,21 @@ class AccountError(ValueError):
     """A user-level mistake (unknown user, name taken): the message is for the user."""
 
 
+def valid_user_name(name: str) -> str:
+    """The name as stored (stripped); AccountError if it cannot be a user name."""
+    name = name.strip()
+    if not name or len(name) > 64 or any(c in name for c in "/\\\0"):
+        raise AccountError(f"invalid user name {name!r}")
+    return name
+
+
+def named_user(user: User | None, name: str) -> User:
+    """`user`, or the AccountError that says there is no such user."""
+    if user is None:
+        raise AccountError(f"no user named {name!r} (see `pixseek user list`)")
+    return user
+
+
 class Accounts:
     def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self._db = db
@@ -39,9 +54,7 @@ class Accounts:
 
     # ---- users ----------------------------------------------------------------------------
     def add_user(self, name: str, password_hash: str | None) -> User:
-        name = name.strip()
-        if not name or len(name) > 64 or any(c in name for c in "/\\\0"):
-            raise AccountError(f"invalid user name {name!r}")
+        name = valid_user_name(name)
         with self._lock:
             try:
                 cursor = self._db.execute(
@@ -57,10 +70,7 @@ class Accounts:
             self._db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
     def user(self, name: str) -> User:
-        user = self.find_user(name)
-        if user is None:
-            raise AccountError(f"no user named {name!r} (see `pixseek user list`)")
-        return user
+        return named_user(self.find_user(name), name)
 
     def find_user(self, name: str) -> User | None:
         with self._lock:

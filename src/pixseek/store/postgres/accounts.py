@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from pixseek.records import Job, User
-from pixseek.store.accounts import AccountError
+from pixseek.store.accounts import AccountError, named_user, valid_user_name
 from pixseek.store.postgres.db import Database
 
 _JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
@@ -33,9 +33,7 @@ class PostgresAccounts:
 
     # ---- users ----------------------------------------------------------------------------
     def add_user(self, name: str, password_hash: str | None) -> User:
-        name = name.strip()
-        if not name or len(name) > 64 or any(c in name for c in "/\\\0"):
-            raise AccountError(f"invalid user name {name!r}")
+        name = valid_user_name(name)
         row = self._db.execute(
             "INSERT INTO users (name, password_hash, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -49,10 +47,7 @@ class PostgresAccounts:
         self._db.execute("UPDATE users SET password_hash = %s WHERE id = %s", (password_hash, user_id))
 
     def user(self, name: str) -> User:
-        user = self.find_user(name)
-        if user is None:
-            raise AccountError(f"no user named {name!r} (see `pixseek user list`)")
-        return user
+        return named_user(self.find_user(name), name)
 
     def find_user(self, name: str) -> User | None:
         if "\0" in name:  # no stored name has one; PostgreSQL would refuse the query
