@@ -16,15 +16,9 @@ from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.schema import DEFAULT_OWNER, EMBEDDING_DIM, ensure_schema
 from pixseek.store.postgres.texts import PostgresTexts
+from test_text_search import TEXTS  # the same texts the SQLite store is tested with
 
 OWNER = DEFAULT_OWNER
-TEXTS = {
-    "invoice.png": ["ACME Supplies Ltd.", "INVOICE No. 2023-117", "Total due: 1,250.00 EUR"],
-    "invoice_2021.png": ["ACME Supplies Ltd.", "Invoice 2021-004", "Total due: 310.00 EUR"],
-    "receipt.png": ["Café Müller", "2 cappuccino 7.80", "Thank you for your visit"],
-    "sign.jpg": ["BEWARE OF THE DOG"],
-    "slide.png": ["Quarterly results", "Revenue grew 12%"],
-}
 ZERO = "[" + ",".join(["0"] * EMBEDDING_DIM) + "]"
 
 
