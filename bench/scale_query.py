@@ -94,6 +94,7 @@ class TimedStore:
 
 # ---- text queries -------------------------------------------------------------------------------
 def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]:
+    from pixseek.language.multilingual import Multilingual
     from pixseek.search import engine as engine_mod
 
     engine = library.engine
@@ -116,7 +117,7 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
     # One more pass with every store call (and the query parser) timed, to see where time goes.
     spent: dict[str, float] = defaultdict(float)
     profiled = engine_mod.SearchEngine(TimedStore(library.store, spent), library.concepts)
-    real_parse = engine_mod.parse_query
+    real_parse = Multilingual.parse  # the query parser the engine calls (language detection included)
 
     def timed_parse(*args: Any, **kwargs: Any) -> Any:
         t = time.perf_counter()
@@ -127,7 +128,7 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
 
     rows = []
     step_totals: dict[str, list[float]] = defaultdict(list)
-    engine_mod.parse_query = timed_parse
+    Multilingual.parse = timed_parse  # type: ignore[method-assign]
     try:
         for q in TEXT_QUERIES:
             spent.clear()
@@ -153,7 +154,7 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
                 )
             )
     finally:
-        engine_mod.parse_query = real_parse
+        Multilingual.parse = real_parse  # type: ignore[method-assign]
     every = [s for q in TEXT_QUERIES for s in samples[q]]
     summary = latency_summary(every)
     candidates = [results[q].candidates for q in TEXT_QUERIES]
@@ -182,6 +183,7 @@ def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
     this measures only what candidate generation (posting-list heads, per-list budget) loses.
     None if the engine's scoring helpers are not available under the names used here.
     """
+    from pixseek.language.query import parse_query
     from pixseek.search import engine as engine_mod
     from pixseek.store.sparse import ROW_BYTES, decode_rows
 
@@ -190,7 +192,7 @@ def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
     if term_scores is None or conjunction is None:
         return None
     store = library.store
-    plans = {q: engine_mod.parse_query(q, library.concepts) for q in TEXT_QUERIES}
+    plans = {q: parse_query(q, library.concepts) for q in TEXT_QUERIES}  # the queries are English
     terms = {id(t): t for plan in plans.values() for alt in plan.alternatives for t in alt.terms}
     end = store.content_count() + 1
     scores = {k: np.zeros(end, dtype=np.float32) for k in terms}
