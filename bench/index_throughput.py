@@ -225,6 +225,8 @@ def profile_steps(paths: Sequence[Path], model_directory: Path) -> dict[str, flo
 
 # ---- main ---------------------------------------------------------------------------------------
 def run(count: int, workers: int) -> Result:
+    from pixseek.analysis import AnalysisOptions
+
     setup_env()
     models = model_dir()
     paths = big_jpegs(count)
