@@ -12,7 +12,7 @@ import platform
 import resource
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = (len(ordered) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def timed_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[float]:
+    """Wall milliseconds of fn(item) for each item, in order."""
+    out = []
+    for item in items:
+        t = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
 
 
 def latency_summary(samples_ms: Sequence[float]) -> dict[str, float]:

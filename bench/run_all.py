@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, parser, print_table
 from bench.report import update_readme
 
-BENCHMARKS = ("index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "scale", "http_service")
+BENCHMARKS = (
+    "index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "scale", "postgres", "http_service",
+)
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
     ("classifier_only_img_s", ""),
@@ -39,6 +41,11 @@ HEADLINE = (
     ("text_query_p95_ms_1m", ""),
     ("similar_query_p50_ms_1m", ""),
     ("ann_recall10_1m", ">= 0.95"),
+    ("pg_text_query_p50_ms_1m", ""),
+    ("pg_similar_query_p50_ms_1m", ""),
+    ("pg_ann_recall10_1m", ">= 0.95"),
+    ("pg_owner_filtered_recall10_1m", ">= 0.95"),
+    ("pg_ingest_rows_s", ""),
     ("category_index_bytes_per_image", "<= 500"),
     ("whole_index_bytes_per_image", ""),
     ("rss_mb_1m", ""),

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.common import latency_summary, print_table, rss_now_mb, rss_peak_mb, setup_env
+from bench.common import latency_summary, print_table, rss_now_mb, rss_peak_mb, setup_env, timed_ms
 from pixseek.store import DEFAULT_OWNER
 
 # Realistic queries: single objects, broad concepts, phrases, conjunctions.
@@ -223,15 +223,7 @@ def similar_queries(library: Any, ids: NDArray[np.int64], engine_ok: bool) -> di
     apart), then timed warm, as the text queries are."""
     store = library.store
     paths = [img.paths[0] for img in store.get_images(library.owner, [int(i) for i in ids])]
-    vectors = store.embeddings(ids)
-
-    def timed_ms(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[float]:
-        out = []
-        for item in items:
-            t = time.perf_counter()
-            fn(item)
-            out.append((time.perf_counter() - t) * 1e3)
-        return out
+    vectors = store.embeddings(DEFAULT_OWNER, ids)
 
     def knn(v: NDArray[np.float32]) -> object:
         return store.knn(DEFAULT_OWNER, v, 84)  # what engine.similar(limit=20) asks for
@@ -301,7 +293,7 @@ def ann_recall(library: Any, size: int, indexed_ids: NDArray[np.int64]) -> dict[
 
     store = library.store
     held_out = Synthesizer(load_pool(), seed=999_999).batch(0, RECALL_QUERIES)[1]
-    indexed = store.embeddings(indexed_ids)
+    indexed = store.embeddings(DEFAULT_OWNER, indexed_ids)
     t = time.perf_counter()
     end = store.content_count() + 1
     truth = exact_top(store.home / "index" / "embeddings.rows", end, np.vstack([held_out, indexed]), K + 1)

@@ -124,7 +124,7 @@ def _check_export(store: PostgresStore, library: dict, owner: int, expected_ids:
         assert got.embedding.dtype == np.float32 and got.embedding.shape == (1280,)
         np.testing.assert_allclose(got.embedding, want.embedding.astype(np.float16).astype(np.float32),
                                    rtol=2e-3, atol=1e-4)
-        np.testing.assert_array_equal(got.embedding, store.embeddings(np.array([cid]))[0])  # the stored halfvec
+        np.testing.assert_array_equal(got.embedding, store.embeddings(owner, np.array([cid]))[0])  # the stored halfvec
         assert got.timings_ms == {}
         if want.faces is None:
             assert got.faces is None

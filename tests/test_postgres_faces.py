@@ -57,8 +57,8 @@ def _content(db: Database, owner: int, sha: str | None = None, live: bool = True
              analyzer: str = "test+faces") -> int:
     """A content row (an analysed image), held by a file of the owner if `live`."""
     (cid,) = db.execute(
-        "INSERT INTO contents (owner, sha256, analyzer, width, height, format, analyzed_at, class_ids, probs, "
-        "embedding) VALUES (%s, %s, %s, 200, %s, 'JPEG', 0, '{}', '{}', array_fill(0::real, ARRAY[1280])::halfvec) "
+        "INSERT INTO contents (owner, sha256, analyzer, width, height, format, analyzed_at, categories, "
+        "embedding) VALUES (%s, %s, %s, 200, %s, 'JPEG', 0, decode(repeat('00', 150), 'hex'), array_fill(0::real, ARRAY[1280])::halfvec) "
         "RETURNING id",
         (owner, sha or f"sha{next(_shas)}", analyzer, height),
     ).fetchone()

@@ -146,8 +146,8 @@ def test_jobs_lifecycle_and_owners(accounts: PostgresAccounts):
 # ---- text ----------------------------------------------------------------------------------
 def _content(db: Database, owner: int, name: str, live: bool = True) -> int:
     (cid,) = db.execute(
-        "INSERT INTO contents (owner, sha256, analyzer, width, height, format, analyzed_at, class_ids, probs, "
-        "embedding) VALUES (%s, %s, 'test+ocr', 800, 600, 'PNG', 0, '{}', '{}', %s) RETURNING id",
+        "INSERT INTO contents (owner, sha256, analyzer, width, height, format, analyzed_at, categories, "
+        "embedding) VALUES (%s, %s, 'test+ocr', 800, 600, 'PNG', 0, decode(repeat('00', 150), 'hex'), %s) RETURNING id",
         (owner, f"sha-{owner}-{name}", ZERO),
     ).fetchone()
     if live:

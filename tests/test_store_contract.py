@@ -92,10 +92,10 @@ def test_rows_hold_the_same_numbers(stores):
     (embedded, _), (postgres, _) = stores
     e_ids = embedded.matching(DEFAULT_OWNER)
     p_ids = postgres.matching(DEFAULT_OWNER)
-    e_classes, e_probs = embedded.categories(e_ids)
-    p_classes, p_probs = postgres.categories(p_ids)
+    e_classes, e_probs = embedded.categories(DEFAULT_OWNER, e_ids)
+    p_classes, p_probs = postgres.categories(DEFAULT_OWNER, p_ids)
     assert np.array_equal(e_classes[:, :10], p_classes[:, :10]) and np.allclose(e_probs, p_probs)
-    assert np.allclose(embedded.embeddings(e_ids), postgres.embeddings(p_ids), rtol=1e-3)
+    assert np.allclose(embedded.embeddings(DEFAULT_OWNER, e_ids), postgres.embeddings(DEFAULT_OWNER, p_ids), rtol=1e-3)
 
 
 @pytest.mark.parametrize("query", ["cat", "dog", "espresso", "sports car", "animal", "cat dog"])
@@ -134,7 +134,7 @@ def test_postgres_candidates_and_neighbours_are_the_owners_own(stores):
     query = SparseVector(np.array(CLASSES, dtype=np.int32), np.ones(len(CLASSES), dtype=np.float32))
     candidates = set(postgres.sparse_candidates(DEFAULT_OWNER, query, 0.01, 10_000).tolist())
     assert candidates and not candidates & theirs
-    vector = postgres.embeddings(np.array([min(theirs)]))[0]
+    vector = postgres.embeddings(other, np.array([min(theirs)]))[0]
     ids, sims = postgres.knn(DEFAULT_OWNER, vector, 10)
     assert len(ids) == 10 and not set(ids.tolist()) & theirs and np.all(np.diff(sims) <= 1e-6)
 
@@ -143,12 +143,27 @@ def test_large_owner_is_searched_through_hnsw_with_full_pages(stores, monkeypatc
     """Above EXACT_BELOW the HNSW index answers; iterative scans keep the owner's page full."""
     (_, _), (postgres, other) = stores
     monkeypatch.setattr(pg_store, "EXACT_BELOW", 1)
-    vector = postgres.embeddings(np.array([int(postgres.matching(DEFAULT_OWNER)[0])]))[0]
+    monkeypatch.setattr(pg_store, "HNSW_MIN_MATCHES", 1)
+    assert postgres._hnsw_pays_off(other)
+    vector = postgres.embeddings(DEFAULT_OWNER, np.array([int(postgres.matching(DEFAULT_OWNER)[0])]))[0]
     ids, _ = postgres.knn(other, vector, 10)
-    exact_monkey = pg_store.EXACT_BELOW
     monkeypatch.setattr(pg_store, "EXACT_BELOW", 10**9)
+    assert not postgres._hnsw_pays_off(other)
     exact, _ = postgres.knn(other, vector, 10)
-    assert exact_monkey == 1 and len(ids) == 10 and len(set(ids.tolist()) & set(exact.tolist())) >= 9
+    assert len(ids) == 10 and len(set(ids.tolist()) & set(exact.tolist())) >= 9
+
+
+def test_a_small_share_of_a_big_table_is_searched_exactly(stores, monkeypatch):
+    """An iterative scan stops after HNSW_MAX_SCAN_TUPLES rows: an owner too small a share of the
+    table to be met that soon is scanned exactly, whatever its own size."""
+    (_, _), (postgres, other) = stores
+    monkeypatch.setattr(pg_store, "EXACT_BELOW", 1)
+    mine, total = postgres.count_images(other), postgres.content_count()
+    expected = mine * pg_store.HNSW_MAX_SCAN_TUPLES / total  # the owner's rows met within a scan
+    monkeypatch.setattr(pg_store, "HNSW_MIN_MATCHES", expected * 0.9)
+    assert postgres._hnsw_pays_off(other)
+    monkeypatch.setattr(pg_store, "HNSW_MIN_MATCHES", expected * 1.1)
+    assert not postgres._hnsw_pays_off(other)
 
 
 def test_unreachable_server_names_the_url_without_its_password():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ out = Console()
 err = Console(stderr=True)
 
 _state: dict[str, Any] = {}
+MIGRATE_PROGRESS_EVERY_S = 5.0
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="Most results to show.")]
@@ -441,8 +443,15 @@ def migrate(
         target_store = open_store(target)
     except StoreError as exc:
         _fail(str(exc))
+    last_shown = [0.0]
+
+    def progress(what: str, n: int) -> None:  # a line every few seconds, not every batch
+        if time.monotonic() - last_shown[0] >= MIGRATE_PROGRESS_EVERY_S:
+            err.print(f"{what}: {n:,}", highlight=False)
+            last_shown[0] = time.monotonic()
+
     try:
-        done = run_migration(source_store, target_store, progress=lambda what, n: err.print(f"{what}: {n}", highlight=False))
+        done = run_migration(source_store, target_store, progress=progress)
     except StoreError as exc:
         _fail(str(exc))
     finally:

@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pixseek.records import FileState
+from pixseek.records import Analysis, FileState
 from pixseek.store.base import Store, StoreError
 
-COMMIT_EVERY = 500  # contents per transaction on the target
+COMMIT_EVERY = 2000  # contents per batch (one COPY on PostgreSQL) and transaction on the target
 
 
 class MigrationError(StoreError):
@@ -42,18 +42,23 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
     if target.content_count():
         raise MigrationError("the target already holds images: migrate into a new, empty library")
     report = MigrationReport()
-    users = _users(source, target, report)
-    for old_owner, new_owner in users.items():
-        contents = _contents(source, target, old_owner, new_owner, report, progress)
-        for path, indexed in source.indexed_files(old_owner).items():
-            target.put_file(new_owner, FileState(path, indexed.size, indexed.mtime_ns), contents[indexed.content_id])
-            report.files += 1
-        _people(source, target, old_owner, new_owner, contents, report)
-        for job in reversed(source.accounts.jobs(old_owner, limit=2**62)):  # oldest first
-            copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error)
-            target.accounts.update_job(copy.id, job.status, job.error, contents.get(job.content_id or -1))
-            report.jobs += 1
-        target.commit()
+    with target.bulk_load():
+        users = _users(source, target, report)
+        for old_owner, new_owner in users.items():
+            contents = _contents(source, target, old_owner, new_owner, report, progress)
+            for n, (path, indexed) in enumerate(source.indexed_files(old_owner).items(), 1):
+                target.put_file(new_owner, FileState(path, indexed.size, indexed.mtime_ns), contents[indexed.content_id])
+                report.files += 1
+                if n % COMMIT_EVERY == 0:
+                    target.commit()
+            _people(source, target, old_owner, new_owner, contents, report)
+            for job in reversed(source.accounts.jobs(old_owner, limit=2**62)):  # oldest first
+                copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error)
+                target.accounts.update_job(copy.id, job.status, job.error, contents.get(job.content_id or -1))
+                report.jobs += 1
+            target.commit()
+            if progress:
+                progress("files", report.files)
     target.refresh_indexes()
     return report
 
@@ -84,15 +89,24 @@ def _contents(
     source: Store, target: Store, old_owner: int, new_owner: int, report: MigrationReport, progress: Progress | None
 ) -> dict[int, int]:
     ids: dict[int, int] = {}
-    for n, (content_id, sha256, analyzer, analysis) in enumerate(source.export_contents(old_owner), 1):
-        ids[content_id] = target.add_content(new_owner, sha256, analyzer, analysis)
-        report.contents += 1
-        report.faces += len(analysis.faces or [])
-        if n % COMMIT_EVERY == 0:
-            target.commit()
-            if progress:
-                progress("contents", report.contents)
-    target.commit()
+    batch: list[tuple[int, str, str, Analysis]] = []
+
+    def flush() -> None:
+        new_ids = target.add_contents(new_owner, [(sha256, analyzer, analysis) for _, sha256, analyzer, analysis in batch])
+        ids.update(zip((old_id for old_id, *_ in batch), new_ids))
+        target.commit()
+        report.contents += len(batch)
+        report.faces += sum(len(analysis.faces or []) for *_, analysis in batch)
+        batch.clear()
+        if progress:
+            progress("contents", report.contents)
+
+    for item in source.export_contents(old_owner):
+        batch.append(item)
+        if len(batch) == COMMIT_EVERY:
+            flush()
+    if batch:
+        flush()
     return ids
 
 

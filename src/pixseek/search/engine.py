@@ -232,7 +232,7 @@ class SearchEngine:
     ) -> _Scored:
         """Exact scores of sorted content ids from their forward rows, faces and text: best
         alternative each."""
-        class_ids, probs = self.store.categories(ids)
+        class_ids, probs = self.store.categories(owner, ids)
         term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
         face_scores = {id(t): self._face_scores(owner, t, ids) for t in terms if t.faces is not None}
         text_scores = {id(t): text[id(t)].scores(ids) for t in terms if id(t) in text}
@@ -344,7 +344,7 @@ class SearchEngine:
         started = time.perf_counter()
         own_id = self._indexed_content(owner, image)
         if own_id is not None:
-            embedding = self.store.embeddings(np.array([own_id]))[0]
+            embedding = self.store.embeddings(owner, np.array([own_id]))[0]
         else:
             embedding, _ = self._analyse(image)
         term = None
@@ -361,7 +361,7 @@ class SearchEngine:
             # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
-                ids, sims = self._exact_within(embedding, admitted, term)
+                ids, sims = self._exact_within(owner, embedding, admitted, term)
                 chosen = [int(c) for c in ids[ids != own_id][:limit]]
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
@@ -376,10 +376,10 @@ class SearchEngine:
         )
 
     def _exact_within(
-        self, embedding: Vector, ids: NDArray[np.int64], term: TermVector | None
+        self, owner: int, embedding: Vector, ids: NDArray[np.int64], term: TermVector | None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         weights = self._focus_weights(term) if term else np.ones_like(embedding)
-        sims = normalise(self.store.embeddings(ids) * weights) @ normalise(embedding * weights)
+        sims = normalise(self.store.embeddings(owner, ids) * weights) @ normalise(embedding * weights)
         order = np.argsort(-sims, kind="stable")
         return ids[order], sims[order]
 
@@ -399,7 +399,7 @@ class SearchEngine:
         ann_ids, _ = self.store.knn(owner, embedding, max(20 * limit, 400))
         concept_ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, 2000)
         candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)
-        vectors = normalise(self.store.embeddings(candidates) * weights)
+        vectors = normalise(self.store.embeddings(owner, candidates) * weights)
         query = normalise(embedding * weights)
         sims = vectors @ query
         order = np.argsort(-sims, kind="stable")
@@ -421,7 +421,7 @@ class SearchEngine:
             raise QueryError(str(exc)) from None
         own_id = self._indexed_content(owner, image)
         if own_id is not None:
-            ids, probs = self.store.categories(np.array([own_id]))
+            ids, probs = self.store.categories(owner, np.array([own_id]))
             keep = probs[0] > 0
             probabilities = dense_probabilities(SparseVector(ids[0][keep], probs[0][keep]))
         else:

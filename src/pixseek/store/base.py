@@ -8,7 +8,8 @@ can implement the same methods without touching analyzers or search logic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -165,6 +166,13 @@ class Store(Protocol):
 
     def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int: ...
 
+    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
+        """add_content for each (sha256, analyzer, analysis), as fast as the engine allows; the
+        new ids, in the items' order."""
+
+    def bulk_load(self) -> AbstractContextManager[None]:
+        """Around a large import (a migration): the store may defer index maintenance to its end."""
+
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
         """Insert or replace the file at state.path, pointing at content_id."""
 
@@ -206,10 +214,12 @@ class Store(Protocol):
     def count_images(self, owner: int) -> int:
         """How many analysed contents the owner has (live or not): a cheap upper bound."""
 
-    def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-        """Forward rows: class ids (n, K) and probabilities (n, K). Callers pass vetted ids."""
+    def categories(self, owner: int, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """Forward rows: class ids (n, K) and probabilities (n, K). Callers pass ids vetted for the
+        owner; the owner lets a sharded store read from that owner's shard only."""
 
-    def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]: ...
+    def embeddings(self, owner: int, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """The embeddings (n, D) of ids vetted for the owner, as categories()."""
 
     def sparse_candidates(
         self, owner: int, query: SparseVector, min_impact: float, budget: int

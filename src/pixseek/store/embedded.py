@@ -22,7 +22,7 @@ import fcntl
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -266,6 +266,13 @@ class EmbeddedStore:
                 self.texts.add(content_id, analysis.texts)
         return content_id
 
+    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
+        return [self.add_content(owner, sha256, analyzer, analysis) for sha256, analyzer, analysis in items]
+
+    def bulk_load(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to defer: posting lists and the ANN graph are built by refresh_indexes anyway."""
+        return contextlib.nullcontext()
+
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
         with self._lock:
             self._begin()
@@ -482,10 +489,10 @@ class EmbeddedStore:
             (n,) = self._db.execute("SELECT count(*) FROM contents WHERE owner = ?", (owner,)).fetchone()
         return int(n)
 
-    def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    def categories(self, owner: int, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         return decode_rows(self._categories.read(content_ids))
 
-    def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+    def embeddings(self, owner: int, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         return self._embeddings.read(content_ids).view(np.float16).astype(np.float32)
 
     def sparse_candidates(
@@ -529,8 +536,8 @@ class EmbeddedStore:
             if not rows:
                 return
             ids = np.array([r[0] for r in rows], dtype=np.int64)
-            classes, probs = self.categories(ids)
-            embeddings = self.embeddings(ids)
+            classes, probs = self.categories(owner, ids)
+            embeddings = self.embeddings(owner, ids)
             faces = self.faces.export(owner, ids.tolist())
             for n, row in enumerate(rows):
                 cid, face_count, text_count = row[0], row[11], row[12]

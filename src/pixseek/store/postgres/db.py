@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pixseek.store.base import StoreError, StoreUnavailable
+from pixseek.store.postgres.vectors import halfvec_copy_dumper
 
 RECONNECT_ATTEMPTS = 6
 RECONNECT_FIRST_DELAY_S = 0.5  # doubled after each failed attempt (~30 s in all)
@@ -56,6 +57,7 @@ class Database:
         self._psycopg = psycopg
         self.conn = self._connect()
         self.in_transaction = False
+        self._type_oids: dict[str, int] = {}
 
     def _connect(self) -> Any:
         psycopg = self._psycopg
@@ -71,6 +73,27 @@ class Database:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.lock, self._guard(), self.conn.cursor() as cursor:
             cursor.executemany(sql, rows)
+
+    def copy_rows(self, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY rows into a table in PostgreSQL's binary format (the fast way to load many rows);
+        `types` are the columns' type names (halfvec included)."""
+        with self.lock, self._guard(), self.conn.cursor() as cursor:
+            oids = self._oids(types)
+            if "halfvec" in types:
+                cursor.adapters.register_dumper(None, halfvec_copy_dumper(self._type_oids["halfvec"]))
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(oids)
+                for row in rows:
+                    copy.write_row(row)
+
+    def _oids(self, types: Sequence[str]) -> list[int]:
+        unknown = sorted(set(types) - set(self._type_oids))
+        if unknown:
+            for name, oid in self.conn.execute(
+                "SELECT name, name::regtype::oid FROM unnest(%s::text[]) AS name", (unknown,)
+            ).fetchall():
+                self._type_oids[name] = int(oid)
+        return [self._type_oids[t] for t in types]
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,18 @@ from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
-from pixseek.store.postgres.schema import EMBEDDING_DIM, distribute, ensure_schema
+from pixseek.store.postgres.schema import BULK_LOAD_LOCK, EMBEDDING_DIM, VECTOR_INDEXES, distribute, ensure_schema
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
-from pixseek.store.sparse import DEQUANT, TOP_K, decode_row, encode_row
+from pixseek.store.sparse import DEQUANT, ROW_BYTES, decode_row, decode_rows, encode_row
 
-EXACT_BELOW = 20_000  # owners with fewer images are searched exactly (as the embedded store does)
-EF_SEARCH = 100  # HNSW candidates per search, at least (recall@10 ~0.99 at 1M, bench/)
+# k-NN for one owner: an exact scan of the owner's rows costs ~5 µs per image; an HNSW search with
+# iterative scans costs what the graph walk costs until it has met enough of the owner's rows, so
+# it wins for large owners and loses badly for a small share of a big table (bench/postgres.py).
+EXACT_BELOW = 5_000  # owners with fewer images are searched exactly (<= ~30 ms)
+EF_SEARCH = 100  # HNSW candidates per search, at least
+HNSW_MAX_SCAN_TUPLES = 5_000  # where an iterative scan gives up (pgvector's 20k took seconds)
+HNSW_MIN_MATCHES = 25  # use HNSW only if that many of the owner's rows are expected within the scan
 OWNER_SIZE_TTL_S = 60.0  # how long an owner's image count decides exact vs HNSW search
 _FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
 _META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
@@ -51,6 +57,22 @@ EXPORT_BATCH = 500  # contents per query of export_contents
 
 def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list[Any]]:
     return filter_sql(owner, where, "%s")
+
+
+_CONTENT_COLUMNS = (
+    "owner", "id", "sha256", "analyzer", "width", "height", "format", "taken_at", "camera_make", "camera_model",
+    "gps_lat", "gps_lon", "analyzed_at", "categories", "embedding",
+)
+_CONTENT_TYPES = (
+    "int8", "int8", "text", "text", "int4", "int4", "text", "text", "text", "text",
+    "float8", "float8", "float8", "bytea", "halfvec",
+)
+
+
+def _postings(row: bytes) -> list[tuple[int, float]]:
+    """(class, probability) of a forward row's entries that go into the posting lists."""
+    vector = decode_row(row)
+    return [(c, p) for c, p in zip(vector.ids.tolist(), vector.weights.tolist()) if p >= _FLOOR]
 
 
 _JOIN = "files f JOIN contents c ON c.owner = f.owner AND c.id = f.content_id"
@@ -67,7 +89,7 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
-        self._owner_sizes: dict[int, tuple[float, int]] = {}  # owner -> (when counted, images)
+        self._owner_sizes: dict[int | None, tuple[float, int]] = {}  # owner (None: all) -> (when, images)
 
     # ---- writes ---------------------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]:
@@ -90,25 +112,81 @@ class PostgresStore:
 
     def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int:
         m = analysis.meta
-        # The embedded store's one-byte quantisation, so that both stores score alike.
-        row = decode_row(encode_row(analysis.categories))
-        classes, probs = row.ids.tolist(), row.weights.tolist()
+        # The embedded store's forward row (one-byte quantisation), so that both stores score alike.
+        row = encode_row(analysis.categories)
         with self._db.lock:
             self._db.begin()
             (content_id,) = self._db.execute(
                 "INSERT INTO contents (owner, sha256, analyzer, width, height, format, taken_at, camera_make, "
-                "camera_model, gps_lat, gps_lon, analyzed_at, class_ids, probs, embedding) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                "camera_model, gps_lat, gps_lon, analyzed_at, categories, embedding) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (owner, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make, m.camera_model,
-                 m.gps_lat, m.gps_lon, time.time(), classes, probs, vectors.literal(analysis.embedding)),
+                 m.gps_lat, m.gps_lon, time.time(), row, vectors.literal(analysis.embedding)),
             ).fetchone()
-            postings = [(owner, c, p, content_id) for c, p in zip(classes, probs) if p >= _FLOOR]
-            self._db.executemany("INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)", postings)
+            self._db.executemany(
+                "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)",
+                [(owner, c, p, content_id) for c, p in _postings(row)],
+            )
             if analysis.faces is not None:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts)
         return int(content_id)
+
+    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
+        """add_content for many (sha256, analyzer, analysis) at once: the contents and their
+        postings go in with one binary COPY each. The new ids ascend in the items' order."""
+        if not items:
+            return []
+        rows = [encode_row(analysis.categories) for _, _, analysis in items]
+        now = time.time()
+        with self._db.lock:
+            self._db.begin()
+            ids = [
+                int(r[0])
+                for r in self._db.execute(
+                    "SELECT nextval('content_ids') FROM generate_series(1, %s) ORDER BY 1", (len(items),)
+                ).fetchall()
+            ]
+            self._db.copy_rows("contents", _CONTENT_COLUMNS, _CONTENT_TYPES, (
+                (owner, cid, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make,
+                 m.camera_model, m.gps_lat, m.gps_lon, now, row, analysis.embedding)
+                for cid, (sha256, analyzer, analysis), row in zip(ids, items, rows)
+                for m in (analysis.meta,)
+            ))
+            self._db.copy_rows("postings", ("owner", "class", "p", "content_id"), ("int8", "int2", "float4", "int8"), (
+                (owner, c, p, cid)
+                for cid, row in zip(ids, rows)
+                for c, p in _postings(row)
+            ))
+            for cid, (sha256, _, analysis) in zip(ids, items):
+                if analysis.faces is not None:
+                    self.faces.add(owner, cid, sha256, analysis.faces)
+                if analysis.texts is not None:
+                    self.texts.add(cid, analysis.texts)
+        return ids
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Around a large import into an empty database (`pixseek migrate`): the HNSW indexes are
+        dropped, then built once at the end. An import that fails leaves them to the next opening
+        of the store (schema.restore_vector_indexes). Into a non-empty database: nothing changes.
+        Builds use the server's maintenance_work_mem: raise it for millions of images."""
+        if self.content_count() or not self._db.execute(f"SELECT pg_try_advisory_lock({BULK_LOAD_LOCK})").fetchone()[0]:
+            yield
+            return
+        try:
+            with self._db.transaction():
+                for name in VECTOR_INDEXES:
+                    self._db.execute(f"DROP INDEX IF EXISTS {name}")
+            yield
+            self.commit()
+            with self._db.transaction():
+                for statement in VECTOR_INDEXES.values():
+                    self._db.execute(statement)
+        finally:
+            if not (self._db.conn.closed or self._db.conn.broken):
+                self._db.execute(f"SELECT pg_advisory_unlock({BULK_LOAD_LOCK})")
 
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
         with self._db.lock:
@@ -161,12 +239,10 @@ class PostgresStore:
             return []
         found: dict[int, StoredImage] = {}
         for row in self._db.execute(
-            f"SELECT c.id, c.sha256, {_META}, c.class_ids, c.probs FROM contents c "
-            "WHERE c.owner = %s AND c.id = ANY(%s)",
+            f"SELECT c.id, c.sha256, {_META}, c.categories FROM contents c WHERE c.owner = %s AND c.id = ANY(%s)",
             (owner, ids),
         ).fetchall():
-            categories = SparseVector(np.array(row[10], dtype=np.int32), np.array(row[11], dtype=np.float32))
-            found[row[0]] = StoredImage(row[0], row[1], [], ImageMeta(*row[2:10]), categories)
+            found[row[0]] = StoredImage(row[0], row[1], [], ImageMeta(*row[2:10]), decode_row(bytes(row[10])))
         for cid, path in self._db.execute(
             "SELECT content_id, path FROM files WHERE owner = %s AND content_id = ANY(%s) ORDER BY path",
             (owner, ids),
@@ -235,35 +311,30 @@ class PostgresStore:
         (n,) = self._db.execute("SELECT count(*) FROM contents WHERE owner = %s", (owner,)).fetchone()
         return int(n)
 
-    def categories(self, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    def categories(self, owner: int, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         ids = [int(i) for i in content_ids]
-        classes = np.zeros((len(ids), TOP_K), dtype=np.int32)
-        probs = np.zeros((len(ids), TOP_K), dtype=np.float32)
+        rows = np.zeros((len(ids), ROW_BYTES), dtype=np.uint8)  # a missing id reads as an empty row
         if ids:
-            rows = {
-                cid: (c, p)
-                for cid, c, p in self._db.execute(
-                    "SELECT id, class_ids, probs FROM contents WHERE id = ANY(%s)", (ids,)
-                ).fetchall()
-            }
-            for n, cid in enumerate(ids):
-                if cid in rows:
-                    c, p = rows[cid]
-                    classes[n, : len(c)] = c
-                    probs[n, : len(p)] = p
-        return classes, probs
+            found = self._db.execute(
+                "SELECT id, categories FROM contents WHERE owner = %s AND id = ANY(%s)", (owner, ids), binary=True
+            ).fetchall()
+            if found:
+                where = {cid: n for n, cid in enumerate(ids)}
+                rows[[where[r[0]] for r in found]] = np.frombuffer(b"".join(r[1] for r in found), np.uint8).reshape(
+                    -1, ROW_BYTES
+                )
+        return decode_rows(rows)
 
-    def embeddings(self, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
+    def embeddings(self, owner: int, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
         ids = [int(i) for i in content_ids]
         out = np.zeros((len(ids), EMBEDDING_DIM), dtype=np.float32)
         if ids:
             rows = self._db.execute(
-                "SELECT id, embedding FROM contents WHERE id = ANY(%s)", (ids,), binary=True
+                "SELECT id, embedding FROM contents WHERE owner = %s AND id = ANY(%s)", (owner, ids), binary=True
             ).fetchall()
-            found = dict(zip((r[0] for r in rows), vectors.from_binary([r[1] for r in rows], EMBEDDING_DIM, half=True)))
-            for n, cid in enumerate(ids):
-                if cid in found:
-                    out[n] = found[cid]
+            if rows:
+                where = {cid: n for n, cid in enumerate(ids)}
+                out[[where[r[0]] for r in rows]] = vectors.from_binary([r[1] for r in rows], EMBEDDING_DIM, half=True)
         return out
 
     def sparse_candidates(
@@ -273,23 +344,27 @@ class PostgresStore:
         entries with weight × p >= min_impact, at most a share of `budget` proportional to the weight."""
         weights = np.maximum(query.weights.astype(np.float64), 0.0)
         total = float(weights.sum())
-        parts, params = [], []
+        classes, floors, caps = [], [], []
         for cls, w in zip(query.ids.tolist(), weights.tolist()):
             if w <= 0:
                 continue
             byte = int(np.searchsorted(DEQUANT, min_impact / w))
             if byte > 255:
                 continue
-            floor = max(_FLOOR, float(DEQUANT[byte]))
-            cap = max(MIN_PER_LIST, math.ceil(budget * w / total))
-            parts.append(
-                "(SELECT content_id FROM postings WHERE owner = %s AND class = %s AND p >= %s "
-                "ORDER BY p DESC LIMIT %s)"
-            )
-            params += [owner, cls, floor, cap]
-        if not parts:
+            classes.append(cls)
+            floors.append(max(_FLOOR, float(DEQUANT[byte])))
+            caps.append(max(MIN_PER_LIST, math.ceil(budget * w / total)))
+        if not classes:
             return np.zeros(0, dtype=np.int64)
-        rows = self._db.execute(" UNION ".join(parts), params).fetchall()
+        # One statement whatever the number of classes ("animal" has hundreds): a LATERAL index-only
+        # scan of each list's head, best first, through postings (owner, class, p DESC).
+        rows = self._db.execute(
+            "SELECT h.content_id FROM unnest(%s::int2[], %s::real[], %s::int[]) AS q(class, floor, cap) "
+            "CROSS JOIN LATERAL (SELECT content_id FROM postings WHERE owner = %s AND class = q.class "
+            "AND p >= q.floor ORDER BY p DESC LIMIT q.cap) AS h",
+            (classes, floors, caps, owner),
+            binary=True,
+        ).fetchall()
         return np.unique(np.array([r[0] for r in rows], dtype=np.int64))
 
     def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
@@ -297,7 +372,7 @@ class PostgresStore:
         HNSW with iterative scans for a large one (so an owner filter still returns k rows)."""
         literal = vectors.literal(vector)
         with self._db.lock, self._db.transaction():
-            if self._owner_size(owner) < EXACT_BELOW:
+            if not self._hnsw_pays_off(owner):
                 # MATERIALIZED keeps the planner from answering through the HNSW index.
                 sql = (
                     "WITH mine AS MATERIALIZED (SELECT id, embedding FROM contents WHERE owner = %s) "
@@ -307,6 +382,7 @@ class PostgresStore:
             else:
                 self._db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 self._db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(k))}")
+                self._db.execute(f"SET LOCAL hnsw.max_scan_tuples = {HNSW_MAX_SCAN_TUPLES}")
                 # relaxed_order may return rows slightly out of order: sort the few exactly.
                 sql = (
                     "SELECT id, d FROM (SELECT id, embedding <=> %s::halfvec AS d FROM contents "
@@ -317,13 +393,23 @@ class PostgresStore:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, (1.0 - np.array([r[1] for r in rows], dtype=np.float32)).astype(np.float32)
 
-    def _owner_size(self, owner: int) -> int:
+    def _hnsw_pays_off(self, owner: int) -> bool:
+        """Whether the owner's k-NN should go through HNSW: a large owner that is also a large
+        enough share of the table for an iterative scan to meet its rows soon."""
+        size = self._owner_size(owner)
+        if size < EXACT_BELOW:
+            return False
+        total = self._owner_size(None)
+        return size * HNSW_MAX_SCAN_TUPLES >= HNSW_MIN_MATCHES * total
+
+    def _owner_size(self, owner: int | None) -> int:
         """The owner's image count, recounted at most every OWNER_SIZE_TTL_S (a count of a large
         owner's rows costs more than the search it decides about)."""
         counted = self._owner_sizes.get(owner)
         now = time.monotonic()
         if counted is None or now - counted[0] > OWNER_SIZE_TTL_S:
-            counted = self._owner_sizes[owner] = (now, self.count_images(owner))
+            size = self.content_count() if owner is None else self.count_images(owner)
+            counted = self._owner_sizes[owner] = (now, size)
         return counted[1]
 
     def content_count(self) -> int:
@@ -370,8 +456,8 @@ class PostgresStore:
         while True:
             with self._db.lock:
                 rows = self._db.execute(  # binary: vectors.from_binary parses the embeddings
-                    f"SELECT c.id, c.sha256, c.analyzer, {_META}, c.face_count, c.text_lines, c.class_ids, "
-                    "c.probs, c.embedding FROM contents c WHERE c.owner = %s AND c.id > %s ORDER BY c.id LIMIT %s",
+                    f"SELECT c.id, c.sha256, c.analyzer, {_META}, c.face_count, c.text_lines, c.categories, "
+                    "c.embedding FROM contents c WHERE c.owner = %s AND c.id > %s ORDER BY c.id LIMIT %s",
                     (owner, after, EXPORT_BATCH),
                     binary=True,
                 ).fetchall()
@@ -387,10 +473,10 @@ class PostgresStore:
                         (owner, [cid for cid, r in zip(ids, rows) if r[12]]),
                     ).fetchall():
                         texts[cid].append(TextLine(text, float(score), (x0, y0, x1, y1)))
-            embeddings = vectors.from_binary([r[15] for r in rows], EMBEDDING_DIM, half=True)
+            embeddings = vectors.from_binary([r[14] for r in rows], EMBEDDING_DIM, half=True)
             for row, embedding in zip(rows, embeddings):
                 cid = int(row[0])
-                categories = SparseVector(np.array(row[13], dtype=np.int32), np.array(row[14], dtype=np.float32))
+                categories = decode_row(bytes(row[13]))
                 analysis = Analysis(
                     meta=ImageMeta(*row[3:11]),
                     categories=categories,

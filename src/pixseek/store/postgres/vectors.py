@@ -1,8 +1,10 @@
-"""pgvector's wire formats, without its Python adapter: the text form vectors are sent in, and
-the binary form they are read back in (much faster to parse than text for 1280 numbers)."""
+"""pgvector's wire formats, without its Python adapter: the text form vectors are sent in, the
+binary form they are read back in (much faster to parse than text for 1280 numbers), and the
+binary halfvec that bulk loads COPY."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,3 +26,20 @@ def from_binary(blobs: Sequence[bytes], dim: int, half: bool = False) -> NDArray
     header = 4 // np.dtype(item).itemsize
     block = np.frombuffer(b"".join(blobs), dtype=item).reshape(len(blobs), dim + header)
     return block[:, header:].astype(np.float32)
+
+
+def halfvec_copy_dumper(oid: int) -> type:
+    """A psycopg dumper writing float arrays as binary halfvec (for COPY ... FORMAT BINARY after
+    `set_types`): int16 dim, int16 unused, then `dim` big-endian float16 values."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    class HalfvecDumper(Dumper):
+        format = Format.BINARY
+
+        def dump(self, obj: NDArray[np.floating]) -> bytes:
+            values = np.asarray(obj, dtype=">f2").ravel()
+            return struct.pack(">HH", values.size, 0) + values.tobytes()
+
+    HalfvecDumper.oid = oid
+    return HalfvecDumper
