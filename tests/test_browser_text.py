@@ -214,14 +214,17 @@ def test_the_text_section_is_hidden_without_text(browser, server: str, shot: Sho
     _close(page)
 
 
+def _detail_requests(page) -> list[str]:
+    """The URLs of the photo-detail requests the page makes from now on (filled as they happen)."""
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url) if re.search(r"/api/images/\d+(\?|$)", r.url) else None)
+    return urls
+
+
 def test_a_french_browser_reads_french_and_names_tags_in_french(browser, server: str, shot: Shots) -> None:  # noqa: F811
     page = _new_page(browser, server, locale="fr-FR")
     assert page.evaluate("navigator.languages")[0].startswith("fr")
-    details: list[str] = []
-    page.on(
-        "request",
-        lambda r: details.append(r.url) if re.search(r"/api/images/\d+(\?|$)", r.url) else None,
-    )
+    details = _detail_requests(page)
     page.goto("/")
     _search(page, "chat")
     interpretation = page.get_by_test_id("interpretation")
@@ -243,11 +246,7 @@ def test_a_french_browser_reads_french_and_names_tags_in_french(browser, server:
 
 def test_an_english_browser_reads_chat_as_english(browser, server: str, shot: Shots) -> None:  # noqa: F811
     page = _new_page(browser, server, locale="en-US")
-    details: list[str] = []
-    page.on(
-        "request",
-        lambda r: details.append(r.url) if re.search(r"/api/images/\d+(\?|$)", r.url) else None,
-    )
+    details = _detail_requests(page)
     page.goto("/")
     _search(page, "chat")
     expect(page.get_by_test_id("empty-state")).to_contain_text("No photos match")  # "chat" is a talk, in English

@@ -12,7 +12,7 @@ import time
 
 from pixseek.records import Job, User
 
-_JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
+JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
 
 # Web sessions (added after schema v2; created on open, so v2 libraries get it without a migration).
 _SESSIONS_SCHEMA = """
@@ -27,6 +27,21 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 class AccountError(ValueError):
     """A user-level mistake (unknown user, name taken): the message is for the user."""
+
+
+def jobs_query(owner: int | None, status: str | None, limit: int, mark: str) -> tuple[str, list[object]]:
+    """(SQL, parameters) listing jobs newest first, of one owner and/or status; `mark` is the
+    engine's placeholder ("?" or "%s")."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if owner is not None:
+        clauses.append(f"owner = {mark}")
+        params.append(owner)
+    if status is not None:
+        clauses.append(f"status = {mark}")
+        params.append(status)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    return f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT {mark}", [*params, limit]
 
 
 def valid_user_name(name: str) -> str:
@@ -210,34 +225,24 @@ class Accounts:
     def job(self, owner: int, job_id: int) -> Job | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)
             ).fetchone()
         return Job(*row) if row else None
 
     def _job_by_id(self, job_id: int) -> Job:
-        row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job(*row)
 
     def jobs(self, owner: int | None = None, status: str | None = None, limit: int = 200) -> list[Job]:
-        clauses, params = [], []
-        if owner is not None:
-            clauses.append("owner = ?")
-            params.append(owner)
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT ?", [*params, limit]
-            ).fetchall()
+            rows = self._db.execute(*jobs_query(owner, status, limit, "?")).fetchall()
         return [Job(*r) for r in rows]
 
     def queued_jobs(self, limit: int = 50) -> list[Job]:
         """Every user's queued jobs, oldest first (the job runner's queue)."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT ?", (limit,)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT ?", (limit,)
             ).fetchall()
         return [Job(*r) for r in rows]
 

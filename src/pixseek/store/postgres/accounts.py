@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 
 from pixseek.records import Job, User
-from pixseek.store.accounts import AccountError, named_user, valid_user_name
+from pixseek.store.accounts import JOB_COLUMNS, AccountError, jobs_query, named_user, valid_user_name
 from pixseek.store.postgres.db import Database
 
-_JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
 _USER_COLUMNS = "id, name, password_hash IS NOT NULL"
 
 
@@ -152,7 +151,7 @@ class PostgresAccounts:
         finished = now if status in ("done", "failed") else None
         row = self._db.execute(
             "INSERT INTO jobs (owner, name, path, status, error, created_at, finished_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_JOB_COLUMNS}",
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {JOB_COLUMNS}",
             (owner, _text(name), path, status, _text(error), now, finished),
         ).fetchone()
         return Job(*row)
@@ -167,28 +166,18 @@ class PostgresAccounts:
 
     def job(self, owner: int, job_id: int) -> Job | None:
         row = self._db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE owner = %s AND id = %s", (owner, job_id)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner = %s AND id = %s", (owner, job_id)
         ).fetchone()
         return Job(*row) if row else None
 
     def jobs(self, owner: int | None = None, status: str | None = None, limit: int = 200) -> list[Job]:
-        clauses, params = [], []
-        if owner is not None:
-            clauses.append("owner = %s")
-            params.append(owner)
-        if status is not None:
-            clauses.append("status = %s")
-            params.append(status)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC LIMIT %s", [*params, limit]
-        ).fetchall()
+        rows = self._db.execute(*jobs_query(owner, status, limit, "%s")).fetchall()
         return [Job(*r) for r in rows]
 
     def queued_jobs(self, limit: int = 50) -> list[Job]:
         """Every user's queued jobs, oldest first (the job runner's queue)."""
         rows = self._db.execute(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT %s", (limit,)
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'queued' ORDER BY id LIMIT %s", (limit,)
         ).fetchall()
         return [Job(*r) for r in rows]
 

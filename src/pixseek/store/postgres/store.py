@@ -312,30 +312,30 @@ class PostgresStore:
         return int(n)
 
     def categories(self, owner: int, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-        ids = [int(i) for i in content_ids]
-        rows = np.zeros((len(ids), ROW_BYTES), dtype=np.uint8)  # a missing id reads as an empty row
-        if ids:
-            found = self._db.execute(
-                "SELECT id, categories FROM contents WHERE owner = %s AND id = ANY(%s)", (owner, ids), binary=True
-            ).fetchall()
-            if found:
-                where = {cid: n for n, cid in enumerate(ids)}
-                rows[[where[r[0]] for r in found]] = np.frombuffer(b"".join(r[1] for r in found), np.uint8).reshape(
-                    -1, ROW_BYTES
-                )
+        positions, values = self._column_of(owner, content_ids, "categories")
+        rows = np.zeros((len(content_ids), ROW_BYTES), dtype=np.uint8)  # a missing id reads as an empty row
+        if values:
+            rows[positions] = np.frombuffer(b"".join(values), np.uint8).reshape(-1, ROW_BYTES)
         return decode_rows(rows)
 
     def embeddings(self, owner: int, content_ids: NDArray[np.int64]) -> NDArray[np.float32]:
-        ids = [int(i) for i in content_ids]
-        out = np.zeros((len(ids), EMBEDDING_DIM), dtype=np.float32)
-        if ids:
-            rows = self._db.execute(
-                "SELECT id, embedding FROM contents WHERE owner = %s AND id = ANY(%s)", (owner, ids), binary=True
-            ).fetchall()
-            if rows:
-                where = {cid: n for n, cid in enumerate(ids)}
-                out[[where[r[0]] for r in rows]] = vectors.from_binary([r[1] for r in rows], EMBEDDING_DIM, half=True)
+        positions, values = self._column_of(owner, content_ids, "embedding")
+        out = np.zeros((len(content_ids), EMBEDDING_DIM), dtype=np.float32)
+        if values:
+            out[positions] = vectors.from_binary(values, EMBEDDING_DIM, half=True)
         return out
+
+    def _column_of(self, owner: int, content_ids: NDArray[np.int64], column: str) -> tuple[list[int], list[bytes]]:
+        """A column of the owner's contents among content_ids, in binary: (positions in content_ids,
+        values), for the rows that exist."""
+        ids = [int(i) for i in content_ids]
+        if not ids:
+            return [], []
+        rows = self._db.execute(
+            f"SELECT id, {column} FROM contents WHERE owner = %s AND id = ANY(%s)", (owner, ids), binary=True
+        ).fetchall()
+        where = {cid: n for n, cid in enumerate(ids)}
+        return [where[r[0]] for r in rows], [r[1] for r in rows]
 
     def sparse_candidates(
         self, owner: int, query: SparseVector, min_impact: float, budget: int
