@@ -134,6 +134,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("upload_to_searchable_s", "", "upload of one photo until a search returns it (median of 5)"),
     ("thumbnail_cold_img_s", "", "256 px thumbnails made from 12 MP originals, 8 clients"),
     ("thumbnail_warm_img_s", "", "cached thumbnails served, 8 clients"),
+    ("install_mb", "<= 900", "venv of `pip install .` (no extras) + rapidocr-onnxruntime --no-deps, no torch"),
+    ("install_biggest_mb", "", "its 10 biggest distributions, MB"),
     ("machine", "", ""),
     ("src_revision", "", "git revision of src/ measured (+dirty: uncommitted changes)"),
 )

@@ -22,6 +22,7 @@ from bench.report import update_readme
 
 BENCHMARKS = (
     "index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "scale", "postgres", "http_service",
+    "install_size",
 )
 HEADLINE = (
     ("index_e2e_img_s", ">= 40"),
@@ -58,6 +59,7 @@ HEADLINE = (
     ("http_search_rps_c32", ""),
     ("http_search_p95_ms_c8_while_indexing", ""),
     ("upload_to_searchable_s", ""),
+    ("install_mb", "<= 900"),
 )
 
 
