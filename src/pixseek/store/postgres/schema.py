@@ -13,6 +13,7 @@ import numpy as np
 
 from pixseek.store.base import StoreError
 from pixseek.store.postgres.db import Database, shown_url
+from pixseek.store.postgres.health import require_pgvector
 
 SCHEMA_VERSION = 2  # 2: the forward row is the embedded store's 150-byte encoding (was two arrays)
 DEFAULT_OWNER = 1
@@ -155,6 +156,7 @@ def ensure_schema(db: Database) -> None:
         try:
             # One pixseek at a time creates or upgrades the schema.
             db.execute("SELECT pg_advisory_xact_lock(hashtext('pixseek schema'))")
+            require_pgvector(db)  # missing or too old: a clear error, before any table is made
             exists = db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
             version = 0
             if exists:
