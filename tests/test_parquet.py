@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -79,3 +81,14 @@ def test_corrupt_bytes_give_parquet_errors_only(tmp_path: Path) -> None:
         except ParquetError:
             outcomes.add("error")
     assert "error" in outcomes
+
+
+def test_glove_loads_without_pyarrow(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; from pathlib import Path; "
+        "from pixseek.language.glove import Glove; "
+        f"glove = Glove(Path({str(tmp_path)!r})); assert glove.word(glove.row('dog')) == 'dog'; print(len(glove))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "400000"
