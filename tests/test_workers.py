@@ -16,7 +16,7 @@ def test_a_killed_worker_loses_no_file(gallery_master, model_dir: Path):
         results = []
         for result in workers.results(paths):
             if not results:  # the pool is up and has answered: kill one of its processes
-                os.kill(next(iter(workers._pool._processes)), signal.SIGKILL)
+                os.kill(workers.pids[0], signal.SIGKILL)
             results.append(result)
     assert sorted(r.path for r in results) == paths  # each file answered exactly once
     assert all(r.error is None and r.analysis is not None for r in results)

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from pixseek.analyzers.faces import DETECT_SIDE
 from pixseek.people import SAME_PERSON_DISTANCE
+from pixseek.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
 from pixseek.records import ImageFilter
 
 app = typer.Typer(
@@ -126,6 +127,27 @@ class _RichProgress:
             self.bar.stop()
 
 
+MaxWorkerMbOpt = Annotated[
+    int,
+    typer.Option(
+        min=0, max=1_000_000,
+        help="Memory ceiling of each analysis process, MB (models ~200 of it); a picture that needs more "
+        "is skipped with that reason. 0: no ceiling.",
+    ),
+]
+MaxImageSecondsOpt = Annotated[
+    float,
+    typer.Option(
+        min=0, max=86_400,
+        help="Longest one picture may take to analyse, s; a slower one is skipped with that reason. 0: no limit.",
+    ),
+]
+
+
+def _worker_limits(max_worker_mb: int, max_image_seconds: float) -> WorkerLimits:
+    return WorkerLimits(memory_mb=max_worker_mb or None, seconds=max_image_seconds or None)
+
+
 @app.command()
 def index(
     folder: Annotated[
@@ -152,6 +174,8 @@ def index(
             help="Analyse on a Dask cluster (tcp://host:8786); its workers must see FOLDER at the same path.",
         ),
     ] = None,
+    max_worker_mb: MaxWorkerMbOpt = DEFAULT_MEMORY_MB,
+    max_image_seconds: MaxImageSecondsOpt = DEFAULT_IMAGE_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
@@ -174,7 +198,10 @@ def index(
     for owner, target in targets:
         progress = _RichProgress(verbose) if not as_json else None
         try:
-            report = library.indexer(workers=workers, progress=progress, owner=owner, scheduler=scheduler).index(target)
+            limits = _worker_limits(max_worker_mb, max_image_seconds)
+            report = library.indexer(
+                workers=workers, progress=progress, owner=owner, scheduler=scheduler, limits=limits
+            ).index(target)
         except (ScanRootError, IndexingError) as exc:
             _fail(str(exc))
         finally:
@@ -822,6 +849,8 @@ def serve(
     ] = False,
     faces: Annotated[bool, typer.Option("--faces/--no-faces", help="Find faces in uploads and group them into people.")] = True,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read the text in uploads so it can be searched.")] = True,
+    max_worker_mb: MaxWorkerMbOpt = DEFAULT_MEMORY_MB,
+    max_image_seconds: MaxImageSecondsOpt = DEFAULT_IMAGE_SECONDS,
 ) -> None:
     """Run the web UI and the HTTP API (docs/http-api.md) over this library."""
     import logging
@@ -847,6 +876,8 @@ def serve(
         single_user=loopback,
         faces=faces,
         ocr=ocr,
+        max_worker_mb=max_worker_mb or None,
+        max_image_seconds=max_image_seconds or None,
     )
     library.close()  # the service opens its own reader and writer
     _state.pop("library", None)

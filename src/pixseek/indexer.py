@@ -21,12 +21,11 @@ from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, version_covers
 from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store, StoreError, StoreUnavailable
-from pixseek.workers import AnalysisWorkers, WorkersUnavailable
+from pixseek.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
 STORE_RECONNECTS = 3  # a store whose server goes away more often than this in one run is an error
-IN_PROCESS_BELOW = 8  # fewer files than this: not worth starting worker processes
 
 
 class IndexingError(RuntimeError):
@@ -78,8 +77,10 @@ class Indexer:
         owner: int = DEFAULT_OWNER,
         options: AnalysisOptions = AnalysisOptions(),
         scheduler: str | None = None,
+        limits: WorkerLimits = WorkerLimits(),
     ) -> None:
         self.store = store
+        self.limits = limits  # memory and time each worker process may spend on one image
         self.scheduler = scheduler  # a Dask scheduler's address: analyse on that cluster
         self.owner = owner
         self.options = options
@@ -258,13 +259,11 @@ class Indexer:
             except ClusterUnavailable as exc:
                 raise IndexingError(str(exc)) from None
             return
-        if len(paths) < IN_PROCESS_BELOW or self.workers == 1:
-            analyzer = self._analyzer()
-            for path in paths:
-                yield analyzer.analyze_file(path, skip_hashes=skip_hashes)
-            return
+        # Always in worker processes, even for one file: a hostile picture must not take this
+        # process's memory or time, only a worker's (see pixseek.workers).
+        processes = min(self.workers, len(paths))
         try:
-            with AnalysisWorkers(self.model_dir, self.workers, skip_hashes, options=self.options) as workers:
+            with AnalysisWorkers(self.model_dir, processes, skip_hashes, self.options, self.limits) as workers:
                 yield from workers.results(paths)
         except WorkersUnavailable as exc:
             raise IndexingError(str(exc)) from None

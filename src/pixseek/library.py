@@ -19,6 +19,7 @@ from pixseek.store.sparse import dense_probabilities
 if TYPE_CHECKING:
     from pixseek.analysis import AnalysisOptions, ImageAnalyzer
     from pixseek.people import ClusterReport
+    from pixseek.workers import WorkerLimits
     from pixseek.search.faces import FaceSearch
     from pixseek.indexer import Indexer, Progress
     from pixseek.language.concepts import ConceptSpace
@@ -69,7 +70,9 @@ class Library:
     def face_search(self) -> "FaceSearch":
         from pixseek.search.faces import FaceSearch
 
-        return FaceSearch(self.store, detect_faces=lambda image: self.analyzer.find_faces(image))
+        return FaceSearch(
+            self.store, detect_faces=lambda image: self.analyzer.find_faces(image), analyzer_version=self.options.version
+        )
 
     def cluster_faces(self, owner: int | None = None) -> "ClusterReport":
         """Group new faces into people (incremental: existing people keep their faces)."""
@@ -83,12 +86,15 @@ class Library:
         progress: "Progress | None" = None,
         owner: int | None = None,
         scheduler: str | None = None,
+        limits: "WorkerLimits | None" = None,
     ) -> "Indexer":
         from pixseek.indexer import Indexer
+        from pixseek.workers import WorkerLimits
 
         return Indexer(
             self.store, self.paths.models, workers=workers, progress=progress,
             owner=self.owner if owner is None else owner, options=self.options, scheduler=scheduler,
+            limits=limits or WorkerLimits(),
         )
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:

@@ -1,146 +1,353 @@
 """Image analysis in spawned worker processes, for the indexer and the service's job runner.
 
 Spawn, never fork: ONNX Runtime (and a server's threads) do not survive a fork. Each worker
-builds its models once. A bounded window of files is in flight; if a worker dies (a decoder
-crash on a hostile file), the files that were in flight are retried one at a time in a fresh
-process, so only the culprit fails and nothing else is lost.
+builds its models once, then analyses one file at a time, with at most one more waiting in its
+pipe, so the parent always knows which file a worker is on. That makes containment exact:
+
+- memory: each worker runs under a ceiling on its data segment (RLIMIT_DATA: heap and private
+  mappings, what image buffers and ONNX Runtime's arena take; not the virtual reservations of
+  libraries, which RLIMIT_AS would count). An allocation past it fails inside the worker, which
+  reports "needed more than N MB" for that file and exits; a fresh worker replaces it.
+- time: a file that takes longer than the per-image limit gets its worker killed by the parent
+  (a running analysis cannot be interrupted otherwise) and "took longer than N s".
+- crashes: a worker that dies has its current file retried once in a fresh worker, so only a file
+  that kills a worker twice fails; the file waiting behind it is simply sent again.
+- a parent that dies (even by kill -9) takes its workers with it (PR_SET_PDEATHSIG, plus a check
+  of the parent's pid), and with them multiprocessing's resource tracker, whose pipe they hold.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import queue
+import resource
+import signal
+import sys
+import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 
 CRASHED = "the image crashed the decoder"
+DEFAULT_MEMORY_MB = 2048  # a 12 MP photo with faces needs ~250 MB, a dense page with OCR ~650
+DEFAULT_IMAGE_SECONDS = 120.0  # a dense page with OCR takes ~5 s here, a photo ~0.2 s
+MiB = 1024 * 1024
+_QUEUED_PER_WORKER = 2  # the file being analysed and the next one, so a worker never waits for us
+_STOP_GRACE_S = 10.0
+_OUT_OF_MEMORY = ("failed to allocate", "bad_alloc", "insufficient memory", "cannot allocate memory", "out of memory")
 
 
 class WorkersUnavailable(RuntimeError):
     """The worker processes die before analysing anything: not a bad file, a broken setup."""
 
 
+@dataclass(frozen=True)
+class WorkerLimits:
+    """What one analysis worker process may take: memory_mb is the ceiling of its data segment
+    (models included: ~200 MB of it), seconds the wall time per image. None: no limit."""
+
+    memory_mb: int | None = DEFAULT_MEMORY_MB
+    seconds: float | None = DEFAULT_IMAGE_SECONDS
+
+
+def too_much_memory(memory_mb: int | None) -> str:
+    return f"needed more than {memory_mb} MB to analyse" if memory_mb else "ran out of memory while analysing"
+
+
+def too_slow(seconds: float) -> str:
+    return f"took longer than {seconds:g} s to analyse"
+
+
 # ---- inside a worker process --------------------------------------------------------------------
-_analyzer: ImageAnalyzer | None = None
-_skip_hashes: frozenset[str] = frozenset()
+@dataclass(frozen=True)
+class _Ready:
+    pass
 
 
-def init_worker(
-    model_dir: str, skip_hashes: frozenset[str] = frozenset(), options: AnalysisOptions = AnalysisOptions()
+@dataclass(frozen=True)
+class _StartFailed:
+    reason: str
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """MemoryError (numpy, PIL, Python), or how ONNX Runtime, OpenCV and dlib report a failed
+    allocation (as their own exception types, with these words)."""
+    return isinstance(exc, MemoryError) or any(words in str(exc).lower() for words in _OUT_OF_MEMORY)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Die when the parent process dies, whatever kills it. PR_SET_PDEATHSIG fires when the parent
+    *thread* that forked us ends: workers are therefore started from one thread that lives as long
+    as the parent (see _start_process). The pid check covers a parent that died before this ran,
+    and the watcher thread systems without prctl."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pixseek-parent-watch", daemon=True).start()
+
+
+def _worker_main(
+    conn: Connection,
+    parent_pid: int,
+    model_dir: str,
+    skip_hashes: frozenset[str],
+    options: AnalysisOptions,
+    memory_mb: int | None,
 ) -> None:
-    """Process-pool initializer: build this worker process's models once."""
-    global _analyzer, _skip_hashes
+    """A worker's life: models once, then one path in, one AnalysisResult out, until None or EOF."""
+    _exit_with_parent(parent_pid)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
-    _skip_hashes = skip_hashes
-
-
-def analyse_in_worker(path: str) -> AnalysisResult:
-    """Read + hash; analyse only if the bytes are not a content the caller already knows."""
-    assert _analyzer is not None
-    return _analyzer.analyze_file(path, skip_hashes=_skip_hashes)
+    if memory_mb:
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        ceiling = memory_mb * MiB if hard == resource.RLIM_INFINITY else min(hard, memory_mb * MiB)
+        resource.setrlimit(resource.RLIMIT_DATA, (ceiling, hard))
+    try:
+        analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            reason = f"loading the models needs more than {memory_mb} MB (raise the worker memory limit)"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        conn.send(_StartFailed(reason))
+        return
+    conn.send(_Ready())
+    while True:
+        try:
+            path = conn.recv()
+        except EOFError:  # the parent closed our pipe
+            return
+        if path is None:
+            return
+        try:
+            result = analyzer.analyze_file(path, skip_hashes=skip_hashes)
+        except Exception as exc:
+            if _is_out_of_memory(exc):
+                conn.send(AnalysisResult(path, error=too_much_memory(memory_mb)))
+                return  # libraries may keep what they grabbed: a fresh worker takes over
+            result = AnalysisResult(path, error=f"analysis failed: {type(exc).__name__}: {exc}")
+        conn.send(result)
 
 
 # ---- in the parent --------------------------------------------------------------------------------
+_spawn_requests: "queue.SimpleQueue[tuple[BaseProcess, Future[None]]]" = queue.SimpleQueue()
+_spawner: threading.Thread | None = None
+_spawner_lock = threading.Lock()
+
+
+def _start_process(process: BaseProcess) -> None:
+    """process.start(), from a thread that lives as long as this process (PR_SET_PDEATHSIG would
+    kill a worker when the thread that started it ended, e.g. the service's job-runner thread)."""
+    global _spawner
+
+    def serve() -> None:
+        while True:
+            child, done = _spawn_requests.get()
+            try:
+                child.start()
+                done.set_result(None)
+            except BaseException as exc:
+                done.set_exception(exc)
+
+    with _spawner_lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=serve, name="pixseek-spawner", daemon=True)
+            _spawner.start()
+    started: Future[None] = Future()
+    _spawn_requests.put((process, started))
+    started.result()
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    sent: deque[str] = field(default_factory=deque)  # in order; the first is being analysed
+    deadline: float | None = None  # when the first of `sent` must be done
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+
 class AnalysisWorkers:
-    """A pool of analysis processes, started on first use and kept until close()."""
+    """Analysis worker processes, started on first use and kept until close()."""
 
     def __init__(
         self,
         model_dir: Path,
         workers: int,
         skip_hashes: frozenset[str] = frozenset(),
-        window: int = 4,
         options: AnalysisOptions = AnalysisOptions(),
+        limits: WorkerLimits = WorkerLimits(),
     ) -> None:
         self.model_dir = model_dir
         self.options = options
+        self.limits = limits
         self.workers = max(1, workers)
         self.skip_hashes = skip_hashes
-        self.window = self.workers * window
         self.last_used = time.monotonic()
-        self._pool: ProcessPoolExecutor | None = None
-        self._worked = False  # some worker has answered once: the setup is sound
+        self.replaced = 0  # workers that died or were killed while in use (a fresh one takes over)
+        self._live: list[_Worker] = []
+        self._worked = False  # some worker has analysed a file: the setup is sound
+        self._model_checked = False
 
     @property
     def running(self) -> bool:
-        return self._pool is not None
+        return bool(self._live)
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._live if w.pid is not None]
 
     def results(self, paths: list[str], stop: Callable[[], bool] = lambda: False) -> Iterator[AnalysisResult]:
-        """Results in completion order. Once stop() is true, files not yet handed to a worker are
-        left out (the caller still has them); those in flight are finished."""
-        queue = list(reversed(paths))
-        while queue:
-            pool = self._started()
-            in_flight: dict[Future[AnalysisResult], str] = {}
-            try:
-                while queue or in_flight:
-                    while queue and len(in_flight) < self.window and not stop():
-                        path = queue.pop()
-                        in_flight[pool.submit(analyse_in_worker, path)] = path
-                    if not in_flight:
-                        return
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        result = future.result()  # before forgetting it: a broken pool raises here
-                        del in_flight[future]
-                        self._worked = True
-                        self.last_used = time.monotonic()
-                        yield result
-            except BrokenProcessPool:
-                self._discard()
-                if not self._worked:
+        """Results in completion order, one per path. Once stop() is true, files not yet handed to
+        a worker are left out (the caller still has them); those in flight are finished."""
+        waiting = deque(paths)
+        deaths: Counter[str] = Counter()  # workers that died while analysing this file
+        try:
+            while True:
+                self._fill(waiting, stop)
+                busy = [w for w in self._live if w.sent]
+                wanted = len(busy) if stop() else len(waiting) + len(busy)
+                if not wanted:
+                    return
+                if len(self._live) < min(self.workers, wanted):
+                    self._spawn()
+                    continue
+                done: list[AnalysisResult] = []
+                self._wait(done, waiting, deaths)
+                for result in done:
+                    self._worked = True
+                    self.last_used = time.monotonic()
+                    yield result
+        except BaseException:  # interrupted (Ctrl-C, or the consumer stopped early)
+            self._discard()
+            raise
+
+    def _fill(self, waiting: deque[str], stop: Callable[[], bool]) -> None:
+        """Hand waiting files to ready workers, the least loaded first."""
+        for worker in sorted((w for w in self._live if w.ready), key=lambda w: len(w.sent)):
+            while waiting and len(worker.sent) < _QUEUED_PER_WORKER and not stop():
+                try:
+                    worker.conn.send(waiting[0])
+                except OSError:  # it just died: _wait sees its sentinel
+                    break
+                if not worker.sent:
+                    worker.deadline = self._deadline()
+                worker.sent.append(waiting.popleft())
+
+    def _deadline(self) -> float | None:
+        return time.monotonic() + self.limits.seconds if self.limits.seconds else None
+
+    def _wait(self, done: list[AnalysisResult], waiting: deque[str], deaths: Counter[str]) -> None:
+        """Wait for a message, a worker's death or the nearest deadline, and deal with it."""
+        deadlines = [w.deadline for w in self._live if w.sent and w.deadline is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        handles = [w.conn for w in self._live] + [w.process.sentinel for w in self._live]
+        wait(handles, timeout)
+        for worker in list(self._live):
+            self._read(worker, done)
+            if not worker.process.is_alive():
+                self._read(worker, done)  # whatever it sent before it went
+                self._forget(worker, replaced=True)
+                if not worker.ready and not self._worked:
                     raise WorkersUnavailable(
                         "analysis worker processes failed to start; try --workers 1 to see why"
-                    ) from None
-                for path in in_flight.values():
-                    yield self._alone(path)
-            except BaseException:  # interrupted (Ctrl-C, or the consumer stopped early)
-                self._discard()
-                raise
+                    )
+                if worker.sent and worker.process.exitcode != 0:  # died on its current file
+                    culprit = worker.sent.popleft()
+                    deaths[culprit] += 1
+                    if deaths[culprit] >= 2:
+                        done.append(AnalysisResult(culprit, error=CRASHED))
+                    else:
+                        waiting.appendleft(culprit)
+                waiting.extendleft(reversed(worker.sent))
+            elif worker.sent and worker.deadline is not None and time.monotonic() >= worker.deadline:
+                self._kill(worker, replaced=True)
+                done.append(AnalysisResult(worker.sent.popleft(), error=too_slow(self.limits.seconds or 0)))
+                waiting.extendleft(reversed(worker.sent))
 
-    def _alone(self, path: str) -> AnalysisResult:
-        pool = self._new_pool(1)
+    def _read(self, worker: _Worker, done: list[AnalysisResult]) -> None:
         try:
-            return pool.submit(analyse_in_worker, path).result()
-        except BrokenProcessPool:
-            return AnalysisResult(path, error=CRASHED)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if isinstance(message, _Ready):
+                    worker.ready = True
+                elif isinstance(message, _StartFailed):
+                    raise WorkersUnavailable(f"analysis worker processes failed to start: {message.reason}")
+                else:
+                    assert isinstance(message, AnalysisResult) and message.path == worker.sent[0]
+                    worker.sent.popleft()
+                    worker.deadline = self._deadline() if worker.sent else None
+                    done.append(message)
+        except (EOFError, OSError):  # the worker is gone; its sentinel says so
+            pass
 
-    def _started(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def _spawn(self) -> None:
+        if not self._model_checked:
             # Export the model here once if needed, rather than in several workers at once.
             from pixseek.analyzers.classifier import ensure_model
 
             ensure_model(self.model_dir)
-            self._pool = self._new_pool(self.workers)
-        self.last_used = time.monotonic()
-        return self._pool
-
-    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker,
-            initargs=(str(self.model_dir), self.skip_hashes, self.options),
+            self._model_checked = True
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_worker_main,
+            args=(theirs, os.getpid(), str(self.model_dir), self.skip_hashes, self.options, self.limits.memory_mb),
+            name="pixseek-analysis",
+            daemon=True,
         )
+        _start_process(process)
+        theirs.close()
+        self._live.append(_Worker(process, ours))
+        self.last_used = time.monotonic()
+
+    def _forget(self, worker: _Worker, replaced: bool = False) -> None:
+        if worker in self._live:
+            self._live.remove(worker)
+            self.replaced += replaced
+        worker.process.join(1.0)
+        worker.conn.close()
+
+    def _kill(self, worker: _Worker, replaced: bool = False) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        self._forget(worker, replaced)
 
     def _discard(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for worker in list(self._live):
+            self._kill(worker)
 
     def close(self) -> None:
-        """Stop the workers, letting them finish what they hold."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers (between files: results() has returned)."""
+        for worker in self._live:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        until = time.monotonic() + _STOP_GRACE_S
+        for worker in list(self._live):
+            worker.process.join(max(0.0, until - time.monotonic()))
+            self._kill(worker)
 
     def __enter__(self) -> "AnalysisWorkers":
         return self

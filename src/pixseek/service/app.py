@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -30,15 +31,20 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 import pixseek
 from pixseek import people
 from pixseek.imageio.decode import ImageDecodeError
+from pixseek.language.languages import UnsupportedLanguageError, check_language
 from pixseek.library import Library
-from pixseek.people import SAME_PERSON_DISTANCE, Correction, CorrectionError, NotFound
+from pixseek.people import SAME_PERSON_DISTANCE, Correction, CorrectionError, NotFound, NotTheirFaces
 from pixseek.records import ImageFilter, StoredFace, StoredImage, User
 from pixseek.search.engine import (
     DEFAULT_THRESHOLD,
@@ -52,6 +58,7 @@ from pixseek.service import schemas
 from pixseek.service.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
+    LoginThrottle,
     hash_token,
     host_name,
     is_loopback_host,
@@ -61,6 +68,7 @@ from pixseek.service.auth import (
 )
 from pixseek.service.jobs import JobRunner
 from pixseek.service.middleware import BodyLimit, SecurityHeaders
+from pixseek.service.public_ids import Kind, PublicIds
 from pixseek.service.settings import ServiceSettings
 from pixseek.service.thumbnails import FACE_SIZES, SIZES, Thumbnails
 from pixseek.service.uploads import ReceivedFile, UploadArea, UploadRejected
@@ -89,11 +97,14 @@ class Service:
         self.library = Library(settings.home, options=settings.analysis, store=settings.store)
         self.store = self.library.store  # the reader
         self.accounts = self.store.accounts
+        self.ids = PublicIds(self.accounts.public_id_secret())  # what the API shows: see public_ids.py
+        self.login_throttle = LoginThrottle()  # in this process's memory (see LoginThrottle)
         home = self.library.paths.home
         self.uploads = UploadArea(home)
         self.thumbnails = Thumbnails(home)
         self.runner = JobRunner(
-            self.library.paths.store, self.library.paths.models, settings.workers, on_failed=self._discard_upload, options=settings.analysis
+            self.library.paths.store, self.library.paths.models, settings.workers, on_failed=self._discard_upload,
+            options=settings.analysis, limits=settings.worker_limits,
         )
         # Pictures searched by (not in the library) are analysed by the library's one analyzer, one
         # at a time: its dlib face detector is not safe to share between threads (dlib's docs) and
@@ -129,9 +140,9 @@ class Service:
         reason = "empty file" if received.size == 0 else self.uploads.check_image(received.temp_path)
         if reason is not None:
             received.temp_path.unlink(missing_ok=True)
-            return schemas.job(self.runner.add_job(owner, received.name, "", status="failed", error=reason))
+            return schemas.job(self.runner.add_job(owner, received.name, "", status="failed", error=reason), self.ids)
         job = self.uploads.store(owner, received, then=lambda path: self.runner.add_job(owner, received.name, str(path)))
-        return schemas.job(job)
+        return schemas.job(job, self.ids)
 
     def _still_needed(self, owner: int) -> Callable[[str], bool]:
         return lambda path: (
@@ -175,7 +186,7 @@ class Service:
         return shown
 
     def image(self, owner: int, content_id: int, paths: list[str], meta, folders: list[str]) -> schemas.Image:
-        return schemas.image(content_id, self.shown_paths(owner, paths, folders), meta)
+        return schemas.image(self.ids.encode("image", content_id), self.shown_paths(owner, paths, folders), meta)
 
     def results(self, owner: int, hits: list[Hit]) -> list[schemas.Result]:
         folders = self.folders(owner)
@@ -185,7 +196,7 @@ class Service:
                 image=self.image(owner, hit.content_id, hit.paths, hit.meta, folders),
                 score=hit.score,
                 why=hit.why,
-                faces=[schemas.face(f, names) for f in hit.faces],
+                faces=[schemas.face(f, names, self.ids) for f in hit.faces],
             )
             for hit in hits
         ]
@@ -205,8 +216,8 @@ class Service:
 
         def query_face(f) -> schemas.QueryFace:
             return schemas.QueryFace(
-                number=f.number, box=list(f.box), score=round(f.score, 3), face_id=f.face_id,
-                person_id=f.person_id, person_name=names.get(f.person_id) if f.person_id is not None else None,
+                number=f.number, box=list(f.box), score=round(f.score, 3), face_id=self.ids.encode_optional("face", f.face_id),
+                person_id=self.ids.encode_optional("person", f.person_id), person_name=names.get(f.person_id) if f.person_id is not None else None,
             )
 
         return schemas.FaceSearchResult(
@@ -222,11 +233,11 @@ class Service:
 
     def faces(self, owner: int, records: list[StoredFace]) -> list[schemas.Face]:
         names = self.store.faces.names(owner) if records else {}
-        return [schemas.face(f, names) for f in records]
+        return [schemas.face(f, names, self.ids) for f in records]
 
     def person(self, owner: int, person_id: int) -> schemas.Person | None:
         found = self.store.faces.person(owner, person_id)
-        return schemas.person(found) if found is not None and found.faces else None
+        return schemas.person(found, self.ids) if found is not None and found.faces else None
 
     def folder_prefix(self, owner: int, folder: str | None) -> str | None:
         """The absolute path prefix of a `folder` parameter: relative to the user's library
@@ -269,25 +280,28 @@ class Service:
         """The owner's live image with this id, else 404 (also for another user's id)."""
         found = self.store.get_images(owner, [image_id]) if 1 <= image_id <= ID_MAX else []
         if not found:
-            raise _error(404, f"no image {image_id}")
+            raise _error(404, f"no image {self.ids.encode('image', image_id)}")
         return found[0]
 
     def own_face(self, owner: int, face_id: int) -> StoredFace:
         """The owner's face with this id, in one of their live images, else 404."""
         found = self.store.faces.get(owner, [face_id]) if 1 <= face_id <= ID_MAX else []
         if not found:
-            raise _error(404, f"no face {face_id}")
+            raise _error(404, f"no face {self.ids.encode('face', face_id)}")
         return found[0]
 
 
 @contextlib.contextmanager
-def _corrections() -> Iterator[None]:
+def _corrections(ids: PublicIds) -> Iterator[None]:
     """pixseek.people's errors as HTTP errors: an unknown (or another user's) person or face is
-    a 404, any other correction that cannot be made a 422."""
+    a 404, any other correction that cannot be made a 422. Ids are named as the client knows them."""
+    shown = lambda kind, internal: ", ".join(str(ids.encode(kind, i)) for i in internal)
     try:
         yield
     except NotFound as exc:
-        raise _error(404, str(exc)) from None
+        raise _error(404, f"no {exc.kind} {shown(exc.kind, exc.ids)}") from None
+    except NotTheirFaces as exc:
+        raise _error(422, f"not faces of person {shown('person', [exc.person_id])}: {shown('face', exc.face_ids)}") from None
     except CorrectionError as exc:
         raise _error(422, str(exc)) from None
 
@@ -382,6 +396,38 @@ def current_user(request: Request) -> User:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+# Ids in URLs and bodies are public ids (service/public_ids.py): handlers get the internal ones.
+def internal_id(request: Request, kind: Kind, public_id: int) -> int:
+    """The internal id of an id a client sent; 404 for a number that no public id can be."""
+    internal = _service(request).ids.decode(kind, public_id)
+    if internal is None:
+        raise _error(404, f"no {kind} {public_id}")
+    return internal
+
+
+# Each takes the user first, so that an anonymous request is a 401 whatever the id.
+def _image_id(user: CurrentUser, request: Request, image_id: int) -> int:
+    return internal_id(request, "image", image_id)
+
+
+def _face_id(user: CurrentUser, request: Request, face_id: int) -> int:
+    return internal_id(request, "face", face_id)
+
+
+def _person_id(user: CurrentUser, request: Request, person_id: int) -> int:
+    return internal_id(request, "person", person_id)
+
+
+def _job_id(user: CurrentUser, request: Request, job_id: int) -> int:
+    return internal_id(request, "job", job_id)
+
+
+ImageId = Annotated[int, Depends(_image_id)]
+FaceId = Annotated[int, Depends(_face_id)]
+PersonId = Annotated[int, Depends(_person_id)]
+JobId = Annotated[int, Depends(_job_id)]
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for e in exc.errors():
@@ -405,29 +451,67 @@ def _describe_validation(exc: RequestValidationError) -> str:
 api = APIRouter(prefix="/api")
 
 _Limit200 = Query(ge=1, le=200)
-FolderQ = Annotated[str | None, Query(max_length=1000, description="only under this folder of your library")]
-DateFromQ = Annotated[str | None, Query(description="taken on or after, YYYY-MM-DD")]
-DateToQ = Annotated[str | None, Query(description="taken on or before, YYYY-MM-DD")]
+# Query parameters the handlers check themselves (with messages that say what to send): the
+# schema states the same rules, so clients and generated API clients know them beforehand.
+_IsoDate = Annotated[
+    str, WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]})
+]
+FolderQ = Annotated[
+    Annotated[str, WithJsonSchema({"type": "string", "maxLength": 1000, "pattern": r"^[^\x00-\x1f\x7f]*$"})] | None,
+    Query(
+        max_length=1000,
+        description="only under this folder of your library, relative to it ('uploads', '2023/summer'): "
+        "no leading '/', no '..' (400), no control characters",
+    ),
+]
+DateFromQ = Annotated[_IsoDate | None, Query(description="taken on or after, YYYY-MM-DD")]
+DateToQ = Annotated[_IsoDate | None, Query(description="taken on or before, YYYY-MM-DD")]
 CameraQ = Annotated[str | None, Query(max_length=200, description="camera make/model contains this")]
 
-_MULTIPART = lambda field, many: {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [field],
-                    "properties": {
-                        field: {"type": "array", "items": {"type": "string", "format": "binary"}}
-                        if many
-                        else {"type": "string", "format": "binary"}
-                    },
+
+def _multipart(file_field: str, many: bool, fields: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """openapi_extra for a route that reads its multipart/form-data body itself (streamed to disk)."""
+    picture = {"type": "string", "format": "binary", "description": "an image file (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC)"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [file_field],
+                        "properties": {
+                            file_field: {"type": "array", "items": picture, "minItems": 1} if many else picture,
+                            **(fields or {}),
+                        },
+                    }
                 }
-            }
-        },
+            },
+        }
     }
+
+
+# Every answer other than success has the body schemas.Error; each route lists the ones it gives.
+_ERRORS = {
+    400: "a request that cannot be carried out as asked (e.g. a query with no searchable words, an unknown "
+    "focus concept, a folder outside your library) or a body that cannot be parsed",
+    401: "no valid credentials: sign in, or send 'Authorization: Bearer <token>'",
+    403: "refused: a cross-origin request, or a change authenticated by cookie without X-Requested-With",
+    404: "no such item, or it belongs to another user",
+    409: "the photo lives in a folder on the server: delete or move it there",
+    413: "too large: the request body, a file, a form field, too many files, or a decompression bomb",
+    415: "not an image, or the body is not multipart/form-data",
+    422: "invalid parameters or body (`detail` names them and says why), or a picture the request cannot use",
+    429: "too many failed sign-ins: wait for Retry-After seconds",
 }
+
+
+def _answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """FastAPI `responses=` for these error statuses (all with the one error body)."""
+    return {status: {"model": schemas.Error, "description": _ERRORS[status]} for status in statuses}
+
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "not modified: the If-None-Match ETag is current"}}
 
 
 @api.get("/health", response_model=schemas.Health)
@@ -435,18 +519,24 @@ def health() -> schemas.Health:
     return schemas.Health(status="ok")
 
 
-@api.post("/login", response_model=schemas.LoginResponse)
+@api.post("/login", response_model=schemas.LoginResponse, responses=_answers(400, 401, 403, 413, 422, 429))
 def login(body: schemas.LoginRequest, request: Request, response: Response) -> schemas.LoginResponse:
     origin = request.headers.get("origin")
     if origin is not None and not same_origin(origin, request.headers.get("host", "")):
         raise _error(403, "cross-origin request refused")
     service = _service(request)
     accounts = service.accounts
+    client = request.client.host if request.client is not None else ""
+    wait = service.login_throttle.begin(body.username, client)
+    if wait > 0:
+        seconds = str(math.ceil(wait))
+        raise _error(429, f"too many failed sign-ins: try again in {seconds} s", {"Retry-After": seconds})
     user = accounts.find_user(body.username)
     # verify_password does the same scrypt work for unknown users: timing does not tell them apart.
     stored = accounts.password_hash(user.id) if user is not None else None
     if not verify_password(body.password, stored) or user is None:
         raise _error(401, "invalid username or password")
+    service.login_throttle.succeeded(body.username, client)
     secret, secret_hash = new_session()
     max_age = int(service.settings.session_days * 86400)
     accounts.add_session(user.id, secret_hash, time.time() + max_age)
@@ -454,11 +544,12 @@ def login(body: schemas.LoginRequest, request: Request, response: Response) -> s
         SESSION_COOKIE, secret, max_age=max_age, path="/", httponly=True, samesite="strict",
         secure=service.settings.secure_cookies,
     )
-    return schemas.LoginResponse(user=schemas.UserOut(id=user.id, name=user.name))
+    return schemas.LoginResponse(user=schemas.UserOut(id=service.ids.encode("user", user.id), name=user.name))
 
 
-@api.post("/logout", status_code=204)
+@api.post("/logout", status_code=204, responses=_answers(403))
 def logout(request: Request) -> Response:
+    check_csrf(request)  # a cross-site page must not sign the user out either
     service = _service(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -470,12 +561,13 @@ def logout(request: Request) -> Response:
     return response
 
 
-@api.get("/me", response_model=schemas.Me)
+@api.get("/me", response_model=schemas.Me, responses=_answers(401))
 def me(user: CurrentUser, request: Request) -> schemas.Me:
-    return schemas.Me(id=user.id, name=user.name, single_user=bool(request.state.single_user))
+    ids = _service(request).ids
+    return schemas.Me(id=ids.encode("user", user.id), name=user.name, single_user=bool(request.state.single_user))
 
 
-@api.get("/images", response_model=schemas.ImageList)
+@api.get("/images", response_model=schemas.ImageList, responses=_answers(400, 401, 422))
 def list_images(
     user: CurrentUser,
     request: Request,
@@ -497,7 +589,10 @@ def list_images(
     )
 
 
-@api.post("/images", status_code=202, response_model=schemas.Jobs, openapi_extra=_MULTIPART("files", True))
+@api.post(
+    "/images", status_code=202, response_model=schemas.Jobs, responses=_answers(400, 401, 403, 413, 415, 422),
+    openapi_extra=_multipart("files", True),
+)
 async def upload_images(user: CurrentUser, request: Request) -> JSONResponse:
     service = _service(request)
     settings = service.settings
@@ -515,20 +610,32 @@ async def upload_images(user: CurrentUser, request: Request) -> JSONResponse:
     return JSONResponse(status_code=202, content={"jobs": [j.model_dump() for j in jobs]})
 
 
-LangQ = Annotated[str | None, Query(max_length=35, description="en, fr, de, es, it, pt or nl")]
+_LANGUAGE_CODE = r"^$|^(en|fr|de|es|it|pt|nl|EN|FR|DE|ES|IT|PT|NL)([-_][A-Za-z0-9]+)*$"
+LangQ = Annotated[
+    Annotated[str, WithJsonSchema({"type": "string", "maxLength": 35, "pattern": _LANGUAGE_CODE})] | None,
+    Query(max_length=35, description="en, fr, de, es, it, pt or nl (a region may follow: fr-CA, pt_BR)"),
+]
 
 
-@api.get("/images/{image_id}", response_model=schemas.ImageDetail)
-def image_detail(image_id: int, user: CurrentUser, request: Request, lang: LangQ = None) -> schemas.ImageDetail:
+def _language(lang: str | None) -> str | None:
+    """The `lang` parameter checked: a language we cannot read is a 422, as any bad parameter."""
+    if not lang:
+        return None
+    try:
+        return check_language(lang)
+    except UnsupportedLanguageError as exc:
+        raise _error(422, f"query parameter 'lang': {exc}") from None
+
+
+@api.get("/images/{image_id}", response_model=schemas.ImageDetail, responses=_answers(400, 401, 404, 422))
+def image_detail(image_id: ImageId, user: CurrentUser, request: Request, lang: LangQ = None) -> schemas.ImageDetail:
     """An image with its tags (named in `lang` when given), faces and text."""
     service = _service(request)
     found = service.own_image(user.id, image_id)
     try:
-        tags = service.engine.tags(user.id, image_id, k=10, lang=lang or None)
+        tags = service.engine.tags(user.id, image_id, k=10, lang=_language(lang))
     except ImageNotFound:
-        raise _error(404, f"no image {image_id}") from None
-    except QueryError as exc:
-        raise _error(422, f"lang: {exc}") from None
+        raise _error(404, f"no image {service.ids.encode('image', image_id)}") from None
     base = service.image(user.id, found.content_id, found.paths, found.meta, service.folders(user.id))
     faces = service.store.faces.of_images(user.id, [image_id])[image_id]
     return schemas.ImageDetail(
@@ -539,24 +646,24 @@ def image_detail(image_id: int, user: CurrentUser, request: Request, lang: LangQ
     )
 
 
-@api.get("/images/{image_id}/text", response_model=schemas.ImageText)
-def image_text(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageText:
+@api.get("/images/{image_id}/text", response_model=schemas.ImageText, responses=_answers(401, 404, 422))
+def image_text(image_id: ImageId, user: CurrentUser, request: Request) -> schemas.ImageText:
     """The text read in an image, line by line in reading order (null: analysed without OCR)."""
     service = _service(request)
     service.own_image(user.id, image_id)
     return schemas.ImageText(text=schemas.text_lines(service.store.texts.lines(user.id, image_id)))
 
 
-@api.get("/images/{image_id}/faces", response_model=schemas.ImageFaces)
-def image_faces(image_id: int, user: CurrentUser, request: Request) -> schemas.ImageFaces:
+@api.get("/images/{image_id}/faces", response_model=schemas.ImageFaces, responses=_answers(401, 404, 422))
+def image_faces(image_id: ImageId, user: CurrentUser, request: Request) -> schemas.ImageFaces:
     """The faces found in an image, left to right, with the person each belongs to."""
     service = _service(request)
     service.own_image(user.id, image_id)
     return schemas.ImageFaces(faces=service.faces(user.id, service.store.faces.of_images(user.id, [image_id])[image_id]))
 
 
-@api.delete("/images/{image_id}", status_code=204)
-def delete_image(image_id: int, user: CurrentUser, request: Request) -> Response:
+@api.delete("/images/{image_id}", status_code=204, responses=_answers(401, 403, 404, 409, 422))
+def delete_image(image_id: ImageId, user: CurrentUser, request: Request) -> Response:
     service = _service(request)
     service.delete(user.id, service.own_image(user.id, image_id))
     return Response(status_code=204)
@@ -566,19 +673,22 @@ def _existing_file(image: StoredImage) -> Path:
     for path in image.paths:
         if os.path.isfile(path):
             return Path(path)
-    raise _error(404, f"the file of image {image.content_id} is missing from disk")
+    raise _error(404, "the original file of this image is missing from disk")
 
 
 @api.get(
     "/images/{image_id}/thumbnail",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG thumbnail"}},
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "JPEG thumbnail"},
+        **_NOT_MODIFIED, **_answers(401, 404, 413, 415, 422),
+    },
 )
 def thumbnail(
-    image_id: int,
+    image_id: ImageId,
     user: CurrentUser,
     request: Request,
-    size: Annotated[int, Query(description="longer side in pixels: 128, 256 or 512")] = 256,
+    size: Annotated[int, Query(description="longer side in pixels", json_schema_extra={"enum": list(SIZES)})] = 256,
 ) -> Response:
     _check_size(size, SIZES)
     service = _service(request)
@@ -610,9 +720,9 @@ def _jpeg(request: Request, etag: str, make: Callable[[], bytes]) -> Response:
 @api.get(
     "/images/{image_id}/original",
     response_class=FileResponse,
-    responses={200: {"content": {"image/*": {}}, "description": "the original file"}},
+    responses={200: {"content": {"image/*": {}}, "description": "the original file"}, **_answers(401, 404, 422)},
 )
-def original(image_id: int, user: CurrentUser, request: Request) -> FileResponse:
+def original(image_id: ImageId, user: CurrentUser, request: Request) -> FileResponse:
     service = _service(request)
     found = service.own_image(user.id, image_id)
     path = _existing_file(found)  # from the store, never from the request
@@ -626,9 +736,9 @@ def original(image_id: int, user: CurrentUser, request: Request) -> FileResponse
     )
 
 
-@api.get("/images/{image_id}/similar", response_model=schemas.SearchResult)
+@api.get("/images/{image_id}/similar", response_model=schemas.SearchResult, responses=_answers(400, 401, 404, 422))
 def similar(
-    image_id: int,
+    image_id: ImageId,
     user: CurrentUser,
     request: Request,
     limit: Annotated[int, _Limit200] = 20,
@@ -639,13 +749,13 @@ def similar(
     try:
         result = service.engine.similar(user.id, image_id, limit=limit, focus=focus or None)
     except ImageNotFound:
-        raise _error(404, f"no image {image_id}") from None
+        raise _error(404, f"no image {service.ids.encode('image', image_id)}") from None
     except QueryError as exc:
         raise _error(400, str(exc)) from None
     return service.search_result(user.id, result)
 
 
-@api.get("/search", response_model=schemas.SearchResult)
+@api.get("/search", response_model=schemas.SearchResult, responses=_answers(400, 401, 422))
 def search(
     user: CurrentUser,
     request: Request,
@@ -663,18 +773,25 @@ def search(
     (ties go to the browser's Accept-Language, then English)."""
     service = _service(request)
     where = service.filter(user.id, folder, date_from, date_to, camera)
+    language = _language(lang)
     try:
         result = service.engine.search(
             user.id, q, limit=limit, offset=offset,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold, where=where,
-            lang=lang or None, preferred_lang=request.headers.get("accept-language", "")[:200] or None,
+            lang=language, preferred_lang=request.headers.get("accept-language", "")[:200] or None,
         )
     except QueryError as exc:
         raise _error(400, str(exc)) from None
     return service.search_result(user.id, result)
 
 
-@api.post("/search/by-image", response_model=schemas.SearchResult, openapi_extra=_MULTIPART("file", False))
+@api.post(
+    "/search/by-image", response_model=schemas.SearchResult, responses=_answers(400, 401, 403, 413, 415, 422),
+    openapi_extra=_multipart("file", False, {
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
+        "focus": {"type": "string", "maxLength": 100, "description": 'compare only on this concept, e.g. "cat"'},
+    }),
+)
 async def search_by_image(
     user: CurrentUser,
     request: Request,
@@ -735,7 +852,7 @@ def _form_int(value: str | None, name: str, default: int, low: int, high: int) -
     return number
 
 
-@api.get("/words", response_model=schemas.Words)
+@api.get("/words", response_model=schemas.Words, responses=_answers(401, 422))
 def words(
     user: CurrentUser,
     request: Request,
@@ -752,19 +869,20 @@ MaxDistanceQ = Annotated[
 ]
 
 
-@api.get("/people", response_model=schemas.People)
+@api.get("/people", response_model=schemas.People, responses=_answers(401))
 def list_people(user: CurrentUser, request: Request) -> schemas.People:
     """The user's people (faces grouped by person): named first, then by number of faces."""
-    faces = _service(request).store.faces
+    service = _service(request)
+    faces = service.store.faces
     return schemas.People(
-        people=[schemas.person(p) for p in faces.people(user.id)],
+        people=[schemas.person(p, service.ids) for p in faces.people(user.id)],
         ungrouped_faces=len(faces.owner_face_ids(user.id, ungrouped_only=True)),
     )
 
 
-@api.get("/people/{person_id}", response_model=schemas.PersonDetail)
+@api.get("/people/{person_id}", response_model=schemas.PersonDetail, responses=_answers(401, 404, 422))
 def person_detail(
-    person_id: int,
+    person_id: PersonId,
     user: CurrentUser,
     request: Request,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -773,7 +891,7 @@ def person_detail(
     """A person and a page of their photos, the photos where their face is largest first."""
     service = _service(request)
     faces = service.store.faces
-    with _corrections():
+    with _corrections(service.ids):
         person = people.get_person(service.store, user.id, person_id)
     prominence = faces.presence(user.id, [person_id], limit=offset + limit)
     images = service.store.get_images(user.id, list(prominence)[offset:])
@@ -781,13 +899,13 @@ def person_detail(
     names = faces.names(user.id)
     folders = service.folders(user.id)
     return schemas.PersonDetail(
-        person=schemas.person(person),
+        person=schemas.person(person, service.ids),
         total=person.images,
         offset=offset,
         photos=[
             schemas.PersonPhoto(
                 image=service.image(user.id, i.content_id, i.paths, i.meta, folders),
-                faces=[schemas.face(f, names) for f in in_images[i.content_id] if f.person_id == person_id],
+                faces=[schemas.face(f, names, service.ids) for f in in_images[i.content_id] if f.person_id == person_id],
             )
             for i in images
         ],
@@ -796,7 +914,7 @@ def person_detail(
 
 def _changed(service: Service, owner: int, person_id: int, correct: Callable[..., Correction], *args: Any):
     """Make a correction on the writer store; the people as the readers see them afterwards."""
-    with _corrections():
+    with _corrections(service.ids):
         done = service.runner.write(lambda store: correct(store, owner, person_id, *args))
     return schemas.PeopleChange(
         person=service.person(owner, person_id),
@@ -805,51 +923,62 @@ def _changed(service: Service, owner: int, person_id: int, correct: Callable[...
     )
 
 
-@api.patch("/people/{person_id}", response_model=schemas.Person)
-def rename_person(person_id: int, body: schemas.PersonName, user: CurrentUser, request: Request) -> schemas.Person:
+@api.patch("/people/{person_id}", response_model=schemas.Person, responses=_answers(400, 401, 403, 404, 413, 422))
+def rename_person(person_id: PersonId, body: schemas.PersonName, user: CurrentUser, request: Request) -> schemas.Person:
     """Name a person (null or "" removes the name); the name then finds their photos in search."""
     service = _service(request)
-    with _corrections():
+    with _corrections(service.ids):
         service.runner.write(lambda store: people.name_person(store, user.id, person_id, body.name))
-        return schemas.person(people.get_person(service.store, user.id, person_id))
+        return schemas.person(people.get_person(service.store, user.id, person_id), service.ids)
 
 
-@api.post("/people/{person_id}/merge", response_model=schemas.PeopleChange)
-def merge_people(person_id: int, body: schemas.MergeRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+@api.post("/people/{person_id}/merge", response_model=schemas.PeopleChange, responses=_answers(400, 401, 403, 404, 413, 422))
+def merge_people(person_id: PersonId, body: schemas.MergeRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Merge people into this one (their faces move over; an unnamed person takes their name)."""
-    if person_id in body.people:
-        raise _error(422, f"people: person {person_id} cannot be merged into themselves")
-    return _changed(_service(request), user.id, person_id, people.merge_people, body.people)
+    service = _service(request)
+    others = [internal_id(request, "person", p) for p in body.people]
+    if person_id in others:
+        raise _error(422, f"people: person {service.ids.encode('person', person_id)} cannot be merged into themselves")
+    return _changed(service, user.id, person_id, people.merge_people, others)
 
 
-@api.post("/people/{person_id}/split", status_code=201, response_model=schemas.PeopleChange)
-def split_person(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+@api.post(
+    "/people/{person_id}/split", status_code=201, response_model=schemas.PeopleChange,
+    responses=_answers(400, 401, 403, 404, 413, 422),
+)
+def split_person(person_id: PersonId, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Move some of this person's faces into a new person of their own."""
-    return _changed(_service(request), user.id, person_id, people.split_person, body.faces)
+    faces = [internal_id(request, "face", f) for f in body.faces]
+    return _changed(_service(request), user.id, person_id, people.split_person, faces)
 
 
-@api.post("/people/{person_id}/remove", response_model=schemas.PeopleChange)
-def remove_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+@api.post("/people/{person_id}/remove", response_model=schemas.PeopleChange, responses=_answers(400, 401, 403, 404, 413, 422))
+def remove_faces(person_id: PersonId, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Take faces out of this person for good: the grouping never puts them back."""
-    return _changed(_service(request), user.id, person_id, people.remove_faces, body.faces)
+    faces = [internal_id(request, "face", f) for f in body.faces]
+    return _changed(_service(request), user.id, person_id, people.remove_faces, faces)
 
 
-@api.post("/people/{person_id}/add", response_model=schemas.PeopleChange)
-def add_faces(person_id: int, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
+@api.post("/people/{person_id}/add", response_model=schemas.PeopleChange, responses=_answers(400, 401, 403, 404, 413, 422))
+def add_faces(person_id: PersonId, body: schemas.FacesRequest, user: CurrentUser, request: Request) -> schemas.PeopleChange:
     """Put faces (of no one, or of someone else) into this person: "this is Alice", or an undo."""
-    return _changed(_service(request), user.id, person_id, people.add_faces, body.faces)
+    faces = [internal_id(request, "face", f) for f in body.faces]
+    return _changed(_service(request), user.id, person_id, people.add_faces, faces)
 
 
 @api.get(
     "/faces/{face_id}/thumbnail",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "square JPEG of the face"}},
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "square JPEG of the face"},
+        **_NOT_MODIFIED, **_answers(401, 404, 413, 415, 422),
+    },
 )
 def face_thumbnail(
-    face_id: int,
+    face_id: FaceId,
     user: CurrentUser,
     request: Request,
-    size: Annotated[int, Query(description="side in pixels: 64, 128 or 256")] = 128,
+    size: Annotated[int, Query(description="side in pixels", json_schema_extra={"enum": list(FACE_SIZES)})] = 128,
 ) -> Response:
     _check_size(size, FACE_SIZES)
     service = _service(request)
@@ -864,9 +993,9 @@ def face_thumbnail(
     )
 
 
-@api.get("/faces/{face_id}/similar", response_model=schemas.FaceSearchResult)
+@api.get("/faces/{face_id}/similar", response_model=schemas.FaceSearchResult, responses=_answers(400, 401, 404, 422))
 def similar_faces(
-    face_id: int,
+    face_id: FaceId,
     user: CurrentUser,
     request: Request,
     limit: Annotated[int, _Limit200] = 20,
@@ -888,11 +1017,18 @@ def similar_faces(
             max_distance=max_distance, where=where,
         )
     except ImageNotFound:
-        raise _error(404, f"no face {face_id}") from None
+        raise _error(404, f"no face {service.ids.encode('face', face_id)}") from None
     return service.face_search_result(user.id, result)
 
 
-@api.post("/search/face", response_model=schemas.FaceSearchResult, openapi_extra=_MULTIPART("file", False))
+@api.post(
+    "/search/face", response_model=schemas.FaceSearchResult, responses=_answers(400, 401, 403, 413, 415, 422),
+    openapi_extra=_multipart("file", False, {
+        "face": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "which face, from the left"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
+        "offset": {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 0},
+    }),
+)
 async def search_by_face(
     user: CurrentUser,
     request: Request,
@@ -934,7 +1070,7 @@ async def search_by_face(
     return service.face_search_result(user.id, result)
 
 
-@api.get("/stats", response_model=schemas.Stats)
+@api.get("/stats", response_model=schemas.Stats, responses=_answers(401))
 def stats(user: CurrentUser, request: Request) -> schemas.Stats:
     """This user's counts. Sizes are this user's share (not the whole library's: that would tell
     one user how much the others store)."""
@@ -960,20 +1096,22 @@ def stats(user: CurrentUser, request: Request) -> schemas.Stats:
     )
 
 
-@api.get("/jobs", response_model=schemas.Jobs)
+@api.get("/jobs", response_model=schemas.Jobs, responses=_answers(401, 422))
 def list_jobs(
     user: CurrentUser, request: Request, status: Annotated[schemas.JobStatus | None, Query()] = None
 ) -> schemas.Jobs:
-    records = _service(request).accounts.jobs(user.id, status=status, limit=200)
-    return schemas.Jobs(jobs=[schemas.job(j) for j in records])
+    service = _service(request)
+    records = service.accounts.jobs(user.id, status=status, limit=200)
+    return schemas.Jobs(jobs=[schemas.job(j, service.ids) for j in records])
 
 
-@api.get("/jobs/{job_id}", response_model=schemas.Job)
-def get_job(job_id: int, user: CurrentUser, request: Request) -> schemas.Job:
-    record = _service(request).accounts.job(user.id, job_id) if 1 <= job_id <= ID_MAX else None
+@api.get("/jobs/{job_id}", response_model=schemas.Job, responses=_answers(401, 404, 422))
+def get_job(job_id: JobId, user: CurrentUser, request: Request) -> schemas.Job:
+    service = _service(request)
+    record = service.accounts.job(user.id, job_id) if 1 <= job_id <= ID_MAX else None
     if record is None:
-        raise _error(404, f"no job {job_id}")
-    return schemas.job(record)
+        raise _error(404, f"no job {service.ids.encode('job', job_id)}")
+    return schemas.job(record, service.ids)
 
 
 # ---- the application ---------------------------------------------------------------------------------
@@ -993,6 +1131,26 @@ def _mount_offline_docs(app: FastAPI) -> None:
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon.png",
         )
+
+
+class _WebInterface(Mount):
+    """The static web UI at every path outside /api: an unknown API path or method then gets the
+    API's own 404/405 (with its JSON error body and true Allow header), not the file server's."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if path == "/api" or path.startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _allowed_methods(scope: Scope) -> str | None:
+    """Every method that some API route serves at this path (None: not an API path)."""
+    methods: set[str] = set()
+    for route in api.routes:
+        if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods)) or None
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -1024,7 +1182,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
+        headers = exc.headers
+        allowed = _allowed_methods(request.scope) if exc.status_code == 405 else None
+        if allowed is not None:  # Starlette names only the first matching route's methods
+            headers = {**(headers or {}), "Allow": allowed}
+        return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=headers)
 
     def limit_for(scope: dict) -> int:
         path, method = scope.get("path", ""), scope.get("method", "GET")
@@ -1038,5 +1200,5 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.include_router(api)
     if STATIC_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+        app.router.routes.append(_WebInterface("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui"))
     return app

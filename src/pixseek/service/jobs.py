@@ -27,7 +27,7 @@ from pixseek.people import cluster_faces
 from pixseek.records import FileState, Job
 from pixseek.store import open_store
 from pixseek.store.base import Store
-from pixseek.workers import AnalysisWorkers, WorkersUnavailable
+from pixseek.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
 
 log = logging.getLogger("pixseek.jobs")
 
@@ -47,6 +47,7 @@ class JobRunner:
         workers: int = 1,
         on_failed: Callable[[Job], None] | None = None,
         options: AnalysisOptions | None = None,
+        limits: WorkerLimits = WorkerLimits(),
     ) -> None:
         self.model_dir = model_dir
         options = options or AnalysisOptions()
@@ -60,7 +61,8 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._workers = AnalysisWorkers(model_dir, self.workers, window=2, options=options)
+        # A picture past the memory or time limit fails its job; its worker is replaced.
+        self._workers = AnalysisWorkers(model_dir, self.workers, options=options, limits=limits)
         self._needs_refresh = False
         self._new_faces: set[int] = set()  # owners with images stored since their faces were grouped
         self._refreshed_at = time.monotonic()
@@ -136,7 +138,7 @@ class JobRunner:
         to_analyse: list[Job] = []
         for job in jobs:
             with self.write_lock:
-                self.accounts.update_job(job.id, "running")
+                self.accounts.update_job(job.owner, job.id, "running")
             if not os.path.isfile(job.path):
                 self._fail(job, "the uploaded file is gone")
                 continue
@@ -165,7 +167,7 @@ class JobRunner:
                 with self.write_lock:
                     for waiting in pending.values():
                         for job in waiting:
-                            self.accounts.update_job(job.id, "queued")
+                            self.accounts.update_job(job.owner, job.id, "queued")
         self._group_faces()
         # New rows are searchable at once (readers scan rows past the derived indexes); the indexes
         # catch up when the queue is empty, or every REFRESH_EVERY_S during a long run of uploads.
@@ -195,12 +197,14 @@ class JobRunner:
                     self._needs_refresh = True
                 store.put_file(job.owner, FileState(job.path, stat.st_size, stat.st_mtime_ns), content_id)
                 # Same transaction: the job is done exactly when its image is visible.
-                self.accounts.update_job(job.id, "done", content_id=content_id)
+                self.accounts.update_job(job.owner, job.id, "done", content_id=content_id)
                 store.commit()
             except Exception as exc:
                 store.rollback()
                 log.exception("storing the analysis of job %d failed", job.id)
-                self.accounts.update_job(job.id, "failed", error=f"could not store the analysis: {exc}")
+                self.accounts.update_job(
+                    job.owner, job.id, "failed", error=f"could not store the analysis: {exc}"
+                )
                 return
             self._new_faces.add(job.owner)
 
@@ -224,7 +228,7 @@ class JobRunner:
 
     def _fail(self, job: Job, reason: str) -> None:
         with self.write_lock:
-            self.accounts.update_job(job.id, "failed", error=reason)
+            self.accounts.update_job(job.owner, job.id, "failed", error=reason)
         if self.on_failed is not None:
             try:
                 self.on_failed(job)

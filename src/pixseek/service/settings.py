@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixseek.analysis import AnalysisOptions
+from pixseek.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
 
 MiB = 1024 * 1024
 
@@ -26,11 +27,17 @@ class ServiceSettings:
     max_json_bytes: int = 64 * 1024  # body limit of every request that is not an upload
     faces: bool = True  # find faces in uploads and group them into people
     ocr: bool = True  # read the text in uploads
+    max_worker_mb: int | None = DEFAULT_MEMORY_MB  # memory ceiling of each analysis process (None: none)
+    max_image_seconds: float | None = DEFAULT_IMAGE_SECONDS  # analysis time per upload (None: no limit)
 
     @property
     def analysis(self) -> AnalysisOptions:
         """What the analysis of an upload runs (and the version its stored records carry)."""
         return AnalysisOptions(faces=self.faces, text=self.ocr)
+
+    @property
+    def worker_limits(self) -> WorkerLimits:
+        return WorkerLimits(memory_mb=self.max_worker_mb, seconds=self.max_image_seconds)
 
     @property
     def max_request_bytes(self) -> int:
