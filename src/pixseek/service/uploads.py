@@ -4,10 +4,15 @@ Layout: `<home>/uploads/<owner>/<sha256>/<name>`, where `name` is the sanitised 
 client gave. Bytes arrive in a temporary file under `<home>/uploads/.incoming/` (same file system,
 so the final step is an atomic rename); nothing reaches its final place before it decoded as an
 image. A second upload of the same bytes by the same user reuses the stored file.
+
+Each temporary file is locked (flock) by the request that writes it until that request is done
+with it, so a part nobody holds was left by a server that died mid-request: those are removed at
+start and before every upload, by whichever server process looks (they may share the folder).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -25,6 +30,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from pixseek.imageio.decode import ImageDecodeError, load_image
+from pixseek.records import visible_text
 
 MAX_NAME_BYTES = 120  # well under every file system's 255-byte limit
 MAX_FIELD_BYTES = 4096  # a plain (non-file) form field, e.g. `limit`
@@ -44,9 +50,8 @@ class UploadRejected(Exception):
 def sanitise_name(raw: str | None, fallback: str = "upload") -> str:
     """A safe file name from what a client sent: the last path component only, no control or
     format characters, no leading/trailing dots or spaces, at most MAX_NAME_BYTES of UTF-8."""
-    name = unicodedata.normalize("NFC", raw or "")
-    name = re.split(r"[/\\]", name)[-1]  # basename, for either separator
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")  # Cc Cf Cs Co Cn
+    name = re.split(r"[/\\]", unicodedata.normalize("NFC", raw or ""))[-1]  # basename, for either separator
+    name = visible_text(name)
     name = name.strip().strip(".").strip()
     if not name:
         return fallback
@@ -69,6 +74,7 @@ class ReceivedFile:
     sha256: str = ""
     _hash: Any = field(default_factory=hashlib.sha256, repr=False)
     _fh: Any = field(default=None, repr=False)
+    _lock_fd: int | None = field(default=None, repr=False)  # holds the flock until discard()
 
 
 @dataclass
@@ -80,7 +86,11 @@ class ReceivedForm:
         for f in self.files:
             if f._fh is not None:
                 f._fh.close()
+                f._fh = None
             f.temp_path.unlink(missing_ok=True)
+            if f._lock_fd is not None:
+                os.close(f._lock_fd)
+                f._lock_fd = None
 
 
 class UploadArea:
@@ -100,17 +110,35 @@ class UploadArea:
         rest = path[len(prefix) :].split(os.sep)
         return "uploads/" + rest[-1] if len(rest) == 2 and _SHA256.match(rest[0]) else None
 
-    def clean_incoming(self, older_than_s: float = 3600.0) -> None:
-        """Remove partial uploads left by a server that stopped while receiving them."""
-        import time
-
-        cutoff = time.time() - older_than_s
+    def clean_incoming(self) -> int:
+        """Remove the partial uploads no live request holds (their server died); returns how many."""
+        removed = 0
         for leftover in self.incoming.glob("part-*") if self.incoming.is_dir() else []:
             try:
-                if leftover.stat().st_mtime < cutoff:
-                    leftover.unlink()
+                fd = os.open(leftover, os.O_RDONLY)
             except OSError:
+                continue  # stored or discarded meanwhile
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _same_file(leftover, fd):
+                    leftover.unlink()
+                    removed += 1
+            except OSError:  # BlockingIOError: a request is writing or checking it
                 pass
+            finally:
+                os.close(fd)
+        return removed
+
+    def _new_part(self) -> tuple[int, int, Path]:
+        """A new temporary file: its write descriptor, a lock descriptor holding its flock, its path."""
+        while True:
+            fd, temp = tempfile.mkstemp(dir=self.incoming, prefix="part-")
+            lock_fd = os.dup(fd)  # the flock belongs to the open file, which lives while lock_fd does
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)  # waits only while a sweep looks at this file
+            if _same_file(Path(temp), lock_fd):
+                return fd, lock_fd, Path(temp)
+            os.close(fd)  # swept between creation and lock: take another
+            os.close(lock_fd)
 
     # ---- receiving ----------------------------------------------------------------------------
     async def receive(
@@ -123,6 +151,7 @@ class UploadArea:
         if content_type != b"multipart/form-data" or not boundary:
             raise UploadRejected(415, f"expected a multipart/form-data body with the file(s) in field {file_field!r}")
         self.incoming.mkdir(parents=True, exist_ok=True)
+        self.clean_incoming()
         form = ReceivedForm([], {})
         state: dict = {"headers": [], "field": b"", "value": b"", "part": None, "plain": None}
 
@@ -149,8 +178,8 @@ class UploadArea:
                     return
                 if len(form.files) >= max_files:
                     raise UploadRejected(413, f"too many files: at most {max_files} per request")
-                fd, temp = tempfile.mkstemp(dir=self.incoming, prefix="part-")
-                received = ReceivedFile(sanitise_name(_text(options[b"filename"])), Path(temp))
+                fd, lock_fd, temp = self._new_part()
+                received = ReceivedFile(sanitise_name(_text(options[b"filename"])), temp, _lock_fd=lock_fd)
                 received._fh = os.fdopen(fd, "wb")
                 form.files.append(received)
                 state["part"] = received
@@ -266,6 +295,13 @@ def _files_in(directory: Path) -> list[Path]:
         return sorted(p for p in directory.iterdir() if p.is_file())
     except FileNotFoundError:
         return []
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _fsync_dir(directory: Path) -> None:
