@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import pickle
+import pickletools
 import struct
 import subprocess
 import sys
@@ -172,3 +173,23 @@ def test_truncated_checkpoint_gets_a_clear_error(tmp_path: Path) -> None:
     _legacy_file(tmp_path / "list.pth", [1, 2, 3])
     with pytest.raises(CheckpointError, match="not a state dict"):
         load_state_dict(tmp_path / "list.pth")
+
+
+def test_hostile_tensor_headers_are_refused(tmp_path: Path) -> None:
+    """Shapes and sizes come from the file: none may make the reader allocate beyond the file."""
+    import torch
+
+    small = torch.zeros(4)
+    torch.save({"w": small.expand(100_000, 4)}, tmp_path / "expanded.pth")  # stride 0: 400k from 4
+    with pytest.raises(CheckpointError, match="larger than its storage"):
+        load_state_dict(tmp_path / "expanded.pth")
+    torch.save({"w": torch.ones(1000)}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    data = bytearray((tmp_path / "legacy.pth").read_bytes())
+    stream = io.BytesIO(bytes(data))
+    for _ in range(5):  # magic, protocol, sys info, state dict, storage keys: then the first storage
+        for _op in pickletools.genops(stream):
+            pass
+    data[stream.tell() : stream.tell() + 8] = struct.pack("<q", 2**61)  # an absurd element count
+    (tmp_path / "huge.pth").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_state_dict(tmp_path / "huge.pth")

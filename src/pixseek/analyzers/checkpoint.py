@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import collections
 import io
+import math
+import os
 import pickle
 import struct
 import zipfile
@@ -66,8 +68,10 @@ class _TensorRef:
         data = self.storage.data
         if data is None:
             raise CheckpointError("a tensor's storage is missing from the checkpoint")
-        if self.shape and any(s < 0 for s in self.stride):
-            raise CheckpointError("negative tensor strides")
+        if len(self.shape) != len(self.stride) or any(n < 0 for n in self.shape) or any(s < 0 for s in self.stride):
+            raise CheckpointError("a tensor with a bad shape or strides")
+        if math.prod(self.shape) > data.size:  # expanded (stride-0) tensors: not in state dicts
+            raise CheckpointError("a tensor larger than its storage")
         last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride) if n > 0)
         if self.offset < 0 or (all(self.shape) and last >= data.size):
             raise CheckpointError("a tensor reaches past the end of its storage")
@@ -148,12 +152,15 @@ def _read_legacy(file: IO[bytes]) -> dict[str, NDArray[Any]]:
     keys = _StateDictUnpickler(file, {}).load()
     if not isinstance(keys, list):
         raise CheckpointError("corrupt checkpoint: no storage list")
+    file_size = os.fstat(file.fileno()).st_size
     for key in keys:  # each storage: int64 element count, then the raw little-endian elements
         storage = storages.get(str(key))
         header = file.read(8)
         if storage is None or len(header) != 8:
             raise CheckpointError("corrupt checkpoint: storage list does not match the tensors")
         (numel,) = struct.unpack("<q", header)
+        if not 0 <= numel * storage.dtype.itemsize <= file_size - file.tell():
+            raise CheckpointError("corrupt or truncated checkpoint storage")
         raw = file.read(numel * storage.dtype.itemsize)
         if numel != storage.numel or len(raw) != numel * storage.dtype.itemsize:
             raise CheckpointError("corrupt or truncated checkpoint storage")
@@ -193,5 +200,8 @@ def load_state_dict(path: Path) -> dict[str, NDArray[Any]]:
             return _read_legacy(file)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error, zipfile.BadZipFile) as exc:
+    except (
+        pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+        struct.error, zipfile.BadZipFile,
+    ) as exc:  # what a malformed pickle or archive raises; nothing of it ran as code
         raise CheckpointError(f"{path}: corrupt PyTorch checkpoint ({exc})") from exc
