@@ -193,3 +193,15 @@ def test_hostile_tensor_headers_are_refused(tmp_path: Path) -> None:
     (tmp_path / "huge.pth").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="truncated"):
         load_state_dict(tmp_path / "huge.pth")
+
+
+def test_compressed_zip_storages_are_refused(tmp_path: Path) -> None:
+    import torch
+
+    torch.save({"w": torch.zeros(100_000)}, tmp_path / "stored.pth")
+    with zipfile.ZipFile(tmp_path / "stored.pth") as src, zipfile.ZipFile(tmp_path / "deflated.pth", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    assert load_state_dict(tmp_path / "stored.pth")["w"].shape == (100_000,)
+    with pytest.raises(CheckpointError, match="compressed"):
+        load_state_dict(tmp_path / "deflated.pth")

@@ -178,9 +178,12 @@ def _read_zip(archive: zipfile.ZipFile) -> dict[str, NDArray[Any]]:
 
     def read_storage(key: str, dtype: np.dtype[Any], numel: int) -> NDArray[Any]:
         try:
-            raw = archive.read(f"{prefix}data/{key}")
+            info = archive.getinfo(f"{prefix}data/{key}")
         except KeyError:
             raise CheckpointError(f"checkpoint storage {key!r} is missing") from None
+        if info.compress_type != zipfile.ZIP_STORED:  # torch stores them raw: a deflated one could be a bomb
+            raise CheckpointError(f"checkpoint storage {key!r} is compressed")
+        raw = archive.read(info)
         if len(raw) < numel * dtype.itemsize:
             raise CheckpointError(f"checkpoint storage {key!r} is truncated")
         return np.frombuffer(raw, dtype=dtype, count=numel)
