@@ -315,6 +315,36 @@ def test_large_non_jpeg_is_reduced_but_not_below_min_side(coffee: Image.Image) -
     assert load_image(encode(coffee.resize((60, 40)), "PNG")).image.size == (60, 40)  # small stays small
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "P", "PA", "LA", "RGBA", "I;16", "I", "F", "CMYK"])
+def test_reduction_band_by_band_equals_reducing_the_whole_conversion(
+    coffee: Image.Image, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Odd sizes, and bands of a few rows: the last band is partial, and so is the last reduced row.
+    monkeypatch.setattr(decode, "_BAND_PIXELS", 5000)
+    big = coffee.resize((997, 661))
+    if mode in ("I;16", "I", "F"):
+        grey = np.asarray(big.convert("L"), dtype=np.float64)
+        im = Image.fromarray((grey * 200).astype(np.uint16)) if mode == "I;16" else Image.fromarray(grey * 3 - 100).convert(mode)
+    elif mode == "P":
+        im = big.quantize(64)
+        im.info["transparency"] = 3
+    else:
+        im = big.convert(mode)
+    for factor in (1, 2, 3, 7):
+        expected = decode.to_rgb(im)
+        expected = expected.reduce(factor) if factor > 1 else expected
+        assert diff(decode.reduced_rgb(im, factor), expected) == 0, factor
+
+
+def test_longer_side_reduction_for_thumbnails(coffee: Image.Image, big_jpeg: Path) -> None:
+    panorama = coffee.resize((6000, 500))
+    shorter = load_image(encode(panorama, "PNG", compress_level=1), min_side=256).image
+    longer = load_image(encode(panorama, "PNG", compress_level=1), min_side=512, longer=True).image
+    assert shorter.size == (6000, 500) and longer.size == (546, 46)  # reduce(11): longer side >= 512
+    jpeg = load_image(big_jpeg, min_side=512, longer=True).image  # 4000 x 3000: DCT scaling by 1/4 only
+    assert jpeg.size == (1000, 750)
+
+
 # --- metadata ----------------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,9 @@
 
 Every failure becomes an `ImageDecodeError` with a short human-readable `reason`, so the indexer can record
 "skipped: <reason>" and carry on. Large JPEGs are decoded at reduced scale by libjpeg itself (`draft`),
-several times faster than a full decode followed by a resize.
+several times faster than a full decode followed by a resize. Every other format is converted to RGB band
+by band while it is reduced, so the memory a decode takes is bounded by the file's own pixels (one byte
+each for 1-bit, grey and palette pictures) plus the reduced result, never by an RGB copy at full size.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ _DECODE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "DIB", "TIFF", "H
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
+# Longer side : shorter side beyond which a file is refused. What real pictures reach: 360-degree
+# cylindrical panoramas ~8-10:1, receipt and film-strip scans 6-20:1, phone scrolling screenshots and
+# web-comic strips 20-40:1. A picture 50 times longer than wide is a line of pixels, not a photo, and
+# every analyzer would have to blow its short side up to see anything (a 1 x 100000 PNG of 475 bytes
+# took 20 GB before this check).
+MAX_ASPECT_RATIO = 50
+# Pixels converted to RGB at once while reducing: bounds the conversion's memory (~4 MB of RGB).
+_BAND_PIXELS = 1_000_000
+
 
 class ImageDecodeError(Exception):
     """A file that could not be turned into a picture; `reason` says why in a few words."""
@@ -72,15 +83,16 @@ class DecodedImage:
     meta: ImageMeta  # describes the ORIGINAL file (full size after orientation), not `image`
 
 
-def load_image(source: Source, min_side: int = 256) -> DecodedImage:
+def load_image(source: Source, min_side: int = 256, *, longer: bool = False) -> DecodedImage:
     """Decode `source` (a path, the file's contents as bytes, or a binary file object) for analysis.
 
     The result is RGB and upright; transparency is composited on white. Large images are reduced cheaply
     (JPEG DCT scaling, then an integer box reduction) to a shorter side in [min_side, 2 * min_side) —
-    callers resize precisely themselves. `min_side <= 0` keeps the full resolution.
-    Raises ImageDecodeError.
+    callers resize precisely themselves. `longer=True`: the same for the longer side (a thumbnail).
+    `min_side <= 0` keeps the full resolution.
+    Raises ImageDecodeError (also for shapes beyond MAX_ASPECT_RATIO).
     """
-    return _decode(source, min_side)
+    return _decode(source, min_side, longer=longer)
 
 
 def open_original(source: Source) -> Image.Image:
@@ -94,7 +106,7 @@ def open_original(source: Source) -> Image.Image:
 # --- decoding ----------------------------------------------------------------------------------------------
 
 
-def _decode(source: Source, min_side: int, want_meta: bool = True) -> DecodedImage:
+def _decode(source: Source, min_side: int, want_meta: bool = True, longer: bool = False) -> DecodedImage:
     formats = _open_formats()
     name = _source_name(source)
     with _opened(source, name) as fp, _pil_warnings():
@@ -112,18 +124,26 @@ def _decode(source: Source, min_side: int, want_meta: bool = True) -> DecodedIma
             raise ImageDecodeError(_failure_reason(e), name) from None
         # Not `with im`: closing would free the pixels when the result is `im` itself (an RGB original).
         # Paths are closed by _opened; the pixels are loaded by then.
-        return _decode_opened(im, min_side, want_meta, name)
+        return _decode_opened(im, min_side, want_meta, name, longer)
 
 
-def _decode_opened(im: Image.Image, min_side: int, want_meta: bool, name: str | None) -> DecodedImage:
+def _decode_opened(
+    im: Image.Image, min_side: int, want_meta: bool, name: str | None, longer: bool = False
+) -> DecodedImage:
     is_jpeg = isinstance(im, JpegImageFile)  # includes MPO
     fmt = "JPEG" if is_jpeg else (im.format or "unknown")
     orig_w, orig_h = im.size  # before draft() changes it
     _check_pixel_limit(orig_w, orig_h, name)  # PIL's own check is a warning a caller's filter could hide
+    _check_aspect_ratio(orig_w, orig_h, name)  # from the header alone, before any pixel is decoded
     if min_side > 0 and is_jpeg:
         # DCT scaling by 1/2, 1/4 or 1/8 keeps each side >= the request; asking for a square of min_side
         # constrains the shorter stored side, which stays the shorter side after any EXIF rotation.
-        im.draft("RGB", (min_side, min_side))
+        # For the longer side, the request is the picture's shape scaled so its longer side is min_side.
+        if longer:
+            scale = min_side / max(orig_w, orig_h)
+            im.draft("RGB", (max(1, math.ceil(orig_w * scale)), max(1, math.ceil(orig_h * scale))))
+        else:
+            im.draft("RGB", (min_side, min_side))
     try:
         # Image.open leaves animations (GIF, WebP, APNG) and multi-page TIFFs on their first frame.
         im.load()  # full decode inside the try: truncated data fails here, not in a later analyzer
@@ -137,9 +157,8 @@ def _decode_opened(im: Image.Image, min_side: int, want_meta: bool, name: str | 
     exif = _read_exif(im)
     orientation = _orientation(exif)
     try:
-        rgb = to_rgb(im)
-        if min_side > 0:
-            rgb = reduce_to(rgb, min_side)
+        factor = _reduce_factor(im.size, min_side, longer) if min_side > 0 else 1
+        rgb = reduced_rgb(im, factor)
         if orientation in _UPRIGHT:
             rgb = rgb.transpose(_UPRIGHT[orientation])
     except MemoryError:
@@ -165,6 +184,35 @@ def reduce_to(im: Image.Image, min_side: int) -> Image.Image:
     """Box-reduce by an integer factor while keeping the shorter side >= min_side (cheap, no resampling)."""
     factor = min(im.size) // min_side
     return im.reduce(factor) if factor >= 2 else im
+
+
+def _reduce_factor(size: tuple[int, int], min_side: int, longer: bool) -> int:
+    return max(1, (max(size) if longer else min(size)) // min_side)
+
+
+def reduced_rgb(im: Image.Image, factor: int) -> Image.Image:
+    """`to_rgb(im)` box-reduced by `factor`, converted band by band: a 9000 x 9000 1-bit picture (81 MB
+    as PIL holds it) never becomes the 324 MB of RGB a whole conversion makes. Bands are whole
+    multiples of `factor` rows, so the result equals reducing the whole conversion."""
+    if factor < 2:
+        return to_rgb(im)
+    if im.mode == "RGB":
+        return im.reduce(factor)
+    width, height = im.size
+    gray_range = _gray_range(im)
+    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    band = max(1, _BAND_PIXELS // (width * factor)) * factor
+    for top in range(0, height, band):
+        part = to_rgb(im.crop((0, top, width, min(height, top + band))), gray_range)
+        out.paste(part.reduce(factor), (0, top // factor))
+    return out
+
+
+def _check_aspect_ratio(width: int, height: int, name: str | None) -> None:
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise ImageDecodeError(
+            f"extreme aspect ratio: {width}x{height} pixels (more than {MAX_ASPECT_RATIO}:1)", name
+        )
 
 
 @contextmanager
@@ -279,8 +327,10 @@ def _open_formats() -> tuple[str, ...]:
 # --- pixel modes -------------------------------------------------------------------------------------------
 
 
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any PIL mode to RGB: transparency on white, high-bit-depth grayscale scaled (not clipped)."""
+def to_rgb(im: Image.Image, gray_range: tuple[float, float] | None = None) -> Image.Image:
+    """Convert any PIL mode to RGB: transparency on white, high-bit-depth grayscale scaled (not clipped).
+
+    `gray_range`: the (min, max) of the whole picture when `im` is one band of an I or F picture."""
     mode = im.mode
     if mode == "RGB":
         return im
@@ -293,16 +343,31 @@ def to_rgb(im: Image.Image) -> Image.Image:
         return im.convert("RGB")
     if mode.startswith("I;16") or mode in ("I", "F"):
         # PIL's own I/F -> L conversion clips at 255, which turns 16-bit photos white.
-        return Image.fromarray(_gray_to_uint8(np.asarray(im), mode), "L").convert("RGB")
+        return Image.fromarray(_gray_to_uint8(np.asarray(im), mode, gray_range), "L").convert("RGB")
     return im.convert("RGB")  # LAB, HSV, ...: let PIL try; failure becomes "unsupported image mode"
 
 
-def _gray_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
-    """Scale wide grayscale to 0..255 by its nominal range: 16-bit for I;16, guessed for I and F."""
+def _gray_range(im: Image.Image) -> tuple[float, float] | None:
+    """(min, max) of an I or F picture, which `_gray_to_uint8` scales by (None for other modes)."""
+    if im.mode == "I":
+        lo, hi = im.getextrema()  # type: ignore[misc]
+        return float(lo), float(hi)
+    if im.mode != "F":
+        return None
+    a = np.nan_to_num(np.asarray(im), nan=0.0, posinf=0.0, neginf=0.0)  # as _gray_to_uint8 treats them
+    return (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+
+
+def _gray_to_uint8(a: np.ndarray, mode: str, gray_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Scale wide grayscale to 0..255 by its nominal range: 16-bit for I;16, guessed for I and F (from
+    `gray_range`, the whole picture's (min, max), when `a` is one band of it)."""
     if mode.startswith("I;16"):  # the file says 16 bits: a dark picture must stay dark
         return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if gray_range is not None:
+        lo, hi = gray_range
+    else:
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
     if mode == "F" and lo >= 0 and hi <= 1.0:
         scale, offset = 255.0, 0.0  # float image in [0, 1]
     elif lo >= 0 and hi <= 255:
