@@ -299,6 +299,14 @@ class TextReader:
         across = width if vertical else height
         zoom = max(1.0, REC_HEIGHT / max(across, 1.0))
         out_w, out_h = max(1, round(width * zoom)), max(1, round(height * zoom))
+        # A long line of small print would be warped to (length x zoom) first: squeeze it in the warp
+        # to what the final resize keeps (_MAX_CROP_WIDTH at REC_HEIGHT), so the warp is bounded too.
+        across_out = out_w if vertical else out_h
+        longest = _MAX_CROP_WIDTH * max(across_out, REC_HEIGHT) // REC_HEIGHT
+        if vertical:
+            out_h = min(out_h, longest)
+        else:
+            out_w = min(out_w, longest)
         target = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float32)
         matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
         crop = cv2.warpPerspective(

@@ -80,7 +80,9 @@ class Thumbnails:
     def _make(self, sha256: str, original: Path) -> dict[int, bytes]:
         # Upright RGB, decoded at reduced scale where the format allows (JPEG DCT scaling): a
         # 12 MP photo costs ~50 ms instead of ~155 ms, and the largest thumbnail is still sharp.
-        image = load_image(original, min_side=max(SIZES)).image
+        # Reduced by the LONGER side, the side a thumbnail is measured by: a long panorama is not
+        # decoded with its short side at 512 px.
+        image = load_image(original, min_side=max(SIZES), longer=True).image
         made: dict[int, bytes] = {}
         directory = self.root / sha256
         directory.mkdir(parents=True, exist_ok=True)
