@@ -134,6 +134,13 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("upload_to_searchable_s", "", "upload of one photo until a search returns it (median of 5)"),
     ("thumbnail_cold_img_s", "", "256 px thumbnails made from 12 MP originals, 8 clients"),
     ("thumbnail_warm_img_s", "", "cached thumbnails served, 8 clients"),
+    (
+        "analysis_peak_rss_mb_extreme_shapes",
+        "",
+        "worst peak RSS above the models of one analysis (faces + OCR) of the issue 12 shapes, fresh process each",
+    ),
+    ("worker_data_mb_peak_dense_page", "< 2048", "one analysis worker's peak data segment (what --max-worker-mb limits) on dense pages with OCR"),
+    ("workers_gone_after_parent_kill_ms", "", "kill -9 of a process with two busy analysis workers until they and the resource tracker are gone"),
     ("install_mb", "<= 900", "venv of `pip install .` (no extras) + rapidocr-onnxruntime --no-deps, no torch"),
     ("install_biggest_mb", "", "its 10 biggest distributions, MB"),
     ("machine", "", ""),

@@ -21,7 +21,8 @@ from bench.common import MACHINE_ENV, REPO_DIR, RESULTS_PATH, machine_info, pars
 from bench.report import update_readme
 
 BENCHMARKS = (
-    "index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "scale", "postgres", "http_service",
+    "index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "extreme_shapes", "containment", "scale",
+    "postgres", "http_service",
     "install_size",
 )
 HEADLINE = (
@@ -59,6 +60,7 @@ HEADLINE = (
     ("http_search_rps_c32", ""),
     ("http_search_p95_ms_c8_while_indexing", ""),
     ("upload_to_searchable_s", ""),
+    ("analysis_peak_rss_mb_extreme_shapes", ""),
     ("install_mb", "<= 900"),
 )
 
