@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 from pixseek.workers import AnalysisWorkers
@@ -20,3 +22,19 @@ def test_a_killed_worker_loses_no_file(gallery_master, model_dir: Path):
             results.append(result)
     assert sorted(r.path for r in results) == paths  # each file answered exactly once
     assert all(r.error is None and r.analysis is not None for r in results)
+
+
+def test_workers_started_from_a_thread_outlive_it(gallery_master, model_dir: Path):
+    # The service starts workers from its job-runner thread; PR_SET_PDEATHSIG follows the thread
+    # that forked a child, so they must not die with the thread that asked for them.
+    gallery, _ = gallery_master
+    first, second = sorted(str(p) for p in (gallery / "fashion").iterdir())[:2]
+    with AnalysisWorkers(model_dir, workers=1) as workers:
+        asker = threading.Thread(target=lambda: list(workers.results([first])))
+        asker.start()
+        asker.join()
+        (pid,) = workers.pids
+        time.sleep(0.5)  # a signal sent when the thread ended has arrived by now
+        (result,) = workers.results([second])
+        assert result.error is None and result.analysis is not None
+        assert workers.pids == [pid] and workers.replaced == 0

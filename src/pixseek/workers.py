@@ -38,8 +38,8 @@ from pathlib import Path
 from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 
 CRASHED = "the image crashed the decoder"
-DEFAULT_MEMORY_MB = 2048  # a 12 MP photo with faces needs ~250 MB, a dense page with OCR ~650
-DEFAULT_IMAGE_SECONDS = 120.0  # a dense page with OCR takes ~5 s here, a photo ~0.2 s
+DEFAULT_MEMORY_MB = 2048  # peaks measured (bench/containment.py): 12 MP photos ~410 MB, dense pages ~710
+DEFAULT_IMAGE_SECONDS = 120.0  # a dense page with OCR takes 5-12 s here, a 12 MP photo ~0.5 s
 MiB = 1024 * 1024
 _QUEUED_PER_WORKER = 2  # the file being analysed and the next one, so a worker never waits for us
 _STOP_GRACE_S = 10.0
@@ -53,7 +53,7 @@ class WorkersUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class WorkerLimits:
     """What one analysis worker process may take: memory_mb is the ceiling of its data segment
-    (models included: ~200 MB of it), seconds the wall time per image. None: no limit."""
+    (models included: ~260 MB of it), seconds the wall time per image. None: no limit."""
 
     memory_mb: int | None = DEFAULT_MEMORY_MB
     seconds: float | None = DEFAULT_IMAGE_SECONDS
