@@ -16,6 +16,7 @@ from pixseek.language.concepts import TermVector
 
 MAX_TOKENS = 32
 MAX_PHRASE_WORDS = 5
+MAX_QUOTED = 8
 
 # Function words, plus words that describe the photo rather than what is in it
 # ("photo of a dog" means "dog"). Phrases may still contain them ("bird of prey").
@@ -30,6 +31,7 @@ STOPWORDS = frozenset(
 # A token is a run of letters/digits, with inner apostrophes or hyphens ("lady's", "t-shirt");
 # any other non-space symbol (emoji, CJK punctuation) is a token of its own.
 _TOKEN_RE = re.compile(r"[\w]+(?:['’\-][\w]+)*|[^\w\s]")
+_QUOTED = re.compile(r'["“”„«»]([^"“”„«»]*)["“”„«»]')
 
 
 class Vocabulary(Protocol):
@@ -67,6 +69,20 @@ class QueryPlan:
 
     def __str__(self) -> str:
         return " OR ".join(f"({a})" for a in self.alternatives)
+
+
+@dataclass(frozen=True)
+class QuotedQuery:
+    """A query split into its quoted phrases and the rest."""
+
+    phrases: list[str]
+    rest: str
+
+
+def split_quoted(query: str) -> QuotedQuery:
+    """'"total due" invoice' -> phrases ['total due'], rest ' invoice'. An unmatched quote is text."""
+    phrases = [p.strip() for p in _QUOTED.findall(query) if p.strip()][:MAX_QUOTED]
+    return QuotedQuery(phrases, _QUOTED.sub(" ", query))
 
 
 def tokenize(text: str) -> list[str]:

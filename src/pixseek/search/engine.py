@@ -33,9 +33,9 @@ from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import MAX_TOKENS, Conjunction, UnknownQueryError, tokenize
+from pixseek.language.query import MAX_TOKENS, Conjunction, QuotedQuery, UnknownQueryError, split_quoted, tokenize
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
-from pixseek.search.text import QuotedQuery, TextEvidence, empty_vector, find_text, split_quoted
+from pixseek.search.text import TextEvidence, empty_vector, find_text
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities

@@ -10,7 +10,6 @@ matched in the text only, never read as concepts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,24 +24,7 @@ TEXT_EXACT_SCORE = 0.8  # the words are in the picture: as strong as a confident
 TEXT_PREFIX_SCORE = 0.3
 PREFIX_MIN_CHARS = 4
 TEXT_CANDIDATES = 10_000  # images read per text term
-MAX_QUOTED = 8
-
-_QUOTED = re.compile(r'["“”„«»]([^"“”„«»]*)["“”„«»]')
 _EMPTY = SparseVector.from_dict({})
-
-
-@dataclass(frozen=True)
-class QuotedQuery:
-    """A query split into its quoted phrases and the rest."""
-
-    phrases: list[str]
-    rest: str
-
-
-def split_quoted(query: str) -> QuotedQuery:
-    """'"total due" invoice' -> phrases ['total due'], rest ' invoice'. An unmatched quote is text."""
-    phrases = [p.strip() for p in _QUOTED.findall(query) if p.strip()][:MAX_QUOTED]
-    return QuotedQuery(phrases, _QUOTED.sub(" ", query))
 
 
 @dataclass
