@@ -12,6 +12,7 @@ import pytest
 from pixseek.migrate import MigrationError, migrate
 from pixseek.records import Analysis, Face, FileState, ImageMeta, TextLine
 from pixseek.search.engine import SearchEngine
+from pixseek.service.public_ids import PublicIds
 from pixseek.store import DEFAULT_OWNER, EmbeddedStore, open_store
 from pixseek.store.sparse import top_k
 
@@ -54,7 +55,8 @@ def _library(store) -> int:
     store.faces.assign(DEFAULT_OWNER, by_person[1][:-1], other, "auto")
     store.faces.assign(DEFAULT_OWNER, by_person[1][-1:], None, "user")  # "not this person"
     job = store.accounts.add_job(alice.id, "upload.jpg", "/uploads/x/upload.jpg")
-    store.accounts.update_job(job.id, "done", None, store.content_of_path(alice.id, "/lib/%d/0.jpg" % alice.id))
+    done_content = store.content_of_path(alice.id, "/lib/%d/0.jpg" % alice.id)
+    store.accounts.update_job(job.owner, job.id, "done", None, done_content)
     store.accounts.add_job(DEFAULT_OWNER, "broken.jpg", "/uploads/y/broken.jpg", "failed", "not an image")
     store.commit()
     store.refresh_indexes()
@@ -117,6 +119,57 @@ def test_round_trip_through_postgresql(tmp_path, database, concepts):
     for store in (original, postgres, back):
         assert store.faces.count(DEFAULT_OWNER) == original.faces.count(DEFAULT_OWNER)
     assert vector is not None
+    for store in (original, postgres, back):
+        store.close()
+
+
+def _public_view(store) -> dict:
+    """Every id the HTTP API shows (service/public_ids.py), by what it names."""
+    ids = PublicIds(store.accounts.public_id_secret())
+    view: dict = {}
+    for user in store.accounts.users():
+        files = store.indexed_files(user.id)
+        faces = store.faces.of_images(user.id, sorted({f.content_id for f in files.values()}))
+        view[user.name] = {
+            "images": {path: ids.encode("image", f.content_id) for path, f in files.items()},
+            "faces": sorted(
+                (path, face.box, ids.encode("face", face.id), ids.encode_optional("person", face.person_id))
+                for path, f in files.items() for face in faces[f.content_id]
+            ),
+            "people": sorted((p.name or "", p.faces, ids.encode("person", p.id)) for p in store.faces.people(user.id, include_empty=True)),
+            "jobs": [(j.name, ids.encode("job", j.id), ids.encode_optional("image", j.content_id)) for j in store.accounts.jobs(user.id)],
+        }
+    return view
+
+
+def test_public_ids_survive_a_migration(tmp_path, database):
+    """Links into the web UI and API clients' ids keep working after `pixseek migrate`, both ways,
+    though the two users' records were made interleaved; new records then get ids of their own."""
+    original = EmbeddedStore(tmp_path / "original")
+    alice = _library(original)
+    before = _public_view(original)
+    assert before["alice"]["images"] and before["default"]["faces"] and before["default"]["people"]
+    postgres = open_store(database)
+    migrate(original, postgres)
+    assert _public_view(postgres) == before
+    back = EmbeddedStore(tmp_path / "back")
+    migrate(postgres, back)
+    assert _public_view(back) == before
+    for store in (postgres, back):
+        taken = {
+            "content": {f.content_id for user in store.accounts.users() for f in store.indexed_files(user.id).values()},
+            "face": set(store.faces.owner_face_ids(DEFAULT_OWNER).tolist()) | set(store.faces.owner_face_ids(alice).tolist()),
+            "person": {p.id for owner in (DEFAULT_OWNER, alice) for p in store.faces.people(owner, include_empty=True)},
+            "job": {j.id for j in store.accounts.jobs()},
+        }
+        analysis = next(a for _, _, _, a in original.export_contents(DEFAULT_OWNER) if a.faces)
+        new_content = store.add_content(alice, "sha-new", ANALYZER, analysis)
+        new_faces = {f for f, c, _, _ in store.faces.assignments(alice) if c == new_content}
+        assert new_content > max(taken["content"]) and len(new_faces) == len(analysis.faces)
+        assert not new_faces & taken["face"]
+        assert store.faces.create_person(alice) not in taken["person"]
+        assert store.accounts.add_job(alice, "new.jpg", "/x/new.jpg").id not in taken["job"]
+        store.commit()
     for store in (original, postgres, back):
         store.close()
 

@@ -2,8 +2,10 @@
 again: users and their tokens and folders, every analysis (categories, embeddings, faces, text),
 the files that hold them, people with the user's corrections, and upload jobs.
 
-Ids are the target's own (they come from its sequences); everything that refers to an id is
-translated on the way. The target must be empty of images, so a migration never mixes libraries.
+Images, faces, people and jobs keep their ids (the HTTP API's public ids are derived from them,
+with a key that moves too, so links and bookmarks keep working); user ids are the target's own,
+since users are matched by name. The target must be empty of images and jobs, so a migration never
+mixes libraries.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
     """Copy everything in `source` into the empty `target`; returns what was copied."""
     if target.content_count():
         raise MigrationError("the target already holds images: migrate into a new, empty library")
+    if target.accounts.jobs(limit=1):
+        raise MigrationError("the target already holds upload jobs: migrate into a new, empty library")
     report = MigrationReport()
+    # The key of the HTTP API's public ids (service/public_ids.py) moves with the library.
+    target.accounts.set_public_id_secret(source.accounts.public_id_secret())
     with target.bulk_load():
         users = _users(source, target, report)
         for old_owner, new_owner in users.items():
@@ -53,8 +59,9 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
                     target.commit()
             _people(source, target, old_owner, new_owner, contents, report)
             for job in reversed(source.accounts.jobs(old_owner, limit=2**62)):  # oldest first
-                copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error)
-                target.accounts.update_job(copy.id, job.status, job.error, contents.get(job.content_id or -1))
+                copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error, job_id=job.id)
+                done_content = contents.get(job.content_id or -1)
+                target.accounts.update_job(new_owner, copy.id, job.status, job.error, done_content)
                 report.jobs += 1
             target.commit()
             if progress:
@@ -90,9 +97,16 @@ def _contents(
 ) -> dict[int, int]:
     ids: dict[int, int] = {}
     batch: list[tuple[int, str, str, Analysis]] = []
+    face_ids: dict[int, list[int]] = defaultdict(list)  # content id -> its face ids, ascending (as exported)
+    for face_id, content_id, _, _ in source.faces.assignments(old_owner):
+        face_ids[content_id].append(face_id)
 
     def flush() -> None:
-        new_ids = target.add_contents(new_owner, [(sha256, analyzer, analysis) for _, sha256, analyzer, analysis in batch])
+        new_ids = target.add_contents(
+            new_owner,
+            [(sha256, analyzer, analysis) for _, sha256, analyzer, analysis in batch],
+            kept_ids=[(old_id, face_ids.get(old_id, [])) for old_id, *_ in batch],
+        )
         ids.update(zip((old_id for old_id, *_ in batch), new_ids))
         target.commit()
         report.contents += len(batch)
@@ -129,7 +143,7 @@ def _people(
             assigned.append((face_id, person_id, by))
     people: dict[int, int] = {}
     for person in source.faces.people(old_owner, include_empty=True):
-        people[person.id] = target.faces.create_person(new_owner, person.name)
+        people[person.id] = target.faces.create_person(new_owner, person.name, person_id=person.id)
         report.people += 1
     groups: dict[tuple[int | None, str], list[int]] = defaultdict(list)
     for face_id, person_id, by in assigned:

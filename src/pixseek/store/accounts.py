@@ -6,6 +6,7 @@ by the storage layer itself. Secrets are stored only as hashes made by the calle
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -13,6 +14,11 @@ import time
 from pixseek.records import Job, User
 
 JOB_COLUMNS = "id, owner, name, path, status, error, content_id, created_at, finished_at"
+PUBLIC_ID_SECRET = "public_id_secret"  # meta key: the key of the ids the HTTP API shows (service/public_ids.py)
+
+
+def new_public_id_secret() -> str:
+    return secrets.token_hex(32)
 
 # Web sessions (added after schema v2; created on open, so v2 libraries get it without a migration).
 _SESSIONS_SCHEMA = """
@@ -115,6 +121,25 @@ class Accounts:
             ).fetchone()
         return bool(row[0])
 
+    # ---- the key of the API's public ids ----------------------------------------------------
+    def public_id_secret(self) -> bytes:
+        """The library's random key for the ids the HTTP API shows; made on first use."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (PUBLIC_ID_SECRET,)).fetchone()
+            if row is None:  # another process may make it at the same moment: the first one wins
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (PUBLIC_ID_SECRET, new_public_id_secret())
+                )
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", (PUBLIC_ID_SECRET,)).fetchone()
+        return bytes.fromhex(row[0])
+
+    def set_public_id_secret(self, secret: bytes) -> None:
+        """Take another library's key (a migration), so that the ids its clients hold stay valid."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (PUBLIC_ID_SECRET, secret.hex())
+            )
+
     # ---- tokens ---------------------------------------------------------------------------
     def add_token(self, user_id: int, token_hash: str, label: str) -> None:
         with self._lock:
@@ -203,23 +228,29 @@ class Accounts:
             return [(r[0], r[1]) for r in self._db.execute(sql + " ORDER BY path", params)]
 
     # ---- jobs -----------------------------------------------------------------------------
-    def add_job(self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None) -> Job:
+    def add_job(
+        self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None,
+        job_id: int | None = None,
+    ) -> Job:
+        """A new job (`job_id`: this id, kept by a migration)."""
         now = time.time()
         finished = now if status in ("done", "failed") else None
         with self._lock:
             cursor = self._db.execute(
-                "INSERT INTO jobs (owner, name, path, status, error, created_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (owner, name, path, status, error, now, finished),
+                "INSERT INTO jobs (id, owner, name, path, status, error, created_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, owner, name, path, status, error, now, finished),
             )
             return self._job_by_id(int(cursor.lastrowid))
 
-    def update_job(self, job_id: int, status: str, error: str | None = None, content_id: int | None = None) -> None:
+    def update_job(
+        self, owner: int, job_id: int, status: str, error: str | None = None, content_id: int | None = None
+    ) -> None:
         finished = time.time() if status in ("done", "failed") else None
         with self._lock:
             self._db.execute(
-                "UPDATE jobs SET status = ?, error = ?, content_id = ?, finished_at = ? WHERE id = ?",
-                (status, error, content_id, finished, job_id),
+                "UPDATE jobs SET status = ?, error = ?, content_id = ?, finished_at = ? WHERE owner = ? AND id = ?",
+                (status, error, content_id, finished, owner, job_id),
             )
 
     def job(self, owner: int, job_id: int) -> Job | None:

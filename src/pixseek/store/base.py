@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 
 ID_MAX = 2**62  # record ids beyond this cannot exist (and would overflow SQLite's integers)
+KeptIds = tuple[int, list[int]]  # (content id, its face ids in the faces' order) that a migration keeps
 
 
 def filter_sql(owner: int, where: ImageFilter | None, mark: str, owner_column: str = "f.owner") -> tuple[str, list]:
@@ -84,9 +85,13 @@ class FaceRecords(Protocol):
     """Faces (written with their image's analysis) and the people they are grouped into.
     Automatic grouping only ever assigns ungrouped faces; user corrections are marked "user"."""
 
-    def add(self, owner: int, content_id: int, sha256: str, faces: list[Face]) -> list[int]: ...
+    def add(
+        self, owner: int, content_id: int, sha256: str, faces: list[Face], face_ids: list[int] | None = None
+    ) -> list[int]:
+        """The new faces' ids, in the faces' order (`face_ids`: these, kept by a migration)."""
 
-    def create_person(self, owner: int, name: str | None = None) -> int: ...
+    def create_person(self, owner: int, name: str | None = None, person_id: int | None = None) -> int:
+        """A new person's id (`person_id`: this one, kept by a migration)."""
 
     def assign(self, owner: int, face_ids: list[int], person_id: int | None, by: str) -> int:
         """Put the owner's faces into a person (None: no person); by "auto" or "user"."""
@@ -99,7 +104,8 @@ class FaceRecords(Protocol):
 
     def of_images(self, owner: int, content_ids: list[int]) -> dict[int, list[StoredFace]]: ...
 
-    def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]: ...
+    def embeddings(self, owner: int, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
+        """(n, 128) rows of the owner's faces, in the order of face_ids (vetted ids; KeyError for others)."""
 
     def owner_face_ids(self, owner: int, ungrouped_only: bool = False) -> NDArray[np.int64]: ...
 
@@ -166,9 +172,12 @@ class Store(Protocol):
 
     def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int: ...
 
-    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
+    def add_contents(
+        self, owner: int, items: Sequence[tuple[str, str, Analysis]], kept_ids: Sequence[KeptIds] | None = None
+    ) -> list[int]:
         """add_content for each (sha256, analyzer, analysis), as fast as the engine allows; the
-        new ids, in the items' order."""
+        new ids, in the items' order. `kept_ids`: per item, the content and face ids to use (a
+        migration keeps them, so that the ids the HTTP API derives from them stay the same)."""
 
     def bulk_load(self) -> AbstractContextManager[None]:
         """Around a large import (a migration): the store may defer index maintenance to its end."""

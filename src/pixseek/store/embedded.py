@@ -40,7 +40,7 @@ from pixseek.records import (
     version_covers,
 )
 from pixseek.store.accounts import Accounts
-from pixseek.store.base import StoreError, StoreStats, filter_sql
+from pixseek.store.base import KeptIds, StoreError, StoreStats, filter_sql
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
@@ -247,27 +247,32 @@ class EmbeddedStore:
             ).fetchall()
         return next((int(cid) for cid, made_by in rows if version_covers(made_by, analyzer)), None)
 
-    def add_content(self, owner: int, sha256: str, analyzer: str, analysis: Analysis) -> int:
+    def add_content(
+        self, owner: int, sha256: str, analyzer: str, analysis: Analysis, kept_ids: KeptIds | None = None
+    ) -> int:
         m = analysis.meta
         with self._lock:
             self._begin()
             cursor = self._db.execute(
-                f"INSERT INTO contents (owner, sha256, analyzer, {_META_COLUMNS}, analyzed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (owner, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make,
-                 m.camera_model, m.gps_lat, m.gps_lon, time.time()),
+                f"INSERT INTO contents (id, owner, sha256, analyzer, {_META_COLUMNS}, analyzed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kept_ids[0] if kept_ids else None, owner, sha256, analyzer, m.width, m.height, m.format,
+                 m.taken_at, m.camera_make, m.camera_model, m.gps_lat, m.gps_lon, time.time()),
             )
             content_id = int(cursor.lastrowid)
             self._categories.write(content_id, encode_row(analysis.categories))
             self._embeddings.write(content_id, analysis.embedding.astype(np.float16).tobytes())
             if analysis.faces is not None:
-                self.faces.add(owner, content_id, sha256, analysis.faces)
+                self.faces.add(owner, content_id, sha256, analysis.faces, kept_ids[1] if kept_ids else None)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts)
         return content_id
 
-    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
-        return [self.add_content(owner, sha256, analyzer, analysis) for sha256, analyzer, analysis in items]
+    def add_contents(
+        self, owner: int, items: Sequence[tuple[str, str, Analysis]], kept_ids: Sequence[KeptIds] | None = None
+    ) -> list[int]:
+        kept = kept_ids if kept_ids is not None else [None] * len(items)
+        return [self.add_content(owner, *item, kept_ids=ids) for item, ids in zip(items, kept, strict=True)]
 
     def bulk_load(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to defer: posting lists and the ANN graph are built by refresh_indexes anyway."""

@@ -96,16 +96,18 @@ class FaceStore:
         )
 
     # ---- writes -----------------------------------------------------------------------------
-    def add(self, owner: int, content_id: int, sha256: str, faces: list[Face]) -> list[int]:
+    def add(
+        self, owner: int, content_id: int, sha256: str, faces: list[Face], face_ids: list[int] | None = None
+    ) -> list[int]:
         """Record the faces of a new content (inside the store's transaction). Faces that an
         earlier analysis of the same bytes had grouped keep their person."""
         with self._lock:
             self._begin()
             ids = []
-            for face in faces:
+            for face, kept_id in zip(faces, face_ids if face_ids is not None else [None] * len(faces), strict=True):
                 cursor = self._db.execute(
-                    "INSERT INTO faces (owner, content_id, x0, y0, x1, y1, score) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (owner, content_id, *face.box, float(face.score)),
+                    "INSERT INTO faces (id, owner, content_id, x0, y0, x1, y1, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (kept_id, owner, content_id, *face.box, float(face.score)),
                 )
                 face_id = int(cursor.lastrowid)
                 self._rows.write(face_id, np.asarray(face.embedding, dtype=np.float32).tobytes())
@@ -152,11 +154,12 @@ class FaceStore:
     def reopen_index(self) -> None:
         self._index = self._index.reopened()
 
-    def create_person(self, owner: int, name: str | None = None) -> int:
+    def create_person(self, owner: int, name: str | None = None, person_id: int | None = None) -> int:
         with self._lock:
             self._begin()
             cursor = self._db.execute(
-                "INSERT INTO people (owner, name, created_at) VALUES (?, ?, ?)", (owner, name, time.time())
+                "INSERT INTO people (id, owner, name, created_at) VALUES (?, ?, ?, ?)",
+                (person_id, owner, name, time.time()),
             )
             return int(cursor.lastrowid)
 
@@ -249,7 +252,8 @@ class FaceStore:
                     result[row[1]].append(_face(row))
         return result
 
-    def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
+    def embeddings(self, owner: int, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
+        # One column file for every owner: the ids, vetted by the caller, are enough here.
         return self._rows.read(np.asarray(face_ids, dtype=np.int64)).view(np.float32)
 
     def export(self, owner: int, content_ids: list[int]) -> dict[int, list[Face]]:
@@ -263,7 +267,7 @@ class FaceStore:
                     f"WHERE owner = ? AND content_id IN ({marks}) ORDER BY id",
                     [owner, *chunk],
                 ).fetchall()
-                vectors = self.embeddings([r[0] for r in rows]) if rows else []
+                vectors = self.embeddings(owner, [r[0] for r in rows]) if rows else []
                 for row, vector in zip(rows, vectors):
                     found.setdefault(int(row[1]), []).append(Face(tuple(row[2:6]), float(row[6]), vector.copy()))
         return found
@@ -310,7 +314,7 @@ class FaceStore:
             # Exact inside the owner's faces: small, or a small part of a shared graph (where
             # HNSW neighbours would mostly be other users' faces).
             ids = self.owner_face_ids(owner)
-            distances = index.score_rows(self.embeddings(ids), vector)
+            distances = index.score_rows(self.embeddings(owner, ids), vector)
             order = np.argsort(distances, kind="stable")[:k]
             return ids[order], distances[order]
         ids, distances = index.search(vector, max(4 * k, 64), self._rows, end)

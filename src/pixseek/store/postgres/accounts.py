@@ -11,7 +11,15 @@ from __future__ import annotations
 import time
 
 from pixseek.records import Job, User
-from pixseek.store.accounts import JOB_COLUMNS, AccountError, jobs_query, named_user, valid_user_name
+from pixseek.store.accounts import (
+    JOB_COLUMNS,
+    PUBLIC_ID_SECRET,
+    AccountError,
+    jobs_query,
+    named_user,
+    new_public_id_secret,
+    valid_user_name,
+)
 from pixseek.store.postgres.db import Database
 
 _USER_COLUMNS = "id, name, password_hash IS NOT NULL"
@@ -68,6 +76,26 @@ class PostgresAccounts:
             "OR EXISTS (SELECT 1 FROM tokens)"
         ).fetchone()
         return bool(row[0])
+
+    # ---- the key of the API's public ids ----------------------------------------------------
+    def public_id_secret(self) -> bytes:
+        """The library's random key for the ids the HTTP API shows; made on first use."""
+        select = "SELECT value FROM meta WHERE key = %s"
+        row = self._db.execute(select, (PUBLIC_ID_SECRET,)).fetchone()
+        if row is None:  # another process may make it at the same moment: the first one wins
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                (PUBLIC_ID_SECRET, new_public_id_secret()),
+            )
+            row = self._db.execute(select, (PUBLIC_ID_SECRET,)).fetchone()
+        return bytes.fromhex(row[0])
+
+    def set_public_id_secret(self, secret: bytes) -> None:
+        """Take another library's key (a migration), so that the ids its clients hold stay valid."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (PUBLIC_ID_SECRET, secret.hex()),
+        )
 
     # ---- tokens ---------------------------------------------------------------------------
     def add_token(self, user_id: int, token_hash: str, label: str) -> None:
@@ -146,22 +174,39 @@ class PostgresAccounts:
         return [(int(r[0]), r[1]) for r in rows]
 
     # ---- jobs -----------------------------------------------------------------------------
-    def add_job(self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None) -> Job:
+    def add_job(
+        self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None,
+        job_id: int | None = None,
+    ) -> Job:
+        """A new job (`job_id`: this id, kept by a migration)."""
         now = time.time()
         finished = now if status in ("done", "failed") else None
-        row = self._db.execute(
-            "INSERT INTO jobs (owner, name, path, status, error, created_at, finished_at) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {JOB_COLUMNS}",
-            (owner, _text(name), path, status, _text(error), now, finished),
-        ).fetchone()
+        values = (owner, _text(name), path, status, _text(error), now, finished)
+        if job_id is None:
+            row = self._db.execute(
+                "INSERT INTO jobs (owner, name, path, status, error, created_at, finished_at) "
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {JOB_COLUMNS}",
+                values,
+            ).fetchone()
+            return Job(*row)
+        with self._db.transaction():
+            row = self._db.execute(
+                "INSERT INTO jobs (id, owner, name, path, status, error, created_at, finished_at) "
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {JOB_COLUMNS}",
+                (job_id, *values),
+            ).fetchone()
+            self._db.ids_continue_after("jobs", job_id)
         return Job(*row)
 
-    def update_job(self, job_id: int, status: str, error: str | None = None, content_id: int | None = None) -> None:
-        # By the id alone (it is unique across owners): the job runner does not know the owner.
+    def update_job(
+        self, owner: int, job_id: int, status: str, error: str | None = None, content_id: int | None = None
+    ) -> None:
+        # With the owner: the primary key (owner, id) finds the row (by the id alone, PostgreSQL
+        # before 18 would read the whole index, and Citus would ask every shard).
         finished = time.time() if status in ("done", "failed") else None
         self._db.execute(
-            "UPDATE jobs SET status = %s, error = %s, content_id = %s, finished_at = %s WHERE id = %s",
-            (status, _text(error), content_id, finished, job_id),
+            "UPDATE jobs SET status = %s, error = %s, content_id = %s, finished_at = %s WHERE owner = %s AND id = %s",
+            (status, _text(error), content_id, finished, owner, job_id),
         )
 
     def job(self, owner: int, job_id: int) -> Job | None:

@@ -86,6 +86,15 @@ class Database:
                 for row in rows:
                     copy.write_row(row)
 
+    def ids_continue_after(self, table: str, top: int, sequence: str | None = None) -> None:
+        """After rows went in with ids of their own (a migration keeps them): new ids of `table`
+        (from `sequence`, else its identity column's) start above `top`."""
+        self.execute(
+            "SELECT setval(s, GREATEST(%s, coalesce(pg_sequence_last_value(s), 0))) "
+            "FROM (SELECT coalesce(%s, pg_get_serial_sequence(%s, 'id'))::regclass AS s) AS q",
+            (top, sequence, table),
+        )
+
     def _oids(self, types: Sequence[str]) -> list[int]:
         unknown = sorted(set(types) - set(self._type_oids))
         if unknown:

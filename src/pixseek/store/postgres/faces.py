@@ -63,20 +63,25 @@ class PostgresFaces:
         self._db = db
 
     # ---- writes -----------------------------------------------------------------------------
-    def add(self, owner: int, content_id: int, sha256: str, faces: list[Face]) -> list[int]:
+    def add(
+        self, owner: int, content_id: int, sha256: str, faces: list[Face], face_ids: list[int] | None = None
+    ) -> list[int]:
         """Record the faces of a new content (inside the store's transaction). Faces that an
-        earlier analysis of the same bytes had grouped keep their person."""
+        earlier analysis of the same bytes had grouped keep their person. `face_ids`: the ids to
+        give them (a migration keeps them; the caller then moves the id sequence past them)."""
         with self._db.lock:
             self._db.begin()
             ids: list[int] = []
             if faces:
                 params: list[Any] = []
-                for face in faces:
+                kept = face_ids is not None
+                for n, face in enumerate(faces):
+                    params += [face_ids[n]] if face_ids is not None else []
                     params += [owner, content_id, *(int(v) for v in face.box), float(face.score)]
                     params.append(vector_literal(face.embedding))
                 rows = self._db.execute(
-                    "INSERT INTO faces (owner, content_id, x0, y0, x1, y1, score, embedding) VALUES "
-                    + ",".join(["(%s, %s, %s, %s, %s, %s, %s, %s::vector)"] * len(faces))
+                    f"INSERT INTO faces ({'id, ' if kept else ''}owner, content_id, x0, y0, x1, y1, score, embedding) VALUES "
+                    + ",".join([f"({'%s, ' if kept else ''}%s, %s, %s, %s, %s, %s, %s, %s::vector)"] * len(faces))
                     + " RETURNING id",
                     params,
                 ).fetchall()
@@ -119,14 +124,21 @@ class PostgresFaces:
     def reopen_index(self) -> None:
         pass
 
-    def create_person(self, owner: int, name: str | None = None) -> int:
+    def create_person(self, owner: int, name: str | None = None, person_id: int | None = None) -> int:
         with self._db.lock:
             self._db.begin()
-            (person_id,) = self._db.execute(
+            if person_id is not None:  # kept by a migration
+                self._db.execute(
+                    "INSERT INTO people (id, owner, name, created_at) VALUES (%s, %s, %s, %s)",
+                    (person_id, owner, name, time.time()),
+                )
+                self._db.ids_continue_after("people", person_id)
+                return person_id
+            (new_id,) = self._db.execute(
                 "INSERT INTO people (owner, name, created_at) VALUES (%s, %s, %s) RETURNING id",
                 (owner, name, time.time()),
             ).fetchone()
-            return int(person_id)
+            return int(new_id)
 
     def assign(self, owner: int, face_ids: list[int], person_id: int | None, by: str) -> int:
         """Put the owner's faces into a person (None: into no person); returns how many moved."""
@@ -224,9 +236,10 @@ class PostgresFaces:
                 result[row[1]].append(_face(row))
         return result
 
-    def embeddings(self, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
-        """(n, 128) float32 rows in the order of face_ids. Callers pass vetted ids (the contract
-        has no owner here); the primary key (owner, id) still serves it, by a skip scan."""
+    def embeddings(self, owner: int, face_ids: NDArray[np.int64] | list[int]) -> NDArray[np.float32]:
+        """(n, 128) float32 rows of the owner's faces in the order of face_ids; KeyError for an
+        id that is not the owner's face. Read through the primary key (owner, id): without the
+        owner, PostgreSQL before 18 (no skip scan) would read the whole index."""
         wanted = np.asarray(face_ids, dtype=np.int64).ravel()
         if wanted.size == 0:
             return np.zeros((0, FACE_DIM), dtype=np.float32)
@@ -234,7 +247,9 @@ class PostgresFaces:
         with self._db.lock:
             # Binary results: pgvector's binary form is (int16 dim, int16 unused, dim float4 big-endian).
             rows = self._db.execute(
-                "SELECT id, embedding FROM faces WHERE id = ANY(%s::bigint[])", (unique.tolist(),), binary=True
+                "SELECT id, embedding FROM faces WHERE owner = %s AND id = ANY(%s::bigint[])",
+                (owner, _ids(unique)),
+                binary=True,
             ).fetchall()
         if len(rows) < len(unique):
             missing = sorted(set(unique.tolist()) - {r[0] for r in rows})

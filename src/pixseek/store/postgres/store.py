@@ -31,7 +31,7 @@ from pixseek.records import (
     Vector,
     version_covers,
 )
-from pixseek.store.base import StoreStats, filter_sql
+from pixseek.store.base import KeptIds, StoreStats, filter_sql
 from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
@@ -130,24 +130,31 @@ class PostgresStore:
             if analysis.faces is not None:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
             if analysis.texts is not None:
-                self.texts.add(content_id, analysis.texts)
+                self.texts.add(content_id, analysis.texts, owner)
         return int(content_id)
 
-    def add_contents(self, owner: int, items: Sequence[tuple[str, str, Analysis]]) -> list[int]:
+    def add_contents(
+        self, owner: int, items: Sequence[tuple[str, str, Analysis]], kept_ids: Sequence[KeptIds] | None = None
+    ) -> list[int]:
         """add_content for many (sha256, analyzer, analysis) at once: the contents and their
-        postings go in with one binary COPY each. The new ids ascend in the items' order."""
+        postings go in with one binary COPY each. The new ids ascend in the items' order (or are
+        `kept_ids`' content ids)."""
         if not items:
             return []
         rows = [encode_row(analysis.categories) for _, _, analysis in items]
         now = time.time()
         with self._db.lock:
             self._db.begin()
-            ids = [
-                int(r[0])
-                for r in self._db.execute(
-                    "SELECT nextval('content_ids') FROM generate_series(1, %s) ORDER BY 1", (len(items),)
-                ).fetchall()
-            ]
+            if kept_ids is not None:
+                ids = [content_id for content_id, _ in kept_ids]
+                self._db.ids_continue_after("contents", max(ids), sequence="content_ids")
+            else:
+                ids = [
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT nextval('content_ids') FROM generate_series(1, %s) ORDER BY 1", (len(items),)
+                    ).fetchall()
+                ]
             self._db.copy_rows("contents", _CONTENT_COLUMNS, _CONTENT_TYPES, (
                 (owner, cid, sha256, analyzer, m.width, m.height, m.format, m.taken_at, m.camera_make,
                  m.camera_model, m.gps_lat, m.gps_lon, now, row, analysis.embedding)
@@ -159,11 +166,15 @@ class PostgresStore:
                 for cid, row in zip(ids, rows)
                 for c, p in _postings(row)
             ))
-            for cid, (sha256, _, analysis) in zip(ids, items):
+            face_ids = [faces for _, faces in kept_ids] if kept_ids is not None else [None] * len(items)
+            for cid, (sha256, _, analysis), kept_faces in zip(ids, items, face_ids, strict=True):
                 if analysis.faces is not None:
-                    self.faces.add(owner, cid, sha256, analysis.faces)
+                    self.faces.add(owner, cid, sha256, analysis.faces, kept_faces)
                 if analysis.texts is not None:
-                    self.texts.add(cid, analysis.texts)
+                    self.texts.add(cid, analysis.texts, owner)
+            kept_faces_top = max((max(f) for f in face_ids if f), default=None)
+            if kept_faces_top is not None:
+                self._db.ids_continue_after("faces", kept_faces_top)
         return ids
 
     @contextmanager
