@@ -159,7 +159,10 @@ def test_login_me_and_uniform_failures(server):
     assert malformed.status_code == 422 and "malformed JSON" in malformed.json()["detail"]
     missing = anon.post("/api/login", json={"username": "alice"})
     assert missing.status_code == 422 and "password" in missing.json()["detail"]
-    assert server["alice"].get("/api/me").json() == {"id": server["alice_id"], "name": "alice", "single_user": False}
+    me = server["alice"].get("/api/me").json()
+    assert me == {"id": me["id"], "name": "alice", "single_user": False} and me["id"] != server["alice_id"]
+    signed_in = server["anon"].post("/api/login", json={"username": "alice", "password": "alice-secret"})
+    assert signed_in.json()["user"] == {"id": me["id"], "name": "alice"}
     assert server["bob"].get("/api/me").json()["name"] == "bob"
 
 
@@ -232,7 +235,7 @@ def test_list_detail_and_filters(server):
     listing = alice.get("/api/images").json()
     ids = [i["id"] for i in listing["images"]]
     assert listing["total"] == 2 and listing["offset"] == 0 and set(ids) == {server["cat"], server["coffee"]}
-    assert ids == sorted(ids, reverse=True)  # no EXIF dates: newest first by upload
+    assert ids == [server["coffee"], server["cat"]]  # no EXIF dates: newest first by upload
     page = alice.get("/api/images", params={"offset": 1, "limit": 1}).json()
     assert page["total"] == 2 and [i["id"] for i in page["images"]] == ids[1:]
     assert alice.get("/api/images", params={"folder": "uploads"}).json()["total"] == 2
@@ -303,7 +306,7 @@ def test_similar_words_stats_and_jobs(server):
     assert stats["jobs"]["queued"] == 0 and stats["jobs"]["running"] == 0
     assert stats["bytes_by_part"]["categories: forward rows"] > 0
     jobs = alice.get("/api/jobs").json()["jobs"]
-    assert [j["id"] for j in jobs] == sorted((j["id"] for j in jobs), reverse=True)
+    assert [j["created_at"] for j in jobs] == sorted((j["created_at"] for j in jobs), reverse=True)  # newest first
     assert set(server["alice_jobs"]) <= {j["id"] for j in jobs}
     assert all(j["status"] == "failed" for j in alice.get("/api/jobs", params={"status": "failed"}).json()["jobs"])
     job = alice.get(f"/api/jobs/{server['alice_jobs'][0]}").json()
@@ -350,8 +353,8 @@ def test_bob_never_sees_alices_images(server):
     alice_ids = {server["cat"], server["coffee"]}
     gallery = server["gallery"]
     # Guessing ids: every id that is not bob's is "no image", whether it exists or not.
-    highest = max(alice_ids | {server["shirt"]}) + 5
-    for image_id in range(1, highest + 1):
+    guesses = set(range(1, 12)) | alice_ids | {server["shirt"] - 1, server["shirt"], server["shirt"] + 1}
+    for image_id in sorted(guesses):
         expected = 200 if image_id == server["shirt"] else 404
         for suffix in ("", "/thumbnail", "/original", "/similar"):
             response = bob.get(f"/api/images/{image_id}{suffix}")
@@ -540,7 +543,8 @@ def test_single_user_mode_only_on_loopback_without_credentials(models_env, tmp_p
     home = tmp_path / "solo"
     app = create_app(ServiceSettings(home=home, single_user=True))
     client = TestClient(app, base_url=BASE)
-    assert client.get("/api/me").json() == {"id": 1, "name": "default", "single_user": True}
+    default_id = app.state.service.ids.encode("user", 1)
+    assert client.get("/api/me").json() == {"id": default_id, "name": "default", "single_user": True}
     assert client.get("/api/images").json() == {"total": 0, "offset": 0, "images": []}
     # Writes still need CSRF proof: any web page could otherwise post to a local server.
     assert client.post("/api/images", files=[("files", ("a.png", png((5, 5, 5))))]).status_code == 403
@@ -569,10 +573,10 @@ def test_interrupted_jobs_resume_at_start(models_env, tmp_path, gallery_master):
     stored.parent.mkdir(parents=True)
     stored.write_bytes(data)
     job = store.accounts.add_job(1, "chelsea.png", str(stored))
-    store.accounts.update_job(job.id, "running")  # as a server killed mid-analysis leaves it
+    store.accounts.update_job(job.owner, job.id, "running")  # as a server killed mid-analysis leaves it
     store.close()
     with TestClient(create_app(ServiceSettings(home=home, single_user=True)), base_url=BASE) as client:
-        (done,) = wait_jobs(client, [job.id])
+        (done,) = wait_jobs(client, [client.app.state.service.ids.encode("job", job.id)])
         assert done["status"] == "done"
         found = client.get("/api/search", params={"q": "cat"}).json()["results"]
         assert [r["image"]["id"] for r in found] == [done["image_id"]]

@@ -241,6 +241,11 @@ def test_naming_a_person_makes_the_name_searchable(server, faceset):
     assert alice.patch(url, json={"name": "x" * 100}).status_code == 200
     control = alice.patch(url, json={"name": "Grace\x00Hopper"})
     assert control.status_code == 422 and "control" in control.json()["detail"]
+    # Bidi overrides and zero-width characters (which make a name show as another) are dropped,
+    # as from file names.
+    spoofed = alice.patch(url, json={"name": "Gr\u202eecar\u202c\u200b Hopper\u2066"})
+    assert spoofed.status_code == 200 and spoofed.json()["name"] == "Grecar Hopper"
+    assert alice.patch(url, json={"name": "\u200f\u202e"}).json()["name"] is None
     assert alice.patch(url, json={}).status_code == 422  # the field is required
     assert alice.patch(url, json={"name": 5}).status_code == 422
     assert alice.patch(url, content=b"{", headers={"Content-Type": "application/json"}).status_code == 422
@@ -287,7 +292,15 @@ def test_search_by_the_face_in_a_picture(server, faceset):
     assert second.status_code == 200, second.text
     body = second.json()
     assert [f["number"] for f in body["query_faces"]] == [1, 2] and body["query_face"]["number"] == 2
-    assert body["query_face"]["face_id"] is None, "a picture sent is not the library's"
+    # The picture is one of alice's: the faces searched for are hers, named by their ids.
+    stored = alice.get(f"/api/images/{ids['groups-pair.jpg']}/faces").json()["faces"]
+    assert [(f["face_id"], f["person_id"]) for f in body["query_faces"]] == [(f["id"], f["person_id"]) for f in stored]
+    assert body["query_face"]["face_id"] == stored[1]["id"] and body["query_face"]["person_id"] == grace["id"]
+    # A picture that is not in the library (the same photo, saved again) has faces of no one.
+    resaved = io.BytesIO()
+    Image.open(io.BytesIO(pair)).save(resaved, "JPEG", quality=90)
+    outside = search(resaved.getvalue(), face=2).json()
+    assert outside["query_face"]["face_id"] is None and outside["query_face"]["person_id"] is None
     assert body["query_faces"][0]["box"][0] < body["query_faces"][1]["box"][0]
     found = {names[r["image"]["id"]] for r in body["results"]}
     assert all(GRACE in faceset[n].people for n in found) and len(found) == grace["photos"]
@@ -430,7 +443,8 @@ def test_corrections_persist_and_survive_new_uploads(server, faceset):
     # All of it is stored (another connection sees it).
     store = open_store(home)
     try:
-        stored = {p.id: (p.name, p.faces) for p in store.faces.people(carol_id)}
+        public = server["app"].state.service.ids
+        stored = {public.encode("person", p.id): (p.name, p.faces) for p in store.faces.people(carol_id)}
     finally:
         store.close()
     assert stored == {eileen["id"]: ("Eileen", eileen["faces"] - 1), new_grace["id"]: (None, len(grace_faces))}

@@ -67,7 +67,7 @@ def test_search_language_from_parameter_or_browser(texts):
     forced = client.get("/api/search", params={"q": "chat", "lang": "fr"}, headers={"Accept-Language": "de"}).json()
     assert forced["language"] == "fr"
     bad = client.get("/api/search", params={"q": "chat", "lang": "xx"})
-    assert bad.status_code == 400 and "fr" in bad.json()["detail"]
+    assert bad.status_code == 422 and "fr" in bad.json()["detail"]  # as any bad query parameter
     nasty = client.get("/api/search", params={"q": "chat"}, headers={"Accept-Language": "*;q=x, ;;,,\xe9".encode("latin-1")})
     assert nasty.status_code == 200
 
@@ -79,6 +79,8 @@ def test_tags_in_the_requested_language(texts):
     assert french != english and any(t["name"] == "chat" for t in french)
     bad = client.get(f"/api/images/{ids['cat_sign.jpg']}", params={"lang": "klingon"})
     assert bad.status_code == 422 and "lang" in bad.json()["detail"]
+    # The same answer as a search with that language.
+    assert client.get("/api/search", params={"q": "cat", "lang": "klingon"}).json() == bad.json()
 
 
 def test_uploads_without_ocr_have_no_text(models_env, tmp_path, texts):

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.records import Person
+from pixseek.records import Person, visible_text
 from pixseek.store.base import ID_MAX, FaceRecords, Store
 from pixseek.store.faces import NAME_MAX
 
@@ -115,15 +115,15 @@ def _neighbour_finder(
     """Nearest faces of some of the owner's faces: exact (blocked matrix products) for a
     library of up to EXACT_MAX faces, else one ANN query per face."""
     if len(everyone) > EXACT_MAX:
-        return lambda ids: [faces.nearest(owner, v, NEIGHBOURS) for v in faces.embeddings(ids)]
-    all_vectors = faces.embeddings(everyone)
+        return lambda ids: [faces.nearest(owner, v, NEIGHBOURS) for v in faces.embeddings(owner, ids)]
+    all_vectors = faces.embeddings(owner, everyone)
     all_norms = (all_vectors**2).sum(axis=1)
 
     def exact(ids: NDArray[np.int64]) -> list[Neighbours]:
         found: list[Neighbours] = []
         k = min(NEIGHBOURS, len(everyone))
         for lo in range(0, len(ids), _BLOCK):
-            block = faces.embeddings(ids[lo : lo + _BLOCK])
+            block = faces.embeddings(owner, ids[lo : lo + _BLOCK])
             squared = (block**2).sum(axis=1)[:, None] + all_norms[None, :] - 2.0 * block @ all_vectors.T
             dists = np.sqrt(np.maximum(squared, 0.0))
             top = np.argpartition(dists, k - 1, axis=1)[:, :k]
@@ -153,15 +153,32 @@ class CorrectionError(ValueError):
 
 
 class NotFound(CorrectionError):
-    """No such person or face for this user (whether or not another user has one)."""
+    """No such person or face for this user (whether or not another user has one). `kind` and
+    `ids` let the HTTP API name the ids as its clients know them."""
+
+    def __init__(self, kind: str, ids: list[int]) -> None:
+        super().__init__(f"no {kind} {', '.join(map(str, ids))}")
+        self.kind = kind
+        self.ids = ids
 
 
 class PersonNotFound(NotFound):
-    pass
+    def __init__(self, person_id: int) -> None:
+        super().__init__("person", [person_id])
 
 
 class FaceNotFound(NotFound):
-    pass
+    def __init__(self, face_ids: list[int]) -> None:
+        super().__init__("face", face_ids)
+
+
+class NotTheirFaces(CorrectionError):
+    """Faces of the user that are not faces of the person named."""
+
+    def __init__(self, person_id: int, face_ids: list[int]) -> None:
+        super().__init__(f"not faces of person {person_id}: {', '.join(map(str, face_ids))}")
+        self.person_id = person_id
+        self.face_ids = face_ids
 
 
 @dataclass
@@ -178,7 +195,7 @@ def get_person(store: Store, owner: int, person_id: int) -> Person:
     """The owner's person with this id; PersonNotFound also for another user's id."""
     person = store.faces.person(owner, person_id) if 1 <= person_id <= ID_MAX else None
     if person is None:
-        raise PersonNotFound(f"no person {person_id}")
+        raise PersonNotFound(person_id)
     return person
 
 
@@ -191,19 +208,20 @@ def _own_faces(store: Store, owner: int, face_ids: list[int], person_id: int | N
     found = {f.id: f for f in store.faces.get(owner, [i for i in ids if 1 <= i <= ID_MAX], live_only=False)}
     missing = [i for i in ids if i not in found]
     if missing:
-        raise FaceNotFound(f"no face {', '.join(map(str, missing))}")
+        raise FaceNotFound(missing)
     if person_id is not None:
         wrong = [i for i in ids if found[i].person_id != person_id]
         if wrong:
-            raise CorrectionError(f"not faces of person {person_id}: {', '.join(map(str, wrong))}")
+            raise NotTheirFaces(person_id, wrong)
     return ids
 
 
 def clean_name(name: str | None) -> str | None:
-    """A person's name as stored: spaces collapsed and trimmed; None for no name."""
-    clean = " ".join((name or "").split())
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in clean):
+    """A person's name as stored: spaces collapsed and trimmed, invisible characters (bidi
+    overrides, zero-width...) removed as from file names; None for no name."""
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in (name or "") if not c.isspace()):
         raise CorrectionError("name: control characters are not allowed")
+    clean = " ".join(visible_text(name or "").split())
     if len(clean) > NAME_MAX:
         raise CorrectionError(f"name: at most {NAME_MAX} characters (got {len(clean)})")
     return clean or None

@@ -5,6 +5,7 @@ Only plain data lives here (no I/O, no models), so every layer can import it.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -89,6 +90,13 @@ def version_covers(stored: str, wanted: str) -> bool:
     Versions are "+"-joined parts ("<classifier>+top50+faces-<model>"): an analysis with faces
     serves a run without them, not the other way round."""
     return set(wanted.split("+")) <= set(stored.split("+"))
+
+
+def visible_text(text: str) -> str:
+    """Text users give (file names, people's names) without the characters that hide or reorder
+    what is shown: Unicode control, format (bidi overrides, zero-width), surrogate, private-use
+    and unassigned characters. NFC-normalised."""
+    return "".join(c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c)[0] != "C")
 
 
 @dataclass(frozen=True)

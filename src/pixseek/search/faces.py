@@ -8,6 +8,7 @@ the face that matched.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,20 @@ class FaceSearchResult:
 class FaceSearch:
     store: Store
     detect_faces: DetectFaces | None = None
+    analyzer_version: str | None = None  # finds a picture sent as bytes among the user's analysed ones
 
     def faces_in(self, owner: int, image: ImageRef) -> list[QueryFace]:
-        """The faces of a picture, left to right: stored ones for the user's images, else detected."""
+        """The faces of a picture, left to right: stored ones for the user's images (also when
+        sent as bytes that are one of them), else detected."""
         content_id = indexed_content(self.store, owner, image)
+        if content_id is None and isinstance(image, bytes) and self.analyzer_version is not None:
+            content_id = self._live_content_of_bytes(owner, image)
+            # Stored without faces (perhaps analysed with faces off): look at the picture itself.
+            if content_id is not None and not self.store.faces.of_images(owner, [content_id])[content_id]:
+                content_id = None
         if content_id is not None:
             stored = self.store.faces.of_images(owner, [content_id])[content_id]
-            vectors = self.store.faces.embeddings([f.id for f in stored]) if stored else []
+            vectors = self.store.faces.embeddings(owner, [f.id for f in stored]) if stored else []
             return [
                 QueryFace(n, f.box, f.score, v, f.id, f.person_id)
                 for n, (f, v) in enumerate(zip(stored, vectors), start=1)
@@ -68,6 +76,13 @@ class FaceSearch:
         assert not isinstance(image, int)
         found = sorted(self.detect_faces(image), key=lambda f: (f.box[0], f.box[1]))
         return [QueryFace(n, f.box, f.score, f.embedding) for n, f in enumerate(found, start=1)]
+
+    def _live_content_of_bytes(self, owner: int, data: bytes) -> int | None:
+        assert self.analyzer_version is not None
+        found = self.store.find_content(owner, hashlib.sha256(data).hexdigest(), self.analyzer_version)
+        if found is None or not self.store.live(owner, np.array([found], dtype=np.int64))[0]:
+            return None
+        return found
 
     def similar(
         self,
@@ -90,7 +105,9 @@ class FaceSearch:
             chosen = faces[face - 1]
         else:
             raise NoFaceError(f"{describe_image(image)} has {len(faces)} face(s): choose 1..{len(faces)}, not {face}")
-        hits = self.by_vector(owner, chosen.embedding, limit, offset, max_distance, where, exclude=chosen.face_id)
+        # A picture sent (bytes) is searched for as sent: its own copy in the library is a result too.
+        exclude = None if isinstance(image, bytes) else chosen.face_id
+        hits = self.by_vector(owner, chosen.embedding, limit, offset, max_distance, where, exclude=exclude)
         return FaceSearchResult(
             query=describe_image(image),
             face=chosen,

@@ -1,4 +1,4 @@
-"""Secrets: password hashing (scrypt) and API tokens (random, stored as SHA-256)."""
+"""Secrets: password hashing (scrypt), API tokens (random, stored as SHA-256), sign-in back-off."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}  # ~50 ms per check: slows guessing, not logins
 TOKEN_PREFIX = "pxs_"
@@ -86,3 +92,85 @@ def same_origin(origin: str, host_header: str) -> bool:
     authority = authority.lower()
     strip = lambda a: a[: -len(default_port)] if default_port and a.endswith(default_port) else a
     return strip(authority) == strip(host)
+
+
+# ---- sign-in back-off ----------------------------------------------------------------------------
+@dataclass
+class _Failures:
+    count: int
+    blocked_until: float  # on the throttle's timer
+
+
+class LoginThrottle:
+    """Exponential back-off of failed sign-ins, per account name and per client address.
+
+    Each account name may fail `free_per_account` times, each client address `free_per_client`
+    times (more: many people may share an address); from then on every failure makes that key
+    wait `first_wait_s`, doubled at each further failure up to `max_wait_s`. While a key waits,
+    every attempt through it is refused, the right password too, without checking the password.
+    An attempt counts as a failure the moment it is let through (so parallel guesses cannot slip
+    in before the first one fails); a success then clears its account name and takes back its
+    own count on the client (not the client's earlier failures: an attacker with an account of
+    their own cannot wipe the address's record between guesses at other accounts).
+
+    The state lives in this process's memory, bounded: at most `max_keys` keys (least recently
+    used dropped first), each forgotten `memory_s` after its last failure. Several server
+    processes would each keep their own (a shared table would be needed then); a restart forgets.
+    """
+
+    def __init__(
+        self,
+        free_per_account: int = 5,
+        free_per_client: int = 20,
+        first_wait_s: float = 1.0,
+        max_wait_s: float = 15 * 60.0,
+        memory_s: float = 3600.0,
+        max_keys: int = 100_000,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free = {"account": free_per_account, "client": free_per_client}
+        self.first_wait_s = first_wait_s
+        self.max_wait_s = max_wait_s
+        self._timer = timer
+        self._failures: TTLCache[tuple[str, str], _Failures] = TTLCache(maxsize=max_keys, ttl=memory_s, timer=timer)
+        self._lock = threading.Lock()
+
+    def _wait_after(self, kind: str, failures: int) -> float:
+        beyond = failures - self.free[kind]
+        return 0.0 if beyond < 0 else min(self.first_wait_s * 2.0**beyond, self.max_wait_s)
+
+    def waiting(self, account: str, client: str) -> float:
+        """Seconds before a sign-in to this account name from this client is let through."""
+        with self._lock:
+            return self._waiting(self._timer(), [self._failures.get(("account", account)), self._failures.get(("client", client))])
+
+    @staticmethod
+    def _waiting(now: float, known: list[_Failures | None]) -> float:
+        return max([0.0, *(f.blocked_until - now for f in known if f is not None)])
+
+    def begin(self, account: str, client: str) -> float:
+        """Seconds this sign-in must wait (refuse it); 0: go ahead, counted as a failure until
+        `succeeded` says otherwise."""
+        keys = (("account", account), ("client", client))
+        with self._lock:
+            now = self._timer()
+            known = [self._failures.get(key) for key in keys]
+            wait = self._waiting(now, known)
+            if wait > 0:
+                return wait
+            for key, failures in zip(keys, known):
+                count = (failures.count if failures is not None else 0) + 1
+                self._failures[key] = _Failures(count, now + self._wait_after(key[0], count))
+            return 0.0
+
+    def succeeded(self, account: str, client: str) -> None:
+        with self._lock:
+            self._failures.pop(("account", account), None)
+            failures = self._failures.get(("client", client))
+            if failures is not None:
+                # begin() let this attempt through, so the client was not waiting before it.
+                self._failures[("client", client)] = _Failures(failures.count - 1, 0.0)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from pixseek.records import ImageMeta, StoredFace
 from pixseek.records import Job as JobRecord
 from pixseek.records import Person as PersonRecord
 from pixseek.records import TextLine as TextLineRecord
+from pixseek.store.faces import NAME_MAX
+from pixseek.service.public_ids import PublicIds
 
 JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class Error(BaseModel):
+    """The body of every error answer (4xx), whatever went wrong."""
+
+    detail: str = Field(description="what went wrong, for a human: the parameter or field at fault and why")
 
 
 class LoginRequest(BaseModel):
@@ -152,8 +160,14 @@ class PersonDetail(BaseModel):
     photos: list[PersonPhoto]  # the photos where the person's face is largest first
 
 
+# What people.clean_name accepts: no control characters but spaces, which are collapsed.
+_PERSON_NAME = WithJsonSchema({"type": "string", "maxLength": NAME_MAX, "pattern": r"^[^\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]*$"})
+
+
 class PersonName(BaseModel):
-    name: str | None = Field(max_length=1000, description="null or empty clears the name")
+    name: Annotated[str, _PERSON_NAME] | None = Field(
+        max_length=1000, description=f"null or empty clears the name; at most {NAME_MAX} characters once spaces are collapsed"
+    )
 
 
 class MergeRequest(BaseModel):
@@ -229,11 +243,12 @@ def camera(meta: ImageMeta) -> str | None:
     return " ".join(p for p in (make, model) if p) or None
 
 
-def image(content_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
+def image(image_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
+    """`image_id`: the public id (service/public_ids.py), as every id in these shapes."""
     name = shown_paths[0].replace("\\", "/").rsplit("/", 1)[-1] if shown_paths else ""
     gps = [meta.gps_lat, meta.gps_lon] if meta.gps_lat is not None and meta.gps_lon is not None else None
     return Image(
-        id=content_id,
+        id=image_id,
         name=name,
         paths=shown_paths,
         width=meta.width,
@@ -242,27 +257,28 @@ def image(content_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
         taken_at=meta.taken_at,
         camera=camera(meta),
         gps=gps,
-        thumbnail=f"/api/images/{content_id}/thumbnail",
-        original=f"/api/images/{content_id}/original",
+        thumbnail=f"/api/images/{image_id}/thumbnail",
+        original=f"/api/images/{image_id}/original",
     )
 
 
-def face(record: StoredFace, names: dict[int, str]) -> Face:
+def face(record: StoredFace, names: dict[int, str], ids: PublicIds) -> Face:
+    face_id = ids.encode("face", record.id)
     return Face(
-        id=record.id,
-        image_id=record.content_id,
+        id=face_id,
+        image_id=ids.encode("image", record.content_id),
         box=list(record.box),
         score=round(record.score, 3),
-        person_id=record.person_id,
+        person_id=ids.encode_optional("person", record.person_id),
         person_name=names.get(record.person_id) if record.person_id is not None else None,
-        thumbnail=f"/api/faces/{record.id}/thumbnail",
+        thumbnail=f"/api/faces/{face_id}/thumbnail",
     )
 
 
-def person(record: PersonRecord) -> Person:
-    cover = record.cover_face_id
+def person(record: PersonRecord, ids: PublicIds) -> Person:
+    cover = ids.encode_optional("face", record.cover_face_id)
     return Person(
-        id=record.id,
+        id=ids.encode("person", record.id),
         name=record.name,
         faces=record.faces,
         photos=record.images,
@@ -271,13 +287,13 @@ def person(record: PersonRecord) -> Person:
     )
 
 
-def job(record: JobRecord) -> Job:
+def job(record: JobRecord, ids: PublicIds) -> Job:
     return Job(
-        id=record.id,
+        id=ids.encode("job", record.id),
         name=record.name,
         status=record.status,  # type: ignore[arg-type]
         error=record.error,
-        image_id=record.content_id,
+        image_id=ids.encode_optional("image", record.content_id),
         created_at=iso_time(record.created_at) or "",
         finished_at=iso_time(record.finished_at),
     )
