@@ -231,6 +231,21 @@ def test_extreme_shapes_are_refused_from_the_header_alone():
         assert load_image(_encode(Image.new("L", size), "PNG")).meta.width == size[0]
 
 
+def test_decodes_for_detail_stay_under_the_pixel_cap(shape_files):
+    # OCR and faces ask for larger decodes of the same bytes (up to full resolution): a 9000 x 9000
+    # picture is never converted whole (324 MB of RGB besides its 81 MB of 1-bit pixels).
+    from pixseek.analysis import MAX_DETAIL_PIXELS, _loader
+
+    data = shape_files["9000x9000 1-bit PNG"].read_bytes()
+    load_at_least = _loader(data, load_image(data, min_side=375))
+    for side in (2000, 4500, 6000, 9000):
+        picture = load_at_least(side)
+        assert picture.width * picture.height <= MAX_DETAIL_PIXELS
+        assert min(picture.size) >= min(side, 4500)  # as asked, up to the cap (reduced by 2: 4500 x 4500)
+    small = _encode(Image.new("RGB", (3000, 2000)), "PNG")  # under the cap: full resolution as asked
+    assert _loader(small, load_image(small))(2000).size == (3000, 2000)
+
+
 def test_every_shape_is_analysed_or_skipped_within_bounded_memory(model_dir, shape_files):
     names = list(shape_files)
     report = run_in_spawned_process(analyse_files_in_child, str(model_dir), [str(shape_files[n]) for n in names])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +84,27 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# The most pixels a larger decode for detail (a face chip, a line of small print) may have: 36 MP
+# keeps an A4 page scanned at 600 dpi (35 MP) whole, and holds the RGB copy to ~144 MB whatever
+# the picture (a 9000 x 9000 page would otherwise be converted whole: 324 MB besides its own pixels).
+MAX_DETAIL_PIXELS = 36_000_000
+
+
 def _loader(data: bytes | Path | str, decoded: DecodedImage) -> Callable[[int], Image.Image]:
-    """load_at_least(side): the image with its shorter side at least `side` (or at full size).
-    The shared decoded copy serves when it is detailed enough; else the bytes are decoded again."""
+    """load_at_least(side): the image with its shorter side at least `side` (or at full size), but
+    never more than MAX_DETAIL_PIXELS: then the smallest integer reduction that fits, and callers
+    measure the scale of what they get. The shared decoded copy serves when it is detailed enough;
+    else the bytes are decoded again."""
     size = (decoded.meta.width, decoded.meta.height)
+    # The smallest integer reduction (load_image's box reduce) that brings the picture under the cap.
+    least_factor = max(1, math.ceil(math.sqrt(size[0] * size[1] / MAX_DETAIL_PIXELS)))
+    while math.ceil(size[0] / least_factor) * math.ceil(size[1] / least_factor) > MAX_DETAIL_PIXELS:
+        least_factor += 1
 
     def load_at_least(side: int) -> Image.Image:
+        if side <= min(decoded.image.size):
+            return decoded.image
+        side = min(side, min(size) // least_factor) if least_factor > 1 else side
         if side <= min(decoded.image.size):
             return decoded.image
         return load_image(_source(data), min_side=side if side < min(size) else 0).image
