@@ -333,7 +333,7 @@ def index_face_set(root: Path, samples: Sequence[FaceSample], side: int, workers
                 faces.append(SetFace(mine[i].id, mine[i].content_id, sample, person))
         labelled = [f for f in faces if f.person is not None]
         person_of = {f.id: f.person for f in faces}
-        vectors = store.faces.embeddings([f.id for f in labelled])
+        vectors = store.faces.embeddings(owner, [f.id for f in labelled])
 
         # same-person top-1: the nearest other face
         top1 = [person_of.get(_nearest_other(store, owner, v, f.id)) == f.person for f, v in zip(labelled, vectors)]

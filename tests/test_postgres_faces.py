@@ -111,12 +111,12 @@ def test_add_of_images_get_embeddings_and_the_batch_transaction(db, faces):
     assert stored[0].prominence == 0.5
     left_to_right = faces.of_images(owner, [cid, cid + 10**6])
     assert [f.box for f in left_to_right[cid]] == sorted(boxes) and left_to_right[cid + 10**6] == []
-    got = faces.embeddings(np.array([ids[2], ids[0], ids[2]]))
+    got = faces.embeddings(owner, np.array([ids[2], ids[0], ids[2]]))
     assert got.dtype == np.float32 and got.shape == (3, 128)
     assert np.array_equal(got, vectors[[2, 0, 2]])  # bit for bit through the text form
-    assert faces.embeddings([]).shape == (0, 128)
+    assert faces.embeddings(owner, []).shape == (0, 128)
     with pytest.raises(KeyError):
-        faces.embeddings([ids[0], 10**15])
+        faces.embeddings(owner, [ids[0], 10**15])
     assert db.execute("SELECT face_count FROM contents WHERE id = %s", (cid,)).fetchone() == (3,)
     empty = _content(db, owner)
     assert faces.add(owner, empty, "y", []) == []
@@ -377,7 +377,7 @@ def test_nearest_for_a_small_owner_in_a_big_graph_uses_iterative_hnsw(crowded, m
         assert set(ids.tolist()) <= set(mine.tolist())  # the owner's live faces only
         assert np.all(np.diff(distances) >= 0)  # re-sorted by exact distance
     assert graph_answers == [10] * len(queries)  # the graph answered every query in full
-    assert np.array_equal(faces.embeddings(mine[:3]), my_vectors[:3])
+    assert np.array_equal(faces.embeddings(2, mine[:3]), my_vectors[:3])
     assert np.mean(recalls) >= 0.9, recalls
     # without iterative scans, the same graph search starves: most of its candidates are others'
     db.begin()

@@ -124,11 +124,11 @@ def test_jobs_lifecycle_and_owners(accounts: PostgresAccounts):
     assert [j.id for j in accounts.queued_jobs()] == [first.id, second.id]  # every user's, oldest first
     assert accounts.path_in_use_by_jobs("/uploads/1") and not accounts.path_in_use_by_jobs("/uploads/2")
 
-    accounts.update_job(first.id, "running")
+    accounts.update_job(first.owner, first.id, "running")
     assert [j.id for j in accounts.queued_jobs()] == [second.id] and accounts.path_in_use_by_jobs("/uploads/1")
     assert accounts.requeue_running() == 1 and accounts.requeue_running() == 0
     assert accounts.job(alice, first.id).status == "queued"
-    accounts.update_job(first.id, "done", content_id=42)
+    accounts.update_job(first.owner, first.id, "done", content_id=42)
     done = accounts.job(alice, first.id)
     assert (done.status, done.content_id, done.error) == ("done", 42, None) and done.finished_at is not None
     assert not accounts.path_in_use_by_jobs("/uploads/1")

@@ -122,10 +122,9 @@ def check_vector_operations(url: str, connection: Any = None, server_log: Path |
         for statement in _PROBE:
             conn.execute(statement)
         conn.execute("ROLLBACK")
-    except psycopg.errors.FeatureNotSupported as exc:
-        raise VectorSupportError(f"the PostgreSQL server at {shown_url(url)} cannot run pgvector: {exc}") from None
-    except psycopg.errors.UndefinedFile as exc:  # "could not open extension control file"
-        raise VectorSupportError(f"the PostgreSQL server at {shown_url(url)} has no pgvector: {exc}") from None
+    except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:  # not installed
+        reason = str(exc).strip().splitlines()[0]
+        raise VectorSupportError(f"the PostgreSQL server at {shown_url(url)} has no usable pgvector: {reason}") from None
     except psycopg.OperationalError as exc:
         if not (conn.closed or conn.broken):
             raise

@@ -77,12 +77,19 @@ class PostgresTexts:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def add(self, content_id: int, lines: list[TextLine]) -> None:
-        """Record the text of a new content (inside the store's transaction)."""
+    def add(self, content_id: int, lines: list[TextLine], owner: int | None = None) -> None:
+        """Record the text of a new content (inside the store's transaction). `owner`: the
+        content's owner, which the store always passes; without it the content is looked up by id
+        alone, which reads the whole (owner, id) index on PostgreSQL before 18 (no skip scan)."""
         db = self._db
         with db.lock:
             db.begin()
-            row = db.execute("SELECT owner FROM contents WHERE id = %s", (content_id,)).fetchone()
+            if owner is None:
+                row = db.execute("SELECT owner FROM contents WHERE id = %s", (content_id,)).fetchone()
+            else:
+                row = db.execute(
+                    "SELECT owner FROM contents WHERE owner = %s AND id = %s", (owner, content_id)
+                ).fetchone()
             if row is None:
                 raise StoreError(f"no content {content_id} to add text to")
             owner = int(row[0])
