@@ -186,3 +186,50 @@ def test_bad_queries_get_clear_answers(library, space):
     assert _names(mixed, ids)[0] in ("invoice.png", "invoice_2021.png") and "請求書" in mixed.unknown_words
     quoted = engine.search(OWNER, '"total due" "' + "x" * 5000 + '"')
     assert quoted.hits == []  # a literal phrase no image has
+
+
+def test_a_query_is_read_once(library, space, monkeypatch: pytest.MonkeyPatch):
+    """One parse makes one plan that every later step reads: the query's text outside quotes is
+    tokenised once, and each quoted phrase once, whichever language it is read in and whether or
+    not any word of it is a concept."""
+    import importlib
+
+    from pixseek.language import query as query_module
+
+    store, ids = library
+    engine = SearchEngine(store, space)
+    engine.search(OWNER, "dog")  # dictionaries and caches loaded before counting
+    calls: list[str] = []
+    real = query_module.tokenize
+
+    def counting(text: str) -> list[str]:
+        calls.append(text)
+        return real(text)
+
+    for name in ("pixseek.language.query", "pixseek.language.multilingual", "pixseek.search.engine"):
+        module = importlib.import_module(name)
+        if hasattr(module, "tokenize"):
+            monkeypatch.setattr(module, "tokenize", counting)
+    for query, tokenised in [
+        ("invoice 2023", 1),  # a concept and a word only text knows
+        ("chien sur la plage", 1),  # detected as French
+        ("2023", 1),  # no concept at all: text only
+        ('"total due" invoice', 2),  # the rest, then the phrase
+    ]:
+        calls.clear()
+        engine.search(OWNER, query)
+        assert len(calls) == tokenised, (query, calls)
+
+
+def test_the_plan_holds_what_later_steps_read(space):
+    from pixseek.language.multilingual import multilingual
+
+    plan = multilingual(space).read('"Total due:" invoic', space)
+    assert plan.phrases == [["total", "due"]] and plan.last_word == ""  # a quote: not instant search
+    assert plan.tokens == ["invoic"] and plan.error == ""
+    typing = multilingual(space).read("coffee invo", space)
+    assert typing.last_word == "invo" and typing.language == "en"
+    assert multilingual(space).read("coffee invo ", space).last_word == ""  # a space: the word is done
+    text_only = multilingual(space).read("2023 qwzxv", space)
+    assert text_only.alternatives == [] and text_only.unknown_words == ["2023", "qwzxv"]
+    assert text_only.error.startswith("no known words in query")

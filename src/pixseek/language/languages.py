@@ -100,8 +100,6 @@ TECHNICAL_DOMAINS = frozenset(
     adm. statist. geol. print. telco. textil. mining ling. pol. insur. agr. pharm. biochem. sport""".split()
 )
 
-_WORD = re.compile(r"[^\W\d_]+")
-
 
 class UnsupportedLanguageError(ValueError):
     """A language code that is not one of SUPPORTED."""
@@ -143,11 +141,6 @@ def preferred_language(accept_language: str | None) -> str | None:
 def domain_factor(domain: str) -> float:
     """How much a sense in this dictionary domain counts for photo search."""
     return DOMAIN_FACTOR.get(domain, TECHNICAL_FACTOR if domain in TECHNICAL_DOMAINS else 1.0)
-
-
-def capitalized_words(text: str) -> frozenset[str]:
-    """Words written with a capital and then lower case ("Mantel", not "NASA"), lowercased."""
-    return frozenset(w.lower() for w in _WORD.findall(text) if w[0].isupper() and not w.isupper())
 
 
 def strip_elision(lang: str, word: str) -> str:

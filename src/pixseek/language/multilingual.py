@@ -49,7 +49,6 @@ from pixseek.language.languages import (
     STOPWORDS_BY_LANGUAGE,
     SUPPORTED,
     UnsupportedLanguageError,
-    capitalized_words,
     check_language,
     domain_factor,
     inflections,
@@ -59,12 +58,13 @@ from pixseek.language.languages import (
 from pixseek.language.query import (
     MAX_TOKENS,
     QueryPlan,
+    QueryText,
     UnknownQueryError,
     Vocabulary,
     is_stopword,
     looks_like_word,
     parse_query,
-    tokenize,
+    read_text,
 )
 from pixseek.language.tag_names import TagNames
 from pixseek.records import SparseVector
@@ -286,45 +286,73 @@ class Multilingual:
 
     # ---- queries ---------------------------------------------------------------------------
 
-    def language_of(self, text: str, lang: str | None = None, preferred: str | None = None) -> str:
+    def language_of(self, text: str | QueryText, lang: str | None = None, preferred: str | None = None) -> str:
         """`lang` checked (UnsupportedLanguageError if unknown), else the language detected in `text`."""
-        if lang is not None and lang.strip():
-            return check_language(lang)
-        return self.ranked_languages(tokenize(text)[:MAX_TOKENS], preferred, capitalized_words(text))[0]
+        return self._languages(_words(text), lang, preferred)[0]
 
     def parse(
-        self, text: str, base: Vocabulary, lang: str | None = None, preferred: str | None = None
+        self, text: str | QueryText, base: Vocabulary, lang: str | None = None, preferred: str | None = None
     ) -> QueryPlan:
         """Read a query in `lang` (or the detected language) with `base` as the English vocabulary.
 
         Raises UnsupportedLanguageError for an unknown `lang`, UnknownQueryError as parse_query does.
         """
-        if lang is not None and lang.strip():
-            return self._parse_in(text, base, check_language(lang))
-        ranked = self.ranked_languages(tokenize(text)[:MAX_TOKENS], preferred, capitalized_words(text))
+        words = _words(text)
+        return self._parse_ranked(words, base, self._languages(words, lang, preferred))
+
+    def read(self, query: str, base: Vocabulary, lang: str | None = None, preferred: str | None = None) -> QueryPlan:
+        """The one reading of a search query: quoted phrases split off, the rest parsed as `parse`
+        does, everything tokenised once. When no word is read as a concept, the plan has no
+        alternatives, its content words as unknown words (text in images may know them) and the
+        reason in `error`; UnknownQueryError only when nothing at all is left to look for.
+
+        Raises UnsupportedLanguageError for an unknown `lang`.
+        """
+        words = read_text(query)
+        ranked = self._languages(words, lang, preferred)
         try:
-            return self._parse_in(text, base, ranked[0])
+            plan = self._parse_ranked(words, base, ranked)
+        except UnknownQueryError as exc:
+            # Nothing read as concepts: the language only decides which words are stopwords.
+            content = _content_words(words.tokens, ranked[0])
+            if not words.phrases and not content:
+                raise
+            plan = QueryPlan(words.rest, words.tokens[:MAX_TOKENS], [], content, language=ranked[0], error=str(exc))
+        plan.phrases, plan.last_word = words.phrases, words.last_word
+        return plan
+
+    def _languages(self, words: QueryText, lang: str | None, preferred: str | None) -> list[str]:
+        """[lang] when given (checked), else every language, the likeliest for the words first."""
+        if lang is not None and lang.strip():
+            return [check_language(lang)]
+        return self.ranked_languages(words.tokens[:MAX_TOKENS], preferred, words.capitalized)
+
+    def _parse_ranked(self, words: QueryText, base: Vocabulary, ranked: list[str]) -> QueryPlan:
+        try:
+            return self._parse_in(words, base, ranked[0])
         except UnknownQueryError as first:
+            if len(ranked) == 1:
+                raise  # the language was given
             stop = STOPWORDS_BY_LANGUAGE[ranked[0]]
-            if not [t for t in tokenize(text) if not is_stopword(t, stop)]:
+            if not [t for t in words.tokens if not is_stopword(t, stop)]:
                 raise  # empty, or only stopwords: no other language will do better
             # No word known in the likeliest language ("astronomía" is in no dictionary and no
             # English word): the other languages may still read it (backwards, as a cognate).
             for language in ranked[1:]:
                 try:
-                    return self._parse_in(text, base, language)
+                    return self._parse_in(words, base, language)
                 except UnknownQueryError:
                     continue
             raise first
 
-    def _parse_in(self, text: str, base: Vocabulary, language: str) -> QueryPlan:
+    def _parse_in(self, words: QueryText, base: Vocabulary, language: str) -> QueryPlan:
         if language == "en":
-            plan = parse_query(text, base)
+            plan = parse_query(words, base)
         else:
             stop = STOPWORDS_BY_LANGUAGE[language]
-            content = [t for t in tokenize(text) if not is_stopword(t, stop) and looks_like_word(t)]
+            content = [t for t in words.tokens if not is_stopword(t, stop) and looks_like_word(t)]
             vocabulary = TranslatingVocabulary(self, language, base, content)
-            plan = parse_query(text, vocabulary, stopwords=stop)
+            plan = parse_query(words, vocabulary, stopwords=stop)
         plan.language = language
         return plan
 
@@ -563,6 +591,17 @@ class TranslatingVocabulary:
         if self.ml.headword_forms(self.lang, phrase)[0]:
             return True
         return self.base.is_known_phrase(words)
+
+
+def _words(text: str | QueryText) -> QueryText:
+    return text if isinstance(text, QueryText) else read_text(text, quotes=False)
+
+
+def _content_words(tokens: list[str], language: str) -> list[str]:
+    """The words of a query that no concept explains, when nothing in it is a concept."""
+    stopwords = STOPWORDS_BY_LANGUAGE[language]
+    words = [t for t in tokens[:MAX_TOKENS] if t not in stopwords and (len(t) > 1 or t.isdigit())]
+    return list(dict.fromkeys(words))
 
 
 def shown_term(term: TermVector) -> str:

@@ -32,6 +32,7 @@ STOPWORDS = frozenset(
 # any other non-space symbol (emoji, CJK punctuation) is a token of its own.
 _TOKEN_RE = re.compile(r"[\w]+(?:['’\-][\w]+)*|[^\w\s]")
 _QUOTED = re.compile(r'["“”„«»]([^"“”„«»]*)["“”„«»]')
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 class Vocabulary(Protocol):
@@ -58,14 +59,18 @@ class Conjunction:
 
 @dataclass
 class QueryPlan:
-    """Alternative readings of a query (OR of ANDs), plus what was dropped and why."""
+    """A query read once: alternative readings (OR of ANDs), what was dropped and why, and what
+    later steps need of its text. Nothing after the parse tokenises the query again."""
 
-    text: str
-    tokens: list[str]
-    alternatives: list[Conjunction]
+    text: str  # what was read as words (the query without its quoted phrases)
+    tokens: list[str]  # its tokens, cut to MAX_TOKENS
+    alternatives: list[Conjunction]  # empty when no word was read as a concept (see `error`)
     unknown_words: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     language: str = "en"  # the language the query was read in (set by the multilingual layer)
+    phrases: list[list[str]] = field(default_factory=list)  # the tokens of each quoted phrase
+    last_word: str = ""  # the last word while it may be unfinished (instant search), else ""
+    error: str = ""  # why no word was read as a concept, when none was
 
     def __str__(self) -> str:
         return " OR ".join(f"({a})" for a in self.alternatives)
@@ -85,6 +90,35 @@ def split_quoted(query: str) -> QuotedQuery:
     return QuotedQuery(phrases, _QUOTED.sub(" ", query))
 
 
+@dataclass(frozen=True)
+class QueryText:
+    """A query's text tokenised once: the rest outside quotes and each quoted phrase."""
+
+    rest: str  # the text outside quoted phrases
+    tokens: list[str]  # tokenize(rest), uncut
+    capitalized: frozenset[str]  # tokens written with a capital and then lower case ("Mantel")
+    phrases: list[list[str]]  # each quoted phrase's tokens (phrases of punctuation only left out)
+    last_word: str  # the last token when the query may still be being typed, else ""
+
+
+def read_text(query: str, quotes: bool = True) -> QueryText:
+    """Split off quoted phrases (unless `quotes` is False) and tokenise everything, once.
+
+    The last word may be unfinished (instant search) when no phrase is quoted and the query does
+    not end with a space."""
+    quoted = split_quoted(query) if quotes else QuotedQuery([], query)
+    tokens = tokenize(quoted.rest)
+    typing = not quoted.phrases and query == query.rstrip()
+    phrases = [words for words in (tokenize(p) for p in quoted.phrases) if words]
+    last_word = (tokens or [""])[-1] if typing else ""
+    return QueryText(quoted.rest, tokens, capitalized_words(quoted.rest), phrases, last_word)
+
+
+def capitalized_words(text: str) -> frozenset[str]:
+    """Words written with a capital and then lower case ("Mantel", not "NASA"), lowercased."""
+    return frozenset(w.lower() for w in _WORD.findall(text) if w[0].isupper() and not w.isupper())
+
+
 def tokenize(text: str) -> list[str]:
     """Lowercased tokens; punctuation dropped, other symbols (emoji) kept as tokens."""
     text = unicodedata.normalize("NFKC", text).lower().replace("’", "'")
@@ -96,12 +130,14 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def parse_query(text: str, concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> QueryPlan:
-    """Parse free text into alternatives; raises UnknownQueryError if no word is known.
+def parse_query(text: str | QueryText, concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> QueryPlan:
+    """Parse free text (or a text read by read_text) into alternatives; raises UnknownQueryError
+    if no word is known.
 
     `stopwords` are the query language's function and "photo" words (English by default).
     """
-    tokens = tokenize(text)
+    words = text if isinstance(text, QueryText) else read_text(text, quotes=False)
+    text, tokens = words.rest, words.tokens
     notes: list[str] = []
     if len(tokens) > MAX_TOKENS:
         notes.append(f"query cut to its first {MAX_TOKENS} words")

@@ -30,10 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
-from pixseek.language.languages import STOPWORDS_BY_LANGUAGE
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import MAX_TOKENS, Conjunction, QuotedQuery, UnknownQueryError, split_quoted, tokenize
+from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.search.text import TextEvidence, empty_vector, find_text
 from pixseek.store.base import Store
@@ -137,25 +136,15 @@ class SearchEngine:
         Accept-Language header), then English.
         """
         started = time.perf_counter()
-        quoted = split_quoted(query)
-        concept_error = ""
         languages = multilingual(self.concepts)
         try:
             people = PeopleVocabulary(self.concepts, self.store.faces.names(owner))
-            plan = languages.parse(quoted.rest, people, lang=lang, preferred=preferred_lang)
-            alternatives, unknown, language = plan.alternatives, plan.unknown_words, plan.language
-        except UnsupportedLanguageError as exc:
+            plan = languages.read(query, people, lang=lang, preferred=preferred_lang)
+        except (UnsupportedLanguageError, UnknownQueryError) as exc:
             raise QueryError(str(exc)) from None
-        except UnknownQueryError as exc:
-            # Nothing read as concepts: the language only decides which words are stopwords.
-            language = languages.language_of(quoted.rest, lang, preferred_lang)
-            if not quoted.phrases and not _content_words(quoted.rest, language):
-                raise QueryError(str(exc)) from None
-            concept_error = str(exc)
-            alternatives, unknown = [], _content_words(quoted.rest, language)
-        alternatives, unknown, text = self._with_text(owner, query, quoted, alternatives, unknown)
+        alternatives, unknown, text = self._with_text(owner, plan)
         if not alternatives:
-            raise QueryError(concept_error)
+            raise QueryError(plan.error)
         terms = list({id(t): t for alt in alternatives for t in alt.terms}.values())
         per_term = [self._term_candidates(owner, t, text.get(id(t))) for t in terms]  # each sorted and unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
@@ -189,19 +178,15 @@ class SearchEngine:
             interpretation=[" AND ".join(shown_term(t) for t in alt.terms) for alt in alternatives],
             candidates=len(scored.ids),
             took_ms=(time.perf_counter() - started) * 1e3,
-            language=language,
+            language=plan.language,
         )
 
-    def _with_text(
-        self, owner: int, query: str, quoted: QuotedQuery, alternatives: list[Conjunction], unknown: list[str]
-    ) -> tuple[list[Conjunction], list[str], dict[int, TextEvidence]]:
+    def _with_text(self, owner: int, plan: QueryPlan) -> tuple[list[Conjunction], list[str], dict[int, TextEvidence]]:
         """The query read with the text in the owner's images (search/text.py): text evidence for
         its terms, and terms only text answers (unknown words found in text, quoted phrases) added
         to every alternative. Returns the alternatives, the words still unknown, and the evidence
         by id(term)."""
-        # The last word may be unfinished (instant search): it also matches as a prefix.
-        typing = not quoted.phrases and query == query.rstrip()
-        last_word = (tokenize(quoted.rest) or [""])[-1] if typing else ""
+        alternatives, unknown, last_word = plan.alternatives, plan.unknown_words, plan.last_word
         text: dict[int, TextEvidence] = {}
         for term in {id(t): t for alt in alternatives for t in alt.terms}.values():
             words = term.term.split()
@@ -213,10 +198,8 @@ class SearchEngine:
             found = find_text(self.store.texts, owner, [word], prefix=word == last_word)
             if found:
                 text_terms.append(_text_term(word, found, text))
-        for phrase in quoted.phrases:
-            words = tokenize(phrase)
-            if words:  # literal: required even where no image has it
-                text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
+        for words in plan.phrases:  # literal: required even where no image has it
+            text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
         if text_terms:
             alternatives = [Conjunction(a.terms + text_terms) for a in alternatives] or [Conjunction(text_terms)]
         found_words = {t.term for t in text_terms}
@@ -440,13 +423,6 @@ class SearchEngine:
         if self._embed_image is None:
             raise QueryError("this engine cannot analyse new images (no classifier given)")
         return self._embed_image(image)
-
-
-def _content_words(text: str, language: str) -> list[str]:
-    """The words of a query that no concept explains, when nothing in it is a concept."""
-    stopwords = STOPWORDS_BY_LANGUAGE[language]
-    words = [t for t in tokenize(text)[:MAX_TOKENS] if t not in stopwords and (len(t) > 1 or t.isdigit())]
-    return list(dict.fromkeys(words))
 
 
 def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -> TermVector:
