@@ -34,7 +34,7 @@ from pixseek.language.multilingual import UnsupportedLanguageError, check_langua
 from pixseek.language.people import PeopleVocabulary
 from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
-from pixseek.search.text import TextEvidence, empty_vector, find_text
+from pixseek.search.evidence.text import TextEvidence, empty_vector, find_text
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
