@@ -172,3 +172,20 @@ def test_opening_a_store_where_the_server_has_no_pgvector(throwaway):
     finally:
         for path in moved.iterdir():
             path.rename(throwaway.extension_dir / path.name)
+
+
+def test_opening_a_store_as_a_user_who_may_not_create_pgvector(new_database):
+    from urllib.parse import urlunsplit
+
+    url = new_database("health_role")
+    role = f"viewer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+        admin.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    parts = urlsplit(url)
+    as_role = urlunsplit(parts._replace(netloc=f"{role}:pw@{parts.hostname or ''}"))
+    with pytest.raises(StoreError) as raised:
+        open_store(as_role)
+    message = str(raised.value)
+    assert "has pgvector 0.8.5, but this user may not create it in this database" in message
+    assert "CREATE EXTENSION vector" in message and ":pw@" not in message
