@@ -69,16 +69,18 @@ def test_a_picture_past_a_limit_fails_alone_and_its_worker_is_replaced(
     small = [str(p) for p in small_pictures(gallery_master, 12)]
     paths = small[:3] + [str(page)] + small[3:8]
     with AnalysisWorkers(model_dir, workers=2, limits=limits) as workers:
+        seen: set[int] = set()
         results = []
-        first_pids: set[int] = set()
         for result in workers.results(paths):
-            first_pids.update(workers.pids)
+            seen.update(workers.pids)
             results.append(result)
         assert workers.replaced == 1
-        # The next files find two workers again: one of them new.
-        later = list(workers.results(small[8:]))
-        assert len(workers.pids) == 2 and len(set(workers.pids) - first_pids) == 1
-        assert not any(_start_time(pid) for pid in first_pids - set(workers.pids))  # the culprit's is gone
+        later = []
+        for result in workers.results(small[8:]):  # the next files find two workers again
+            seen.update(workers.pids)
+            later.append(result)
+        assert len(workers.pids) == 2 and len(seen) == 3  # the two first ones, then the one that took over
+        assert not any(_start_time(pid) for pid in seen - set(workers.pids))  # the culprit's is gone
     by_path = {r.path: r for r in results}
     assert sorted(by_path) == sorted(paths) and len(results) == len(paths)
     assert by_path[str(page)].error == reason and by_path[str(page)].analysis is None
@@ -131,3 +133,11 @@ def test_an_upload_past_the_memory_ceiling_fails_its_job_and_others_go_on(
         while (status := client.get(f"/api/jobs/{job['id']}").json())["status"] not in ("done", "failed"):
             time.sleep(0.2)
         assert status["status"] == "done", status  # a fresh worker took over
+
+
+def test_a_ceiling_below_what_the_models_need_is_a_clear_setup_error(model_dir: Path, gallery_master):
+    from pixseek.workers import WorkersUnavailable
+
+    with AnalysisWorkers(model_dir, workers=1, limits=WorkerLimits(memory_mb=64)) as workers:
+        with pytest.raises(WorkersUnavailable, match="loading the models needs more than 64 MB"):
+            list(workers.results([str(small_pictures(gallery_master, 1)[0])]))

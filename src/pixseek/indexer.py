@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
-from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
+from pixseek.analysis import AnalysisOptions, AnalysisResult
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, version_covers
 from pixseek.store import DEFAULT_OWNER
@@ -65,6 +65,7 @@ class _Plan:
     unchanged: int = 0
     changed: dict[str, IndexedFile] = field(default_factory=dict)  # path -> previous version
     gone: dict[str, IndexedFile] = field(default_factory=dict)  # path -> what the store had
+    again: list[str] = field(default_factory=list)  # skipped as known, but that content has gone since
 
 
 class Indexer:
@@ -85,7 +86,6 @@ class Indexer:
         self.owner = owner
         self.options = options
         self.version = options.version
-        self._local: ImageAnalyzer | None = None
         self.model_dir = model_dir
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.progress = progress
@@ -184,18 +184,23 @@ class Indexer:
         totals: Counter[str] = Counter()
         analysed = 0
         t0 = time.perf_counter()
-        for result in self._results(list(states), skip_hashes):
-            state = states[result.path]
-            self._apply(result, state, plan, gone_by_hash, report)
-            if result.analysis is not None:
-                analysed += 1
-                totals.update(result.timings_ms)
-            since_commit += 1
-            if self.progress:
-                self.progress.advance()
-            if since_commit >= COMMIT_EVERY_N or time.monotonic() - last_commit >= COMMIT_EVERY_S:
-                self.store.commit()
-                last_commit, since_commit = time.monotonic(), 0
+        passes = [(list(states), skip_hashes)]
+        for paths, skipping in passes:
+            for result in self._results(paths, skipping):
+                state = states[result.path]
+                self._apply(result, state, plan, gone_by_hash, report)
+                if result.analysis is not None:
+                    analysed += 1
+                    totals.update(result.timings_ms)
+                since_commit += 1
+                if self.progress and len(passes) == 1:  # the second pass's files were counted once
+                    self.progress.advance()
+                if since_commit >= COMMIT_EVERY_N or time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                    self.store.commit()
+                    last_commit, since_commit = time.monotonic(), 0
+            if plan.again:  # analysed after all, in a second pass that skips nothing
+                passes.append((plan.again, frozenset()))
+                plan.again = []
         elapsed = time.perf_counter() - t0
         if analysed:
             report.stage_ms = {k: v / analysed for k, v in totals.items()}
@@ -231,11 +236,8 @@ class Indexer:
             return
         if content_id is None:
             if result.analysis is None:  # skipped as known, but its content has since gone
-                result = self._analyzer().analyze_file(state.path)
-                if result.analysis is None or result.sha256 is None:
-                    report.skipped.append(Skipped(state.path, result.error or "unknown error"))
-                    return
-                sha = result.sha256
+                plan.again.append(state.path)
+                return
             content_id = store.add_content(self.owner, sha, self.version, result.analysis)
             if previous is None:
                 report.indexed += 1
@@ -267,12 +269,6 @@ class Indexer:
                 yield from workers.results(paths)
         except WorkersUnavailable as exc:
             raise IndexingError(str(exc)) from None
-
-    def _analyzer(self) -> ImageAnalyzer:
-        """Models in this process (few files, one worker, or a content that vanished meanwhile)."""
-        if self._local is None:
-            self._local = ImageAnalyzer(self.model_dir, threads=1, options=self.options)
-        return self._local
 
 
 def describe(report: IndexReport) -> Iterable[str]:

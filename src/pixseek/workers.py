@@ -43,7 +43,11 @@ DEFAULT_IMAGE_SECONDS = 120.0  # a dense page with OCR takes 5-12 s here, a 12 M
 MiB = 1024 * 1024
 _QUEUED_PER_WORKER = 2  # the file being analysed and the next one, so a worker never waits for us
 _STOP_GRACE_S = 10.0
-_OUT_OF_MEMORY = ("failed to allocate", "bad_alloc", "insufficient memory", "cannot allocate memory", "out of memory")
+_START_DEATHS = 3  # workers in a row that die before they are ready: the setup is broken
+_OUT_OF_MEMORY = (
+    "failed to allocate", "bad_alloc", "insufficient memory", "cannot allocate memory", "out of memory",
+    "failed to map segment",  # a shared library that cannot be loaded under the ceiling
+)
 
 
 class WorkersUnavailable(RuntimeError):
@@ -207,6 +211,7 @@ class AnalysisWorkers:
         self.replaced = 0  # workers that died or were killed while in use (a fresh one takes over)
         self._live: list[_Worker] = []
         self._worked = False  # some worker has analysed a file: the setup is sound
+        self._start_deaths = 0  # workers in a row that died before they were ready
         self._model_checked = False
 
     @property
@@ -268,10 +273,13 @@ class AnalysisWorkers:
             if not worker.process.is_alive():
                 self._read(worker, done)  # whatever it sent before it went
                 self._forget(worker, replaced=True)
-                if not worker.ready and not self._worked:
-                    raise WorkersUnavailable(
-                        "analysis worker processes failed to start; try --workers 1 to see why"
-                    )
+                if not worker.ready:
+                    self._start_deaths += 1
+                    if not self._worked or self._start_deaths >= _START_DEATHS:
+                        raise WorkersUnavailable(
+                            f"analysis worker processes die while starting (exit code {worker.process.exitcode}); "
+                            "see the messages above"
+                        )
                 if worker.sent and worker.process.exitcode != 0:  # died on its current file
                     culprit = worker.sent.popleft()
                     deaths[culprit] += 1
@@ -291,6 +299,7 @@ class AnalysisWorkers:
                 message = worker.conn.recv()
                 if isinstance(message, _Ready):
                     worker.ready = True
+                    self._start_deaths = 0
                 elif isinstance(message, _StartFailed):
                     raise WorkersUnavailable(f"analysis worker processes failed to start: {message.reason}")
                 else:
