@@ -163,3 +163,27 @@ def test_killed_server_leaves_no_process_and_its_partial_upload_goes(
     assert answer.status_code == 202, answer.text
     assert not part.exists()
     assert list(incoming.glob("part-*")) == []
+
+
+def test_unheld_parts_are_swept_periodically_and_held_ones_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import os
+
+    from pixseek.service import uploads
+
+    monkeypatch.setattr(uploads, "SWEEP_EVERY_S", 0.05)
+    area = uploads.UploadArea(tmp_path)
+    area.incoming.mkdir(parents=True)
+    area.start_sweeping()
+    fd, lock_fd, held = area._new_part()  # as a request receiving an upload holds it
+    try:
+        left = area.incoming / "part-left-by-a-dead-server"
+        left.write_bytes(b"half an upload")
+        deadline = time.monotonic() + 10
+        while left.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert held.exists()  # the same process's sweep respects the request's lock too
+    finally:
+        area.stop_sweeping()
+        os.close(fd)
+        os.close(lock_fd)

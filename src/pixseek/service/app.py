@@ -112,7 +112,7 @@ class Service:
         self.analysis_lock = threading.Lock()
 
     def start(self) -> None:
-        self.uploads.clean_incoming()
+        self.uploads.start_sweeping()  # partial uploads of servers that died
         self.runner.start()
         # Load the language tables now rather than in the first search (seconds on a cold cache).
         threading.Thread(target=self._warm, name="pixseek-warm", daemon=True).start()
@@ -127,6 +127,7 @@ class Service:
             log.exception("loading the language tables failed")
 
     def close(self) -> None:
+        self.uploads.stop_sweeping()
         self.runner.stop()
         self.library.close()
 

@@ -7,7 +7,8 @@ image. A second upload of the same bytes by the same user reuses the stored file
 
 Each temporary file is locked (flock) by the request that writes it until that request is done
 with it, so a part nobody holds was left by a server that died mid-request: those are removed at
-start and before every upload, by whichever server process looks (they may share the folder).
+start, before every upload and every SWEEP_EVERY_S, by whichever server process looks (several
+may share the folder).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pixseek.records import visible_text
 
 MAX_NAME_BYTES = 120  # well under every file system's 255-byte limit
 MAX_FIELD_BYTES = 4096  # a plain (non-file) form field, e.g. `limit`
+SWEEP_EVERY_S = 600.0  # partial uploads of dead servers are looked for at least this often
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
@@ -98,6 +100,7 @@ class UploadArea:
         self.root = home / "uploads"
         self.incoming = self.root / ".incoming"
         self._lock = threading.Lock()  # a file's "is it stored / still needed" checks and moves
+        self._stop_sweeping = threading.Event()
 
     def owner_root(self, owner: int) -> Path:
         return self.root / str(int(owner))
@@ -128,6 +131,22 @@ class UploadArea:
             finally:
                 os.close(fd)
         return removed
+
+    def start_sweeping(self) -> None:
+        """clean_incoming() now and then every SWEEP_EVERY_S in a thread, until stop_sweeping()."""
+        self.clean_incoming()
+
+        def sweep() -> None:
+            while not self._stop_sweeping.wait(SWEEP_EVERY_S):
+                try:
+                    self.clean_incoming()
+                except OSError:
+                    pass
+
+        threading.Thread(target=sweep, name="pixseek-upload-sweep", daemon=True).start()
+
+    def stop_sweeping(self) -> None:
+        self._stop_sweeping.set()
 
     def _new_part(self) -> tuple[int, int, Path]:
         """A new temporary file: its write descriptor, a lock descriptor holding its flock, its path."""
