@@ -9,7 +9,8 @@ pipe, so the parent always knows which file a worker is on. That makes containme
   libraries, which RLIMIT_AS would count). An allocation past it fails inside the worker, which
   reports "needed more than N MB" for that file and exits; a fresh worker replaces it.
 - time: a file that takes longer than the per-image limit gets its worker killed by the parent
-  (a running analysis cannot be interrupted otherwise) and "took longer than N s".
+  (a running analysis cannot be interrupted otherwise) and "took longer than N s". A queued file's
+  clock starts when the parent sees the result before it (late only by what the caller does).
 - crashes: a worker that dies has its current file retried once in a fresh worker, so only a file
   that kills a worker twice fails; the file waiting behind it is simply sent again.
 - a parent that dies (even by kill -9) takes its workers with it (PR_SET_PDEATHSIG, plus a check
