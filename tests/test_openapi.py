@@ -90,7 +90,7 @@ checks.positive_data_acceptance.expected-statuses = [{accepted}, 422]
 """
 
 
-def run_schemathesis(url: str, headers: dict[str, str], examples: int = 6, coverage: bool = True) -> list[str]:
+def run_schemathesis(url: str, headers: dict[str, str], examples: int = 4, coverage: bool = True) -> list[str]:
     """Every phase (`coverage`: the boundary values of every parameter, the slowest phase, too)
     against the server at `url` and nowhere else; the failures found, described."""
     config = schemathesis.Config.from_str(_CONFIG.format(
