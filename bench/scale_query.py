@@ -185,9 +185,10 @@ def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
     """
     from pixseek.language.query import parse_query
     from pixseek.search import engine as engine_mod
+    from pixseek.search.evidence import categories
     from pixseek.store.sparse import ROW_BYTES, decode_rows
 
-    term_scores = getattr(engine_mod, "_term_scores", None)
+    term_scores = getattr(categories, "term_scores", None)  # the category evidence's score of a term
     conjunction = getattr(engine_mod, "_conjunction_scores", None)
     if term_scores is None or conjunction is None:
         return None

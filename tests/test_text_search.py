@@ -233,3 +233,61 @@ def test_the_plan_holds_what_later_steps_read(space):
     text_only = multilingual(space).read("2023 qwzxv", space)
     assert text_only.alternatives == [] and text_only.unknown_words == ["2023", "qwzxv"]
     assert text_only.error.startswith("no known words in query")
+
+
+def test_a_new_kind_of_evidence_is_one_registration(library, space):
+    """Each kind of evidence meets one contract (search/evidence/base.py): a kind the engine has
+    never heard of (here: words of the file's name) joins by registration alone, its terms, scores
+    and reasons combined with the built-in kinds'."""
+    from dataclasses import dataclass
+
+    from pixseek.language.query import QueryPlan
+    from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+    from pixseek.search.evidence.text import empty_vector
+
+    store, ids = library
+    names = {cid: name for name, cid in ids.items()}
+
+    @dataclass
+    class ScoredNames(ScoredEvidence):
+        scores: dict[int, np.ndarray]
+
+        def of(self, term):
+            return self.scores.get(id(term))
+
+        def reason(self, term, row, score, rivals):
+            return f"{term.term}: in its file name" if score > 0 and score >= rivals else None
+
+    @dataclass
+    class NamesForQuery(QueryEvidence):
+        words: list[str]
+        terms: list
+
+        def own_terms(self):
+            return self.terms
+
+        def candidates(self, term, budget):
+            found = [c for c, name in names.items() if term in self.terms and term.term in name]
+            return np.array(sorted(found), dtype=np.int64) if found else None
+
+        def score(self, terms, ids_):
+            mine = [t for t in terms if t in self.terms]
+            return ScoredNames({id(t): np.array([0.9 * (t.term in names[int(i)]) for i in ids_], np.float32) for t in mine})
+
+    class FileNameEvidence:
+        def for_query(self, owner: int, plan: QueryPlan) -> QueryEvidence:
+            from pixseek.language.concepts import TermVector
+
+            own = [TermVector(w, empty_vector(), ["file name"]) for w in plan.unknown_words if w == "png"]
+            return NamesForQuery(plan.unknown_words, own)
+
+    engine = SearchEngine(store, space)
+    engine.evidence.insert(len(engine.evidence) - 1, FileNameEvidence())  # before the broadest, categories
+    result = engine.search(OWNER, "png")  # no concept, no text: only the file names know it
+    assert sorted(_names(result, ids)) == ["invoice.png", "invoice_2021.png", "receipt.png", "slide.png"]
+    assert result.hits[0].why == ["png: in its file name"] and result.unknown_words == []
+    both = engine.search(OWNER, "invoice png")  # text in the picture AND the new kind, one AND
+    assert set(_names(both, ids)) == {"invoice.png", "invoice_2021.png"}
+    assert both.hits[0].why[:2] == ["invoice: in its text 0.80", "png: in its file name"]
+    dog = engine.search(OWNER, "dog")  # the new kind has nothing for "dog": the others answer
+    assert _names(dog, ids)[:2] == ["dog.jpg", "sign.jpg"] or _names(dog, ids)[:2] == ["sign.jpg", "dog.jpg"]

@@ -1,17 +1,14 @@
 """The search engine: queries in, ranked images with reasons out. It reads the store, never writes.
 
-Text search (the Dropbox design): a query becomes alternatives of AND-ed terms; each term is a
-sparse vector over ImageNet classes. Candidates come from the heads of the terms' posting lists,
-and are rescored exactly from the forward rows: score(term) = Σ_c weight_c × p_c. A conjunction
-scores the geometric mean of its terms (each must reach a floor), a query the best alternative.
-
-People: a term may also be answered by faces (a person's name: their faces; "people": any
-face); its score is then the better of the class score and the face's prominence.
-
-Text in images (OCR): a term is also answered by the image's text holding its words, and words
-the concept space does not know become text-only terms when some image has them in its text
-(search/text.py); a term's score is the best of its evidence, so "dog" AND "2023" can be met by
-a dog photo whose caption says 2023.
+Text search (the Dropbox design): the language layer reads a query once into a plan of
+alternatives of AND-ed terms (language/query.py, multilingual.py). Each term is answered by
+kinds of evidence (search/evidence/: the classifier's categories, faces, text in the picture),
+each behind one contract: candidates for a term within a budget, exact scores for given ids, a
+reason. The engine only combines and ranks: a term scores the best of its evidence, a
+conjunction the geometric mean of its terms (each must reach a floor), a query its best
+alternative. So "dog" AND "2023" can be met by a dog photo whose caption says 2023, and "alice
+beach" by Alice's face on a beach. A new kind of evidence is a new module in search/evidence/,
+registered in `SearchEngine.evidence`.
 
 Similar images: k-NN over the 1280-d embeddings; with a focus concept, candidates are reranked by
 cosine similarity of embeddings re-weighted by that concept's classifier weights (Insight's
@@ -32,23 +29,20 @@ from numpy.typing import NDArray
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
+from pixseek.language.query import Conjunction, UnknownQueryError
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
-from pixseek.search.evidence.text import TextEvidence, empty_vector, find_text
+from pixseek.search.evidence.base import EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.categories import MIN_IMPACT, CategoryEvidence
+from pixseek.search.evidence.faces import FaceEvidence
+from pixseek.search.evidence.text import TextInImageEvidence
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
 
 DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region on the dev set (bench/)
-CLASS_NOISE_FLOOR = 0.02  # class probabilities below this are an image's noise (4x fewer false hits, bench/)
 TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
-MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
 EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
-CANDIDATE_BUDGET = 10_000  # posting entries read per query term, shared among its classes
-# A face term scores FACE_BASE_SCORE for a face at all, rising with the face's share of the
-# picture's height (a portrait before a crowd), up to 1.
-FACE_BASE_SCORE = 0.4
-FACE_PROMINENCE_GAIN = 2.0
+CANDIDATE_BUDGET = 10_000  # candidates read per query term and kind of evidence (posting entries, faces)
 
 
 class QueryError(ValueError):
@@ -64,10 +58,7 @@ class _Scored:
     ids: NDArray[np.int64]  # sorted
     score: NDArray[np.float32]
     alternative: NDArray[np.int64]  # index of the best-scoring alternative, -1 if none
-    class_ids: NDArray[np.int32]
-    probs: NDArray[np.float32]
-    face_scores: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # id(term) -> scores
-    text_scores: dict[int, NDArray[np.float32]] = field(default_factory=dict)  # id(term) -> scores
+    evidence: list[ScoredEvidence]  # each kind's read of the ids, in the engine's order
 
     def ranked(self, threshold: float) -> NDArray[np.int64]:
         passing = np.flatnonzero(self.score >= threshold)
@@ -113,6 +104,14 @@ class SearchEngine:
     ) -> None:
         self.store = store
         self.concepts = concepts
+        # The kinds of evidence for query terms (search/evidence/), asked for a term's reason in
+        # this order: the most specific first. A new kind goes before the categories, the
+        # broadest, which give a reason whenever some class contributed.
+        self.evidence: list[EvidenceKind] = [
+            TextInImageEvidence(store),
+            FaceEvidence(store),
+            CategoryEvidence(store, concepts),
+        ]
         self._embed_image = embed_image
         self._final_layer = final_layer
         self._fc: NDArray[np.float32] | None = None
@@ -142,13 +141,19 @@ class SearchEngine:
             plan = languages.read(query, people, lang=lang, preferred=preferred_lang)
         except (UnsupportedLanguageError, UnknownQueryError) as exc:
             raise QueryError(str(exc)) from None
-        alternatives, unknown, text = self._with_text(owner, plan)
+        evidence = [kind.for_query(owner, plan) for kind in self.evidence]
+        own_terms = [t for e in evidence for t in e.own_terms()]
+        alternatives = [Conjunction(a.terms + own_terms) for a in plan.alternatives] if own_terms else plan.alternatives
+        if own_terms and not alternatives:
+            alternatives = [Conjunction(own_terms)]
         if not alternatives:
             raise QueryError(plan.error)
+        answered = {t.term for t in own_terms}
+        unknown = [w for w in plan.unknown_words if w not in answered]
         terms = list({id(t): t for alt in alternatives for t in alt.terms}.values())
-        per_term = [self._term_candidates(owner, t, text.get(id(t))) for t in terms]  # each sorted and unique
+        per_term = [self._term_candidates(t, evidence) for t in terms]  # each sorted and unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
-        scored = self._score(owner, alternatives, terms, candidates, text)
+        scored = self._score(alternatives, terms, candidates, evidence)
         wanted = offset + limit
         chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
         if len(chosen) < wanted and self._restricted(owner, where):
@@ -156,21 +161,21 @@ class SearchEngine:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if 0 < len(admitted) <= EXACT_RESCORE_MAX:
-                scored = self._score(owner, alternatives, terms, admitted, text)
+                scored = self._score(alternatives, terms, admitted, evidence)
                 chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
         chosen = chosen[offset:]
-        hits = []
         images = self.store.get_images(owner, chosen)
-        snippets = self._snippets(owner, images, scored, alternatives, text)
-        for image in images:
-            i = int(np.searchsorted(scored.ids, image.content_id))  # ids are sorted
-            alternative = alternatives[int(scored.alternative[i])]
-            by_face = {t: float(f[i]) for t, f in scored.face_scores.items()}
-            by_text = {t: float(f[i]) for t, f in scored.text_scores.items()}
-            why = self._why(alternative.terms, scored.class_ids[i], scored.probs[i], by_face, by_text)
-            if image.content_id in snippets:
-                why.append(f"text: {snippets[image.content_id]}")
-            hits.append(hit_of(image, float(scored.score[i]), why))
+        matched = [
+            MatchedHit(image.content_id, i, alternatives[int(scored.alternative[i])].terms)
+            for image in images
+            for i in [int(np.searchsorted(scored.ids, image.content_id))]  # ids are sorted
+        ]
+        notes = [e.notes(read, matched) for e, read in zip(evidence, scored.evidence, strict=True)]
+        hits = []
+        for image, match in zip(images, matched, strict=True):
+            why = [self._reason(term, match.row, scored.evidence) for term in match.terms]
+            why += [by_kind[image.content_id] for by_kind in notes if image.content_id in by_kind]
+            hits.append(hit_of(image, float(scored.score[match.row]), why))
         return SearchResult(
             query=query,
             hits=hits,
@@ -181,120 +186,52 @@ class SearchEngine:
             language=plan.language,
         )
 
-    def _with_text(self, owner: int, plan: QueryPlan) -> tuple[list[Conjunction], list[str], dict[int, TextEvidence]]:
-        """The query read with the text in the owner's images (search/text.py): text evidence for
-        its terms, and terms only text answers (unknown words found in text, quoted phrases) added
-        to every alternative. Returns the alternatives, the words still unknown, and the evidence
-        by id(term)."""
-        alternatives, unknown, last_word = plan.alternatives, plan.unknown_words, plan.last_word
-        text: dict[int, TextEvidence] = {}
-        for term in {id(t): t for alt in alternatives for t in alt.terms}.values():
-            words = term.term.split()
-            found = find_text(self.store.texts, owner, words, prefix=words[-1] == last_word)
-            if found:
-                text[id(term)] = found
-        text_terms: list[TermVector] = []
-        for word in unknown:
-            found = find_text(self.store.texts, owner, [word], prefix=word == last_word)
-            if found:
-                text_terms.append(_text_term(word, found, text))
-        for words in plan.phrases:  # literal: required even where no image has it
-            text_terms.append(_text_term(f'"{" ".join(words)}"', find_text(self.store.texts, owner, words), text))
-        if text_terms:
-            alternatives = [Conjunction(a.terms + text_terms) for a in alternatives] or [Conjunction(text_terms)]
-        found_words = {t.term for t in text_terms}
-        return alternatives, [w for w in unknown if w not in found_words], text
+    def _term_candidates(self, term: TermVector, evidence: list[QueryEvidence]) -> NDArray[np.int64]:
+        found = [ids for e in evidence for ids in [e.candidates(term, CANDIDATE_BUDGET)] if ids is not None]
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        union = found[0]
+        for ids in found[1:]:
+            union = np.union1d(union, ids)
+        return union
 
     def _score(
         self,
-        owner: int,
         alternatives: list[Conjunction],
         terms: list[TermVector],
         ids: NDArray[np.int64],
-        text: dict[int, TextEvidence],
+        evidence: list[QueryEvidence],
     ) -> _Scored:
-        """Exact scores of sorted content ids from their forward rows, faces and text: best
-        alternative each."""
-        class_ids, probs = self.store.categories(owner, ids)
-        term_scores = {id(t): _term_scores(t.vector, class_ids, probs) for t in terms}
-        face_scores = {id(t): self._face_scores(owner, t, ids) for t in terms if t.faces is not None}
-        text_scores = {id(t): text[id(t)].scores(ids) for t in terms if id(t) in text}
-        for evidence in (face_scores, text_scores):
-            for term_id, scores in evidence.items():
-                term_scores[term_id] = np.maximum(term_scores[term_id], scores)
-        best = np.zeros(len(ids), dtype=np.float32)
+        """Exact scores of sorted content ids from every kind of evidence: a term's score is the
+        best its evidence gives, an image's the best alternative's."""
+        read = [e.score(terms, ids) for e in evidence]
+        term_scores = {}
+        for term in terms:
+            best = np.zeros(len(ids), dtype=np.float32)
+            found = [scores for r in read for scores in [r.of(term)] if scores is not None]
+            if found:
+                best = found[0]
+                for scores in found[1:]:
+                    best = np.maximum(best, scores)
+            term_scores[id(term)] = best
+        vouched = frozenset(id(t) for t in terms if any(e.vouches_for(t) for e in evidence))
+        best_score = np.zeros(len(ids), dtype=np.float32)
         best_alt = np.full(len(ids), -1)
         for a, alternative in enumerate(alternatives):
-            combined = _conjunction_scores(alternative.terms, term_scores, frozenset(text_scores))
-            better = combined > best
-            best[better], best_alt[better] = combined[better], a
-        return _Scored(ids, best, best_alt, class_ids, probs, face_scores, text_scores)
+            combined = _conjunction_scores(alternative.terms, term_scores, vouched)
+            better = combined > best_score
+            best_score[better], best_alt[better] = combined[better], a
+        return _Scored(ids, best_score, best_alt, read)
 
-    def _term_candidates(self, owner: int, term: TermVector, text: TextEvidence | None) -> NDArray[np.int64]:
-        ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, CANDIDATE_BUDGET)
-        if term.faces is not None:
-            people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
-            with_faces = self.store.faces.presence(owner, people, limit=CANDIDATE_BUDGET)
-            ids = np.union1d(ids, np.fromiter(with_faces, dtype=np.int64, count=len(with_faces)))
-        if text is not None:
-            ids = np.union1d(ids, text.ids())
-        return ids
-
-    def _snippets(
-        self,
-        owner: int,
-        images: list[StoredImage],
-        scored: _Scored,
-        alternatives: list[Conjunction],
-        text: dict[int, TextEvidence],
-    ) -> dict[int, str]:
-        """Excerpts of the text of the hits that text evidence helped, around the words it matched."""
-        wanted: list[int] = []
-        phrases: dict[str, list[str]] = {}
-        for image in images:
-            i = int(np.searchsorted(scored.ids, image.content_id))
-            for term in alternatives[int(scored.alternative[i])].terms:
-                if id(term) in scored.text_scores and scored.text_scores[id(term)][i] > 0:
-                    wanted.append(image.content_id)
-                    phrases[" ".join(text[id(term)].words)] = text[id(term)].words
-        return self.store.texts.snippets(owner, sorted(set(wanted)), list(phrases.values()))
-
-    def _face_scores(self, owner: int, term: TermVector, ids: NDArray[np.int64]) -> NDArray[np.float32]:
-        assert term.faces is not None
-        people = list(term.faces.person_ids) if term.faces.person_ids is not None else None
-        prominence = self.store.faces.presence(owner, people, content_ids=ids.tolist())
-        found = np.array([prominence.get(int(i), -1.0) for i in ids], dtype=np.float32)
-        scores = np.minimum(1.0, FACE_BASE_SCORE + FACE_PROMINENCE_GAIN * found)
-        return np.where(found >= 0, scores, 0.0).astype(np.float32)
-
-    def _why(
-        self,
-        terms: list[TermVector],
-        class_ids: NDArray[np.int32],
-        probs: NDArray[np.float32],
-        by_face: dict[int, float],
-        by_text: dict[int, float],
-    ) -> list[str]:
-        reasons = []
-        for term in terms:
-            if by_text.get(id(term), 0.0) > 0 and by_text[id(term)] >= by_face.get(id(term), 0.0):
-                concept = float(_term_scores(term.vector, class_ids[None], probs[None])[0]) if len(term.vector) else 0.0
-                if by_text[id(term)] >= concept:
-                    reasons.append(f"{term.term}: in its text {by_text[id(term)]:.2f}")
-                    continue
-            if by_face.get(id(term), 0.0) > 0:
-                assert term.faces is not None
-                whose = "any person" if term.faces.person_ids is None else term.why[0].removeprefix("person: ")
-                reasons.append(f"{term.term}: face of {whose} {by_face[id(term)]:.2f}")
-                continue
-            weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
-            contributions = sorted(
-                ((weights.get(int(c), 0.0) * float(p), int(c)) for c, p in zip(class_ids, probs)),
-                reverse=True,
-            )
-            shown = [f"{self.concepts.label(c)} {p:.2f}" for p, c in contributions[:2] if p >= 0.01]
-            reasons.append(f"{term.term}: " + ", ".join(shown) if shown else term.term)
-        return reasons
+    @staticmethod
+    def _reason(term: TermVector, row: int, read: list[ScoredEvidence]) -> str:
+        """The term's part of the why: from the first kind of evidence that claims it."""
+        scores = [float(s[row]) if s is not None else 0.0 for s in (r.of(term) for r in read)]
+        for k, evidence in enumerate(read):
+            reason = evidence.reason(term, row, scores[k], max(scores[k + 1 :], default=0.0))
+            if reason is not None:
+                return reason
+        return term.term
 
     def _restricted(self, owner: int, where: ImageFilter | None) -> bool:
         """Whether the owner sees less than the whole library (so a short page may be incomplete)."""
@@ -425,23 +362,16 @@ class SearchEngine:
         return self._embed_image(image)
 
 
-def _text_term(words: str, found: TextEvidence, text: dict[int, TextEvidence]) -> TermVector:
-    """A term only text can answer (a word no concept knows, a quoted phrase)."""
-    term = TermVector(term=words, vector=empty_vector(), why=["text in the image"])
-    text[id(term)] = found
-    return term
-
-
 def _conjunction_scores(
-    terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]], in_text: frozenset[int] = frozenset()
+    terms: list[TermVector], term_scores: dict[int, NDArray[np.float32]], vouched: frozenset[int] = frozenset()
 ) -> NDArray[np.float32]:
     """Geometric mean of the terms that must match, each at least TERM_FLOOR.
 
     Terms known only through word vectors (no WordNet path to any class: "sky", "snow") are weak
-    evidence, so they cannot veto an image; they add their score as a bonus instead, unless some
-    image has the word in its text (`in_text`: ids of such terms), which is no weak evidence.
+    evidence, so they cannot veto an image; they add their score as a bonus instead, unless other
+    evidence vouches for them (`vouched`: ids of such terms; some image has the word in its text).
     """
-    weak = {id(t) for t in terms if t.glove_only and id(t) not in in_text}
+    weak = {id(t) for t in terms if t.glove_only and id(t) not in vouched}
     required = [t for t in terms if id(t) not in weak] or terms
     optional = [t for t in terms if id(t) in weak and required is not terms]
     if len(required) == 1:  # one term: its score is the answer (the threshold judges it)
@@ -453,18 +383,6 @@ def _conjunction_scores(
     for term in optional:
         combined += np.where(combined > 0, term_scores[id(term)], 0.0)
     return combined.astype(np.float32)
-
-
-def _term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Σ weight × probability over the image's classes that stand out of its noise floor.
-
-    A broad concept ("animal": ~400 classes) would otherwise collect the flat tail of an
-    uncertain image (a texture, a drawing) into a sizeable score."""
-    if not len(class_ids):
-        return np.zeros(0, np.float32)
-    dense = np.zeros(1000, dtype=np.float32)
-    dense[vector.ids] = vector.weights
-    return (dense[class_ids] * np.where(probs >= CLASS_NOISE_FLOOR, probs, 0.0)).sum(axis=1)
 
 
 def indexed_content(store: Store, owner: int, image: ImageRef) -> int | None:

@@ -1,0 +1,80 @@
+"""The classifier's categories (the 1000 ImageNet classes) as evidence for query terms.
+
+Each term is a sparse vector over the classes. Candidates come from the heads of the terms'
+posting lists, and are rescored exactly from the forward rows: score(term) = Σ_c weight_c × p_c
+(the Dropbox design).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.language.concepts import ConceptSpace, TermVector
+from pixseek.language.query import QueryPlan
+from pixseek.records import SparseVector
+from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+from pixseek.store.base import Store
+
+CLASS_NOISE_FLOOR = 0.02  # class probabilities below this are an image's noise (4x fewer false hits, bench/)
+MIN_IMPACT = 0.01  # posting-list head: weight × probability at least this
+
+
+@dataclass
+class CategoryEvidence:
+    """The kind, registered with the engine."""
+
+    store: Store
+    concepts: ConceptSpace
+
+    def for_query(self, owner: int, plan: QueryPlan) -> CategoriesForQuery:
+        return CategoriesForQuery(self.store, self.concepts, owner)
+
+
+@dataclass
+class CategoriesForQuery(QueryEvidence):
+    store: Store
+    concepts: ConceptSpace
+    owner: int
+
+    def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64]:
+        return self.store.sparse_candidates(self.owner, term.vector, MIN_IMPACT, budget)
+
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredCategories:
+        class_ids, probs = self.store.categories(self.owner, ids)
+        return ScoredCategories(self.concepts, class_ids, probs, {id(t): term_scores(t.vector, class_ids, probs) for t in terms})
+
+
+@dataclass
+class ScoredCategories(ScoredEvidence):
+    concepts: ConceptSpace
+    class_ids: NDArray[np.int32]
+    probs: NDArray[np.float32]
+    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
+
+    def of(self, term: TermVector) -> NDArray[np.float32]:
+        return self.scores[id(term)]
+
+    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
+        """The (at most two) classes that contributed most, whatever the kinds after say."""
+        weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
+        contributions = sorted(
+            ((weights.get(int(c), 0.0) * float(p), int(c)) for c, p in zip(self.class_ids[row], self.probs[row])),
+            reverse=True,
+        )
+        shown = [f"{self.concepts.label(c)} {p:.2f}" for p, c in contributions[:2] if p >= 0.01]
+        return f"{term.term}: " + ", ".join(shown) if shown else None
+
+
+def term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Σ weight × probability over the image's classes that stand out of its noise floor.
+
+    A broad concept ("animal": ~400 classes) would otherwise collect the flat tail of an
+    uncertain image (a texture, a drawing) into a sizeable score."""
+    if not len(class_ids):
+        return np.zeros(0, np.float32)
+    dense = np.zeros(1000, dtype=np.float32)
+    dense[vector.ids] = vector.weights
+    return (dense[class_ids] * np.where(probs >= CLASS_NOISE_FLOOR, probs, 0.0)).sum(axis=1)
