@@ -64,7 +64,7 @@ from pixseek.language.query import (
     is_stopword,
     looks_like_word,
     parse_query,
-    read_text,
+    read_query,
 )
 from pixseek.language.tag_names import TagNames
 from pixseek.records import SparseVector
@@ -308,7 +308,7 @@ class Multilingual:
 
         Raises UnsupportedLanguageError for an unknown `lang`.
         """
-        words = read_text(query)
+        words = read_query(query)
         ranked = self._languages(words, lang, preferred)
         try:
             plan = self._parse_ranked(words, base, ranked)
@@ -594,7 +594,7 @@ class TranslatingVocabulary:
 
 
 def _words(text: str | QueryText) -> QueryText:
-    return text if isinstance(text, QueryText) else read_text(text, quotes=False)
+    return text if isinstance(text, QueryText) else read_query(text, quotes=False)
 
 
 def _content_words(tokens: list[str], language: str) -> list[str]:

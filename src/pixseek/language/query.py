@@ -101,7 +101,7 @@ class QueryText:
     last_word: str  # the last token when the query may still be being typed, else ""
 
 
-def read_text(query: str, quotes: bool = True) -> QueryText:
+def read_query(query: str, quotes: bool = True) -> QueryText:
     """Split off quoted phrases (unless `quotes` is False) and tokenise everything, once.
 
     The last word may be unfinished (instant search) when no phrase is quoted and the query does
@@ -131,12 +131,12 @@ def tokenize(text: str) -> list[str]:
 
 
 def parse_query(text: str | QueryText, concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> QueryPlan:
-    """Parse free text (or a text read by read_text) into alternatives; raises UnknownQueryError
+    """Parse free text (or a text read by read_query) into alternatives; raises UnknownQueryError
     if no word is known.
 
     `stopwords` are the query language's function and "photo" words (English by default).
     """
-    words = text if isinstance(text, QueryText) else read_text(text, quotes=False)
+    words = text if isinstance(text, QueryText) else read_query(text, quotes=False)
     text, tokens = words.rest, words.tokens
     notes: list[str] = []
     if len(tokens) > MAX_TOKENS:
