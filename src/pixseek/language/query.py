@@ -72,6 +72,11 @@ class QueryPlan:
     last_word: str = ""  # the last word while it may be unfinished (instant search), else ""
     error: str = ""  # why no word was read as a concept, when none was
 
+    @property
+    def terms(self) -> list[TermVector]:
+        """Each term of the alternatives once (alternatives share terms), in order."""
+        return list({id(t): t for alt in self.alternatives for t in alt.terms}.values())
+
     def __str__(self) -> str:
         return " OR ".join(f"({a})" for a in self.alternatives)
 

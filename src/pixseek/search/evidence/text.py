@@ -74,7 +74,7 @@ class TextInImageEvidence:
         terms only text answers (unknown words found in text, quoted phrases)."""
         texts, last_word = self.store.texts, plan.last_word
         found_for: dict[int, TextEvidence] = {}  # id(term) ->
-        for term in {id(t): t for alt in plan.alternatives for t in alt.terms}.values():
+        for term in plan.terms:
             words = term.term.split()
             found = find_text(texts, owner, words, prefix=words[-1] == last_word)
             if found:
