@@ -116,6 +116,7 @@ def check_vector_operations(url: str, connection: Any = None, server_log: Path |
     flags."""
     import psycopg
 
+    log_start = _size(server_log)  # only a crash logged from now on is this probe's
     conn = connection if connection is not None else psycopg.connect(url, autocommit=True, connect_timeout=10)
     try:
         conn.execute("BEGIN")
@@ -128,16 +129,23 @@ def check_vector_operations(url: str, connection: Any = None, server_log: Path |
     except psycopg.OperationalError as exc:
         if not (conn.closed or conn.broken):
             raise
-        raise VectorSupportError(_crash_message(url, str(exc).strip(), server_log)) from None
+        raise VectorSupportError(_crash_message(url, str(exc).strip(), server_log, log_start)) from None
     finally:
         if connection is None:
             conn.close()
 
 
-def _crash_message(url: str, error: str, server_log: Path | None) -> str:
+def _size(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def _crash_message(url: str, error: str, server_log: Path | None, log_start: int) -> str:
     where = f"the PostgreSQL server at {shown_url(url)}"
     first_line = error.splitlines()[0] if error else "connection lost"
-    signal, name = _crash_signal(url, server_log)
+    signal, name = _crash_signal(url, server_log, log_start)
     flags = avx512_flags()
     cpu = f"this CPU's AVX-512 flags: {' '.join(flags)}" if flags else "this CPU has no AVX-512 flags (/proc/cpuinfo)"
     if signal == _SIGILL:
@@ -155,7 +163,7 @@ def _crash_message(url: str, error: str, server_log: Path | None) -> str:
     )
 
 
-def _crash_signal(url: str, server_log: Path | None) -> tuple[int | None, str | None]:
+def _crash_signal(url: str, server_log: Path | None, log_start: int) -> tuple[int | None, str | None]:
     """(signal, its name) of the last backend crash in the server log, once the server is back."""
     import psycopg
 
@@ -178,7 +186,9 @@ def _crash_signal(url: str, server_log: Path | None) -> tuple[int | None, str | 
             break
     if server_log is not None:
         try:
-            text = server_log.read_text(errors="replace")
+            with open(server_log, "rb") as log:
+                log.seek(log_start)
+                text = log.read().decode(errors="replace")
         except OSError:
             text = ""
     crashes = _CRASH_LINE.findall(text)
