@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import APIKeyCookie, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
@@ -364,7 +365,16 @@ def single_user_active(request: Request) -> bool:
     return not service.accounts.any_credentials()
 
 
-def current_user(request: Request) -> User:
+# How a request names its user, for the OpenAPI schema (current_user reads the headers itself).
+_TOKEN = HTTPBearer(auto_error=False, scheme_name="token", description="an API token: `pixseek user token NAME`")
+_SESSION = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, scheme_name="session", description="the cookie `/api/login` sets"
+)
+
+
+def current_user(
+    request: Request, _token: Annotated[Any, Depends(_TOKEN)] = None, _session: Annotated[Any, Depends(_SESSION)] = None
+) -> User:
     """Bearer token, else session cookie, else the default user in single-user mode, else 401."""
     service = _service(request)
     accounts = service.accounts
