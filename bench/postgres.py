@@ -114,7 +114,7 @@ def _recreated(server_url: str, name: str) -> str:
 # ---- loading ------------------------------------------------------------------------------------
 def load_single(server_url: str, size: int, source_home: Path) -> dict[str, float]:
     """The whole library under one owner, by pixseek migrate's code; cached with its timings."""
-    from pixseek.migrate import migrate
+    from pixseek.store.migrate import migrate
     from pixseek.store import open_store
 
     name = f"single_v1_{size}"

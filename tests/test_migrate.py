@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from pixseek.migrate import MigrationError, migrate
+from pixseek.store.migrate import MigrationError, migrate
 from pixseek.records import Analysis, Face, FileState, ImageMeta, TextLine
 from pixseek.search.engine import SearchEngine
 from pixseek.service.public_ids import PublicIds

@@ -462,7 +462,7 @@ def migrate(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a library between stores (directory ↔ PostgreSQL) without analysing anything again."""
-    from pixseek.migrate import migrate as run_migration
+    from pixseek.store.migrate import migrate as run_migration
     from pixseek.store import StoreError, open_store
 
     try:
