@@ -2,7 +2,7 @@
 
     python -m bench.containment [--quick]
 
-The ceiling (pixseek.workers, RLIMIT_DATA) counts a worker's data segment, so that is what is
+The ceiling (pixseek.pipeline.workers, RLIMIT_DATA) counts a worker's data segment, so that is what is
 measured here: VmData of one worker (faces and OCR on), sampled from /proc every 2 ms while it
 analyses each picture, for 12 MP camera JPEGs, 12 MP portraits (faces found and embedded) and dense
 scanned pages (OCR reads 40 lines), besides the models-loaded baseline. Then `kill -9` of a process
@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.common import finish, model_dir, parser, print_table, rounded
 from bench.corpus import big_jpegs, portrait_jpegs
 from pixseek.samples import TEXT_FONTS, font_file, render_document
-from pixseek.workers import AnalysisWorkers, WorkerLimits
+from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits
 
 _WORDS = "invoice total due payment account number balance summary report quarterly results march april".split()
 
@@ -73,7 +73,7 @@ def peak_data_mb(workers: AnalysisWorkers, path: Path) -> tuple[float, float]:
 _HOLDER = """
 import sys
 from pathlib import Path
-from pixseek.workers import AnalysisWorkers
+from pixseek.pipeline.workers import AnalysisWorkers
 if __name__ == "__main__":
     pages = sys.argv[2:]
     with AnalysisWorkers(Path(sys.argv[1]), workers=2) as workers:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.common import CACHE_DIR, Result, finish, model_dir, parser, rounded, setup_env
 from bench.corpus import big_jpegs
-from pixseek.analysis import AnalysisOptions
-from pixseek.indexer import Indexer
+from pixseek.pipeline.analysis import AnalysisOptions
+from pixseek.pipeline.indexer import Indexer
 from pixseek.store import EmbeddedStore
 
 OPTIONS = AnalysisOptions(faces=False, text=False)
@@ -39,7 +39,7 @@ def _rate(paths: Sequence[Path], workers: int) -> float:
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
         dashboard_address=None, worker_dashboard_address=None,
     ) as cluster, Client(cluster) as client:
-        from pixseek.distributed import analyse_on_worker
+        from pixseek.pipeline.distributed import analyse_on_worker
 
         # Load the models on every worker before the clock starts.
         warm = [client.submit(analyse_on_worker, str(paths[0]), str(model_dir()), OPTIONS, frozenset(),

@@ -48,9 +48,9 @@ from bench.common import (
 )
 from bench.corpus import big_jpegs, portrait_jpegs
 from bench.index_throughput import end_to_end
-from pixseek.analysis import AnalysisOptions
+from pixseek.pipeline.analysis import AnalysisOptions
 from pixseek.analyzers.faces import DETECT_SIDE, MIN_DETECTION_SCORE
-from pixseek.people import CLUSTER_DISTANCE, SAME_PERSON_DISTANCE
+from pixseek.pipeline.people import CLUSTER_DISTANCE, SAME_PERSON_DISTANCE
 from pixseek.samples import FACE_PEOPLE, FaceSample, write_face_set
 
 SIDES = tuple(sorted({480, 560, DETECT_SIDE, 800, 1024}))  # detection sides measured end to end
@@ -130,7 +130,7 @@ def _print_sides(title: str, measured: dict[str, Any]) -> None:
 # ---- (b) face analysis throughput, one process --------------------------------------------------
 def throughput(samples: Sequence[FaceSample], models: Path) -> dict[str, float]:
     """Detection + embedding over the face set at the default side, one process, one thread."""
-    from pixseek.analysis import ImageAnalyzer
+    from pixseek.pipeline.analysis import ImageAnalyzer
 
     analyzer = ImageAnalyzer(models, threads=1, options=AnalysisOptions(face_detect_side=DETECT_SIDE, text=False))
     analyzer.analyze(samples[0].path)  # first run: allocations, page cache
@@ -306,7 +306,7 @@ def false_faces(samples: Sequence[FaceSample], side: int) -> dict[str, Any]:
 def index_face_set(root: Path, samples: Sequence[FaceSample], side: int, workers: int) -> dict[str, Any]:
     """Index the face set at `side`, then judge detection, top-1, distances, search, grouping."""
     from pixseek.library import Library
-    from pixseek.people import cluster_faces
+    from pixseek.pipeline.people import cluster_faces
     from pixseek.search.faces import FaceSearch
 
     home = CACHE_DIR / f"faces-library-{side}"

@@ -31,7 +31,7 @@ from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_tab
 from bench.corpus import big_jpegs
 
 if TYPE_CHECKING:
-    from pixseek.analysis import AnalysisOptions
+    from pixseek.pipeline.analysis import AnalysisOptions
 
 GOAL_E2E_IMG_S = 40.0
 
@@ -225,7 +225,7 @@ def profile_steps(paths: Sequence[Path], model_directory: Path) -> dict[str, flo
 
 # ---- main ---------------------------------------------------------------------------------------
 def run(count: int, workers: int) -> Result:
-    from pixseek.analysis import AnalysisOptions
+    from pixseek.pipeline.analysis import AnalysisOptions
 
     setup_env()
     models = model_dir()

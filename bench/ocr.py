@@ -277,7 +277,7 @@ def text_set_section(reader: TextReader) -> Result:
 def _index_rates(paths: Sequence[Path], repeat: int) -> tuple[float, float]:
     """Best img/s with OCR off and on: the real Indexer, 2 workers, faces off, runs interleaved."""
     from bench.index_throughput import end_to_end
-    from pixseek.analysis import AnalysisOptions
+    from pixseek.pipeline.analysis import AnalysisOptions
 
     for path in paths:  # page cache: every run reads warm files
         path.read_bytes()

@@ -158,7 +158,7 @@ def synthetic_path(i: int) -> str:
 
 def build_library(size: int, seed: int = 1) -> dict[str, float]:
     """Build (or resume, or reuse) the synthetic library of `size` images; returns build timings."""
-    from pixseek.analysis import ANALYZER_VERSION
+    from pixseek.pipeline.analysis import ANALYZER_VERSION
     from pixseek.records import Analysis, FileState, ImageMeta
     from pixseek.store import DEFAULT_OWNER, open_store
     from pixseek.store.sparse import top_k

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from pixseek.samples import TEXT_FONTS, font_file, render_document
 from pixseek.service.app import create_app
 from pixseek.service.settings import ServiceSettings
-from pixseek.workers import AnalysisWorkers, WorkerLimits, too_much_memory, too_slow
+from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, too_much_memory, too_slow
 
 CSRF = {"X-Requested-With": "pixseek-tests"}
 LOW_MEMORY_MB = 320  # the models take ~180 of it, a small picture ~30 more; the page needs 380+
@@ -136,7 +136,7 @@ def test_an_upload_past_the_memory_ceiling_fails_its_job_and_others_go_on(
 
 
 def test_a_ceiling_below_what_the_models_need_is_a_clear_setup_error(model_dir: Path, gallery_master):
-    from pixseek.workers import WorkersUnavailable
+    from pixseek.pipeline.workers import WorkersUnavailable
 
     with AnalysisWorkers(model_dir, workers=1, limits=WorkerLimits(memory_mb=64)) as workers:
         with pytest.raises(WorkersUnavailable, match="loading the models needs more than 64 MB"):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pixseek.analysis import AnalysisOptions
-from pixseek.indexer import Indexer, IndexingError
+from pixseek.pipeline.analysis import AnalysisOptions
+from pixseek.pipeline.indexer import Indexer, IndexingError
 from pixseek.store import DEFAULT_OWNER, EmbeddedStore, open_store
 
 distributed = pytest.importorskip("distributed")

@@ -166,7 +166,7 @@ def rss_mb() -> float:
 def analyse_files_in_child(model_dir: str, paths: list[str]) -> dict:
     """Runs in a fresh spawned process: load the models, then analyse each file in turn, each with
     its own peak RSS above the RSS the process had with its models loaded (the baseline)."""
-    from pixseek.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
 
     analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=AnalysisOptions(faces=True, text=True))
     baseline = rss_mb()
@@ -234,7 +234,7 @@ def test_extreme_shapes_are_refused_from_the_header_alone():
 def test_decodes_for_detail_stay_under_the_pixel_cap(shape_files):
     # OCR and faces ask for larger decodes of the same bytes (up to full resolution): a 9000 x 9000
     # picture is never converted whole (324 MB of RGB besides its 81 MB of 1-bit pixels).
-    from pixseek.analysis import MAX_DETAIL_PIXELS, _loader
+    from pixseek.pipeline.analysis import MAX_DETAIL_PIXELS, _loader
 
     data = shape_files["9000x9000 1-bit PNG"].read_bytes()
     load_at_least = _loader(data, load_image(data, min_side=375))
@@ -375,7 +375,7 @@ def mutated_files(draw) -> bytes:
 
 @pytest.fixture(scope="module")
 def analyzer(model_dir):
-    from pixseek.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
 
     return ImageAnalyzer(model_dir, threads=1, options=AnalysisOptions(faces=True, text=True))
 

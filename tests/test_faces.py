@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixseek.analysis import AnalysisOptions, ImageAnalyzer
+from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
 from pixseek.imageio.decode import ImageDecodeError
 from pixseek.library import Library
-from pixseek.people import (
+from pixseek.pipeline.people import (
     CLUSTER_DISTANCE,
     SAME_PERSON_DISTANCE,
     CorrectionError,
@@ -28,7 +28,7 @@ from pixseek.people import (
     name_person,
     remove_faces,
 )
-from pixseek.people import split_person as split_person_
+from pixseek.pipeline.people import split_person as split_person_
 from pixseek.samples import FaceSample, write_face_set
 from pixseek.search.faces import NoFaceError
 from pixseek.store import EmbeddedStore
@@ -424,7 +424,7 @@ def test_cli_faces_and_people(pixseek_env, face_set, tmp_path):
 def test_a_burst_of_near_identical_faces_is_one_person(tmp_path):
     """More copies of one face than a neighbour list holds (a burst of shots) make one person,
     and a far-away face stays alone, ungrouped."""
-    from pixseek.people import NEIGHBOURS, cluster_faces
+    from pixseek.pipeline.people import NEIGHBOURS, cluster_faces
     from pixseek.records import Analysis, Face, FileState, ImageMeta
     from pixseek.store.sparse import top_k
 

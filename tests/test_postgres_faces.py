@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from pixseek.people import (
+from pixseek.pipeline.people import (
     NEIGHBOURS,
     CorrectionError,
     cluster_faces,
@@ -46,7 +46,7 @@ def faces(db: Database) -> Iterator[PostgresFaces]:
 
 
 class StandIn:
-    """What pixseek.people needs of a Store: its faces and commit()."""
+    """What pixseek.pipeline.people needs of a Store: its faces and commit()."""
 
     def __init__(self, db: Database) -> None:
         self.faces = PostgresFaces(db)
@@ -402,7 +402,7 @@ def test_nearest_for_a_small_owner_in_a_big_graph_uses_iterative_hnsw(crowded, m
     db.rollback()
 
 
-# ---- pixseek.people on this store --------------------------------------------------------------
+# ---- pixseek.pipeline.people on this store --------------------------------------------------------------
 def test_clustering_and_corrections_on_postgres(db):
     owner = next(_owners)
     store = StandIn(db)
@@ -419,7 +419,7 @@ def test_clustering_and_corrections_on_postgres(db):
     alice, bert = of[a_ids[0]], of[b_ids[0]]
     assert {of[i] for i in a_ids} == {alice} and {of[i] for i in b_ids} == {bert} and alice != bert
     assert {of[i] for i in stranger_ids} == {None}
-    # corrections, through pixseek.people
+    # corrections, through pixseek.pipeline.people
     assert name_person(store, owner, alice, "  Alice ").name == "Alice"
     split = split_person(store, owner, bert, b_ids[:1])
     assert split.new_person.faces == 1 and split.person.faces == 4

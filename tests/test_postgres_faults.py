@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pixseek import indexer as indexer_module
-from pixseek.analysis import AnalysisOptions
-from pixseek.indexer import Indexer, describe
+from pixseek.pipeline import indexer as indexer_module
+from pixseek.pipeline.analysis import AnalysisOptions
+from pixseek.pipeline.indexer import Indexer, describe
 from pixseek.store import DEFAULT_OWNER, open_store
 from pixseek.store.base import StoreUnavailable
 

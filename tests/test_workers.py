@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from pixseek.workers import AnalysisWorkers
+from pixseek.pipeline.workers import AnalysisWorkers
 
 
 def test_a_killed_worker_loses_no_file(gallery_master, model_dir: Path):

@@ -25,8 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 from pixseek.analyzers.faces import DETECT_SIDE
-from pixseek.people import SAME_PERSON_DISTANCE
-from pixseek.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
+from pixseek.pipeline.people import SAME_PERSON_DISTANCE
+from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
 from pixseek.records import ImageFilter
 
 app = typer.Typer(
@@ -179,9 +179,9 @@ def index(
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse every image under FOLDER once; later runs only process what changed."""
-    from pixseek.analysis import AnalysisOptions
+    from pixseek.pipeline.analysis import AnalysisOptions
     from pixseek.imageio.files import ScanRootError
-    from pixseek.indexer import IndexingError, describe
+    from pixseek.pipeline.indexer import IndexingError, describe
 
     library = _library()
     library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side, text=ocr)
@@ -636,8 +636,8 @@ def people_list(
 
 
 def _correct(make, *args):
-    """Run a correction from pixseek.people, turning its errors into messages."""
-    from pixseek.people import CorrectionError
+    """Run a correction from pixseek.pipeline.people, turning its errors into messages."""
+    from pixseek.pipeline.people import CorrectionError
 
     library = _library()
     try:
@@ -652,7 +652,7 @@ def people_name(
     name: Annotated[str, typer.Argument(help='The name, e.g. "Alice"; "" removes it.')],
 ) -> None:
     """Name a person: the name then finds their photos in `pixseek search`."""
-    from pixseek.people import name_person
+    from pixseek.pipeline.people import name_person
 
     person = _correct(name_person, person_id, name)
     out.print(f"person {person_id}: {person.name or '(no name)'}", highlight=False, markup=False)
@@ -664,7 +664,7 @@ def people_merge(
     others: Annotated[list[int], typer.Argument(help="People who are the same person (their faces move over).")],
 ) -> None:
     """Merge people that are one person (a correction the grouping never undoes)."""
-    from pixseek.people import merge_people
+    from pixseek.pipeline.people import merge_people
 
     person = _correct(merge_people, person_id, others).person
     shown = f"{person.faces} faces in {person.images} photos" if person else "no faces"
@@ -677,7 +677,7 @@ def people_split(
     face_ids: Annotated[list[int], typer.Argument(help="Face ids (see `pixseek people show`) that are someone else.")],
 ) -> None:
     """Move faces out of a person into a new person of their own."""
-    from pixseek.people import split_person
+    from pixseek.pipeline.people import split_person
 
     done = _correct(split_person, person_id, face_ids)
     out.print(f"new person {done.new_person.id} with {done.faces_moved} face(s)", highlight=False, markup=False)
@@ -689,7 +689,7 @@ def people_remove(
     face_ids: Annotated[list[int], typer.Argument(help="Face ids that are nobody worth grouping.")],
 ) -> None:
     """Take faces out of a person for good (the grouping will not put them back)."""
-    from pixseek.people import remove_faces
+    from pixseek.pipeline.people import remove_faces
 
     done = _correct(remove_faces, person_id, face_ids)
     out.print(f"removed {done.faces_moved} face(s) from person {person_id}", highlight=False, markup=False)
@@ -702,7 +702,7 @@ def people_show(
     as_json: JsonOpt = False,
 ) -> None:
     """A person's photos, with the face ids (for split/remove) and boxes."""
-    from pixseek.people import get_person
+    from pixseek.pipeline.people import get_person
 
     library = _library()
     person = _correct(get_person, person_id)

@@ -17,11 +17,11 @@ from pixseek.store.sparse import dense_probabilities
 # The layers are imported when first used: `pixseek index` never loads the language tables,
 # and `pixseek search` never loads ONNX Runtime unless it has to analyse a new image.
 if TYPE_CHECKING:
-    from pixseek.analysis import AnalysisOptions, ImageAnalyzer
-    from pixseek.people import ClusterReport
-    from pixseek.workers import WorkerLimits
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.pipeline.people import ClusterReport
+    from pixseek.pipeline.workers import WorkerLimits
     from pixseek.search.faces import FaceSearch
-    from pixseek.indexer import Indexer, Progress
+    from pixseek.pipeline.indexer import Indexer, Progress
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.engine import SearchEngine
 
@@ -34,7 +34,7 @@ class Library:
         options: "AnalysisOptions | None" = None,
         store: str | None = None,
     ) -> None:
-        from pixseek.analysis import AnalysisOptions
+        from pixseek.pipeline.analysis import AnalysisOptions
 
         self.options = options or AnalysisOptions()
         self.paths: Paths = resolve_paths(home, store)
@@ -50,7 +50,7 @@ class Library:
 
     @cached_property
     def analyzer(self) -> "ImageAnalyzer":
-        from pixseek.analysis import ImageAnalyzer
+        from pixseek.pipeline.analysis import ImageAnalyzer
 
         return ImageAnalyzer(self.paths.models, threads=2, options=self.options)
 
@@ -76,7 +76,7 @@ class Library:
 
     def cluster_faces(self, owner: int | None = None) -> "ClusterReport":
         """Group new faces into people (incremental: existing people keep their faces)."""
-        from pixseek.people import cluster_faces
+        from pixseek.pipeline.people import cluster_faces
 
         return cluster_faces(self.store, self.owner if owner is None else owner)
 
@@ -88,8 +88,8 @@ class Library:
         scheduler: str | None = None,
         limits: "WorkerLimits | None" = None,
     ) -> "Indexer":
-        from pixseek.indexer import Indexer
-        from pixseek.workers import WorkerLimits
+        from pixseek.pipeline.indexer import Indexer
+        from pixseek.pipeline.workers import WorkerLimits
 
         return Indexer(
             self.store, self.paths.models, workers=workers, progress=progress,

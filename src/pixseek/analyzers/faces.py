@@ -6,7 +6,7 @@ Models come from the `dlib-bin` wheel and the `face-recognition-models` package.
 without importing it.
 
 Embeddings of the same person are within Euclidean distance ~0.6 of each other (dlib's LFW
-threshold); pixseek's calibration is in `pixseek.people` and bench/README.md.
+threshold); pixseek's calibration is in `pixseek.pipeline.people` and bench/README.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The query face comes from one of the user's images (its stored faces) or from any picture
 (detected and embedded on the spot). Nearest faces are found in the face index, kept within
-`max_distance` (0.55 by default, see pixseek.people), and mapped back to their images: each image once, with
+`max_distance` (0.55 by default, see pixseek.pipeline.people), and mapped back to their images: each image once, with
 the face that matched.
 """
 
@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from pixseek.people import SAME_PERSON_DISTANCE
+from pixseek.pipeline.people import SAME_PERSON_DISTANCE
 from pixseek.records import Box, Face, ImageFilter, StoredFace, Vector
 from pixseek.search.engine import Hit, ImageRef, QueryError, describe_image, hit_of, indexed_content
 from pixseek.store.base import Store

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from pixseek.analysis import AnalysisOptions, AnalysisResult
-from pixseek.people import cluster_faces
+from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
+from pixseek.pipeline.people import cluster_faces
 from pixseek.records import FileState, Job
 from pixseek.store import open_store
 from pixseek.store.base import Store
-from pixseek.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
+from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
 
 log = logging.getLogger("pixseek.jobs")
 

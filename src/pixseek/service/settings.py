@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pixseek.analysis import AnalysisOptions
-from pixseek.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
+from pixseek.pipeline.analysis import AnalysisOptions
+from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits
 
 MiB = 1024 * 1024
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
-from pixseek.analysis import AnalysisOptions, AnalysisResult
+from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, version_covers
 from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store, StoreError, StoreUnavailable
-from pixseek.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
+from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
@@ -253,7 +253,7 @@ class Indexer:
 
     def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
         if self.scheduler is not None:
-            from pixseek.distributed import ClusterUnavailable, DaskWorkers
+            from pixseek.pipeline.distributed import ClusterUnavailable, DaskWorkers
 
             try:
                 with DaskWorkers(self.scheduler, self.model_dir, skip_hashes, self.options) as cluster:
@@ -262,7 +262,7 @@ class Indexer:
                 raise IndexingError(str(exc)) from None
             return
         # Always in worker processes, even for one file: a hostile picture must not take this
-        # process's memory or time, only a worker's (see pixseek.workers).
+        # process's memory or time, only a worker's (see pixseek.pipeline.workers).
         processes = min(self.workers, len(paths))
         try:
             with AnalysisWorkers(self.model_dir, processes, skip_hashes, self.options, self.limits) as workers:

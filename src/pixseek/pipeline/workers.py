@@ -36,7 +36,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
+from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 
 CRASHED = "the image crashed the decoder"
 DEFAULT_MEMORY_MB = 2048  # peaks measured (bench/containment.py): 12 MP photos ~410 MB, dense pages ~710

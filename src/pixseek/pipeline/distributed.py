@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pixseek.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
-from pixseek.workers import CRASHED
+from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
+from pixseek.pipeline.workers import CRASHED
 
 WINDOW_PER_THREAD = 4  # tasks in flight per worker thread: enough to hide the round trips
 RETRIES = 2  # a task whose worker died runs again this many times before the file is skipped
