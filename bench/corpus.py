@@ -1,6 +1,6 @@
 """Real images the benchmarks run on, generated once into bench/.cache.
 
-* `dev_set`: the labelled dev set of `pixseek.samples.write_dev_set` (Fashion-MNIST, digits, photos).
+* `dev_set`: the labelled dev set of `pixseek.demo.samples.write_dev_set` (Fashion-MNIST, digits, photos).
 * `big_jpegs`: camera-sized JPEGs (4000x3000, quality 90) made by upscaling the real sample photos
   with random crops and mirroring, plus a fixed film-grain-like noise (sigma 6) so the files weigh
   about what real 12 MP photos weigh (~2.4 MB: decode cost follows the entropy-coded size, and a
@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bench.common import CACHE_DIR
-from pixseek.samples import FACE_PEOPLE, SampleImage, write_dev_set
+from pixseek.demo.samples import FACE_PEOPLE, SampleImage, write_dev_set
 
 BIG_SIZE = (4000, 3000)
 BIG_QUALITY = 90

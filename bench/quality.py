@@ -2,7 +2,7 @@
 
     python -m bench.quality [--quick] [--per-class 50]
 
-The dev set (`pixseek.samples.write_dev_set`) is indexed with the real pipeline into a library in
+The dev set (`pixseek.demo.samples.write_dev_set`) is indexed with the real pipeline into a library in
 bench/.cache (re-runs only re-check it). Then:
 
 * text -> image: every label word of the set is a query (digit labels excepted: digits are for
@@ -40,7 +40,7 @@ from bench.common import (
     setup_env,
 )
 from bench.corpus import dev_set
-from pixseek.samples import FASHION_QUERIES, SampleImage
+from pixseek.demo.samples import FASHION_QUERIES, SampleImage
 from pixseek.store import DEFAULT_OWNER
 
 THRESHOLDS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50)

@@ -52,7 +52,7 @@ PREFIXES = ["invo", "invoic", "cappu", "quarte", "recei", "dog ", "cat", "coff",
 
 def build(home: Path) -> None:
     from pixseek.library import Library
-    from pixseek.samples import write_demo_gallery, write_face_set, write_text_set
+    from pixseek.demo.samples import write_demo_gallery, write_face_set, write_text_set
 
     gallery = home / "gallery"
     write_demo_gallery(gallery / "demo", fashion_per_class=3)

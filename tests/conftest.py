@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pixseek.samples import SampleImage, write_demo_gallery
+from pixseek.demo.samples import SampleImage, write_demo_gallery
 
 if TYPE_CHECKING:
     from pixseek.language.concepts import ConceptSpace

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pixseek.samples import SampleImage
+from pixseek.demo.samples import SampleImage
 
 # `./dev test` installs Playwright and Chromium, so in CI (CI=true) a missing piece is a failure,
 # not a skip; a developer without them locally gets a skip with the reason.

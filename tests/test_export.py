@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixseek import samples
+from pixseek.demo import samples
 from pixseek.analyzers.checkpoint import CheckpointError, load_state_dict
 from pixseek.analyzers.classifier import ensure_model, preprocess
 from pixseek.analyzers.export import fc_weights_path, weights_path

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from pixseek.library import Library
-from pixseek.samples import write_demo_gallery
+from pixseek.demo.samples import write_demo_gallery
 
 
 @pytest.fixture()

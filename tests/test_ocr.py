@@ -17,7 +17,7 @@ from PIL import Image
 from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import load_image
 from pixseek.records import TextLine
-from pixseek.samples import (
+from pixseek.demo.samples import (
     PHOTOS,
     RenderedText,
     font_file,
@@ -80,7 +80,7 @@ def pooled_recall(reader: TextReader, texts: list[RenderedText], fmt: str) -> fl
 
 
 def photo(category: str) -> Image.Image:
-    from pixseek.samples import _photo_path
+    from pixseek.demo.samples import _photo_path
 
     with Image.open(_photo_path(next(p for p in PHOTOS if p.category == category))) as im:
         return im.convert("RGB")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pixseek import samples
-from pixseek.samples import (
+from pixseek.demo import samples
+from pixseek.demo.samples import (
     FASHION_CLASSES,
     FASHION_QUERIES,
     SampleImage,

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pixseek.samples import write_demo_gallery, write_face_set, write_text_set
+from pixseek.demo.samples import write_demo_gallery, write_face_set, write_text_set
 
 
 def run(args: list[str], env: dict[str, str]) -> None:
