@@ -28,7 +28,7 @@ import pixseek
 from pixseek.service.core import Service
 from pixseek.service.errors import describe_validation
 from pixseek.service.middleware import BodyLimit, SecurityHeaders
-from pixseek.service.routers import api
+from pixseek.service.routers import API_ROUTERS
 from pixseek.service.settings import ServiceSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -66,9 +66,10 @@ class _WebInterface(Mount):
 def _allowed_methods(scope: Scope) -> str | None:
     """Every method that some API route serves at this path (None: not an API path)."""
     methods: set[str] = set()
-    for route in api.routes:
-        if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
-            methods |= route.methods
+    for router in API_ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
+                methods |= route.methods
     return ", ".join(sorted(methods)) or None
 
 
@@ -117,7 +118,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(SecurityHeaders)
-    app.include_router(api)
+    for router in API_ROUTERS:
+        app.include_router(router)
     if STATIC_DIR.is_dir():
         app.router.routes.append(_WebInterface("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui"))
     return app
