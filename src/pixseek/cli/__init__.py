@@ -1,0 +1,73 @@
+"""`pixseek` command line: index a folder, then search it by words, by example, by tags.
+
+The typer app and its global options; each command group is a module of its own (index, search,
+people, users, serve, store), with what they share in common.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pixseek.cli import index, people, search, serve, store, users
+from pixseek.cli.common import _state, err
+
+app = typer.Typer(
+    help="Self-hosted, offline image search: find pictures by what is in them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _main(
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", help="Library directory (default: $PIXSEEK_HOME or ~/.local/share/pixseek)."),
+    ] = None,
+    user: Annotated[
+        Optional[str], typer.Option("--user", "-u", help="Act on this user's images (default: the default user).")
+    ] = None,
+    store: Annotated[
+        Optional[str],
+        typer.Option(
+            "--store",
+            help="Keep the records in this PostgreSQL database (postgresql://user@host/db; default: "
+            "$PIXSEEK_STORE, else the library directory).",
+        ),
+    ] = None,
+) -> None:
+    _state["db"] = db
+    _state["user"] = user
+    _state["store"] = store
+
+
+
+app.command()(index.index)
+for command in (search.search, search.similar, search.tags, search.text, search.words, search.stats):
+    app.command()(command)
+app.command()(store.migrate)
+app.add_typer(people.faces_app, name="faces")
+app.add_typer(people.people_app, name="people")
+app.add_typer(users.users_app, name="user")
+app.command()(serve.serve)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # outside the indexer's own handling (which saves its work)
+        err.print("interrupted")
+        sys.exit(130)
+    finally:
+        library = _state.pop("library", None)
+        if library is not None:
+            library.close()
+
+
+if __name__ == "__main__":
+    main()

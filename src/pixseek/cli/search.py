@@ -1,0 +1,219 @@
+"""Searching and looking: `pixseek search`, `similar`, `tags`, `text`, `words`, `stats`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pixseek.cli.common import (
+    CameraOpt,
+    FromOpt,
+    InOpt,
+    JsonOpt,
+    LimitOpt,
+    ToOpt,
+    _fail,
+    _filter,
+    _image_arg,
+    _library,
+    _print_json,
+    err,
+    out,
+)
+
+
+LangOpt = Annotated[
+    Optional[str],
+    typer.Option("--lang", help="Language of the query: en, fr, de, es, it, pt, nl (default: detected)."),
+]
+
+
+def _show_hits(result, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "query": result.query,
+                "interpretation": result.interpretation,
+                "language": result.language,
+                "unknown_words": result.unknown_words,
+                "took_ms": round(result.took_ms, 2),
+                "results": [
+                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths} for h in result.hits
+                ],
+            }
+        )
+        return
+    if result.language != "en":
+        err.print(f"read as {result.language}: {' OR '.join(result.interpretation)}", markup=False, highlight=False)
+    if result.unknown_words:
+        err.print(f"ignored unknown words: {', '.join(result.unknown_words)}", highlight=False)
+    if not result.hits:
+        out.print("no image matches well enough.", highlight=False)
+        return
+    # One line per hit, path first and unwrapped, so the output stays greppable and copyable.
+    for rank, hit in enumerate(result.hits, 1):
+        out.print(f"{rank:>3}  {hit.score:.3f}  {hit.path}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"             [dim]{escape('; '.join(hit.why))}[/]", highlight=False, soft_wrap=True)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help='Words, e.g. "beach ball", "dog", "espresso".')],
+    limit: LimitOpt = 20,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Minimum score (default: calibrated).")] = None,
+    folder: InOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    camera: CameraOpt = None,
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find images by what is in them (words in several languages, text in the pictures, names)."""
+    from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
+
+    engine = _library().engine
+    try:
+        result = engine.search(
+            _library().owner,
+            query,
+            limit=limit,
+            threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+            where=_filter(folder, date_from, date_to, camera),
+            lang=lang,
+            preferred_lang=_locale_language(),
+        )
+    except QueryError as exc:
+        _fail(str(exc))
+    _show_hits(result, as_json)
+
+
+def _locale_language() -> str | None:
+    """The user's language from the locale ("fr_FR.UTF-8" -> "fr"): breaks ties in detection."""
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value and value not in ("C", "POSIX") and not value.startswith("C."):
+            return value.split(":")[0].split("_")[0].split(".")[0].lower() or None
+    return None
+
+
+def similar(
+    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    limit: LimitOpt = 20,
+    focus: Annotated[Optional[str], typer.Option(help='Compare only on this concept, e.g. "cat".')] = None,
+    folder: InOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    camera: CameraOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the indexed images most similar to IMAGE."""
+    from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
+
+    engine = _library().engine
+    try:
+        result = engine.similar(_library().owner, _image_arg(image), limit=limit, focus=focus, where=_filter(folder, date_from, date_to, camera))
+    except (QueryError, ImageDecodeError) as exc:
+        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+    _show_hits(result, as_json)
+
+
+def tags(
+    image: Annotated[Path, typer.Argument(help="An image file.")],
+    limit: LimitOpt = 10,
+    lang: Annotated[
+        Optional[str], typer.Option("--lang", help="Name the tags in this language: en, fr, de, es, it, pt, nl.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the classifier sees in IMAGE: top categories and broader concepts."""
+    from pixseek.imageio.decode import ImageDecodeError
+    from pixseek.search.engine import QueryError
+
+    try:
+        found = _library().engine.tags(_library().owner, _image_arg(image), k=limit, lang=lang)
+    except ImageDecodeError as exc:
+        _fail(f"{image}: {exc.reason}")
+    except QueryError as exc:
+        _fail(str(exc), code=2)
+    if as_json:
+        _print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
+        return
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("tag", "score", "kind"):
+        table.add_column(column)
+    for t in found:
+        table.add_row(t.name, f"{t.score:.3f}", t.kind)
+    out.print(table)
+
+
+def text(
+    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The text in IMAGE, line by line with its box (x0,y0,x1,y1 in pixels) and confidence."""
+    from pixseek.imageio.decode import ImageDecodeError
+
+    library = _library()
+    path = _image_arg(image)
+    content_id = library.store.content_of_path(library.owner, os.path.abspath(path))
+    lines = library.store.texts.lines(library.owner, content_id) if content_id is not None else None
+    if lines is None:  # not indexed, or indexed without OCR: read it now
+        try:
+            lines = library.analyzer.read_text(path)
+        except ImageDecodeError as exc:
+            _fail(f"{image}: {exc.reason}")
+    if as_json:
+        _print_json([{"text": t.text, "box": list(t.box), "score": round(t.score, 4)} for t in lines])
+        return
+    if not lines:
+        out.print("no text found.", highlight=False)
+    for line in lines:
+        box = ",".join(str(v) for v in line.box)
+        out.print(f"{box:<21} {line.score:.2f}  {line.text}", markup=False, highlight=False, soft_wrap=True)
+
+
+def words(
+    word: Annotated[str, typer.Argument(help="A word, e.g. seashore.")],
+    limit: LimitOpt = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Nearest words in the word-vector space."""
+    found = _library().engine.words(word, k=limit)
+    if not found:
+        _fail(f"unknown word: {word!r}")
+    if as_json:
+        _print_json([{"word": w, "similarity": round(s, 4)} for w, s in found])
+        return
+    for w, s in found:
+        out.print(f"{s:.3f}  {w}", highlight=False)
+
+
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts, index size on disk and bytes per image for each part."""
+    library = _library()
+    s = library.store.stats(library.owner)
+    per_image = {k: (v / s.images if s.images else 0.0) for k, v in s.bytes_by_part.items()}
+    if as_json:
+        _print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
+        return
+    out.print(f"library: {library.paths.home}", highlight=False)
+    if library.paths.store != str(library.paths.home):
+        from pixseek.store.postgres.db import shown_url
+
+        out.print(f"records: {shown_url(library.paths.store)}", highlight=False)
+    out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
+    out.print(f"{s.faces} faces, {s.people} people, {s.with_text} images with text")
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
+        table.add_column(column, justify=justify)
+    for part, size in s.bytes_by_part.items():
+        table.add_row(part, f"{size:,}", f"{per_image[part]:,.0f}")
+    total = sum(s.bytes_by_part.values())
+    table.add_row("total", f"{total:,}", f"{(total / s.images if s.images else 0):,.0f}")
+    out.print(table)
