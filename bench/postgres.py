@@ -392,7 +392,13 @@ def indexer_write_rate(single_url: str, source_home: Path, n: int = 2000) -> flo
     return rate
 
 
-def run(size: int) -> Result:
+def _rounded(results: Result) -> Result:
+    return {k: rounded(v, 4) if "recall" in k or "agreement" in k else rounded(v) for k, v in results.items()}
+
+
+def run(size: int, write: bool) -> None:
+    """Both parts, each merged into results.json as soon as it is measured (so a run cut short
+    keeps the single-owner figures; the loaded databases are cached between runs)."""
     setup_env()
     from bench.scale import _prepare_language_tables
     from bench.synth import build_library, library_dir
@@ -406,8 +412,6 @@ def run(size: int) -> Result:
     with bench_server() as server_url:
         single = load_single(server_url, size, home)
         single_url = database_url(server_url, f"single_v1_{size}")[0]
-        tenants = load_tenants(server_url, size, home)
-        tenants_url = database_url(server_url, f"tenants_v1_{size}")[0]
         n = int(single["images"])
         postings_per_image = single["postings"] / n
         print(f"\nsingle: {n:,} images loaded in {single['load_s']:.0f} s, HNSW built in {single['hnsw_build_s']:.0f} s; "
@@ -421,8 +425,6 @@ def run(size: int) -> Result:
             f"pg_hnsw_build_s_{suffix}": single["hnsw_build_s"],
             f"pg_migrate_s_{suffix}": single["migrate_s"],
             f"pg_disk_bytes_per_image_{suffix}": single["database_bytes"] / n,
-            f"pg_tenants_load_s_{suffix}": tenants["load_s"],
-            f"pg_tenants_hnsw_build_s_{suffix}": tenants["hnsw_build_s"],
         })
         embedded_rows = np.memmap(home / "index" / "embeddings.rows", dtype=np.float16, mode="r").reshape(-1, 1280)
         with Library(home) as embedded, Library(home, store=single_url) as postgres:
@@ -440,6 +442,13 @@ def run(size: int) -> Result:
         for key, value in {**text, **similar, **recall}.items():
             results[f"{key}_{suffix}"] = value
         results[f"pg_add_content_images_s_{suffix}"] = indexer_write_rate(single_url, home)
+        finish(_rounded(results), write)
+        tenants = load_tenants(server_url, size, home)
+        tenants_url = database_url(server_url, f"tenants_v1_{size}")[0]
+        results = {
+            f"pg_tenants_load_s_{suffix}": tenants["load_s"],
+            f"pg_tenants_hnsw_build_s_{suffix}": tenants["hnsw_build_s"],
+        }
         owners, rows = tenant_queries(tenants_url, home, tenants, embedded_rows)
         print_table(
             ["owner rank", "images", "k-NN by", "text p50", "p95", "k-NN p50", "p95", "recall@10", "plain HNSW recall"],
@@ -447,12 +456,12 @@ def run(size: int) -> Result:
         )
         for key, value in owners.items():
             results[f"{key}_{suffix}"] = value
-    return {k: rounded(v, 4) if "recall" in k or "agreement" in k else rounded(v) for k, v in results.items()}
+        finish(_rounded(results), write)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    finish(run(100_000 if args.quick else 1_000_000), write=not args.quick)
+    run(100_000 if args.quick else 1_000_000, write=not args.quick)
 
 
 if __name__ == "__main__":
