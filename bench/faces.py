@@ -50,8 +50,9 @@ from bench.corpus import big_jpegs, portrait_jpegs
 from bench.index_throughput import end_to_end
 from pixseek.pipeline.analysis import AnalysisOptions
 from pixseek.analyzers.faces import DETECT_SIDE, MIN_DETECTION_SCORE
-from pixseek.pipeline.people import CLUSTER_DISTANCE, SAME_PERSON_DISTANCE
+from pixseek.pipeline.people import CLUSTER_DISTANCE
 from pixseek.demo.samples import FACE_PEOPLE, FaceSample, write_face_set
+from pixseek.search.faces import SAME_PERSON_DISTANCE
 
 SIDES = tuple(sorted({480, 560, DETECT_SIDE, 800, 1024}))  # detection sides measured end to end
 SWEEP_SIDES = tuple(sorted({*SIDES, 1280}))  # ... and for the smallest face found

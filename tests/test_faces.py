@@ -21,7 +21,6 @@ from pixseek.imageio.decode import ImageDecodeError
 from pixseek.library import Library
 from pixseek.pipeline.people import (
     CLUSTER_DISTANCE,
-    SAME_PERSON_DISTANCE,
     CorrectionError,
     PersonNotFound,
     merge_people,
@@ -30,7 +29,7 @@ from pixseek.pipeline.people import (
 )
 from pixseek.pipeline.people import split_person as split_person_
 from pixseek.demo.samples import FaceSample, write_face_set
-from pixseek.search.faces import NoFaceError
+from pixseek.search.faces import SAME_PERSON_DISTANCE, NoFaceError
 from pixseek.store import EmbeddedStore
 
 EILEEN, GRACE = "eileen_collins", "grace_hopper"

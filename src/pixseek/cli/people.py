@@ -26,7 +26,7 @@ from pixseek.cli.common import (
     err,
     out,
 )
-from pixseek.pipeline.people import SAME_PERSON_DISTANCE
+from pixseek.search.faces import SAME_PERSON_DISTANCE
 
 faces_app = typer.Typer(help="Faces: search by face, list the faces in a picture.", no_args_is_help=True)
 

@@ -26,12 +26,9 @@ from pixseek.records import Person, visible_text
 from pixseek.store.base import ID_MAX, FaceRecords, Store
 from pixseek.store.faces import NAME_MAX
 
-# Calibrated on the face set (pixseek.demo.samples.write_face_set; bench/faces.py): the same person
-# is within 0.37 of themselves across crops, light, JPEG 15, rotation, grey, 1/2 and 6x size;
-# different people are 0.58 apart at the closest (an over-exposed face). dlib's usual 0.6
-# (99.38 % on LFW) would let that pair through, so search stops a little earlier.
-SAME_PERSON_DISTANCE = 0.55  # face search cut-off
-CLUSTER_DISTANCE = 0.5  # grouping is stricter still: a wrong merge is worse than a split
+# Calibrated on the face set with the face search cut-off (search/faces.py: SAME_PERSON_DISTANCE, 0.55);
+# grouping is stricter still: a wrong merge is worse than a split.
+CLUSTER_DISTANCE = 0.5
 MIN_FACES = 2  # faces (similar to each other) it takes to start a person
 NEIGHBOURS = 32
 EXACT_MAX = 50_000  # up to this many faces, neighbours come from one exact matrix product

@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from pixseek.imageio.decode import ImageDecodeError
 from pixseek.pipeline import people
-from pixseek.pipeline.people import SAME_PERSON_DISTANCE, Correction, CorrectionError, NotFound, NotTheirFaces
+from pixseek.pipeline.people import Correction, CorrectionError, NotFound, NotTheirFaces
 from pixseek.search.engine import ImageNotFound, QueryError, describe_image
-from pixseek.search.faces import NoFaceError
+from pixseek.search.faces import SAME_PERSON_DISTANCE, NoFaceError
 from pixseek.service import schemas
 from pixseek.service.core import Service
 from pixseek.service.dependencies import CurrentUser, FaceId, PersonId, internal_id, service_of
