@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.common import finish, model_dir, parser, print_table, rounded
 from bench.corpus import big_jpegs, portrait_jpegs
-from pixseek.demo.samples import TEXT_FONTS, font_file, render_document
+from pixseek.demo.text_set import TEXT_FONTS, font_file, render_document
 from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits
 
 _WORDS = "invoice total due payment account number balance summary report quarterly results march april".split()

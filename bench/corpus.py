@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bench.common import CACHE_DIR
-from pixseek.demo.samples import FACE_PEOPLE, SampleImage, write_dev_set
+from pixseek.demo.face_set import FACE_PEOPLE
+from pixseek.demo.samples import SampleImage, write_dev_set
 
 BIG_SIZE = (4000, 3000)
 BIG_QUALITY = 90

@@ -51,7 +51,7 @@ from bench.index_throughput import end_to_end
 from pixseek.pipeline.analysis import AnalysisOptions
 from pixseek.analyzers.faces import DETECT_SIDE, MIN_DETECTION_SCORE
 from pixseek.pipeline.people import CLUSTER_DISTANCE
-from pixseek.demo.samples import FACE_PEOPLE, FaceSample, write_face_set
+from pixseek.demo.face_set import FACE_PEOPLE, FaceSample, write_face_set
 from pixseek.search.faces import SAME_PERSON_DISTANCE
 
 SIDES = tuple(sorted({480, 560, DETECT_SIDE, 800, 1024}))  # detection sides measured end to end
@@ -251,7 +251,7 @@ def _reading_order(boxes: Sequence[tuple[int, int, int, int]]) -> list[int]:
 
 
 def _head_box(sample: FaceSample) -> tuple[float, float, float, float] | None:
-    """Where the head is in a single-person picture (following `samples._augment`), else None."""
+    """Where the head is in a single-person picture (following `face_set._augment`), else None."""
     if _kind(sample) != "single":
         return None
     x0, y0, x1, y1 = FACE_PEOPLE[sample.people[0]][1]

@@ -9,7 +9,7 @@ Times are `read`'s wall ms in one process, one thread (its own extra decodes inc
 not: the pass makes it anyway), and the CPU ms it took (`_cpu_` keys: what other load on the box
 disturbs least).
 
-(a) word recall on rendered text (`pixseek.demo.samples.text_image`): clean pages, noisy pages (skewed,
+(a) word recall on rendered text (`pixseek.demo.text_set.text_image`): clean pages, noisy pages (skewed,
     blurred, grainy, JPEG 30-70), pages turned 90/180/270 degrees, text on real photos (captions, signs,
     watermarks; a third on 12 MP copies), 300 dpi A4 scans, 1920x1080 screenshots. Word recall: the
     share of the drawn words (casefolded, punctuation stripped) found among the words read; precision:
@@ -18,7 +18,7 @@ disturbs least).
     and handwriting sources: ms per photo, and how many get past the presence probe (what is read there);
 (c) the presence probe at several sides: the share of text-on-photo pictures it finds, the share of
     photos without text it lets through, ms per probe (pictures that look like a page skip it);
-(d) the text set of the demo gallery (`pixseek.demo.samples.write_text_set`): recall per picture.
+(d) the text set of the demo gallery (`pixseek.demo.text_set.write_text_set`): recall per picture.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from pixseek.analyzers.text import (
 )
 from pixseek.imageio.decode import load_image
 from pixseek.records import TextLine
-from pixseek.demo.samples import RenderedText, text_image, write_text_set
+from pixseek.demo.text_set import RenderedText, text_image, write_text_set
 
 CLASSIFIER_SIDE = 256  # what the analysis pass decodes at (the classifier's side)
 PRESENCE_SIDES = (256, 320, 384, 448)

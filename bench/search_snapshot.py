@@ -52,7 +52,9 @@ PREFIXES = ["invo", "invoic", "cappu", "quarte", "recei", "dog ", "cat", "coff",
 
 def build(home: Path) -> None:
     from pixseek.library import Library
-    from pixseek.demo.samples import write_demo_gallery, write_face_set, write_text_set
+    from pixseek.demo.face_set import write_face_set
+    from pixseek.demo.samples import write_demo_gallery
+    from pixseek.demo.text_set import write_text_set
 
     gallery = home / "gallery"
     write_demo_gallery(gallery / "demo", fashion_per_class=3)

@@ -1,5 +1,5 @@
 """People and faces over HTTP, against the real app: real models, real uploads of the face set
-(pixseek.demo.samples.write_face_set: eileen_collins and grace_hopper, augmented, group collages,
+(pixseek.demo.face_set.write_face_set: eileen_collins and grace_hopper, augmented, group collages,
 pictures without a face).
 
 One app serves the module. alice (password, cookie) uploads most of the face set and is only
@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # starlette warns that it would prefer httpx2 t
 
 from test_api import BASE, CSRF, models_env, upload, wait_jobs  # noqa: F401 (models_env: a fixture)
 
-from pixseek.demo.samples import FaceSample, write_face_set
+from pixseek.demo.face_set import FaceSample, write_face_set
 from pixseek.service.app import create_app
 from pixseek.service.auth import hash_password, new_token
 from pixseek.service.settings import ServiceSettings

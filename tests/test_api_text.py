@@ -12,7 +12,7 @@ with warnings.catch_warnings():
 
 from test_api import BASE, CSRF, models_env, upload, wait_jobs  # noqa: F401 (fixture)
 
-from pixseek.demo.samples import write_text_set
+from pixseek.demo.text_set import write_text_set
 from pixseek.service.app import create_app
 from pixseek.service.settings import ServiceSettings
 

@@ -1,6 +1,6 @@
 """The People page end to end: the real `pixseek serve` with the real models, in headless Chromium.
 
-alice's library is the face set (pixseek.demo.samples.write_face_set: eileen_collins and grace_hopper,
+alice's library is the face set (pixseek.demo.face_set.write_face_set: eileen_collins and grace_hopper,
 augmented, group collages, pictures without a face), attached as a folder and indexed by the CLI,
 which groups the faces into two people. The flows: open People, name a person, see their photos,
 search by the name, face boxes and the face menu in the photo view, taking a photo out of a
@@ -31,7 +31,7 @@ from test_browser import (
     pytestmark,  # noqa: F401 (slow; skipped only where no browser is installed and CI does not require one)
 )
 
-from pixseek.demo.samples import write_face_set
+from pixseek.demo.face_set import write_face_set
 
 SHOTS = ARTIFACTS / "people"
 

@@ -1,7 +1,7 @@
 """Text in pictures and other languages in the web UI: the real `pixseek serve`, models and OCR, in headless Chromium.
 
 The library is single-user (nobody has a password, served on loopback): the text set
-(pixseek.demo.samples.write_text_set: an invoice, a receipt, a slide, a cat photo with a "Cat Cafe" sign, ...)
+(pixseek.demo.text_set.write_text_set: an invoice, a receipt, a slide, a cat photo with a "Cat Cafe" sign, ...)
 plus a plain cat photo without any text, indexed by the CLI with OCR; and a copy of the invoice in
 another folder indexed with --no-ocr. The flows: the photo view's "Text in the picture" and the
 marked words in "Why it matched"; the section hidden for pictures without text or read without
@@ -37,7 +37,7 @@ from test_browser import (
     pytestmark,  # noqa: F401 (slow; skipped only where no browser is installed and CI does not require one)
 )
 
-from pixseek.demo.samples import write_text_set
+from pixseek.demo.text_set import write_text_set
 
 SHOTS = ARTIFACTS.parent / "browser-text"
 PLAIN = "chelsea_plain.png"  # a cat photo with no text at all: OCR reads nothing

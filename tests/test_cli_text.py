@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_cli import names, run
 
-from pixseek.demo.samples import TextSample, write_text_set
+from pixseek.demo.text_set import TextSample, write_text_set
 
 
 @pytest.fixture(scope="module")

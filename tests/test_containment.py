@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from pixseek.demo.samples import TEXT_FONTS, font_file, render_document
+from pixseek.demo.text_set import TEXT_FONTS, font_file, render_document
 from pixseek.service.app import create_app
 from pixseek.service.settings import ServiceSettings
 from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, too_much_memory, too_slow

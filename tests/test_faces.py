@@ -1,5 +1,5 @@
 """Faces and people on real faces: skimage's astronaut (Eileen Collins) and matplotlib's Grace
-Hopper, augmented and placed into group collages (pixseek.demo.samples.write_face_set)."""
+Hopper, augmented and placed into group collages (pixseek.demo.face_set.write_face_set)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pixseek.pipeline.people import (
     remove_faces,
 )
 from pixseek.pipeline.people import split_person as split_person_
-from pixseek.demo.samples import FaceSample, write_face_set
+from pixseek.demo.face_set import FaceSample, write_face_set
 from pixseek.search.faces import SAME_PERSON_DISTANCE, NoFaceError
 from pixseek.store import EmbeddedStore
 

@@ -17,8 +17,8 @@ from PIL import Image
 from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import load_image
 from pixseek.records import TextLine
-from pixseek.demo.samples import (
-    PHOTOS,
+from pixseek.demo.samples import PHOTOS
+from pixseek.demo.text_set import (
     RenderedText,
     font_file,
     render_document,

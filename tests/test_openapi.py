@@ -26,7 +26,7 @@ import schemathesis
 import schemathesis.engine
 from schemathesis.engine import Status, events
 
-from pixseek.demo.samples import write_face_set
+from pixseek.demo.face_set import write_face_set
 from pixseek.service.auth import hash_password, new_token
 from pixseek.store import open_store
 

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from pixseek.demo.samples import write_demo_gallery, write_face_set, write_text_set
+from pixseek.demo.face_set import write_face_set
+from pixseek.demo.samples import write_demo_gallery
+from pixseek.demo.text_set import write_text_set
 
 
 def run(args: list[str], env: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from pixseek.records import Box, Face, ImageFilter, StoredFace, Vector
 from pixseek.search.engine import Hit, ImageRef, QueryError, describe_image, hit_of, indexed_content
 from pixseek.store.base import Store
 
-# Calibrated on the face set (pixseek.demo.samples.write_face_set; bench/faces.py): the same person
+# Calibrated on the face set (pixseek.demo.face_set.write_face_set; bench/faces.py): the same person
 # is within 0.37 of themselves across crops, light, JPEG 15, rotation, grey, 1/2 and 6x size;
 # different people are 0.58 apart at the closest (an over-exposed face). dlib's usual 0.6
 # (99.38 % on LFW) would let that pair through, so search stops a little earlier.
