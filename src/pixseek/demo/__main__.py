@@ -29,7 +29,7 @@ def run(args: list[str], env: dict[str, str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pixseek.demo", description=__doc__)
     parser.add_argument("--dir", type=Path, default=Path(".pixseek-demo"), help="where to put the gallery and library")
     parser.add_argument("--fresh", action="store_true", help="start from an empty library")
     options = parser.parse_args()
