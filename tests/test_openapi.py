@@ -25,6 +25,7 @@ import pytest
 import schemathesis
 import schemathesis.engine
 from schemathesis.engine import Status, events
+from test_api import wait_jobs
 
 from pixseek.demo.face_set import write_face_set
 from pixseek.service.auth import hash_password, new_token
@@ -127,20 +128,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_jobs(client: httpx.Client, job_ids: list[int], timeout: float = 120.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = [client.get(f"/api/jobs/{i}").json() for i in job_ids]
-        if all(j["status"] in ("done", "failed") for j in jobs):
-            return jobs
-        assert time.monotonic() < deadline, jobs
-        time.sleep(0.2)
-
-
 def _upload(client: httpx.Client, paths: list[Path]) -> None:
     answer = client.post("/api/images", files=[("files", (p.name, p.read_bytes())) for p in paths])
     assert answer.status_code == 202, answer.text
-    done = _wait_jobs(client, [j["id"] for j in answer.json()["jobs"]])
+    done = wait_jobs(client, [j["id"] for j in answer.json()["jobs"]], timeout=120.0)
     assert all(j["status"] == "done" for j in done), done
 
 
