@@ -26,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=10_000, help="Most results to show.")]
 
 
-def _library():
+def open_library():
     from pixseek.library import Library
     from pixseek.store import StoreError
     from pixseek.store.accounts import AccountError
@@ -35,16 +35,16 @@ def _library():
         try:
             _state["library"] = Library(_state.get("db"), user=_state.get("user"), store=_state.get("store"))
         except (StoreError, AccountError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     return _state["library"]
 
 
-def _fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -65,24 +65,24 @@ MaxImageSecondsOpt = Annotated[
 ]
 
 
-def _worker_limits(max_worker_mb: int, max_image_seconds: float) -> WorkerLimits:
+def worker_limits(max_worker_mb: int, max_image_seconds: float) -> WorkerLimits:
     return WorkerLimits(memory_mb=max_worker_mb or None, seconds=max_image_seconds or None)
 
 
-def _describe_grouping(report) -> str:
+def describe_grouping(report) -> str:
     return (
         f"faces: {report.looked_at} new: {report.joined} joined known people, {report.in_new_people} "
         f"make {report.new_people} new people, {report.waiting} not grouped yet (see `pixseek people`)"
     )
 
 
-def _filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[str], camera: Optional[str]) -> ImageFilter:
+def image_filter(folder: Optional[Path], date_from: Optional[str], date_to: Optional[str], camera: Optional[str]) -> ImageFilter:
     for option, value in (("--from", date_from), ("--to", date_to)):
         try:
             if value is not None:
                 datetime.fromisoformat(value)
         except ValueError:
-            _fail(f"{option} {value!r}: expected a date like 2023-06-30 (or 2023-06-30T18:00)", code=2)
+            fail(f"{option} {value!r}: expected a date like 2023-06-30 (or 2023-06-30T18:00)", code=2)
     return ImageFilter(
         path_prefix=os.path.abspath(folder) if folder else None,
         taken_from=date_from,
@@ -97,7 +97,7 @@ ToOpt = Annotated[Optional[str], typer.Option("--to", help="Taken on/before (YYY
 CameraOpt = Annotated[Optional[str], typer.Option("--camera", help="Camera make/model contains this.")]
 
 
-def _image_arg(path: Path) -> Path:
+def image_arg(path: Path) -> Path:
     if not path.is_file():
-        _fail(f"not a file: {path}")
+        fail(f"not a file: {path}")
     return path

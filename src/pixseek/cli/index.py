@@ -21,11 +21,11 @@ from pixseek.cli.common import (
     JsonOpt,
     MaxImageSecondsOpt,
     MaxWorkerMbOpt,
-    _describe_grouping,
-    _fail,
-    _library,
-    _print_json,
-    _worker_limits,
+    describe_grouping,
+    fail,
+    open_library,
+    print_json,
+    worker_limits,
     err,
     out,
 )
@@ -103,27 +103,27 @@ def index(
     from pixseek.imageio.files import ScanRootError
     from pixseek.pipeline.indexer import IndexingError, describe
 
-    library = _library()
+    library = open_library()
     library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side, text=ocr)
     if folder is not None:
         if not folder.is_dir():
-            _fail(f"not a folder: {folder}")
+            fail(f"not a folder: {folder}")
         targets = [(library.owner, folder)]
     else:
         targets = [(owner, Path(path)) for owner, path in library.store.accounts.folders()]
         if not targets:
-            _fail("give a folder to index, or attach folders to users with `pixseek user attach NAME FOLDER`", code=2)
+            fail("give a folder to index, or attach folders to users with `pixseek user attach NAME FOLDER`", code=2)
     reports = []
     interrupted = False
     for owner, target in targets:
         progress = _RichProgress(verbose) if not as_json else None
         try:
-            limits = _worker_limits(max_worker_mb, max_image_seconds)
+            limits = worker_limits(max_worker_mb, max_image_seconds)
             report = library.indexer(
                 workers=workers, progress=progress, owner=owner, scheduler=scheduler, limits=limits
             ).index(target)
         except (ScanRootError, IndexingError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         finally:
             if progress:
                 progress.stop()
@@ -135,12 +135,12 @@ def index(
             for line in describe(report):
                 out.print(line, markup=False, highlight=False, soft_wrap=True)
             if grouping is not None and grouping.looked_at:
-                out.print(_describe_grouping(grouping), markup=False, highlight=False)
+                out.print(describe_grouping(grouping), markup=False, highlight=False)
         if report.interrupted:
             interrupted = True
             break
     if as_json:
         data = [{**asdict(r), "skipped": [asdict(s) for s in r.skipped]} for r in reports]
-        _print_json(data[0] if folder is not None else data)
+        print_json(data[0] if folder is not None else data)
     if interrupted:
         raise typer.Exit(130)

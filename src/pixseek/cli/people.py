@@ -17,12 +17,12 @@ from pixseek.cli.common import (
     JsonOpt,
     LimitOpt,
     ToOpt,
-    _describe_grouping,
-    _fail,
-    _filter,
-    _image_arg,
-    _library,
-    _print_json,
+    describe_grouping,
+    fail,
+    image_filter,
+    image_arg,
+    open_library,
+    print_json,
     err,
     out,
 )
@@ -66,16 +66,16 @@ def faces_similar(
     from pixseek.imageio.decode import ImageDecodeError
     from pixseek.search.engine import QueryError
 
-    library = _library()
+    library = open_library()
     try:
         result = library.face_search.similar(
-            library.owner, _image_arg(image), face=face, limit=limit, max_distance=max_distance,
-            where=_filter(folder, date_from, date_to, camera),
+            library.owner, image_arg(image), face=face, limit=limit, max_distance=max_distance,
+            where=image_filter(folder, date_from, date_to, camera),
         )
     except (QueryError, ImageDecodeError) as exc:
-        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+        fail(f"{image}: {getattr(exc, 'reason', exc)}")
     if as_json:
-        _print_json({
+        print_json({
             "query": result.query,
             "face": {"number": result.face.number, "box": result.face.box, "of": len(result.faces)},
             "took_ms": round(result.took_ms, 2),
@@ -109,14 +109,14 @@ def faces_show(
     from pixseek.imageio.decode import ImageDecodeError
     from pixseek.search.engine import QueryError
 
-    library = _library()
+    library = open_library()
     try:
-        found = library.face_search.faces_in(library.owner, _image_arg(image))
+        found = library.face_search.faces_in(library.owner, image_arg(image))
     except (QueryError, ImageDecodeError) as exc:
-        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+        fail(f"{image}: {getattr(exc, 'reason', exc)}")
     names = library.store.faces.names(library.owner)
     if as_json:
-        _print_json([
+        print_json([
             {"number": f.number, "box": f.box, "score": f.score, "face_id": f.face_id, "person_id": f.person_id,
              "person": names.get(f.person_id) if f.person_id else None}
             for f in found
@@ -137,14 +137,14 @@ def people_list(
     """Group new faces into people, then list people: named first, then by number of photos."""
     if ctx.invoked_subcommand is not None:
         return
-    library = _library()
+    library = open_library()
     report = library.cluster_faces()
     people = library.store.faces.people(library.owner)
     covers = library.store.faces.get(library.owner, [p.cover_face_id for p in people if p.cover_face_id])
     cover_of = {f.id: f for f in covers}
     paths = {i.content_id: i.paths[0] for i in library.store.get_images(library.owner, [f.content_id for f in covers])}
     if as_json:
-        _print_json({
+        print_json({
             "grouping": asdict(report),
             "people": [
                 {**asdict(p), "cover": {"path": paths.get(cover_of[p.cover_face_id].content_id),
@@ -154,7 +154,7 @@ def people_list(
         })
         return
     if report.looked_at:
-        err.print(_describe_grouping(report), highlight=False, markup=False)
+        err.print(describe_grouping(report), highlight=False, markup=False)
     if not people:
         out.print("no people yet: index photos with faces (`pixseek index FOLDER`).", highlight=False)
         return
@@ -172,11 +172,11 @@ def _correct(make, *args):
     """Run a correction from pixseek.pipeline.people, turning its errors into messages."""
     from pixseek.pipeline.people import CorrectionError
 
-    library = _library()
+    library = open_library()
     try:
         return make(library.store, library.owner, *args)
     except CorrectionError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @people_app.command("name")
@@ -237,7 +237,7 @@ def people_show(
     """A person's photos, with the face ids (for split/remove) and boxes."""
     from pixseek.pipeline.people import get_person
 
-    library = _library()
+    library = open_library()
     person = _correct(get_person, person_id)
     prominence = library.store.faces.presence(library.owner, [person_id], limit=limit)
     images = library.store.get_images(library.owner, list(prominence))
@@ -246,7 +246,7 @@ def people_show(
         (image, [f for f in faces[image.content_id] if f.person_id == person_id]) for image in images
     ]
     if as_json:
-        _print_json({
+        print_json({
             "person": asdict(person),
             "photos": [{"path": i.paths[0], "faces": [{"face_id": f.id, "box": f.box} for f in fs]}
                        for i, fs in rows],

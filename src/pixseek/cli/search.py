@@ -18,11 +18,11 @@ from pixseek.cli.common import (
     JsonOpt,
     LimitOpt,
     ToOpt,
-    _fail,
-    _filter,
-    _image_arg,
-    _library,
-    _print_json,
+    fail,
+    image_filter,
+    image_arg,
+    open_library,
+    print_json,
     err,
     out,
 )
@@ -36,7 +36,7 @@ LangOpt = Annotated[
 
 def _show_hits(result, as_json: bool) -> None:
     if as_json:
-        _print_json(
+        print_json(
             {
                 "query": result.query,
                 "interpretation": result.interpretation,
@@ -76,19 +76,19 @@ def search(
     """Find images by what is in them (words in several languages, text in the pictures, names)."""
     from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
 
-    engine = _library().engine
+    engine = open_library().engine
     try:
         result = engine.search(
-            _library().owner,
+            open_library().owner,
             query,
             limit=limit,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-            where=_filter(folder, date_from, date_to, camera),
+            where=image_filter(folder, date_from, date_to, camera),
             lang=lang,
             preferred_lang=_locale_language(),
         )
     except QueryError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _show_hits(result, as_json)
 
 
@@ -115,11 +115,11 @@ def similar(
     from pixseek.imageio.decode import ImageDecodeError
     from pixseek.search.engine import QueryError
 
-    engine = _library().engine
+    engine = open_library().engine
     try:
-        result = engine.similar(_library().owner, _image_arg(image), limit=limit, focus=focus, where=_filter(folder, date_from, date_to, camera))
+        result = engine.similar(open_library().owner, image_arg(image), limit=limit, focus=focus, where=image_filter(folder, date_from, date_to, camera))
     except (QueryError, ImageDecodeError) as exc:
-        _fail(f"{image}: {getattr(exc, 'reason', exc)}")
+        fail(f"{image}: {getattr(exc, 'reason', exc)}")
     _show_hits(result, as_json)
 
 
@@ -136,13 +136,13 @@ def tags(
     from pixseek.search.engine import QueryError
 
     try:
-        found = _library().engine.tags(_library().owner, _image_arg(image), k=limit, lang=lang)
+        found = open_library().engine.tags(open_library().owner, image_arg(image), k=limit, lang=lang)
     except ImageDecodeError as exc:
-        _fail(f"{image}: {exc.reason}")
+        fail(f"{image}: {exc.reason}")
     except QueryError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     if as_json:
-        _print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
+        print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
         return
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("tag", "score", "kind"):
@@ -159,17 +159,17 @@ def text(
     """The text in IMAGE, line by line with its box (x0,y0,x1,y1 in pixels) and confidence."""
     from pixseek.imageio.decode import ImageDecodeError
 
-    library = _library()
-    path = _image_arg(image)
+    library = open_library()
+    path = image_arg(image)
     content_id = library.store.content_of_path(library.owner, os.path.abspath(path))
     lines = library.store.texts.lines(library.owner, content_id) if content_id is not None else None
     if lines is None:  # not indexed, or indexed without OCR: read it now
         try:
             lines = library.analyzer.read_text(path)
         except ImageDecodeError as exc:
-            _fail(f"{image}: {exc.reason}")
+            fail(f"{image}: {exc.reason}")
     if as_json:
-        _print_json([{"text": t.text, "box": list(t.box), "score": round(t.score, 4)} for t in lines])
+        print_json([{"text": t.text, "box": list(t.box), "score": round(t.score, 4)} for t in lines])
         return
     if not lines:
         out.print("no text found.", highlight=False)
@@ -184,11 +184,11 @@ def words(
     as_json: JsonOpt = False,
 ) -> None:
     """Nearest words in the word-vector space."""
-    found = _library().engine.words(word, k=limit)
+    found = open_library().engine.words(word, k=limit)
     if not found:
-        _fail(f"unknown word: {word!r}")
+        fail(f"unknown word: {word!r}")
     if as_json:
-        _print_json([{"word": w, "similarity": round(s, 4)} for w, s in found])
+        print_json([{"word": w, "similarity": round(s, 4)} for w, s in found])
         return
     for w, s in found:
         out.print(f"{s:.3f}  {w}", highlight=False)
@@ -196,11 +196,11 @@ def words(
 
 def stats(as_json: JsonOpt = False) -> None:
     """Counts, index size on disk and bytes per image for each part."""
-    library = _library()
+    library = open_library()
     s = library.store.stats(library.owner)
     per_image = {k: (v / s.images if s.images else 0.0) for k, v in s.bytes_by_part.items()}
     if as_json:
-        _print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
+        print_json({**asdict(s), "bytes_per_image": per_image, "home": str(library.paths.home)})
         return
     out.print(f"library: {library.paths.home}", highlight=False)
     if library.paths.store != str(library.paths.home):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pixseek.cli.common import MaxImageSecondsOpt, MaxWorkerMbOpt, _fail, _library, _state, err
+from pixseek.cli.common import MaxImageSecondsOpt, MaxWorkerMbOpt, fail, open_library, _state, err
 from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
 
 
@@ -29,10 +29,10 @@ def serve(
     from pixseek.service.auth import is_loopback_host
     from pixseek.service.settings import MiB, ServiceSettings
 
-    library = _library()
+    library = open_library()
     loopback = is_loopback_host(host)
     if not loopback and not library.store.accounts.any_credentials():
-        _fail(
+        fail(
             f"refusing to listen on {host}: no user has a password or token, so anyone who can reach the "
             "server would get every image. Create one first (`pixseek user add NAME`, "
             "`pixseek user token NAME`), or listen on 127.0.0.1.",

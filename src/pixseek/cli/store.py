@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pixseek.cli.common import JsonOpt, _fail, _print_json, err, out
+from pixseek.cli.common import JsonOpt, fail, print_json, err, out
 
 MIGRATE_PROGRESS_EVERY_S = 5.0
 
@@ -26,7 +26,7 @@ def migrate(
         source_store = open_store(source)
         target_store = open_store(target)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     last_shown = [0.0]
 
     def progress(what: str, n: int) -> None:  # a line every few seconds, not every batch
@@ -37,12 +37,12 @@ def migrate(
     try:
         done = run_migration(source_store, target_store, progress=progress)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         source_store.close()
         target_store.close()
     if as_json:
-        _print_json(asdict(done))
+        print_json(asdict(done))
         return
     out.print(
         f"copied {done.contents} analysed images ({done.faces} faces), {done.files} files, {done.people} people, "

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pixseek.cli.common import JsonOpt, _fail, _library, _print_json, out
+from pixseek.cli.common import JsonOpt, fail, open_library, print_json, out
 
 users_app = typer.Typer(help="Users, their passwords, API tokens and attached folders.", no_args_is_help=True)
 
@@ -30,9 +30,9 @@ def user_add(
     if password is None and sys.stdin.isatty():
         password = typer.prompt("password (empty: token access only)", default="", hide_input=True, show_default=False)
     try:
-        user = _library().store.accounts.add_user(name, hash_password(password) if password else None)
+        user = open_library().store.accounts.add_user(name, hash_password(password) if password else None)
     except (AccountError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"created user {user.name} (id {user.id})", highlight=False)
 
 
@@ -45,14 +45,14 @@ def user_passwd(
     from pixseek.service.auth import hash_password
     from pixseek.store.accounts import AccountError
 
-    accounts = _library().store.accounts
+    accounts = open_library().store.accounts
     try:
         user = accounts.user(name)
         if password is None:
             password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
         accounts.set_password(user.id, hash_password(password))
     except (AccountError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     accounts.remove_sessions(user.id)  # signed out of the web UI everywhere
     out.print(f"password of {name} changed", highlight=False)
 
@@ -66,11 +66,11 @@ def user_token(
     from pixseek.service.auth import new_token
     from pixseek.store.accounts import AccountError
 
-    accounts = _library().store.accounts
+    accounts = open_library().store.accounts
     try:
         user = accounts.user(name)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     token, token_hash = new_token()
     accounts.add_token(user.id, token_hash, label)
     sys.stdout.write(token + "\n")
@@ -81,22 +81,22 @@ def user_revoke(token: Annotated[str, typer.Argument(help="The token to revoke (
     """Revoke an API token."""
     from pixseek.service.auth import hash_token
 
-    if not _library().store.accounts.remove_token(hash_token(token.strip())):
-        _fail("no such token")
+    if not open_library().store.accounts.remove_token(hash_token(token.strip())):
+        fail("no such token")
     out.print("token revoked", highlight=False)
 
 
 @users_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
     """List users with their image counts and attached folders."""
-    library = _library()
+    library = open_library()
     rows = []
     for user in library.store.accounts.users():
         folders = [p for _, p in library.store.accounts.folders(user.id)]
         rows.append({"id": user.id, "name": user.name, "password": user.has_password,
                      "images": library.store.stats(user.id).images, "folders": folders})
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("id", "name", "password", "images", "folders"):
@@ -115,10 +115,10 @@ def user_attach(
     from pixseek.store.accounts import AccountError
 
     if not folder.is_dir():
-        _fail(f"not a folder: {folder}")
-    accounts = _library().store.accounts
+        fail(f"not a folder: {folder}")
+    accounts = open_library().store.accounts
     try:
         accounts.attach_folder(accounts.user(name).id, os.path.abspath(folder))
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"attached {os.path.abspath(folder)} to {name}; run `pixseek index` to index it", highlight=False)
