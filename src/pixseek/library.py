@@ -64,7 +64,14 @@ class Library:
             self.concepts,
             embed_image=self._embed_image,
             final_layer=lambda: load_final_layer(self.paths.models),
+            evidence=self._extra_evidence(),
         )
+
+    def _extra_evidence(self) -> list:
+        """The kinds of search evidence beyond the store's own (text, faces, categories): each is
+        made here, where the models and the store meet (search/ never loads a model itself)."""
+        kinds: list = []
+        return kinds
 
     @cached_property
     def face_search(self) -> "FaceSearch":

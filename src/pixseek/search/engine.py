@@ -101,15 +101,19 @@ class SearchEngine:
         concepts: ConceptSpace,
         embed_image: EmbedImage | None = None,
         final_layer: Callable[[], NDArray[np.float32]] | None = None,
+        evidence: list[EvidenceKind] | None = None,
     ) -> None:
         self.store = store
         self.concepts = concepts
         # The kinds of evidence for query terms (search/evidence/), asked for a term's reason in
-        # this order: the most specific first. A new kind goes before the categories, the
-        # broadest, which give a reason whenever some class contributed.
+        # this order: the most specific first. Kinds that need more than the store and the
+        # concepts (a vision-language model, a learned head) are made by the wiring (library.py)
+        # and passed in `evidence`; they go before the categories, the broadest, which give a
+        # reason whenever some class contributed.
         self.evidence: list[EvidenceKind] = [
             TextInImageEvidence(store),
             FaceEvidence(store),
+            *(evidence or []),
             CategoryEvidence(store, concepts),
         ]
         self._embed_image = embed_image

@@ -156,6 +156,37 @@ class TextRecords(Protocol):
     def count(self, owner: int | None = None) -> int: ...
 
 
+class VectorSpaces(Protocol):
+    """Dense vectors per image content beyond the classifier's embedding, in named spaces: a
+    vision-language model's image embeddings ("clip-vit-b-32@1"), a learned joint image-word
+    space. Each space has its own dimension and its own ANN index; several coexist. Vectors
+    are stored L2-normalised (similarity = cosine). Reads are owner-filtered like every read."""
+
+    def ensure(self, space: str, dim: int) -> None:
+        """Create the space if it is new (a space's dimension never changes: StoreError)."""
+
+    def spaces(self) -> dict[str, int]:
+        """Every space: name -> dimension."""
+
+    def put(self, space: str, content_ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
+        """Set the vectors (n, dim) of contents (replacing any); durable at the store's commit()."""
+
+    def get(self, owner: int, space: str, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+        """(which ids have a vector in the space, their vectors (n, dim); zeros where absent)."""
+
+    def missing(self, owner: int, space: str, limit: int) -> NDArray[np.int64]:
+        """The owner's live contents that have no vector in the space yet (a re-embed's work list)."""
+
+    def nearest(self, owner: int, space: str, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The k contents most similar to `vector` in the space (ids, cosines), best first; like
+        Store.knn they may be another owner's or dead: filter with live()."""
+
+    def count(self, space: str, owner: int | None = None) -> int: ...
+
+    def drop(self, space: str) -> None:
+        """Forget a space and its vectors."""
+
+
 class Store(Protocol):
     """Every image record has an owner (a user id); every read is filtered by owner here, in the
     storage layer, so no caller can see another user's images by mistake or by guessing ids."""
@@ -163,6 +194,7 @@ class Store(Protocol):
     accounts: "Accounts"  # users, tokens, attached folders, upload jobs
     faces: FaceRecords  # faces and people
     texts: TextRecords  # text read in images
+    spaces: VectorSpaces  # vision-language and learned embeddings, one space per model
 
     # ---- writes (the indexer) -------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]: ...
