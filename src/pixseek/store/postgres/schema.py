@@ -15,7 +15,7 @@ from pixseek.store.base import StoreError
 from pixseek.store.postgres.db import Database, shown_url
 from pixseek.store.postgres.health import require_pgvector
 
-SCHEMA_VERSION = 2  # 2: the forward row is the embedded store's 150-byte encoding (was two arrays)
+SCHEMA_VERSION = 3  # 2: the forward row is the embedded store's 150-byte encoding (was two arrays); 3: vector spaces, concepts, places, video frames (issues 14-17: additive, idempotent statements)
 DEFAULT_OWNER = 1
 EMBEDDING_DIM = 1280
 FACE_DIM = 128
