@@ -146,3 +146,34 @@ def test_users_with_attached_folders(gallery_master, pixseek_env, tmp_path):
     token = run(env, "user", "token", "bob", "--label", "phone").stdout.strip()
     assert token.startswith("pxs_") and len(token) > 40
     assert "no user named" in run(env, "--user", "carol", "search", "cat").stderr
+
+
+def test_global_options_move_before_the_command():
+    from pixseek.cli import hoist_global_options
+
+    assert hoist_global_options(["index", "pics", "--db", "lib", "-u", "ann"]) == ["--db", "lib", "-u", "ann", "index", "pics"]
+    assert hoist_global_options(["search", "cat", "--store=postgresql://x/y"]) == ["--store=postgresql://x/y", "search", "cat"]
+    assert hoist_global_options(["search", "--", "--db", "x"]) == ["search", "--", "--db", "x"]  # after --: words
+    assert hoist_global_options(["search", "cat", "--db"]) == ["search", "cat", "--db"]  # no value: click says so
+
+
+def test_global_options_after_the_command(gallery_master, pixseek_env, tmp_path):
+    """`pixseek index ~/Pictures --db lib`, as people type it; the default library stays untouched."""
+    gallery, _ = gallery_master
+    env = {k: v for k, v in pixseek_env.items() if k not in ("PIXSEEK_HOME", "XDG_DATA_HOME")}
+    env["HOME"] = str(tmp_path / "home")
+    lib = tmp_path / "lib"
+    assert run(env, "index", str(gallery / "photos"), "--db", str(lib), "--json").returncode == 0
+    assert "chelsea.png" in names(run(env, "search", "cat", "--json", "--db", str(lib)))
+    assert (lib / "pixseek.db").exists() and not (tmp_path / "home" / ".local" / "share" / "pixseek").exists()
+    stranger = run(env, "search", "cat", "--db", str(lib), "--user", "nobody")
+    assert stranger.returncode == 1 and "nobody" in stranger.stderr
+
+
+def test_query_from_several_words(indexed):
+    _, env, _ = indexed
+    typed = json.loads(run(env, "search", "tabby", "cat", "--json", "-n", "5").stdout)
+    quoted = json.loads(run(env, "search", "tabby cat", "--json", "-n", "5").stdout)
+    assert typed["query"] == "tabby cat" and typed["results"] == quoted["results"] and typed["results"]
+    misspelt = run(env, "search", "cat", "--limt", "3")
+    assert misspelt.returncode == 2 and "no such option: --limt" in misspelt.stderr

@@ -48,7 +48,9 @@ def _main(
 
 
 app.command()(index.index)
-for command in (search.search, search.similar, search.tags, search.text, search.words, search.stats):
+# `pixseek search red car -cat`: the words are the query, "-cat" included (options still work).
+app.command(context_settings={"ignore_unknown_options": True})(search.search)
+for command in (search.similar, search.tags, search.text, search.words, search.stats):
     app.command()(command)
 app.command()(store.migrate)
 app.add_typer(people.faces_app, name="faces")
@@ -57,9 +59,36 @@ app.add_typer(users.users_app, name="user")
 app.command()(serve.serve)
 
 
+GLOBAL_OPTIONS = ("--db", "--user", "-u", "--store")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """argv with --db, --user/-u and --store moved before the command, wherever they were typed:
+    people put them after it (`pixseek index ~/Pictures --db lib`) as often as before. Nothing
+    after a `--` moves; given twice, the later one wins (click keeps the last)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if name in GLOBAL_OPTIONS and "=" in arg:
+            front.append(arg)
+        elif name in GLOBAL_OPTIONS and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]), prog_name="pixseek")
     except KeyboardInterrupt:  # outside the indexer's own handling (which saves its work)
         err.print("interrupted")
         sys.exit(130)

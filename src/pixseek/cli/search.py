@@ -63,7 +63,9 @@ def _show_hits(result, as_json: bool) -> None:
 
 
 def search(
-    query: Annotated[str, typer.Argument(help='Words, e.g. "beach ball", "dog", "espresso".')],
+    words: Annotated[
+        list[str], typer.Argument(help='The query: words as typed, e.g. red car, "beach ball", espresso.', metavar="QUERY")
+    ],
     limit: LimitOpt = 20,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, help="Minimum score (default: calibrated).")] = None,
     folder: InOpt = None,
@@ -76,6 +78,7 @@ def search(
     """Find images by what is in them (words in several languages, text in the pictures, names)."""
     from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
 
+    query = _query_of(words)
     engine = open_library().engine
     try:
         result = engine.search(
@@ -90,6 +93,15 @@ def search(
     except QueryError as exc:
         fail(str(exc))
     _show_hits(result, as_json)
+
+
+def _query_of(words: list[str]) -> str:
+    """The query from the command's words. Unknown options reach here as words (so that "-cat"
+    can mean "not cat"): a misspelt long option is refused rather than searched for."""
+    misspelt = [w for w in words if w.startswith("--") and len(w) > 2]
+    if misspelt:
+        fail(f"no such option: {misspelt[0]} (see `pixseek search --help`)", code=2)
+    return " ".join(w for w in words if w != "--")
 
 
 def _locale_language() -> str | None:
