@@ -1,9 +1,21 @@
-"""Retrieval quality on the labelled dev set (Fashion-MNIST, sklearn digits, real photos).
+"""Retrieval quality on the labelled dev sets: the photos/drawings/clip-art set, and the small one.
 
-    python -m bench.quality [--quick] [--per-class 50]
+    python -m bench.quality [--quick] [--per-class 50] [--only devset|dev] [--devset DIR]
 
-The dev set (`pixseek.demo.samples.write_dev_set`) is indexed with the real pipeline into a library in
-bench/.cache (re-runs only re-check it). Then:
+The photos/drawings/clip-art set (bench/devset.py: 705 pictures from Debian packages, issue 15's
+yardstick) is indexed with the real pipeline, default options, into a library in bench/.cache named
+by the analyser version (re-runs only re-check it). Label queries (bench/devset.py) are searched
+as a user would; precision@10 = relevant pictures among the first 10 hits at the default threshold
+/ min(10, relevant pictures). `devset_text_p10` is the mean over the label queries;
+`devset_text_p10_{photo,drawing,clipart}` rank only that style's pictures (as if the library held
+only them) and average over the queries with at least MIN_SUBSET_RELEVANT relevant pictures of
+the style; `devset_text_p10_{tune,heldout}` the same over the two fixed halves of the set (what is
+learnt from the set is learnt on the tune half: the held-out figure is the honest one). With the
+threshold on: precision and recall of everything above it, and the hits of distractor words whose
+concept no picture of the set holds.
+
+The small dev set (`pixseek.demo.samples.write_dev_set`: Fashion-MNIST, digits, real photos) is
+indexed with the real pipeline into a library in bench/.cache (re-runs only re-check it). Then:
 
 * text -> image: every label word of the set is a query (digit labels excepted: digits are for
   image -> image only). precision@10 = relevant images among the first 10 hits / min(10, number of
@@ -22,6 +34,7 @@ bench/.cache (re-runs only re-check it). Then:
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +53,17 @@ from bench.common import (
     setup_env,
 )
 from bench.corpus import dev_set
+from bench.devset import (
+    DEVSET_ENV,
+    HALVES,
+    STYLES,
+    LabelQuery,
+    devset_dir,
+    distractors,
+    label_queries,
+    neutral_copy,
+    read_devset,
+)
 from pixseek.demo.samples import FASHION_QUERIES, SampleImage
 from pixseek.store import DEFAULT_OWNER
 
@@ -264,6 +288,156 @@ def run(per_class: int) -> Result:
         results[f"dev_threshold_{tag}_distractor_false_hits"] = rounded(row["distractor_false_hits_mean"])
     return results
 
+# ---- the photos / drawings / clip-art set (issue 15) ---------------------------------------------
+MIN_SUBSET_RELEVANT = 3  # a query counts in a style's or a half's mean from this many relevant pictures there
+WORST_SHOWN = 15
+
+
+@dataclass
+class DevsetOutcome:
+    query: str
+    labels: tuple[str, ...]
+    relevant: frozenset[str]  # files (relative)
+    shown: list[str]  # files above the default threshold, best first
+    ranked: list[tuple[str, float]]  # every candidate (file, score), best first (threshold 0)
+    why: dict[str, list[str]]  # file -> the engine's reasons, for the first hits
+    error: str | None = None
+
+    def p10(self, within: set[str] | None = None, thresholded: bool = True) -> float | None:
+        """precision@10 among the pictures `within` (all when None); None if too few are relevant there."""
+        relevant = self.relevant if within is None else self.relevant & within
+        if not relevant or (within is not None and len(relevant) < MIN_SUBSET_RELEVANT):
+            return None
+        order = self.shown if thresholded else [f for f, _ in self.ranked]
+        if within is not None:
+            order = [f for f in order if f in within]
+        return sum(1 for f in order[:K] if f in relevant) / min(K, len(relevant))
+
+
+def devset_search(engine: Any, queries: Sequence[Any], by_path: dict[str, Any], total: int) -> list[DevsetOutcome]:
+    from pixseek.search.engine import QueryError
+
+    outcomes = []
+    for q in queries:
+        try:
+            shown = engine.search(DEFAULT_OWNER, q.query, limit=total)
+            everything = engine.search(DEFAULT_OWNER, q.query, limit=total, threshold=0.0)
+        except QueryError as exc:
+            outcomes.append(DevsetOutcome(q.query, q.labels, q.relevant, [], [], {}, error=str(exc)))
+            continue
+
+        def file_of(hit: Any) -> str:
+            return by_path[str(Path(hit.path).resolve())].file
+
+        outcomes.append(
+            DevsetOutcome(
+                q.query, q.labels, q.relevant,
+                [file_of(h) for h in shown.hits],
+                [(file_of(h), h.score) for h in everything.hits],
+                {file_of(h): h.why for h in shown.hits[:K]},
+            )
+        )
+    return outcomes
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else float("nan")
+
+
+def devset_figures(
+    outcomes: Sequence[DevsetOutcome], distractor_outcomes: Sequence[DevsetOutcome], pictures: Sequence[Any]
+) -> Result:
+    """The flat figures: precision@10 overall, per style, per half; with the threshold on, precision,
+    recall and the distractors' false hits."""
+    results: Result = {
+        "devset_text_p10": rounded(_mean([o.p10() for o in outcomes])),
+        "devset_text_p10_unthresholded": rounded(_mean([o.p10(thresholded=False) for o in outcomes])),
+        "devset_text_queries": len(outcomes),
+        "devset_images": len(pictures),
+    }
+    subsets = {s: {p.file for p in pictures if p.style == s} for s in STYLES}
+    subsets |= {h: {p.file for p in pictures if p.half == h} for h in HALVES}
+    for name, within in subsets.items():
+        values = [o.p10(within) for o in outcomes]
+        results[f"devset_text_p10_{name}"] = rounded(_mean(values))
+        results[f"devset_text_queries_{name}"] = sum(1 for v in values if v is not None)
+    precisions = [sum(1 for f in o.shown if f in o.relevant) / len(o.shown) for o in outcomes if o.shown]
+    recalls = [sum(1 for f in o.shown if f in o.relevant) / len(o.relevant) for o in outcomes]
+    results["devset_threshold_precision"] = rounded(_mean(precisions))
+    results["devset_threshold_recall"] = rounded(_mean(recalls))
+    results["devset_threshold_queries_without_result"] = sum(1 for o in outcomes if not o.shown)
+    results["devset_threshold_mean_results"] = rounded(_mean([len(o.shown) for o in outcomes]))
+    results["devset_distractor_false_hits"] = rounded(_mean([len(o.shown) for o in distractor_outcomes]))
+    results["devset_distractors"] = len(distractor_outcomes)
+    return results
+
+
+def _describe(picture: Any) -> str:
+    return f"{picture.label or '/'.join(picture.labels)} ({picture.style[0]})"
+
+
+def print_devset(outcomes: Sequence[DevsetOutcome], distractor_outcomes: Sequence[DevsetOutcome], pictures: Sequence[Any]) -> None:
+    by_file = {p.file: p for p in pictures}
+    styles = {s: {p.file for p in pictures if p.style == s} for s in STYLES}
+    heldout = {p.file for p in pictures if p.half == "heldout"}
+
+    def cell(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    rows = []
+    for o in outcomes:
+        precision = sum(1 for f in o.shown if f in o.relevant) / len(o.shown) if o.shown else None
+        rows.append(
+            (
+                o.query, "+".join(o.labels), len(o.relevant), len(o.shown), cell(o.p10()),
+                *(cell(o.p10(styles[s])) for s in STYLES), cell(o.p10(heldout)),
+                cell(o.p10(thresholded=False)), cell(precision),
+                f"{sum(1 for f in o.shown if f in o.relevant) / len(o.relevant):.2f}", o.error or "",
+            )
+        )
+    print_table(
+        ["query", "labels", "relevant", "hits", "P@10", *(f"P@10 {s}" for s in STYLES), "P@10 heldout",
+         "P@10 t=0", "precision", "recall", "error"],
+        rows,
+        title="photos / drawings / clip art: label queries (threshold on unless t=0)",
+    )
+    print_table(
+        ["distractor", "false hits", "first ones"],
+        [(o.query, len(o.shown), "; ".join(_describe(by_file[f]) for f in o.shown[:4])) for o in distractor_outcomes],
+        title="distractors (no picture of the set holds them)",
+    )
+    worst = sorted(outcomes, key=lambda o: (o.p10() or 0.0, -len(o.relevant)))[:WORST_SHOWN]
+    print(f"\nworst {WORST_SHOWN} label queries: what came back instead (first wrong hits, and why)")
+    for o in worst:
+        wrong = [f for f in o.shown[:K] if f not in o.relevant]
+        print(f"  {o.query!r} P@10 {o.p10() or 0.0:.2f} ({len(o.relevant)} relevant, {len(o.shown)} shown){' ' + o.error if o.error else ''}")
+        for f in wrong[:4]:
+            print(f"      {_describe(by_file[f]):40s} {'; '.join(o.why.get(f, []))}")
+
+
+def run_devset(folder: str | Path | None = None) -> Result:
+    setup_env()
+    from pixseek.library import Library
+    from pixseek.pipeline.analysis import ANALYZER_VERSION
+
+    folder = devset_dir(folder)
+    pictures = read_devset(folder)
+    root, by_path = neutral_copy(folder, pictures)
+    slug = hashlib.sha256(f"{root}|{ANALYZER_VERSION}".encode()).hexdigest()[:12]
+    home = CACHE_DIR / f"quality-devset-{slug}"
+    queries = label_queries(pictures)
+    words = distractors(folder, pictures)
+    with Library(home) as library:
+        report = library.indexer(workers=2).index(root)
+        print(f"{folder}: {len(pictures)} pictures ({ANALYZER_VERSION}); index run: {report.indexed} new, {report.unchanged} unchanged")
+        total = len(pictures) + 10
+        outcomes = devset_search(library.engine, queries, by_path, total)
+        distractor_queries = [LabelQuery(w, (), frozenset()) for w in words]
+        distractor_outcomes = devset_search(library.engine, distractor_queries, by_path, total)
+    print_devset(outcomes, distractor_outcomes, pictures)
+    return devset_figures(outcomes, distractor_outcomes, pictures)
+
 
 def dev_set_main(argv: Sequence[str] | None, description: str, run_on: Callable[[int], Result]) -> None:
     """The command line of a benchmark over the dev set: `--per-class`, `--quick`."""
@@ -275,7 +449,17 @@ def dev_set_main(argv: Sequence[str] | None, description: str, run_on: Callable[
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    dev_set_main(argv, __doc__.splitlines()[0], run)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--per-class", type=int, default=None, help="small dev set: images per class (default 50, quick 10)")
+    p.add_argument("--only", choices=("devset", "dev"), default=None, help="one of the two sets")
+    p.add_argument("--devset", default=None, help=f"the labelled set's folder (default ${DEVSET_ENV} or bench/.cache/shared-devset)")
+    args = p.parse_args(argv)
+    results: Result = {}
+    if args.only != "dev":
+        results |= run_devset(args.devset)
+    if args.only != "devset":
+        results |= run(args.per_class or (10 if args.quick else 50))
+    finish(results, write=not args.quick)
 
 
 if __name__ == "__main__":
