@@ -110,3 +110,53 @@ def gallery(gallery_master: tuple[Path, list[SampleImage]], tmp_path: Path) -> P
     target = tmp_path / "gallery"
     shutil.copytree(source, target)
     return target
+
+
+# Tiny random vision-language models (tests/vlm_models.py), made once per session, offline. The
+# folders are shared: a test that changes one works on a copy (shutil.copytree).
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return tmp_path_factory.mktemp("tiny-vlm")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_hf(tiny_vlm_dir: Path) -> Path:
+    """A Hugging Face transformers CLIP folder (random weights, 24-d embeddings, 32 px)."""
+    from vlm_models import make_tiny_clip
+
+    return make_tiny_clip(tiny_vlm_dir / "clip-hf")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_hf(tiny_vlm_dir: Path) -> Path:
+    """A Hugging Face transformers SigLIP folder (random weights, 32-d embeddings, 32 px, 16 tokens)."""
+    from vlm_models import make_tiny_siglip
+
+    return make_tiny_siglip(tiny_vlm_dir / "siglip-hf")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_onnx(tiny_vlm_dir: Path, tiny_clip_hf: Path) -> Path:
+    """tiny_clip_hf exported to the ONNX layout (Immich's): `pixseek models add` accepts it."""
+    from pixseek.analyzers.vlm.export import export_hf_folder
+
+    return export_hf_folder(tiny_clip_hf, tiny_vlm_dir / "clip-onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_onnx(tiny_vlm_dir: Path, tiny_siglip_hf: Path) -> Path:
+    from pixseek.analyzers.vlm.export import export_hf_folder
+
+    return export_hf_folder(tiny_siglip_hf, tiny_vlm_dir / "siglip-onnx")
+
+
+@pytest.fixture(scope="session")
+def tiny_mclip_onnx(tiny_vlm_dir: Path, tiny_clip_hf: Path) -> Path:
+    """An M-CLIP-style model in the ONNX layout: a tiny XLM-R text tower (+ linear projection into
+    tiny_clip_hf's 24-d space) with tiny_clip_hf's image tower; multilingual."""
+    from vlm_models import make_tiny_xlmr
+
+    from pixseek.analyzers.vlm.export import export_mclip
+
+    return export_mclip(make_tiny_xlmr(tiny_vlm_dir / "xlmr-hf"), tiny_clip_hf, tiny_vlm_dir / "mclip-onnx")
