@@ -16,6 +16,7 @@ plumbing, not what the models see. Sizes are chosen so that everything builds in
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -165,9 +166,9 @@ def make_tiny_siglip(folder: Path, *, image_size: int = IMAGE_SIZE) -> Path:
     )
     torch.manual_seed(SEED)
     model = SiglipModel(config).eval()
-    with torch.no_grad():  # SigLIP's learnt temperature and bias are of this order (random init: 1, 0)
-        model.logit_scale.fill_(4.7)
-        model.logit_bias.fill_(-12.0)
+    with torch.no_grad():  # the SigLIP paper's init (transformers' leaves exp(scale) = 1, bias 0)
+        model.logit_scale.fill_(math.log(10.0))
+        model.logit_bias.fill_(-10.0)
     model.save_pretrained(str(folder))
     _save_fast_tokenizer(tokenizer, folder, SIGLIP_CONTEXT, eos_token="</s>", unk_token="<unk>", pad_token="</s>")
     _write_image_processor(folder, image_size, "siglip")

@@ -30,11 +30,10 @@ import numpy as np
 
 from pixseek.analyzers.convert import CONVERT_EXTRA_HINT, ConvertError, import_torch
 from pixseek.analyzers.vlm.base import ModelFolderError
+from pixseek.analyzers.vlm.preprocess import CLIP_MEAN, CLIP_STD, SIGLIP_MEAN, SIGLIP_STD
 
 TOLERANCE = 1e-4  # max |ONNX - torch| over the normalised embeddings
 OPSET = 17
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 # PIL's resample codes as Hugging Face image processors store them -> open_clip's names.
 _PIL_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -273,8 +272,8 @@ def _preprocess_cfg(source: Path, family: str, image_size: int) -> dict[str, Any
     return {
         "size": [image_size, image_size],
         "mode": "RGB",
-        "mean": list(processor.get("image_mean", CLIP_MEAN if clip else [0.5, 0.5, 0.5])),
-        "std": list(processor.get("image_std", CLIP_STD if clip else [0.5, 0.5, 0.5])),
+        "mean": list(processor.get("image_mean", CLIP_MEAN if clip else SIGLIP_MEAN)),
+        "std": list(processor.get("image_std", CLIP_STD if clip else SIGLIP_STD)),
         "interpolation": _PIL_RESAMPLE_NAMES.get(int(resample), "bicubic"),
         "resize_mode": "shortest" if clip and processor.get("do_center_crop", True) else "squash",
         "fill_color": 0,
