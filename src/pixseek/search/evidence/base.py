@@ -5,7 +5,8 @@ vision-language models, learned concepts, image characteristics, places) answers
 It is registered with the engine as an `EvidenceKind`; for one query of one owner it makes a
 `QueryEvidence`, which the engine asks for
 
-* terms only it can answer (words nothing else knows, quoted phrases), added to every alternative;
+* terms only it can answer (words nothing else knows, quoted phrases), added to every alternative,
+  and whole readings of the query of its own (OR-ed with the plan's alternatives);
 * candidates for a term, within a budget;
 * scores of given images for the query's terms (one read per scoring pass: `ScoredEvidence`);
 * a reason for a term's part of the why, and lines of its own for a hit (text excerpts).
@@ -54,6 +55,12 @@ class QueryEvidence(ABC):
 
     def own_terms(self) -> list[TermVector]:
         """Terms only this evidence answers, to add to every alternative."""
+        return []
+
+    def readings(self) -> list[list[TermVector]]:
+        """Whole readings of the query only this evidence answers (a vision-language model reads
+        "person on a bike" as one text), OR-ed with the plan's alternatives; the other kinds' own
+        terms are added to each."""
         return []
 
     def vouches_for(self, term: TermVector) -> bool:
