@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pixseek.cli import index, people, search, serve, store, users
+from pixseek.cli import duplicates, index, people, prepare, search, serve, store, users
 from pixseek.cli.common import _state, err
 
 app = typer.Typer(
@@ -53,6 +53,8 @@ app.command(context_settings={"ignore_unknown_options": True})(search.search)
 for command in (search.similar, search.tags, search.text, search.words, search.stats):
     app.command()(command)
 app.command()(store.migrate)
+app.command()(duplicates.duplicates)
+app.command()(prepare.prepare)
 app.add_typer(people.faces_app, name="faces")
 app.add_typer(people.people_app, name="people")
 app.add_typer(users.users_app, name="user")

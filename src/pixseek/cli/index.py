@@ -29,6 +29,7 @@ from pixseek.cli.common import (
     err,
     out,
 )
+from pixseek.cli.prepare import prepare_after_index
 from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
 
 
@@ -139,6 +140,8 @@ def index(
         if report.interrupted:
             interrupted = True
             break
+    if not interrupted:
+        prepare_after_index(library.paths.cache)
     if as_json:
         data = [{**asdict(r), "skipped": [asdict(s) for s in r.skipped]} for r in reports]
         print_json(data[0] if folder is not None else data)
