@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from pixseek.records import Analysis, Face, ImageMeta, TextLine
+from pixseek.records import Analysis, Face, FileState, ImageMeta, TextLine
 from pixseek.store import open_store
 from pixseek.store.postgres.store import PostgresStore
 from pixseek.store.sparse import top_k
@@ -60,7 +60,9 @@ def scans_without_owner(url: str, statements: list[tuple[str, Any]]) -> list[str
                 continue
             (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
             for node in _nodes(plan["Plan"]):
-                if node["Node Type"] not in SCANS or node.get("Relation Name") not in OWNER_KEYED:
+                relation = node.get("Relation Name", "")
+                space_table = relation.startswith("space_") and relation[6:].isdigit()  # store.spaces' tables
+                if node["Node Type"] not in SCANS or (relation not in OWNER_KEYED and not space_table):
                     continue
                 condition = node.get("Index Cond", "") + " ".join(c.get("Index Cond", "") for c in node.get("Plans", []))
                 if "owner" not in condition:
@@ -129,4 +131,28 @@ def test_job_updates_are_by_owner(library):
     assert store.accounts.job(alice, job.id).status == "running"
     store.accounts.update_job(bob, job.id, "failed", error="not his")  # the id is alice's: nothing changes
     assert store.accounts.job(alice, job.id).status == "running"
+    assert scans_without_owner(url, statements.seen) == []
+
+
+def test_vector_space_statements_read_by_owner(library):
+    url, store, alice, bob = library
+    mine = [cid for cid, *_ in store.export_contents(alice)][:20]
+    theirs = [cid for cid, *_ in store.export_contents(bob)][:100]
+    for cid in mine[:10]:
+        store.put_file(alice, FileState(f"/alice/{cid}.jpg", 1, 1), cid)
+    rng = np.random.default_rng(5)
+    store.spaces.ensure("owner-keys@1", 32)
+    store.spaces.put(bob, "owner-keys@1", theirs, rng.standard_normal((100, 32)).astype(np.float32))
+    store.commit()
+    store._db.execute("ANALYZE")
+    statements = Statements(store)
+    store.spaces.put(alice, "owner-keys@1", mine, rng.standard_normal((20, 32)).astype(np.float32))
+    store.commit()
+    assert store.spaces.get(alice, "owner-keys@1", np.array(mine + theirs[:3], dtype=np.int64))[0].sum() == 20
+    assert store.spaces.missing(alice, "owner-keys@1", 50).tolist() == []
+    assert store.spaces.count("owner-keys@1", alice) == 10  # the live ones
+    found, _ = store.spaces.nearest(alice, "owner-keys@1", rng.standard_normal(32).astype(np.float32), 5)
+    assert len(found) == 5 and set(found.tolist()) <= set(mine[:10])
+    list(store.export_contents(alice))
+    assert any("space_" in sql for sql, _ in statements.seen)
     assert scans_without_owner(url, statements.seen) == []

@@ -82,6 +82,9 @@ class Analysis:
     faces: list[Face] | None = None  # None: faces were not looked for
     texts: list[TextLine] | None = None  # None: text was not looked for; in reading order
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # store.spaces: space name ("clip-vit-b-32@<version>") -> this image's vector in it (L2-normalised
+    # by the store). Written with the content; export_contents returns every space's.
+    vectors: dict[str, Vector] = field(default_factory=dict)
 
 
 def version_covers(stored: str, wanted: str) -> bool:

@@ -79,6 +79,7 @@ class StoreStats:
     file_bytes: int = 0  # size of the original files
     bytes_by_part: dict[str, int] = field(default_factory=dict)
     analyzers: dict[str, int] = field(default_factory=dict)
+    spaces: dict[str, int] = field(default_factory=dict)  # vector space -> live images with a vector in it
 
 
 class FaceRecords(Protocol):
@@ -158,9 +159,13 @@ class TextRecords(Protocol):
 
 class VectorSpaces(Protocol):
     """Dense vectors per image content beyond the classifier's embedding, in named spaces: a
-    vision-language model's image embeddings ("clip-vit-b-32@1"), a learned joint image-word
-    space. Each space has its own dimension and its own ANN index; several coexist. Vectors
-    are stored L2-normalised (similarity = cosine). Reads are owner-filtered like every read."""
+    vision-language model's image embeddings ("clip-vit-b-32@<version>"), a learned joint
+    image-word space. Each space has its own dimension and its own ANN index; several coexist.
+    Vectors are stored L2-normalised (similarity = cosine), at half precision. Reads are
+    owner-filtered like every read. Names: printable, 1-200 characters; dimensions 1-4000.
+    A space that does not exist: put/get/missing/nearest raise StoreError, count is 0, drop
+    does nothing. Analysis.vectors (space -> vector) written through add_content(s) lands here
+    too (the space is created with the vector's dimension)."""
 
     def ensure(self, space: str, dim: int) -> None:
         """Create the space if it is new (a space's dimension never changes: StoreError)."""
@@ -168,23 +173,29 @@ class VectorSpaces(Protocol):
     def spaces(self) -> dict[str, int]:
         """Every space: name -> dimension."""
 
-    def put(self, space: str, content_ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
-        """Set the vectors (n, dim) of contents (replacing any); durable at the store's commit()."""
+    def put(self, owner: int, space: str, content_ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
+        """Set the vectors (n, dim) of the owner's contents (replacing any; StoreError for a
+        content that is not the owner's, a wrong shape or a non-finite value); durable at the
+        store's commit()."""
 
     def get(self, owner: int, space: str, content_ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
-        """(which ids have a vector in the space, their vectors (n, dim); zeros where absent)."""
+        """(which ids are the owner's and have a vector in the space, their vectors (n, dim);
+        zeros where absent)."""
 
-    def missing(self, owner: int, space: str, limit: int) -> NDArray[np.int64]:
-        """The owner's live contents that have no vector in the space yet (a re-embed's work list)."""
+    def missing(self, owner: int, space: str, limit: int, after: int = 0) -> NDArray[np.int64]:
+        """The owner's live contents with id > after that have no vector in the space yet,
+        ascending, at most `limit` (a re-embed's work list: pass the last id seen as `after` to
+        walk past contents that could not be embedded)."""
 
     def nearest(self, owner: int, space: str, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The k contents most similar to `vector` in the space (ids, cosines), best first; like
-        Store.knn they may be another owner's or dead: filter with live()."""
+        Store.knn they may be another owner's (embedded) or dead: filter with live()."""
 
-    def count(self, space: str, owner: int | None = None) -> int: ...
+    def count(self, space: str, owner: int | None = None) -> int:
+        """Live contents (the owner's, or everyone's) with a vector in the space."""
 
     def drop(self, space: str) -> None:
-        """Forget a space and its vectors."""
+        """Forget a space and its vectors (at the store's commit())."""
 
 
 class Store(Protocol):

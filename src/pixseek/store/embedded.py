@@ -8,6 +8,8 @@ Layout of a library directory:
     index/dense.usearch        HNSW graph over the embeddings (derived, rebuildable)
     index/faces.rows           one float32 128-d face embedding row per face id
     index/faces.usearch        HNSW graph over the face embeddings (derived, rebuildable)
+    index/spaces/<id>.rows     per vector space (store/spaces.py): float16 vectors by content id
+    index/spaces/<id>.usearch  HNSW graph of a large space (derived, rebuildable)
     (text read in images lives in pixseek.db: its lines, and an FTS5 index over them)
 
 Crash safety: a content's rows are written and fsync'ed before the SQLite transaction that
@@ -45,10 +47,11 @@ from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
 from pixseek.store.postings import PostingIndex
+from pixseek.store.spaces import MIGRATE_V4_TO_V5, EmbeddedSpaces
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
 from pixseek.store.texts import MIGRATE_V3_TO_V4, TextStore
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
 EMBEDDING_DIM = 1280
 _SQL_CHUNK = 500  # ids per IN (...) list
@@ -180,6 +183,7 @@ class EmbeddedStore:
         self.accounts = Accounts(self._db, self._lock)
         self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
         self.texts = TextStore(self._db, self._lock, self._begin)
+        self.spaces = EmbeddedSpaces(self._db, self._lock, index_dir, self._begin, self._follow_writers)
 
     # ---- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -206,7 +210,7 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
-            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4)]  # faces and people; text
+            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5)]  # faces and people; text; vector spaces
             for target, script in steps:
                 if version < target:
                     for statement in _split_sql(script):
@@ -266,6 +270,10 @@ class EmbeddedStore:
                 self.faces.add(owner, content_id, sha256, analysis.faces, kept_ids[1] if kept_ids else None)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts)
+            for space, vector in analysis.vectors.items():
+                vector = np.asarray(vector, dtype=np.float32)
+                self.spaces.ensure(space, int(vector.shape[-1]))
+                self.spaces.put(owner, space, [content_id], vector.reshape(1, -1))
         return content_id
 
     def add_contents(
@@ -322,14 +330,17 @@ class EmbeddedStore:
             self._categories.sync()
             self._embeddings.sync()
             self.faces.sync()
+            self.spaces.sync()
             self._db.execute("COMMIT")
             self._in_transaction = False
+            self.spaces.committed()
 
     def rollback(self) -> None:
         with self._lock:
             if self._in_transaction:
                 self._db.execute("ROLLBACK")
                 self._in_transaction = False
+                self.spaces.rolled_back()
 
     def _end(self) -> int:
         """One past the largest committed content id."""
@@ -343,7 +354,8 @@ class EmbeddedStore:
             self._postings.catch_up(self._categories, end)
             self._dense.catch_up(self._embeddings, end)
             faces_changed = self.faces.catch_up()
-            if (self._postings.covered_until, self._dense.covered_until) != before or faces_changed:
+            spaces_changed = self.spaces.catch_up()
+            if (self._postings.covered_until, self._dense.covered_until) != before or faces_changed or spaces_changed:
                 self._bump_generation()
 
     def rebuild_indexes(self) -> None:
@@ -353,6 +365,7 @@ class EmbeddedStore:
             self._dense.meta_path.unlink(missing_ok=True)
             self._dense.catch_up(self._embeddings, end)
             self.faces.rebuild()
+            self.spaces.catch_up(rebuild=True)
             self._bump_generation()
 
     @contextlib.contextmanager
@@ -386,6 +399,7 @@ class EmbeddedStore:
             self._postings = PostingIndex(self.home / "index" / "postings")
             self._dense = self._dense.reopened()
             self.faces.reopen_index()
+            self.spaces.reopen_indexes()
             self._generation = generation
 
     # ---- reads ----------------------------------------------------------------------------
@@ -544,6 +558,7 @@ class EmbeddedStore:
             classes, probs = self.categories(owner, ids)
             embeddings = self.embeddings(owner, ids)
             faces = self.faces.export(owner, ids.tolist())
+            vectors = {space: self.spaces.get(owner, space, ids) for space in self.spaces.spaces()}
             for n, row in enumerate(rows):
                 cid, face_count, text_count = row[0], row[11], row[12]
                 keep = probs[n] > 0
@@ -553,6 +568,7 @@ class EmbeddedStore:
                     embedding=embeddings[n],
                     faces=None if face_count is None else faces.get(cid, []),
                     texts=None if text_count is None else self.texts.lines(owner, cid),
+                    vectors={space: rows_[n] for space, (has, rows_) in vectors.items() if has[n]},
                 )
             after = int(rows[-1][0])
 
@@ -598,8 +614,10 @@ class EmbeddedStore:
                 "embeddings": self._embeddings.rows() * EMBEDDING_DIM * 2,
                 "ANN graph": self._dense.bytes_on_disk(),
                 **self.faces.bytes_on_disk(),
+                **self.spaces.bytes_on_disk(),
             },
             analyzers=analyzers,
+            spaces={space: self.spaces.count(space, owner) for space in self.spaces.spaces()},
         )
 
     def reconnect(self) -> None:
@@ -610,4 +628,5 @@ class EmbeddedStore:
         self._categories.close()
         self._embeddings.close()
         self.faces.close()
+        self.spaces.close()
         self._db.close()

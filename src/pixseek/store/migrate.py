@@ -1,6 +1,7 @@
 """Move a library from one store to another (a directory ↔ PostgreSQL) without analysing anything
 again: users and their tokens and folders, every analysis (categories, embeddings, faces, text),
-the files that hold them, people with the user's corrections, and upload jobs.
+the files that hold them, people with the user's corrections, upload jobs, and every vector
+space (store.spaces: vision-language and learned embeddings) with its vectors.
 
 Images, faces, people and jobs keep their ids (the HTTP API's public ids are derived from them,
 with a key that moves too, so links and bookmarks keep working); user ids are the target's own,
@@ -34,6 +35,7 @@ class MigrationReport:
     faces: int = 0
     people: int = 0
     jobs: int = 0
+    vectors: int = 0  # vectors in store.spaces, all spaces together
 
 
 Progress = Callable[[str, int], None]  # (what, how many so far)
@@ -49,6 +51,9 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
     # The key of the HTTP API's public ids (service/public_ids.py) moves with the library.
     target.accounts.set_public_id_secret(source.accounts.public_id_secret())
     with target.bulk_load():
+        for space, dim in source.spaces.spaces().items():  # empty spaces too (a model added, nothing embedded)
+            target.spaces.ensure(space, dim)
+        target.commit()
         users = _users(source, target, report)
         for old_owner, new_owner in users.items():
             contents = _contents(source, target, old_owner, new_owner, report, progress)
@@ -111,6 +116,7 @@ def _contents(
         target.commit()
         report.contents += len(batch)
         report.faces += sum(len(analysis.faces or []) for *_, analysis in batch)
+        report.vectors += sum(len(analysis.vectors) for *_, analysis in batch)
         batch.clear()
         if progress:
             progress("contents", report.contents)

@@ -37,6 +37,7 @@ from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
 from pixseek.store.postgres.schema import BULK_LOAD_LOCK, EMBEDDING_DIM, VECTOR_INDEXES, distribute, ensure_schema
+from pixseek.store.postgres.spaces import PostgresSpaces
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, ROW_BYTES, decode_row, decode_rows, encode_row
@@ -89,6 +90,9 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
+        self.spaces = PostgresSpaces(self._db)
+        if self.spaces.missing_indexes():  # a bulk load cut short dropped them
+            self._restore_space_indexes()
         self._owner_sizes: dict[int | None, tuple[float, int]] = {}  # owner (None: all) -> (when, images)
 
     # ---- writes ---------------------------------------------------------------------------
@@ -131,6 +135,10 @@ class PostgresStore:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts, owner)
+            for space, vector in analysis.vectors.items():
+                vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+                self.spaces.ensure(space, vector.shape[1])
+                self.spaces.copy_new(owner, space, [int(content_id)], vector)
         return int(content_id)
 
     def add_contents(
@@ -172,6 +180,14 @@ class PostgresStore:
                     self.faces.add(owner, cid, sha256, analysis.faces, kept_faces)
                 if analysis.texts is not None:
                     self.texts.add(cid, analysis.texts, owner)
+            by_space: dict[str, tuple[list[int], list[NDArray[np.float32]]]] = {}
+            for cid, (_, _, analysis) in zip(ids, items):
+                for space, vector in analysis.vectors.items():
+                    by_space.setdefault(space, ([], []))[0].append(cid)
+                    by_space[space][1].append(np.asarray(vector, dtype=np.float32).ravel())
+            for space, (space_ids, space_vectors) in by_space.items():
+                self.spaces.ensure(space, space_vectors[0].size)
+                self.spaces.copy_new(owner, space, space_ids, np.stack(space_vectors))
             kept_faces_top = max((max(f) for f in face_ids if f), default=None)
             if kept_faces_top is not None:
                 self._db.ids_continue_after("faces", kept_faces_top)
@@ -190,14 +206,27 @@ class PostgresStore:
             with self._db.transaction():
                 for name in VECTOR_INDEXES:
                     self._db.execute(f"DROP INDEX IF EXISTS {name}")
+            self.spaces.drop_indexes()
+            self.spaces.defer_indexes = True
             yield
             self.commit()
             with self._db.transaction():
                 for statement in VECTOR_INDEXES.values():
                     self._db.execute(statement)
+            self.spaces.create_indexes()
         finally:
+            self.spaces.defer_indexes = False
             if not (self._db.conn.closed or self._db.conn.broken):
                 self._db.execute(f"SELECT pg_advisory_unlock({BULK_LOAD_LOCK})")
+
+    def _restore_space_indexes(self) -> None:
+        """The spaces' HNSW indexes, as schema.restore_vector_indexes does the others'."""
+        if not self._db.execute(f"SELECT pg_try_advisory_lock({BULK_LOAD_LOCK})").fetchone()[0]:
+            return
+        try:
+            self.spaces.create_indexes()
+        finally:
+            self._db.execute(f"SELECT pg_advisory_unlock({BULK_LOAD_LOCK})")
 
     def put_file(self, owner: int, state: FileState, content_id: int) -> None:
         with self._db.lock:
@@ -453,8 +482,9 @@ class PostgresStore:
             people=len(self.faces.people(owner)) if owner is not None else 0,
             with_text=self.texts.count(owner),
             file_bytes=int(file_bytes),
-            bytes_by_part={f"PostgreSQL: {t}": int(v) for t, v in sizes.items()},
+            bytes_by_part={**{f"PostgreSQL: {t}": int(v) for t, v in sizes.items()}, **self.spaces.bytes_on_disk()},
             analyzers={str(a): int(n) for a, n in analyzers.items()},
+            spaces={space: self.spaces.count(space, owner) for space in self.spaces.spaces()},
         )
 
     def export_contents(self, owner: int) -> Iterator[tuple[int, str, str, Analysis]]:
@@ -485,7 +515,9 @@ class PostgresStore:
                     ).fetchall():
                         texts[cid].append(TextLine(text, float(score), (x0, y0, x1, y1)))
             embeddings = vectors.from_binary([r[14] for r in rows], EMBEDDING_DIM, half=True)
-            for row, embedding in zip(rows, embeddings):
+            id_array = np.array(ids, dtype=np.int64)
+            in_spaces = {space: self.spaces.get(owner, space, id_array) for space in self.spaces.spaces()}
+            for n, (row, embedding) in enumerate(zip(rows, embeddings)):
                 cid = int(row[0])
                 categories = decode_row(bytes(row[13]))
                 analysis = Analysis(
@@ -494,6 +526,7 @@ class PostgresStore:
                     embedding=embedding,
                     faces=None if row[11] is None else faces.get(cid, []),
                     texts=texts.get(cid),
+                    vectors={space: found[n] for space, (has, found) in in_spaces.items() if has[n]},
                 )
                 yield cid, row[1], row[2], analysis
             if len(rows) < EXPORT_BATCH:
