@@ -15,9 +15,29 @@ from numpy.typing import NDArray
 Vector: TypeAlias = NDArray[np.float32]
 
 
+# Concept ids: 0..999 are the ImageNet classes; CLASS_COUNT.. are image characteristics (colours,
+# black-and-white, dark, screenshot, portrait...: analyzers/characteristics.py), up to CONCEPT_SPACE.
+# Ids are stored in every library: append new characteristics, never renumber.
+CLASS_COUNT = 1000
+CONCEPT_SPACE = 1100
+CHARACTERISTICS: tuple[str, ...] = (
+    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "grey",
+    "black and white", "dark", "bright", "screenshot", "document", "portrait", "selfie", "group photo",
+    "panorama",
+)  # fmt: skip
+CHARACTERISTIC_IDS: dict[str, int] = {name: CLASS_COUNT + i for i, name in enumerate(CHARACTERISTICS)}
+
+
+def characteristic_name(concept_id: int) -> str | None:
+    """The characteristic a concept id stands for, or None for an ImageNet class (or unknown id)."""
+    i = int(concept_id) - CLASS_COUNT
+    return CHARACTERISTICS[i] if 0 <= i < len(CHARACTERISTICS) else None
+
+
 @dataclass(frozen=True)
 class SparseVector:
-    """A sparse vector over concept ids (ImageNet class indices 0..999): sorted by weight, descending."""
+    """A sparse vector over concept ids (ImageNet class indices 0..999, characteristics from
+    CLASS_COUNT on): sorted by weight, descending."""
 
     ids: NDArray[np.int32]
     weights: NDArray[np.float32]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.language import characteristics
 from pixseek.language import glove as glove_mod
 from pixseek.language import wordnet as wordnet_mod
 from pixseek.language.glove import Glove
@@ -40,7 +41,7 @@ from pixseek.language.wordnet import (
     read_pickle,
     write_pickle_atomic,
 )
-from pixseek.records import SparseVector
+from pixseek.records import SparseVector, characteristic_name
 
 N_CLASSES = 1000
 CACHE_VERSION = f"concepts-7+{wordnet_mod.CACHE_VERSION}+{glove_mod.CACHE_VERSION}"
@@ -240,6 +241,9 @@ class ConceptSpace:
         return wnids
 
     def label(self, class_id: int) -> str:
+        """A class's display name; for ids from N_CLASSES on, the image characteristic's name."""
+        if class_id >= N_CLASSES:
+            return characteristic_name(class_id) or f"concept {class_id}"
         return self.class_names[class_id]
 
     # ---- words -> classes ------------------------------------------------------------
@@ -249,6 +253,9 @@ class ConceptSpace:
         lemma = normalize_lemma(term)
         if not lemma:
             return None
+        characteristic = characteristics.english_meaning(term)
+        if characteristic is not None:
+            return self._characteristic_term(term, lemma, characteristic)
         acc = _Accumulator()
         # A class's own display name ("beach" is the seashore class) means exactly that class.
         for c in self._t["class_phrases"].get(lemma, ()):
@@ -281,6 +288,17 @@ class ConceptSpace:
             why=acc.reasons(MAX_WHY),
             glove_only=not wn_known,
         )
+
+    def _characteristic_term(self, term: str, lemma: str, meaning: characteristics.Meaning) -> TermVector:
+        """A word for an image characteristic ("red", "night", "screenshot"): that characteristic,
+        plus a class it names exactly ("orange" the fruit). WordNet's and GloVe's readings of such
+        words are noise ("blue": 49 clothing classes via blue jeans)."""
+        weights = dict(meaning.weights)
+        why = [meaning.why]
+        for c in self._t["class_phrases"].get(lemma, ()):
+            weights[c] = 1.0
+            why.append(self.label(c))
+        return TermVector(term=" ".join(term.split()), vector=SparseVector.from_dict(weights), why=why)
 
     def _add_senses(
         self, senses: list[Sense], acc: _Accumulator, lemma: str, scale: float = 1.0, backoff: bool = True
@@ -370,6 +388,8 @@ class ConceptSpace:
         lemma = normalize_lemma(" ".join(words))
         if not lemma:
             return False
+        if characteristics.is_english_phrase(words):  # "black and white", "group photo"
+            return True
         return lemma in self._t["class_phrases"] or bool(self.wordnet.morphy(lemma))
 
     def nearest(self, word: str, k: int = 10) -> list[tuple[str, float]]:

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from pixseek.language import freedict
+from pixseek.language.characteristics import foreign_english
 from pixseek.language.cognates import Cognates
 from pixseek.language.concepts import ConceptSpace, FaceTerm, Tag, TermVector
 from pixseek.language.freedict import Dictionary, Entry, Sense, fold
@@ -532,7 +533,11 @@ class TranslatingVocabulary:
         own = self.base.encode_term(term)
         if own is not None and own.faces is not None and own.faces.person_ids is not None:
             return own  # a person's name is the user's own word, in any language
-        found = self._encode(term, self.ml.translate(self.lang, term, self._context(term.split())), "→")
+        candidates = self.ml.translate(self.lang, term, self._context(term.split()))
+        characteristic = foreign_english(self.lang, term)  # "noir et blanc", "Bildschirmfoto"
+        if characteristic is not None and all(c.english != characteristic for c in candidates):
+            candidates = [Candidate(characteristic, 1.0), *candidates]
+        found = self._encode(term, candidates, "→")
         if found is not None:
             return found
         if own is not None:
@@ -588,7 +593,7 @@ class TranslatingVocabulary:
 
     def is_known_phrase(self, words: list[str]) -> bool:
         phrase = " ".join(words)
-        if self.ml.headword_forms(self.lang, phrase)[0]:
+        if foreign_english(self.lang, phrase) is not None or self.ml.headword_forms(self.lang, phrase)[0]:
             return True
         return self.base.is_known_phrase(words)
 

@@ -15,10 +15,8 @@ from pixseek.language.concepts import ConceptSpace, FaceTerm, TermVector
 from pixseek.records import SparseVector
 
 # Gender- and age-neutral on purpose: the detector finds faces, it does not tell who is a "woman".
-FACE_WORDS = frozenset(
-    """person persons people human humans face faces someone somebody portrait portraits
-    selfie selfies crowd""".split()
-)
+# "portrait", "selfie", "crowd" are image characteristics made from the faces (language/characteristics.py).
+FACE_WORDS = frozenset("""person persons people human humans face faces someone somebody""".split())
 _EMPTY = SparseVector.from_dict({})
 
 

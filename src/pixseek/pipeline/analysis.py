@@ -18,12 +18,14 @@ from typing import Callable
 
 from PIL import Image
 
+from pixseek.analyzers import characteristics
+from pixseek.analyzers.characteristics import CHARACTERISTICS_VERSION
 from pixseek.analyzers.classifier import CLASSIFIER_VERSION, Classifier
 from pixseek.analyzers.faces import DETECT_SIDE, FACE_MODEL_VERSION, FaceAnalyzer
 from pixseek.analyzers.text import DETECT_SIDE as TEXT_DETECT_SIDE
 from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image, reduce_to
-from pixseek.records import Analysis, Face, TextLine
+from pixseek.records import Analysis, Face, SparseVector, TextLine
 from pixseek.store.sparse import TOP_K, top_k
 
 # Identifies what produced a stored analysis; a change means stored images must be re-analysed.
@@ -39,6 +41,7 @@ class AnalysisOptions:
     face_detect_side: int = DETECT_SIDE
     text: bool = True  # OCR
     text_detect_side: int = TEXT_DETECT_SIDE
+    characteristics: bool = True  # colours, black-and-white, dark, screenshot, portrait... (cheap)
 
     @property
     def version(self) -> str:
@@ -47,6 +50,8 @@ class AnalysisOptions:
             parts.append(f"faces-{FACE_MODEL_VERSION}-{self.face_detect_side}")
         if self.text:
             parts.append(f"ocr-{OCR_MODEL_VERSION}-{self.text_detect_side}")
+        if self.characteristics:
+            parts.append(CHARACTERISTICS_VERSION)
         return "+".join(parts)
 
 
@@ -62,6 +67,17 @@ class AnalysisResult:
     analysis: Analysis | None = None
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def with_characteristics(categories: SparseVector, found: dict[int, float]) -> SparseVector:
+    """The top classes plus the image's characteristics, in one row of at most TOP_K entries: the
+    weakest classes make room (the tail of a softmax, ~1e-4, which no query can tell from 0)."""
+    if not found:
+        return categories
+    keep = TOP_K - len(found)
+    merged = {int(c): float(w) for c, w in zip(categories.ids[:keep], categories.weights[:keep])}
+    merged.update(found)
+    return SparseVector.from_dict(merged)
 
 
 def read_file(path: str) -> bytes:
@@ -140,7 +156,8 @@ class ImageAnalyzer:
         t1 = time.perf_counter()
         # Decoded larger for the face detector, the picture is box-reduced first for the classifier:
         # it then sees what it sees without faces, at no resampling cost from a large image.
-        result = self.classifier.classify(reduce_to(decoded.image, self.classifier.min_side))
+        small = reduce_to(decoded.image, self.classifier.min_side)
+        result = self.classifier.classify(small)
         timings["decode"] = (t1 - t0) * 1e3
         timings["classify"] = (time.perf_counter() - t1) * 1e3
         found = None
@@ -149,9 +166,14 @@ class ImageAnalyzer:
         lines = None
         if text_reader is not None:
             lines = self._read_text(text_reader, data, decoded, timings)
+        categories = top_k(result.probabilities)
+        if self.options.characteristics:
+            t2 = time.perf_counter()
+            categories = with_characteristics(categories, characteristics.describe(small, decoded.meta, found, lines))
+            timings["characteristics"] = (time.perf_counter() - t2) * 1e3
         return Analysis(
             meta=decoded.meta,
-            categories=top_k(result.probabilities),
+            categories=categories,
             embedding=result.embedding,
             faces=found,
             texts=lines,

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.language.characteristics import characteristic_tags
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
@@ -310,7 +311,10 @@ class SearchEngine:
     def _focus_weights(self, term: TermVector) -> NDArray[np.float32]:
         # Features that are evidence for the concept, weighted by how much they count for it.
         fc = self._fc_weights()
-        return np.maximum(term.vector.weights @ fc[term.vector.ids], 0.0)
+        classes = term.vector.ids < len(fc)  # characteristics (red, screenshot) have no classifier weights
+        if not classes.any():
+            raise QueryError(f"focus needs something the classifier sees; {term.term!r} is only a characteristic")
+        return np.maximum(term.vector.weights[classes] @ fc[term.vector.ids[classes]], 0.0)
 
     def _nearest(self, owner: int, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         # Over-fetch so that dead or filtered-out ids do not leave the page short.
@@ -344,13 +348,16 @@ class SearchEngine:
         except UnsupportedLanguageError as exc:
             raise QueryError(str(exc)) from None
         own_id = self._indexed_content(owner, image)
+        characteristics: list[Tag] = []
         if own_id is not None:
             ids, probs = self.store.categories(owner, np.array([own_id]))
             keep = probs[0] > 0
             probabilities = dense_probabilities(SparseVector(ids[0][keep], probs[0][keep]))
+            # Colours, black-and-white, screenshot...: stored beside the classes (ids >= 1000).
+            characteristics = [Tag(n, w, "characteristic") for n, w in characteristic_tags(ids[0][keep], probs[0][keep])]
         else:
             _, probabilities = self._analyse(image)
-        tags = self.concepts.tags(probabilities, k=k)
+        tags = self.concepts.tags(probabilities, k=k) + characteristics
         return tags if language is None else multilingual(self.concepts).translate_tags(tags, language)
 
     def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:

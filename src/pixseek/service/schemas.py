@@ -50,7 +50,7 @@ class Health(BaseModel):
 class Tag(BaseModel):
     name: str
     score: float
-    kind: str  # "class" (an ImageNet category) or "concept" (a broader WordNet concept)
+    kind: str  # "class" (ImageNet), "concept" (a broader WordNet one) or "characteristic" (red, screenshot)
 
 
 class Image(BaseModel):

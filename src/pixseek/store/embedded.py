@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.records import (
+    CONCEPT_SPACE,
     Analysis,
     FileState,
     ImageFilter,
@@ -527,8 +528,9 @@ class EmbeddedStore:
         covered = postings.covered_until
         if covered < end:  # not yet in the posting lists: scan those forward rows directly
             tail_classes, tail_probs = decode_rows(self._categories.read_range(covered, end))
-            weight = np.zeros(1000, dtype=np.float32)
-            weight[query.ids] = query.weights
+            weight = np.zeros(CONCEPT_SPACE, dtype=np.float32)
+            inside = query.ids < CONCEPT_SPACE
+            weight[query.ids[inside]] = query.weights[inside]
             hit = (weight[tail_classes] * tail_probs >= min_impact).any(axis=1)
             ids = np.union1d(ids, np.nonzero(hit)[0] + covered)
         return ids.astype(np.int64)

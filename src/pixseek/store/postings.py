@@ -1,4 +1,5 @@
-"""Inverted index over the sparse category vectors: one posting list per class.
+"""Inverted index over the sparse category vectors: one posting list per concept (an ImageNet
+class or an image characteristic, records.CONCEPT_SPACE ids).
 
 Lists are impact-ordered (highest probability first), so a query reads only the head of each of
 its lists: the images where that class matters. Candidates are then rescored exactly from the
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.records import SparseVector
+from pixseek.records import CONCEPT_SPACE, SparseVector
 from pixseek.store.columns import RowFile
 from pixseek.store.sparse import DEQUANT, TOP_K, decode_rows
 
-NUM_CLASSES = 1000
+NUM_CLASSES = CONCEPT_SPACE  # segments written before characteristics have 1000 lists (see candidates)
 INDEX_FLOOR = 1e-3  # probabilities below this stay only in the forward rows
 MAX_SEGMENTS = 8
 MIN_PER_LIST = 16  # entries every query class may contribute, however small its weight
@@ -140,7 +141,7 @@ class PostingIndex:
         span = max(1, self.covered_until - 1)
         parts: list[NDArray[np.uint32]] = []
         for cls, w in zip(query.ids, weights):
-            if w <= 0:
+            if w <= 0 or cls >= NUM_CLASSES:
                 continue
             # smallest weight byte whose probability reaches min_impact / w
             min_byte = max(_FLOOR_BYTE, int(np.searchsorted(DEQUANT, min_impact / float(w))))
@@ -148,6 +149,8 @@ class PostingIndex:
                 continue
             cap = max(MIN_PER_LIST, math.ceil(budget * w / total_weight))
             for seg in self.segments:
+                if cls + 1 >= len(seg.offsets):
+                    continue  # an older segment, written when only the 1000 classes had lists
                 seg_cap = max(1, math.ceil(cap * (seg.hi - seg.lo) / span))
                 start, stop = int(seg.offsets[cls]), int(seg.offsets[cls + 1])
                 # the list is sorted by weight, descending: binary-search the end of its head

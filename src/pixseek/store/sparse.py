@@ -1,6 +1,7 @@
 """Compact encoding of an image's sparse category vector (the Dropbox "forward index" row).
 
-A row keeps the top K=50 classes: K uint16 class ids followed by K uint8 weights, 150 bytes.
+A row keeps the top K=50 concepts (classes, and the image's characteristics in room the weakest
+classes make: pipeline/analysis.with_characteristics): K uint16 concept ids followed by K uint8 weights, 150 bytes.
 Weights are class probabilities quantised on a log scale (1e-6 .. 1 onto bytes 1..255, within
 ±2.8 % relative), because the useful tail of a softmax spans orders of magnitude; 0 means "absent".
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.records import SparseVector
+from pixseek.records import CLASS_COUNT, SparseVector
 
 TOP_K = 50
 ROW_BYTES = TOP_K * 3
@@ -63,7 +64,9 @@ def decode_row(row: bytes) -> SparseVector:
     return SparseVector(ids[0][keep], probs[0][keep])
 
 
-def dense_probabilities(vector: SparseVector, num_classes: int = 1000) -> NDArray[np.float32]:
+def dense_probabilities(vector: SparseVector, num_classes: int = CLASS_COUNT) -> NDArray[np.float32]:
+    """The class probabilities as a dense array; ids from num_classes on (characteristics) are left out."""
     out = np.zeros(num_classes, dtype=np.float32)
-    out[vector.ids] = vector.weights
+    inside = vector.ids < num_classes
+    out[vector.ids[inside]] = vector.weights[inside]
     return out

@@ -1,4 +1,6 @@
-"""The classifier's categories (the 1000 ImageNet classes) as evidence for query terms.
+"""The classifier's categories (the 1000 ImageNet classes) as evidence for query terms, and the
+image characteristics stored beside them in the same rows (colours, black-and-white, screenshot...:
+concept ids from records.CLASS_COUNT on), which the same terms reach ("red" -> the red characteristic).
 
 Each term is a sparse vector over the classes. Candidates come from the heads of the terms'
 posting lists, and are rescored exactly from the forward rows: score(term) = Σ_c weight_c × p_c
@@ -14,7 +16,7 @@ from numpy.typing import NDArray
 
 from pixseek.language.concepts import ConceptSpace, TermVector
 from pixseek.language.query import QueryPlan
-from pixseek.records import SparseVector
+from pixseek.records import CONCEPT_SPACE, SparseVector
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.store.base import Store
 
@@ -75,6 +77,8 @@ def term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArr
     uncertain image (a texture, a drawing) into a sizeable score."""
     if not len(class_ids):
         return np.zeros(0, np.float32)
-    dense = np.zeros(1000, dtype=np.float32)
-    dense[vector.ids] = vector.weights
+    dense = np.zeros(CONCEPT_SPACE, dtype=np.float32)
+    inside = vector.ids < CONCEPT_SPACE
+    dense[vector.ids[inside]] = vector.weights[inside]
+    class_ids = np.minimum(class_ids, CONCEPT_SPACE - 1)  # a row never holds more; keeps indexing safe
     return (dense[class_ids] * np.where(probs >= CLASS_NOISE_FLOOR, probs, 0.0)).sum(axis=1)

@@ -1,0 +1,85 @@
+"""Image characteristics (analyzers/characteristics.py): their cost per image, and an independent
+check of the colours against the dev set's captions.
+
+Every dev-set picture (bench/.cache/shared-devset: 705 photos, drawings and clip art from Debian
+packages) goes through the real analysis pass with the classifier and the characteristics (faces
+and OCR off: they only add the face and document characteristics, whose cost is the analyzers').
+In the same run, per image: decode, classify and characteristics CPU time, so the share of the
+characteristics in the classifier pass is a ratio of one run (the box is shared).
+
+Colour check: captions that name a colour ("The scarlet macaw ... a big and bright colored
+parrot", "a bear with black and white fur") say what a person sees; `devset_caption_colour_recall`
+is the share of (caption, colour word) pairs whose picture carries that colour characteristic.
+Captions are not written to describe colours, so it is a recall check only.
+
+    python -m bench.characteristics [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import CACHE_DIR, finish, model_dir, parser, print_table, rounded
+
+DEVSET = CACHE_DIR / "shared-devset"
+COLOUR_WORDS = {
+    "red": "red", "orange": "orange", "yellow": "yellow", "green": "green", "blue": "blue",
+    "purple": "purple", "violet": "purple", "pink": "pink", "brown": "brown", "grey": "grey", "gray": "grey",
+}  # fmt: skip
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.records import CHARACTERISTICS, characteristic_name
+
+    rows = [json.loads(line) for line in (DEVSET / "labels.jsonl").read_text().splitlines() if line.strip()]
+    if args.quick:
+        rows = rows[::12]
+    analyzer = ImageAnalyzer(model_dir(), threads=1, options=AnalysisOptions(faces=False, text=False))
+    timings: dict[str, list[float]] = {"decode": [], "classify": [], "characteristics": []}
+    by_style: dict[str, Counter[str]] = {}
+    per_style_count: Counter[str] = Counter()
+    pairs = hits = 0
+    started = time.perf_counter()
+    for row in rows:
+        analysis = analyzer.analyze(Path(DEVSET / row["file"]))
+        for key in timings:
+            timings[key].append(analysis.timings_ms.get(key, 0.0))
+        found = {characteristic_name(int(c)) for c in analysis.categories.ids} - {None}
+        style = row.get("style", "?")
+        per_style_count[style] += 1
+        by_style.setdefault(style, Counter()).update(found)
+        words = set(re.findall(r"[a-z]+", (row.get("caption") or "").lower()))
+        for word in words & COLOUR_WORDS.keys():
+            pairs += 1
+            hits += COLOUR_WORDS[word] in found
+    elapsed = time.perf_counter() - started
+    mean = {k: float(np.mean(v)) for k, v in timings.items()}
+    table = [
+        [name, *(f"{by_style.get(s, Counter())[name] / max(1, per_style_count[s]):.2f}" for s in sorted(per_style_count))]
+        for name in CHARACTERISTICS
+    ]
+    print_table(["characteristic", *sorted(per_style_count)], table, title=f"share of dev-set pictures, {len(rows)} pictures")
+    results = {
+        "characteristics_ms_per_image": rounded(mean["characteristics"], 3),
+        "characteristics_ms_p95": rounded(float(np.percentile(timings["characteristics"], 95)), 3),
+        "characteristics_share_of_classifier_pass": rounded(
+            mean["characteristics"] / (mean["decode"] + mean["classify"] + mean["characteristics"]), 4
+        ),
+        "characteristics_bench_images": len(rows),
+        "devset_caption_colour_pairs": pairs,
+        "devset_caption_colour_recall": rounded(hits / pairs, 3) if pairs else None,
+    }
+    print(f"{len(rows)} pictures in {elapsed:.1f} s; decode {mean['decode']:.1f} ms, classify {mean['classify']:.1f} ms")
+    finish(results, write=not args.quick)
+
+
+if __name__ == "__main__":
+    main()
