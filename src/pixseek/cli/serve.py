@@ -14,6 +14,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes that analyse uploads.")] = 1,
+    web_workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64,
+            help="Processes that answer requests (one of them also runs the analysis of uploads); "
+            "more serve more searches at once, each with its own memory.",
+        ),
+    ] = 1,
     max_upload_mb: Annotated[int, typer.Option(min=1, max=100_000, help="Largest file to accept, MiB.")] = 50,
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serving over HTTPS).")
@@ -42,6 +50,7 @@ def serve(
         home=library.paths.home,
         store=library.paths.store,
         workers=workers,
+        web_workers=web_workers,
         max_upload_bytes=max_upload_mb * MiB,
         secure_cookies=secure_cookies,
         single_user=loopback,
@@ -60,7 +69,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     shown = f"[{host}]" if ":" in host else host
     err.print(f"pixseek: serving {settings.home} on http://{shown}:{port}/", highlight=False, soft_wrap=True)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, server_header=False, timeout_graceful_shutdown=10,
-        log_level="info",
-    )
+    common = dict(host=host, port=port, server_header=False, timeout_graceful_shutdown=10, log_level="info")
+    if web_workers == 1:
+        uvicorn.run(create_app(settings), **common)
+    else:  # uvicorn starts the processes (spawned) and imports the app in each by name
+        settings.to_environment()
+        uvicorn.run("pixseek.service.app:app_from_environment", factory=True, workers=web_workers, **common)

@@ -9,6 +9,7 @@ docs/http-api.md, the routes are in service/routers/, what they share in service
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,6 +72,12 @@ def _allowed_methods(scope: Scope) -> str | None:
             if isinstance(route, APIRoute) and route.matches(scope)[0] is not Match.NONE:
                 methods |= route.methods
     return ", ".join(sorted(methods)) or None
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several web worker processes (uvicorn's factory; see ServiceSettings)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    return create_app(ServiceSettings.from_environment())
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:

@@ -9,10 +9,17 @@ server are picked up again when the next one starts. After each batch, the new f
 owners concerned are grouped into people (incremental: existing people keep their faces).
 
 Every write of the service goes through this store, under `write_lock` (see `write`).
+
+A server may run several web processes (`pixseek serve --web-workers N`): each has its runner,
+but exactly one of them runs jobs at a time, the one holding the library's runner lock (an
+exclusive flock on <home>/jobs.lock). The kernel drops the lock when its holder dies, even by
+kill -9; the others keep trying, and the one that takes it over first puts the jobs the dead one
+left running back in the queue. Jobs are queued through any process's writer (the same tables).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
@@ -20,10 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
 from pixseek.pipeline.people import cluster_faces
+from pixseek.pipeline.places import fill_places
 from pixseek.records import FileState, Job
 from pixseek.store import open_store
 from pixseek.store.base import Store
@@ -39,6 +47,40 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
 
+class RunnerLock:
+    """Which process of a server runs the jobs: whoever holds an exclusive flock on `path`. Its
+    pid is written in the file, for people (and tests) looking; a stale pid means nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def try_acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file drops the lock
+            self._file = None
+
+
 class JobRunner:
     def __init__(
         self,
@@ -48,8 +90,10 @@ class JobRunner:
         on_failed: Callable[[Job], None] | None = None,
         options: AnalysisOptions | None = None,
         limits: WorkerLimits = WorkerLimits(),
+        lock: RunnerLock | None = None,
     ) -> None:
         self.model_dir = model_dir
+        self.lock = lock  # None: this runner is the only one (a test's, or one process's)
         options = options or AnalysisOptions()
         self.options = options  # which analyzers run; options.version marks what they stored
         self.on_failed = on_failed  # e.g. delete the stored upload that nothing uses
@@ -69,12 +113,27 @@ class JobRunner:
 
     # ---- control ------------------------------------------------------------------------------
     def start(self) -> None:
+        self._thread = threading.Thread(target=self._lead_then_run, name="pixseek-jobs", daemon=True)
+        self._thread.start()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the jobs now."""
+        return self.lock is None or self.lock.held
+
+    def _lead_then_run(self) -> None:
+        """Wait to be the one runner (at once, without a lock), then take up what was left running."""
+        while self.lock is not None and not self.lock.try_acquire():
+            if self._stop.wait(POLL_S):
+                return
+        if self.lock is not None:
+            log.info("process %d runs the analysis jobs", os.getpid())
         with self.write_lock:
+            # Only the holder of the lock runs jobs: any still marked running were the last holder's.
             resumed = self.accounts.requeue_running()
         if resumed:
             log.info("resuming %d interrupted analysis job(s)", resumed)
-        self._thread = threading.Thread(target=self._run, name="pixseek-jobs", daemon=True)
-        self._thread.start()
+        self._run()
 
     def notify(self) -> None:
         """New jobs were queued: look now rather than at the next poll."""
@@ -89,6 +148,8 @@ class JobRunner:
         self._workers.close()
         with self.write_lock:
             self.store.close()
+        if self.lock is not None:
+            self.lock.release()
 
     # ---- what request handlers ask of the writer ------------------------------------------------
     def add_job(self, owner: int, name: str, path: str, status: str = "queued", error: str | None = None) -> Job:
@@ -237,6 +298,7 @@ class JobRunner:
 
     def _refresh(self) -> None:
         with self.write_lock:
+            fill_places(self.store)  # the uploads' GPS positions -> places
             self.store.refresh_indexes()
         self._needs_refresh = False
         self._refreshed_at = time.monotonic()

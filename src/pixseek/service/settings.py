@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from pixseek.pipeline.analysis import AnalysisOptions
@@ -18,6 +20,7 @@ class ServiceSettings:
     max_upload_bytes: int = 50 * MiB  # per uploaded file; more is refused with 413
     max_files_per_request: int = 100  # per POST /api/images; more is refused with 413
     workers: int = 1  # analysis processes: 1 keeps a core free for searches on a 2-core machine
+    web_workers: int = 1  # processes that answer HTTP requests (one of them also runs the jobs)
     secure_cookies: bool = False  # set the session cookie's Secure flag (serve behind HTTPS)
     # Allow single-user mode: requests without credentials act as the default user, but only while
     # no user has a password or token. Only for a server that listens on loopback (serve sets it so).
@@ -29,6 +32,20 @@ class ServiceSettings:
     ocr: bool = True  # read the text in uploads
     max_worker_mb: int | None = DEFAULT_MEMORY_MB  # memory ceiling of each analysis process (None: none)
     max_image_seconds: float | None = DEFAULT_IMAGE_SECONDS  # analysis time per upload (None: no limit)
+
+    # Web worker processes are started by uvicorn, which imports the app by name: they read the
+    # settings from the environment it passes on (service/app.py `app_from_environment`).
+    ENVIRONMENT = "PIXSEEK_SERVICE_SETTINGS"
+
+    def to_environment(self) -> None:
+        os.environ[self.ENVIRONMENT] = json.dumps({**asdict(self), "home": str(self.home)})
+
+    @classmethod
+    def from_environment(cls) -> "ServiceSettings":
+        values = json.loads(os.environ[cls.ENVIRONMENT])
+        known = {f.name for f in fields(cls)}
+        chosen = {k: v for k, v in values.items() if k in known}
+        return cls(**{**chosen, "home": Path(chosen["home"])})
 
     @property
     def analysis(self) -> AnalysisOptions:
