@@ -12,6 +12,7 @@ class ClipModel(OnnxVisionLanguageModel):
     family = "clip"
     default_preprocess = ImagePreprocess(224, CLIP_MEAN, CLIP_STD, "bicubic", "shortest")
     default_logit_scale = 100.0  # exp of CLIP's learnt temperature, clamped at 100 in training
+    padding_is_ignored = True  # causal attention, pooled at the end token
 
     @classmethod
     def recognises(cls, layout: ModelLayout, text_inputs: set[str]) -> bool:

@@ -77,9 +77,13 @@ def export_hf_folder(source: Path, target: Path) -> Path:
         image = torch.rand(2, 3, image_size, image_size) * 2 - 1
         ids = torch.randint(0, int(text_cfg.vocab_size), (2, context), dtype=torch.int32)
         _export(visual, (image,), staging / "visual" / "model.onnx", ["image"])
-        _export(textual, (ids,), staging / "textual" / "model.onnx", ["text"])
+        # CLIP's causal text tower never looks past the end token: its graph takes any length, so a
+        # short query runs on its few tokens (SigLIP pools the last position: its length stays fixed).
+        _export(textual, (ids,), staging / "textual" / "model.onnx", ["text"], dynamic_length=model_type == "clip")
         _check(visual, (image,), staging / "visual" / "model.onnx", ["image"], dim)
         _check(textual, (ids,), staging / "textual" / "model.onnx", ["text"], dim)
+        if model_type == "clip":
+            _check(textual, (_ended(ids[:, :9], int(text_cfg.eos_token_id)),), staging / "textual" / "model.onnx", ["text"], dim)
         preprocess = _preprocess_cfg(source, model_type, image_size)
         _write_json(staging / "visual" / "preprocess_cfg.json", preprocess)
         _write_tokenizer(staging / "textual", tokenizer, source)
@@ -125,9 +129,12 @@ def export_mclip(text_encoder: Path, image_model: Path, target: Path) -> Path:
         mask = torch.ones(2, context, dtype=torch.int32)
         mask[1, 9:] = 0
         _export(visual, (image,), staging / "visual" / "model.onnx", ["image"])
-        _export(textual, (ids, mask), staging / "textual" / "model.onnx", ["input_ids", "attention_mask"])
+        # Masked mean pooling ignores padding: the graph takes any length (a short query runs short).
+        names = ["input_ids", "attention_mask"]
+        _export(textual, (ids, mask), staging / "textual" / "model.onnx", names, dynamic_length=True)
         _check(visual, (image,), staging / "visual" / "model.onnx", ["image"], dim)
-        _check(textual, (ids, mask), staging / "textual" / "model.onnx", ["input_ids", "attention_mask"], dim)
+        _check(textual, (ids, mask), staging / "textual" / "model.onnx", names, dim)
+        _check(textual, (ids[:, :12], mask[:, :12]), staging / "textual" / "model.onnx", names, dim)
         _write_json(staging / "visual" / "preprocess_cfg.json", _preprocess_cfg(image_model, "clip", image_size))
         _write_tokenizer(staging / "textual", tokenizer, text_encoder)
         config = _open_clip_config(clip, "clip", dim, context, tokenizer["tokenizer_config.json"])
@@ -200,10 +207,15 @@ class _MeanPooledTextTower:
 # --- export and check -------------------------------------------------------------------------
 
 
-def _export(module: Any, inputs: tuple[Any, ...], onnx_path: Path, input_names: list[str]) -> None:
+def _export(
+    module: Any, inputs: tuple[Any, ...], onnx_path: Path, input_names: list[str], dynamic_length: bool = False
+) -> None:
     torch = import_torch()
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    dynamic = {name: {0: "batch"} for name in (*input_names, "embedding")}
+    dynamic: dict[str, dict[int, str]] = {name: {0: "batch"} for name in (*input_names, "embedding")}
+    if dynamic_length:
+        for name in input_names:
+            dynamic[name][1] = "tokens"
     # Some transformers code paths print or warn while tracing; keep the user's terminal clean.
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -228,6 +240,15 @@ def _check(module: Any, inputs: tuple[Any, ...], onnx_path: Path, input_names: l
     worst = max(float(np.abs(got - expected).max()), float(np.abs(single - expected[:1]).max()))
     if not worst <= TOLERANCE:
         raise ExportError(f"{onnx_path}: ONNX Runtime differs from torch by {worst:.2e} (> {TOLERANCE})")
+
+
+def _ended(ids: Any, end_token: int) -> Any:
+    """Token rows that end with (and only there have) the end token, as the tokenizer makes them:
+    for checking the graph on inputs shorter than the context."""
+    torch = import_torch()
+    body = ids[:, :-1]
+    body = torch.where(body == end_token, torch.full_like(body, end_token + 1 if end_token == 0 else end_token - 1), body)
+    return torch.cat([body, torch.full_like(ids[:, :1], end_token)], dim=1)
 
 
 # --- the files beside the graphs ----------------------------------------------------------------
@@ -346,6 +367,7 @@ def _staging(target: Path):  # type: ignore[no-untyped-def]
         raise ExportError(f"{target} exists and is not empty")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.export-"))
+    staging.chmod(0o755)  # mkdtemp's 0700 is not what a model folder needs
     try:
         yield staging
         if target.exists():

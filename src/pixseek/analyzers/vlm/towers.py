@@ -29,6 +29,9 @@ class OnnxVisionLanguageModel:
     default_logit_scale: ClassVar[float]
     default_logit_bias: ClassVar[float] = 0.0
     canonicalize_default: ClassVar[bool] = False
+    # The text tower ignores what follows the last real token (causal attention pooled at the end
+    # token, or a masked mean): a graph that takes any length then runs a query on its own tokens.
+    padding_is_ignored: ClassVar[bool] = False
 
     def __init__(self, layout: ModelLayout, visual: Tower, textual: Tower, name: str | None = None) -> None:
         self._layout, self._visual, self._textual = layout, visual, textual
@@ -40,6 +43,9 @@ class OnnxVisionLanguageModel:
             raise ModelFolderError(f"{layout.folder / 'visual' / 'preprocess_cfg.json'}: {exc}") from None
         self._check_image_size()
         context_length = self._context_length()
+        self._trims_padding = self.padding_is_ignored and all(
+            not isinstance(spec.shape[1], int) for spec in textual.inputs.values()
+        )
         try:
             self.tokenizer = TextTokenizer.from_folder(layout.text_folder, context_length, self._canonicalize())
         except TokenizerError as exc:
@@ -70,7 +76,11 @@ class OnnxVisionLanguageModel:
     def embed_texts(self, texts: list[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.info.dim), np.float32)
-        return normalised(self._textual.run(self.text_feeds(self.tokenizer.encode(texts))))
+        tokens = self.tokenizer.encode(texts)
+        if self._trims_padding:
+            longest = max(1, int(tokens.attention_mask.sum(axis=1).max()))
+            tokens = Tokens(tokens.ids[:, :longest], tokens.attention_mask[:, :longest])
+        return normalised(self._textual.run(self.text_feeds(tokens)))
 
     @property
     def logit_scale(self) -> float:
