@@ -590,7 +590,8 @@ def test_scan_finds_images_sorted_with_stat(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")  # must be ignored, never opened
     found, skipped = scan_all(tmp_path)
     rel = [os.path.relpath(f.path, tmp_path) for f in found]
-    assert rel == ["a/sub/x.gif", "a/y.webp", "a/z.PNG", "b.jpg", "c.JPEG", "d.tiff", "e.bmp", "f.jpe", "g.tif"]
+    # videos too (indexed by their frames)
+    assert rel == ["a/sub/x.gif", "a/video.mp4", "a/y.webp", "a/z.PNG", "b.jpg", "c.JPEG", "d.tiff", "e.bmp", "f.jpe", "g.tif"]
     assert skipped == []
     for f in found:
         st = os.stat(f.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pixseek.pipeline.indexer import Indexer, Progress
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.engine import SearchEngine
+    from pixseek.search.duplicates import DuplicateGroup
 
 
 class Library:
@@ -80,6 +81,17 @@ class Library:
         return FaceSearch(
             self.store, detect_faces=lambda image: self.analyzer.find_faces(image), analyzer_version=self.options.version
         )
+
+    def duplicates(
+        self, owner: int | None = None, on_progress: "Callable[[int, int], None] | None" = None
+    ) -> "list[DuplicateGroup]":
+        """Groups of exact copies and near-duplicates; hashes older images lack are made first (once)."""
+        from pixseek.pipeline.duplicates import catch_up_hashes
+        from pixseek.search.duplicates import find_duplicates
+
+        owner = self.owner if owner is None else owner
+        catch_up_hashes(self.store, owner, on_progress)
+        return find_duplicates(self.store, owner)
 
     def cluster_faces(self, owner: int | None = None) -> "ClusterReport":
         """Group new faces into people (incremental: existing people keep their faces)."""

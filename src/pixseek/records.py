@@ -105,6 +105,7 @@ class Analysis:
     # store.spaces: space name ("clip-vit-b-32@<version>") -> this image's vector in it (L2-normalised
     # by the store). Written with the content; export_contents returns every space's.
     vectors: dict[str, Vector] = field(default_factory=dict)
+    phash: int | None = None  # 64-bit perceptual hash (analyzers/phash.py), signed; None: not computed
 
 
 def version_covers(stored: str, wanted: str) -> bool:
@@ -120,6 +121,40 @@ def visible_text(text: str) -> str:
     what is shown: Unicode control, format (bidi overrides, zero-width), surrogate, private-use
     and unassigned characters. NFC-normalised."""
     return "".join(c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c)[0] != "C")
+
+
+# ---- video ----------------------------------------------------------------------------------------
+# A video is indexed as sampled frames, each one image content of its own (analysed like a picture).
+# The frame at 0 s (the poster) is held by the video's own path; every other frame by the path
+# "<video path>#t=<seconds>" (3 decimals), so the store's files table, live(), filters, migrations
+# and deletions treat frames like any image. Frames' contents have format "VIDEO:<container>".
+VIDEO_FORMAT_PREFIX = "VIDEO:"
+_FRAME_MARK = "#t="
+
+
+def frame_path(video_path: str, seconds: float) -> str:
+    """Where a video's frame lives in the store: the video itself for the poster (0 s)."""
+    return video_path if seconds <= 0 else f"{video_path}{_FRAME_MARK}{seconds:.3f}"
+
+
+def split_frame_path(path: str) -> tuple[str, float | None]:
+    """(the file on disk, the frame's time in seconds or None for a picture or a video's poster)."""
+    head, mark, tail = path.rpartition(_FRAME_MARK)
+    if mark and tail.replace(".", "", 1).isdigit() and tail.count(".") == 1:
+        return head, float(tail)
+    return path, None
+
+
+def is_video_format(format: str) -> bool:
+    return format.startswith(VIDEO_FORMAT_PREFIX)
+
+
+def clock(seconds: float) -> str:
+    """01:23 (or 1:02:03 past an hour): how a time in a video is shown."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
+from pixseek.records import clock, split_frame_path
 from pixseek.cli.common import (
     CameraOpt,
     FromOpt,
@@ -34,6 +36,20 @@ LangOpt = Annotated[
 ]
 
 
+def video_of(path: str) -> dict | None:
+    """A hit in a video: {"path": the video file, "seconds": the frame's time, "at": "01:23"}."""
+    video, seconds = split_frame_path(path)
+    if seconds is None and not has_image_extension(path, VIDEO_EXTENSIONS):
+        return None
+    return {"path": video, "seconds": seconds or 0.0, "at": clock(seconds or 0.0)}
+
+
+def shown_hit_path(path: str) -> str:
+    """A hit's path; in a video, with the time: `holiday.mp4 @ 01:23`."""
+    video = video_of(path)
+    return f"{video['path']} @ {video['at']}" if video else path
+
+
 def _show_hits(result, as_json: bool) -> None:
     if as_json:
         print_json(
@@ -44,7 +60,8 @@ def _show_hits(result, as_json: bool) -> None:
                 "unknown_words": result.unknown_words,
                 "took_ms": round(result.took_ms, 2),
                 "results": [
-                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths} for h in result.hits
+                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths, "video": video_of(h.path)}
+                    for h in result.hits
                 ],
             }
         )
@@ -58,7 +75,7 @@ def _show_hits(result, as_json: bool) -> None:
         return
     # One line per hit, path first and unwrapped, so the output stays greppable and copyable.
     for rank, hit in enumerate(result.hits, 1):
-        out.print(f"{rank:>3}  {hit.score:.3f}  {hit.path}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"{rank:>3}  {hit.score:.3f}  {shown_hit_path(hit.path)}", markup=False, highlight=False, soft_wrap=True)
         out.print(f"             [dim]{escape('; '.join(hit.why))}[/]", highlight=False, soft_wrap=True)
 
 

@@ -22,8 +22,12 @@ _HEIF_EXTENSIONS = frozenset({".heic", ".heif"})
 # find_spec only locates the package; importing pillow_heif (and registering its opener) happens lazily in decode.py.
 HEIF_AVAILABLE: bool = importlib.util.find_spec("pillow_heif") is not None
 
-#: Lower-case file name suffixes (with the dot) that `scan` reports.
+#: Lower-case file name suffixes (with the dot) of pictures.
 IMAGE_EXTENSIONS: frozenset[str] = _BASE_EXTENSIONS | (_HEIF_EXTENSIONS if HEIF_AVAILABLE else frozenset())
+#: ... of videos (indexed by sampled frames: imageio/video.py, pipeline/video.py).
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm"})
+#: What `scan` reports unless told otherwise.
+MEDIA_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 # Directories that only hold generated thumbnails/metadata, besides hidden ones (".git", ".thumbnails", ...):
 # indexing them would fill the index with duplicates of every photo. "@eaDir" is Synology's thumbnail store.
@@ -42,9 +46,9 @@ def scan(
     root: str | Path,
     on_skip: SkipCallback,
     *,
-    extensions: Collection[str] = IMAGE_EXTENSIONS,
+    extensions: Collection[str] = MEDIA_EXTENSIONS,
 ) -> Iterator[FileState]:
-    """Yield every image file under `root`, recursively, sorted by path components (deterministic).
+    """Yield every image (and video) file under `root`, recursively, sorted by path components (deterministic).
 
     Paths are absolute and normalised (symlinks are kept as the user sees them, not resolved). Symlinked
     directories are followed; a directory reached twice (a symlink loop, or two links to the same

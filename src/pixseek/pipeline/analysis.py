@@ -22,10 +22,12 @@ from pixseek.analyzers import characteristics
 from pixseek.analyzers.characteristics import CHARACTERISTICS_VERSION
 from pixseek.analyzers.classifier import CLASSIFIER_VERSION, Classifier
 from pixseek.analyzers.faces import DETECT_SIDE, FACE_MODEL_VERSION, FaceAnalyzer
+from pixseek.analyzers.phash import perceptual_hash
 from pixseek.analyzers.text import DETECT_SIDE as TEXT_DETECT_SIDE
 from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image, reduce_to
-from pixseek.records import Analysis, Face, SparseVector, TextLine
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
+from pixseek.records import Analysis, Face, ImageMeta, SparseVector, TextLine
 from pixseek.store.sparse import TOP_K, top_k
 
 # Identifies what produced a stored analysis; a change means stored images must be re-analysed.
@@ -67,6 +69,17 @@ class AnalysisResult:
     analysis: Analysis | None = None
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # A video: its sampled frames (pipeline/video.py), the poster (0 s) first; `analysis` is the poster's.
+    frames: list["VideoFrame"] | None = None
+
+
+@dataclass
+class VideoFrame:
+    """One sampled frame of a video, analysed like a picture."""
+
+    seconds: float
+    sha256: str  # the poster's is the video file's own; others derive from it and the time
+    analysis: Analysis
 
 
 def with_characteristics(categories: SparseVector, found: dict[int, float]) -> SparseVector:
@@ -153,6 +166,31 @@ class ImageAnalyzer:
         if text_reader is not None:
             min_side = max(min_side, text_reader.decode_side)
         decoded = load_image(_source(data), min_side=min_side)
+        return self._analyze_decoded(decoded, _loader(data, decoded), face_analyzer, text_reader, timings, t0)
+
+    def analyze_picture(self, image: Image.Image, meta: ImageMeta) -> Analysis:
+        """Analyse a picture already in memory at full size (a video's frame), like analyze()."""
+        t0 = time.perf_counter()
+        min_side = self.classifier.min_side
+        for analyzer in (self.faces, self.text):
+            if analyzer is not None:
+                min_side = max(min_side, analyzer.decode_side)
+        decoded = DecodedImage(reduce_to(image, min_side), meta)
+
+        def load_at_least(side: int) -> Image.Image:
+            return decoded.image if side <= min(decoded.image.size) else image
+
+        return self._analyze_decoded(decoded, load_at_least, self.faces, self.text, {}, t0)
+
+    def _analyze_decoded(
+        self,
+        decoded: DecodedImage,
+        load_at_least: Callable[[int], Image.Image],
+        face_analyzer: FaceAnalyzer | None,
+        text_reader: TextReader | None,
+        timings: dict[str, float],
+        t0: float,
+    ) -> Analysis:
         t1 = time.perf_counter()
         # Decoded larger for the face detector, the picture is box-reduced first for the classifier:
         # it then sees what it sees without faces, at no resampling cost from a large image.
@@ -162,10 +200,10 @@ class ImageAnalyzer:
         timings["classify"] = (time.perf_counter() - t1) * 1e3
         found = None
         if face_analyzer is not None:
-            found = self._find_faces(face_analyzer, data, decoded, timings)
+            found = self._find_faces(face_analyzer, load_at_least, decoded, timings)
         lines = None
         if text_reader is not None:
-            lines = self._read_text(text_reader, data, decoded, timings)
+            lines = self._read_text(text_reader, load_at_least, decoded, timings)
         categories = top_k(result.probabilities)
         if self.options.characteristics:
             t2 = time.perf_counter()
@@ -178,6 +216,7 @@ class ImageAnalyzer:
             faces=found,
             texts=lines,
             timings_ms=timings,
+            phash=perceptual_hash(reduce_to(decoded.image, 64)),
         )
 
     def find_faces(self, data: bytes | Path | str) -> list[Face]:
@@ -188,7 +227,7 @@ class ImageAnalyzer:
                 self._query_faces = FaceAnalyzer(self.options.face_detect_side)
             analyzer = self._query_faces
         decoded = load_image(_source(data), min_side=analyzer.decode_side)
-        return self._find_faces(analyzer, data, decoded, {})
+        return self._find_faces(analyzer, _loader(data, decoded), decoded, {})
 
     def read_text(self, data: bytes | Path | str) -> list[TextLine]:
         """Only the text of an image (`pixseek text`). Raises ImageDecodeError."""
@@ -198,33 +237,39 @@ class ImageAnalyzer:
                 self._query_text = TextReader(self.options.text_detect_side)
             reader = self._query_text
         decoded = load_image(_source(data), min_side=reader.decode_side)
-        return self._read_text(reader, data, decoded, {})
+        return self._read_text(reader, _loader(data, decoded), decoded, {})
 
     @staticmethod
     def _find_faces(
-        analyzer: FaceAnalyzer, data: bytes | Path | str, decoded: DecodedImage, timings: dict[str, float]
+        analyzer: FaceAnalyzer, load_at_least: Callable[[int], Image.Image], decoded: DecodedImage,
+        timings: dict[str, float],
     ) -> list[Face]:
         t0 = time.perf_counter()
         size = (decoded.meta.width, decoded.meta.height)
         detections = analyzer.detect(decoded.image, size)
         t1 = time.perf_counter()
-        faces = analyzer.embed(detections, _loader(data, decoded), size)
+        faces = analyzer.embed(detections, load_at_least, size)
         timings["faces_detect"] = (t1 - t0) * 1e3
         timings["faces_embed"] = (time.perf_counter() - t1) * 1e3
         return faces
 
     @staticmethod
     def _read_text(
-        reader: TextReader, data: bytes | Path | str, decoded: DecodedImage, timings: dict[str, float]
+        reader: TextReader, load_at_least: Callable[[int], Image.Image], decoded: DecodedImage,
+        timings: dict[str, float],
     ) -> list[TextLine]:
         t0 = time.perf_counter()
         size = (decoded.meta.width, decoded.meta.height)
-        lines = reader.read(decoded.image, size, _loader(data, decoded), timings)
+        lines = reader.read(decoded.image, size, load_at_least, timings)
         timings["ocr"] = (time.perf_counter() - t0) * 1e3
         return lines
 
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> AnalysisResult:
         """Read, hash and analyse one file; files whose hash is in skip_hashes are only hashed."""
+        if has_image_extension(path, VIDEO_EXTENSIONS):
+            from pixseek.pipeline.video import analyze_video
+
+            return analyze_video(self, path, skip_hashes)
         t0 = time.perf_counter()
         try:
             data = read_file(path)

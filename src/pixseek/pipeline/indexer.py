@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Protocol
 
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
 from pixseek.imageio.files import scan
-from pixseek.records import FileState, IndexedFile, Skipped, version_covers
+from pixseek.records import FileState, IndexedFile, Skipped, frame_path, split_frame_path, version_covers
 from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store, StoreError, StoreUnavailable
 from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
@@ -66,6 +66,7 @@ class _Plan:
     changed: dict[str, IndexedFile] = field(default_factory=dict)  # path -> previous version
     gone: dict[str, IndexedFile] = field(default_factory=dict)  # path -> what the store had
     again: list[str] = field(default_factory=list)  # skipped as known, but that content has gone since
+    frames: dict[str, list[str]] = field(default_factory=dict)  # video path -> its stored frames' paths
 
 
 class Indexer:
@@ -140,6 +141,10 @@ class Indexer:
 
         known = self.store.indexed_files(self.owner, under=str(root))
         plan = _Plan()
+        for path in known:
+            video, seconds = split_frame_path(path)
+            if seconds is not None:  # a video's frame: it stays, moves or goes with its video
+                plan.frames.setdefault(video, []).append(path)
         seen: set[str] = set()
         for state in scan(root, on_skip):
             seen.add(state.path)
@@ -159,7 +164,7 @@ class Indexer:
         plan.gone = {
             p: f
             for p, f in known.items()
-            if p not in seen and not any(p.startswith(d) for d in unreadable_dirs)
+            if split_frame_path(p)[0] not in seen and not any(p.startswith(d) for d in unreadable_dirs)
         }
         report.unchanged = plan.unchanged
         return plan
@@ -232,7 +237,11 @@ class Indexer:
             else:  # moved over an existing file
                 store.remove_files(self.owner, [old_path])
                 store.put_file(self.owner, state, content_id)
+            self._move_frames(old_path, state, plan)
             report.moved += 1
+            return
+        if result.frames is not None:
+            self._apply_video(result, state, plan, previous, report)
             return
         if content_id is None:
             if result.analysis is None:  # skipped as known, but its content has since gone
@@ -250,6 +259,41 @@ class Indexer:
         else:
             report.updated += 1
         store.put_file(self.owner, state, content_id)
+
+    def _move_frames(self, old_path: str, state: FileState, plan: _Plan) -> None:
+        """A moved video's frames follow it (those it had at its new path are replaced)."""
+        stale = plan.frames.pop(state.path, [])
+        if stale:
+            self.store.remove_files(self.owner, stale)
+        for path in plan.frames.pop(old_path, []):
+            seconds = split_frame_path(path)[1] or 0.0
+            plan.gone.pop(path, None)
+            self.store.move_file(self.owner, path, FileState(frame_path(state.path, seconds), state.size, state.mtime_ns))
+
+    def _apply_video(
+        self, result: AnalysisResult, state: FileState, plan: _Plan, previous: int | None, report: IndexReport
+    ) -> None:
+        """Store a video's frames: one content each (found again by hash when known), held by
+        the video's path (the poster) and "<path>#t=<seconds>"; frames it no longer has go."""
+        store = self.store
+        written = set()
+        new = False
+        for frame in result.frames or []:
+            content_id = store.find_content(self.owner, frame.sha256, self.version)
+            if content_id is None:
+                content_id = store.add_content(self.owner, frame.sha256, self.version, frame.analysis)
+                new = True
+            path = frame_path(state.path, frame.seconds)
+            store.put_file(self.owner, FileState(path, state.size, state.mtime_ns), content_id)
+            written.add(path)
+        stale = [p for p in plan.frames.pop(state.path, []) if p not in written]
+        if stale:
+            store.remove_files(self.owner, stale)
+        if previous is None:
+            report.indexed += new
+            report.reused += not new
+        else:
+            report.updated += 1
 
     def _results(self, paths: list[str], skip_hashes: frozenset[str]) -> Iterator[AnalysisResult]:
         if self.scheduler is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from pixseek.records import ImageMeta, StoredFace
+from pixseek.records import ImageMeta, StoredFace, clock, is_video_format, split_frame_path
 from pixseek.records import Job as JobRecord
 from pixseek.records import Person as PersonRecord
 from pixseek.records import TextLine as TextLineRecord
@@ -53,6 +53,13 @@ class Tag(BaseModel):
     kind: str  # "class" (ImageNet), "concept" (a broader WordNet one) or "characteristic" (red, screenshot)
 
 
+class VideoTime(BaseModel):
+    """Where in its video a frame is: open `original` (the video) at `seconds`."""
+
+    seconds: float
+    at: str  # "01:23"
+
+
 class Image(BaseModel):
     id: int
     name: str
@@ -65,6 +72,7 @@ class Image(BaseModel):
     gps: list[float] | None
     thumbnail: str
     original: str
+    video: VideoTime | None = None  # a video's frame (its poster at 0 s); `name` then says "clip.mp4 @ 01:23"
 
 
 class Face(BaseModel):
@@ -246,6 +254,11 @@ def camera(meta: ImageMeta) -> str | None:
 def image(image_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
     """`image_id`: the public id (service/public_ids.py), as every id in these shapes."""
     name = shown_paths[0].replace("\\", "/").rsplit("/", 1)[-1] if shown_paths else ""
+    video = None
+    if is_video_format(meta.format):
+        name, seconds = split_frame_path(name)
+        video = VideoTime(seconds=seconds or 0.0, at=clock(seconds or 0.0))
+        name = f"{name} @ {video.at}"
     gps = [meta.gps_lat, meta.gps_lon] if meta.gps_lat is not None and meta.gps_lon is not None else None
     return Image(
         id=image_id,
@@ -259,6 +272,7 @@ def image(image_id: int, shown_paths: list[str], meta: ImageMeta) -> Image:
         gps=gps,
         thumbnail=f"/api/images/{image_id}/thumbnail",
         original=f"/api/images/{image_id}/original",
+        video=video,
     )
 
 

@@ -48,11 +48,13 @@ class Thumbnails:
             raise ValueError("bad face thumbnail key")
         return self.root / sha256 / f"face-{'-'.join(str(int(v)) for v in box)}-{size}.jpg"
 
-    def get(self, sha256: str, original: Path, size: int) -> bytes:
+    def get(self, sha256: str, original: Path | Callable[[], bytes], size: int) -> bytes:
         """The thumbnail's JPEG bytes, made (all sizes) on first request. Raises ImageDecodeError."""
         return self._cached(sha256, self.path(sha256, size), size, lambda: self._make(sha256, original))
 
-    def face(self, sha256: str, original: Path, box: Box, image_size: tuple[int, int], size: int) -> bytes:
+    def face(
+        self, sha256: str, original: Path | Callable[[], bytes], box: Box, image_size: tuple[int, int], size: int
+    ) -> bytes:
         """A square JPEG of the face in `box` (pixels of the upright original, whose size is
         `image_size`) and some of its surroundings, made (all sizes) on first request.
         Raises ImageDecodeError."""
@@ -77,7 +79,8 @@ class Thumbnails:
         if _SHA256.match(sha256):
             shutil.rmtree(self.root / sha256, ignore_errors=True)
 
-    def _make(self, sha256: str, original: Path) -> dict[int, bytes]:
+    def _make(self, sha256: str, original: Path | Callable[[], bytes]) -> dict[int, bytes]:
+        original = original() if callable(original) else original  # a video frame, decoded now
         # Upright RGB, decoded at reduced scale where the format allows (JPEG DCT scaling): a
         # 12 MP photo costs ~50 ms instead of ~155 ms, and the largest thumbnail is still sharp.
         # Reduced by the LONGER side, the side a thumbnail is measured by: a long panorama is not
@@ -93,7 +96,10 @@ class Thumbnails:
             _write_atomic(directory / f"{size}.jpg", data)
         return made
 
-    def _make_face(self, sha256: str, original: Path, box: Box, image_size: tuple[int, int]) -> dict[int, bytes]:
+    def _make_face(
+        self, sha256: str, original: Path | Callable[[], bytes], box: Box, image_size: tuple[int, int]
+    ) -> dict[int, bytes]:
+        original = original() if callable(original) else original
         width, height = image_size
         x0, y0, x1, y1 = crop_box(box, width, height)
         # Decode only as large as the biggest face thumbnail needs (JPEG DCT scaling).

@@ -8,7 +8,7 @@ can implement the same methods without touching analyzers or search logic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -198,6 +198,20 @@ class VectorSpaces(Protocol):
         """Forget a space and its vectors (at the store's commit())."""
 
 
+class PerceptualHashes(Protocol):
+    """A 64-bit perceptual hash per image content (analyzers/phash.py, signed), written with its
+    analysis (Analysis.phash) or later, for contents analysed before hashes existed."""
+
+    def live(self, owner: int) -> dict[int, int | None]:
+        """Every live content of the owner -> its hash (None: not computed yet)."""
+
+    def of(self, owner: int, content_ids: list[int]) -> dict[int, int]:
+        """The hashes of these contents of the owner that have one (live or not)."""
+
+    def put(self, owner: int, hashes: Mapping[int, int]) -> None:
+        """Set contents' hashes (only the owner's); durable at the store's commit()."""
+
+
 class Store(Protocol):
     """Every image record has an owner (a user id); every read is filtered by owner here, in the
     storage layer, so no caller can see another user's images by mistake or by guessing ids."""
@@ -205,6 +219,7 @@ class Store(Protocol):
     accounts: "Accounts"  # users, tokens, attached folders, upload jobs
     faces: FaceRecords  # faces and people
     texts: TextRecords  # text read in images
+    hashes: PerceptualHashes  # perceptual hashes, for near-duplicates
     spaces: VectorSpaces  # vision-language and learned embeddings, one space per model
 
     # ---- writes (the indexer) -------------------------------------------------------------

@@ -47,12 +47,13 @@ from pixseek.store.base import KeptIds, StoreError, StoreStats, filter_sql
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
+from pixseek.store.hashes import MIGRATE_V7_TO_V8, EmbeddedHashes
 from pixseek.store.postings import PostingIndex
 from pixseek.store.spaces import MIGRATE_V4_TO_V5, EmbeddedSpaces
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
 from pixseek.store.texts import MIGRATE_V3_TO_V4, TextStore
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 DEFAULT_OWNER = 1  # the user that owns what the CLI indexes unless told otherwise
 EMBEDDING_DIM = 1280
 _SQL_CHUNK = 500  # ids per IN (...) list
@@ -184,6 +185,7 @@ class EmbeddedStore:
         self.accounts = Accounts(self._db, self._lock)
         self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
         self.texts = TextStore(self._db, self._lock, self._begin)
+        self.hashes = EmbeddedHashes(self._db, self._lock, self._begin)
         self.spaces = EmbeddedSpaces(self._db, self._lock, index_dir, self._begin, self._follow_writers)
 
     # ---- schema ---------------------------------------------------------------------------
@@ -211,7 +213,7 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
-            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5)]  # faces and people; text; vector spaces
+            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5), (8, MIGRATE_V7_TO_V8)]  # faces and people; text; vector spaces; perceptual hashes
             for target, script in steps:
                 if version < target:
                     for statement in _split_sql(script):
@@ -271,6 +273,8 @@ class EmbeddedStore:
                 self.faces.add(owner, content_id, sha256, analysis.faces, kept_ids[1] if kept_ids else None)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts)
+            if analysis.phash is not None:
+                self.hashes.put(owner, {content_id: analysis.phash})
             for space, vector in analysis.vectors.items():
                 vector = np.asarray(vector, dtype=np.float32)
                 self.spaces.ensure(space, int(vector.shape[-1]))
@@ -560,6 +564,7 @@ class EmbeddedStore:
             classes, probs = self.categories(owner, ids)
             embeddings = self.embeddings(owner, ids)
             faces = self.faces.export(owner, ids.tolist())
+            hashes = self.hashes.of(owner, ids.tolist())
             vectors = {space: self.spaces.get(owner, space, ids) for space in self.spaces.spaces()}
             for n, row in enumerate(rows):
                 cid, face_count, text_count = row[0], row[11], row[12]
@@ -570,6 +575,7 @@ class EmbeddedStore:
                     embedding=embeddings[n],
                     faces=None if face_count is None else faces.get(cid, []),
                     texts=None if text_count is None else self.texts.lines(owner, cid),
+                    phash=hashes.get(cid),
                     vectors={space: rows_[n] for space, (has, rows_) in vectors.items() if has[n]},
                 )
             after = int(rows[-1][0])

@@ -13,7 +13,7 @@ from pixseek.service import schemas
 from pixseek.service.dependencies import CurrentUser, ImageId, service_of
 from pixseek.service.errors import NOT_MODIFIED, answers, error
 from pixseek.service.parameters import CameraQ, DateFromQ, DateToQ, FolderQ, LangQ, Limit200, checked_language, multipart
-from pixseek.service.pictures import check_size, existing_file, jpeg
+from pixseek.service.pictures import check_size, existing_file, jpeg, picture_source
 from pixseek.service.thumbnails import SIZES
 from pixseek.service.uploads import UploadRejected
 
@@ -21,6 +21,7 @@ _MIME = {
     "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
     "GIF": "image/gif", "BMP": "image/bmp", "DIB": "image/bmp", "TIFF": "image/tiff",
     "HEIF": "image/heif", "HEIC": "image/heic",
+    "VIDEO:MP4": "video/mp4", "VIDEO:MOV": "video/quicktime", "VIDEO:MKV": "video/x-matroska", "VIDEO:WEBM": "video/webm",
 }
 
 router = APIRouter(prefix="/api")
@@ -130,7 +131,7 @@ def thumbnail(
     found = service.own_image(user.id, image_id)
     return jpeg(
         request, f'"{found.sha256[:32]}-{size}"',
-        lambda: service.thumbnails.get(found.sha256, existing_file(found), size),
+        lambda: service.thumbnails.get(found.sha256, picture_source(found), size),
     )
 
 

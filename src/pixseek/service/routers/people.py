@@ -19,7 +19,7 @@ from pixseek.service.core import Service
 from pixseek.service.dependencies import CurrentUser, FaceId, PersonId, internal_id, service_of
 from pixseek.service.errors import NOT_MODIFIED, answers, decode_status, error
 from pixseek.service.parameters import CameraQ, DateFromQ, DateToQ, FolderQ, Limit200, form_int, multipart, query_picture
-from pixseek.service.pictures import check_size, existing_file, jpeg
+from pixseek.service.pictures import check_size, jpeg, picture_source
 from pixseek.service.public_ids import PublicIds
 from pixseek.service.thumbnails import FACE_SIZES
 
@@ -165,7 +165,7 @@ def face_thumbnail(
     return jpeg(
         request, f'"{image.sha256[:32]}-f{box}-{size}"',
         lambda: service.thumbnails.face(
-            image.sha256, existing_file(image), face.box, (face.image_width, face.image_height), size
+            image.sha256, picture_source(image), face.box, (face.image_width, face.image_height), size
         ),
     )
 

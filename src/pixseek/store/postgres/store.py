@@ -38,6 +38,7 @@ from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
 from pixseek.store.postgres.schema import BULK_LOAD_LOCK, EMBEDDING_DIM, VECTOR_INDEXES, distribute, ensure_schema
 from pixseek.store.postgres.spaces import PostgresSpaces
+from pixseek.store.postgres.hashes import PostgresHashes
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, ROW_BYTES, decode_row, decode_rows, encode_row
@@ -90,6 +91,7 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
+        self.hashes = PostgresHashes(self._db)
         self.spaces = PostgresSpaces(self._db)
         if self.spaces.missing_indexes():  # a bulk load cut short dropped them
             self._restore_space_indexes()
@@ -135,6 +137,8 @@ class PostgresStore:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
             if analysis.texts is not None:
                 self.texts.add(content_id, analysis.texts, owner)
+            if analysis.phash is not None:
+                self.hashes.put(owner, {content_id: analysis.phash})
             for space, vector in analysis.vectors.items():
                 vector = np.asarray(vector, dtype=np.float32).reshape(1, -1)
                 self.spaces.ensure(space, vector.shape[1])
@@ -180,6 +184,7 @@ class PostgresStore:
                     self.faces.add(owner, cid, sha256, analysis.faces, kept_faces)
                 if analysis.texts is not None:
                     self.texts.add(cid, analysis.texts, owner)
+            self.hashes.put(owner, {cid: a.phash for cid, (_, _, a) in zip(ids, items) if a.phash is not None})
             by_space: dict[str, tuple[list[int], list[NDArray[np.float32]]]] = {}
             for cid, (_, _, analysis) in zip(ids, items):
                 for space, vector in analysis.vectors.items():
@@ -506,6 +511,7 @@ class PostgresStore:
                     return
                 ids = [int(r[0]) for r in rows]
                 faces = self.faces.export(owner, [cid for cid, r in zip(ids, rows) if r[11]])
+                hashes = self.hashes.of(owner, ids)
                 texts: dict[int, list[TextLine]] = {r[0]: [] for r in rows if r[12] is not None}
                 if any(r[12] for r in rows):
                     for cid, text, score, x0, y0, x1, y1 in self._db.execute(
@@ -526,6 +532,7 @@ class PostgresStore:
                     embedding=embedding,
                     faces=None if row[11] is None else faces.get(cid, []),
                     texts=texts.get(cid),
+                    phash=hashes.get(cid),
                     vectors={space: found[n] for space, (has, found) in in_spaces.items() if has[n]},
                 )
                 yield cid, row[1], row[2], analysis

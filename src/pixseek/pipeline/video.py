@@ -1,0 +1,55 @@
+"""A video's analysis: its sampled frames (imageio/video.py), each analysed like a picture by the
+same ImageAnalyzer (classifier, faces, text), in the same worker process and under the same limits.
+
+Each frame becomes one content: the poster (0 s) under the video file's own SHA-256 (so a moved or
+copied video is recognised like a moved picture), later frames under the SHA-256 of
+"<video sha256>@<milliseconds>", so the same video holds the same frame contents wherever it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pixseek.imageio.decode import ImageDecodeError
+from pixseek.imageio.files import sha256_file
+from pixseek.imageio.video import sample_frames
+from pixseek.records import VIDEO_FORMAT_PREFIX, ImageMeta
+
+if TYPE_CHECKING:
+    from pixseek.pipeline.analysis import AnalysisResult, ImageAnalyzer
+
+
+def frame_sha256(video_sha256: str, seconds: float) -> str:
+    if seconds <= 0:
+        return video_sha256
+    return hashlib.sha256(f"{video_sha256}@{round(seconds * 1000)}".encode()).hexdigest()
+
+
+def analyze_video(analyzer: "ImageAnalyzer", path: str, skip_hashes: frozenset[str] = frozenset()) -> "AnalysisResult":
+    from pixseek.pipeline.analysis import AnalysisResult, VideoFrame
+
+    t0 = time.perf_counter()
+    try:
+        digest = sha256_file(path)
+    except PermissionError:
+        return AnalysisResult(path, error="permission denied")
+    except OSError as exc:
+        return AnalysisResult(path, error=f"cannot read file: {exc.strerror or exc}")
+    if digest in skip_hashes:
+        return AnalysisResult(path, sha256=digest)
+    t1 = time.perf_counter()
+    try:
+        info, sampled = sample_frames(path)
+    except ImageDecodeError as exc:
+        return AnalysisResult(path, error=exc.reason)
+    t2 = time.perf_counter()
+    meta = ImageMeta(info.width, info.height, VIDEO_FORMAT_PREFIX + info.format, taken_at=info.created_at)
+    frames = []
+    for frame in sampled:
+        analysis = analyzer.analyze_picture(frame.image, replace(meta, width=frame.image.width, height=frame.image.height))
+        frames.append(VideoFrame(frame.seconds, frame_sha256(digest, frame.seconds), analysis))
+    timings = {"hash": (t1 - t0) * 1e3, "video_decode": (t2 - t1) * 1e3, "video_analysis": (time.perf_counter() - t2) * 1e3}
+    return AnalysisResult(path, sha256=digest, analysis=frames[0].analysis, timings_ms=timings, frames=frames)
