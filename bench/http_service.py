@@ -217,8 +217,10 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
 class Server:
     """`pixseek serve` in its own session (so stopping it stops its worker processes too)."""
 
-    def __init__(self, db: Path, log_path: Path) -> None:
+    def __init__(self, db: Path, log_path: Path, web_workers: int = 1, handler_threads: int | None = None) -> None:
         self.db = db
+        self.web_workers = web_workers
+        self.handler_threads = handler_threads
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -231,6 +233,8 @@ class Server:
         command = [
             sys.executable, "-m", "pixseek.cli", "--db", str(self.db),
             "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            "--web-workers", str(self.web_workers),
+            *(["--handler-threads", str(self.handler_threads)] if self.handler_threads else []),
         ]  # fmt: skip
         started = time.perf_counter()
         with open(self.log_path, "wb") as log:
@@ -937,6 +941,77 @@ def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
     return results
 
 
+def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result:
+    """Search at 8 clients against servers of 1, 2 and 4 web processes, one after the other in one
+    run on copies of the same library; the one- and two-process servers also while uploads are
+    analysed. Then the memory of the four-process server's tree (web processes, the job runner's
+    analysis process)."""
+    import httpx
+
+    results: Result = {}
+    size = library_size(plan)
+    uploads = big_uploads(plan.uploads_while_indexing)
+    paths = search_paths()
+    for count in counts:
+        db = prepare_library(size)
+        cli(db, "user", "passwd", "default", "--password", PASSWORD)
+        token = cli(db, "user", "token", "default", "--label", "bench").strip().splitlines()[-1]
+        server = Server(db, db / "server.log", web_workers=count)
+        label = "one_process" if count == 1 else f"web_workers_{count}"
+        try:
+            print(f"{count} web process(es): starting ...", flush=True)
+            server.start()
+            client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            for _ in range(count * 2):  # every process answers each query once (language tables, pages)
+                for p in paths:
+                    client.get(p).raise_for_status()
+            load = run_load(server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=plan.phase_s, parse_took=True)
+            _report_errors(load)
+            results[f"http_search_rps_c8_{label}"] = rounded(load.rps)
+            results[f"http_search_p95_ms_c8_{label}"] = _ms(load.latency(95))
+            results[f"http_search_errors_c8_{label}"] = len(load.errors)
+            print(f"  search c8: {load.rps:.0f}/s, p95 {load.latency(95):.0f} ms", flush=True)
+            if count <= 2:
+                stop_file = Path(tempfile.mkdtemp(prefix="pixseek-stop-")) / "stop"
+                _, finish_load, measure_from = run_load(
+                    server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=JOB_TIMEOUT_S + 30,
+                    parse_took=True, stop_file=stop_file, background=True,
+                )  # fmt: skip
+                try:
+                    time.sleep(max(0.0, measure_from - time.monotonic()))
+                    started = time.monotonic()
+                    jobs: list[dict[str, Any]] = []
+                    for i in range(0, len(uploads), UPLOAD_BATCH):
+                        jobs += upload(client, [(p.name, p.read_bytes(), "image/jpeg") for p in uploads[i : i + UPLOAD_BATCH]])
+                    wait_jobs(client, [j["id"] for j in jobs], JOB_TIMEOUT_S)
+                    indexed_s = time.monotonic() - started
+                finally:
+                    stop_file.touch()
+                busy = finish_load()
+                results[f"http_search_rps_c8_while_indexing_{label}"] = rounded(busy.rps)
+                results[f"http_search_p95_ms_c8_while_indexing_{label}"] = _ms(busy.latency(95))
+                results[f"http_upload_index_img_s_while_searching_{label}"] = rounded(len(uploads) / indexed_s)
+                print(f"  while indexing: {busy.rps:.0f}/s, p95 {busy.latency(95):.0f} ms", flush=True)
+            if count == max(counts):
+                _, tree = tree_rss_mb(server.proc.pid)
+                results[f"http_server_tree_rss_mb_web_workers_{count}"] = rounded(tree)
+                results[f"http_server_processes_web_workers_{count}"] = len(process_tree(server.proc.pid))
+        finally:
+            server.stop()
+            shutil.rmtree(db, ignore_errors=True)
+    one = results["http_search_rps_c8_one_process"]
+    for count in counts[1:]:
+        results[f"http_search_rps_c8_ratio_to_one_process_web_workers_{count}"] = rounded(
+            results[f"http_search_rps_c8_web_workers_{count}"] / one
+        )
+    if 2 in counts:
+        results["http_search_rps_c8_ratio_to_one_process"] = results["http_search_rps_c8_ratio_to_one_process_web_workers_2"]
+        results["http_search_rps_c8_while_indexing_ratio_to_one_process"] = rounded(
+            results["http_search_rps_c8_while_indexing_web_workers_2"] / results["http_search_rps_c8_while_indexing_one_process"]
+        )
+    return results
+
+
 def _report_errors(load: Load) -> None:
     if load.errors:
         print(f"  {len(load.errors)} errors, e.g. {load.errors[0]}", flush=True)
@@ -953,13 +1028,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="diagnostic: run SQLite's ANALYZE on the library copy first (results.json is not touched)",
     )
+    p.add_argument(
+        "--web-workers", action="store_true",
+        help="only compare servers of 1, 2 and 4 web processes (search at 8 clients, also while indexing)",
+    )
     p.add_argument("--loadgen", help=argparse.SUPPRESS)  # internal: run as the load generator
     args = p.parse_args(argv)
     if args.loadgen:
         _loadgen_main(args.loadgen)
         return
     os.environ.setdefault(MACHINE_ENV, machine_info())  # the load before this run, not after it
-    results = run(QUICK if args.quick else FULL, keep=args.keep, sqlite_analyze=args.sqlite_analyze)
+    plan = QUICK if args.quick else FULL
+    if args.web_workers:
+        finish(compare_web_workers(plan), write=not args.quick)
+        return
+    results = run(plan, keep=args.keep, sqlite_analyze=args.sqlite_analyze)
     finish(results, write=not (args.quick or args.sqlite_analyze))
 
 

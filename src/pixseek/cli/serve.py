@@ -22,6 +22,9 @@ def serve(
             "more serve more searches at once, each with its own memory.",
         ),
     ] = 1,
+    handler_threads: Annotated[
+        int, typer.Option(min=1, max=256, help="Threads per process running request handlers.")
+    ] = 8,
     max_upload_mb: Annotated[int, typer.Option(min=1, max=100_000, help="Largest file to accept, MiB.")] = 50,
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (serving over HTTPS).")
@@ -51,6 +54,7 @@ def serve(
         store=library.paths.store,
         workers=workers,
         web_workers=web_workers,
+        handler_threads=handler_threads,
         max_upload_bytes=max_upload_mb * MiB,
         secure_cookies=secure_cookies,
         single_user=loopback,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -85,6 +86,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync handlers run in AnyIO's thread pool (40 threads by default). Searches hold the GIL
+        # most of their time, so more threads than this only queue inside the process and add
+        # latency and memory; the cap queues them in the event loop instead (bench/README.md).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.handler_threads
         service.start()
         try:
             yield

@@ -21,6 +21,7 @@ class ServiceSettings:
     max_files_per_request: int = 100  # per POST /api/images; more is refused with 413
     workers: int = 1  # analysis processes: 1 keeps a core free for searches on a 2-core machine
     web_workers: int = 1  # processes that answer HTTP requests (one of them also runs the jobs)
+    handler_threads: int = 8  # threads per web process running request handlers (AnyIO's pool)
     secure_cookies: bool = False  # set the session cookie's Secure flag (serve behind HTTPS)
     # Allow single-user mode: requests without credentials act as the default user, but only while
     # no user has a password or token. Only for a server that listens on loopback (serve sets it so).
