@@ -1,0 +1,151 @@
+"""Videos: short clips encoded at test time with PyAV from real pictures (demo/video_set.py),
+indexed by the real CLI with faces and OCR, searched (hits name the time), kept, moved and removed
+with their frames, served by the API (frame thumbnails, the video with Range requests), on both
+stores; a corrupt video is skipped with its reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pixseek.demo.video_set import write_video_set
+from pixseek.imageio.decode import ImageDecodeError
+from pixseek.imageio.video import frame_at, sample_frames
+from pixseek.records import split_frame_path
+from pixseek.store import open_store
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pixseek.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("videos")
+    write_video_set(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def indexed(videos, pixseek_env, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    for clip in videos.iterdir():
+        shutil.copyfile(clip, folder / clip.name)
+    env = {**pixseek_env, "PIXSEEK_HOME": str(tmp_path_factory.mktemp("video-lib"))}
+    result = run(env, "index", str(folder), "--json")
+    assert result.returncode == 0, result.stderr
+    return folder, env, json.loads(result.stdout)
+
+
+def hits(env, query: str) -> list[dict]:
+    result = run(env, "search", query, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["results"]
+
+
+def test_frames_are_sampled_at_scene_changes(videos):
+    info, frames = sample_frames(str(videos / "holiday.mp4"))
+    assert (info.width, info.height, info.format) == (640, 360, "MP4") and 11.5 < info.duration_s < 12.5
+    assert [round(f.seconds) for f in frames] == [0, 4, 8]  # cat, coffee, rocket: one frame per scene
+    assert frame_at(str(videos / "holiday.mp4"), 8.5).size == (640, 360)
+    with pytest.raises(ImageDecodeError, match="corrupt or unsupported video"):
+        sample_frames(str(videos / "broken.mp4"))
+
+
+def test_index_skips_the_corrupt_video_with_its_reason(indexed):
+    folder, _, report = indexed
+    assert report["indexed"] == 3
+    (skipped,) = report["skipped"]
+    assert skipped["path"].endswith("broken.mp4") and "corrupt or unsupported video" in skipped["reason"]
+
+
+def test_hits_in_videos_name_the_time(indexed):
+    folder, env, _ = indexed
+    rocket = hits(env, "rocket")[0]
+    assert rocket["video"] == {"path": str(folder / "holiday.mp4"), "seconds": 8.0, "at": "00:08"}
+    cat = hits(env, "cat")[0]
+    assert cat["video"]["path"].endswith("holiday.mp4") and cat["video"]["seconds"] == 0.0  # the poster
+    text = hits(env, "holiday")[0]  # the title card's text, read by OCR in a WebM frame
+    assert text["video"]["path"].endswith("titles.webm") and "HOLIDAY" in " ".join(text["why"])
+    person = hits(env, "people")[0]  # the face in the MKV
+    assert person["video"]["path"].endswith("portrait.mkv")
+    plain = run(env, "search", "rocket")
+    assert f"{folder / 'holiday.mp4'} @ 00:08" in plain.stdout
+
+
+def test_unchanged_moved_and_deleted_videos_keep_their_frames_right(indexed, tmp_path):
+    folder, env, _ = indexed
+    again = json.loads(run(env, "index", str(folder), "--json").stdout)
+    assert again["unchanged"] == 3 and again["indexed"] == 0 and again["removed"] == 0
+    (folder / "holiday.mp4").rename(folder / "trip.mp4")
+    moved = json.loads(run(env, "index", str(folder), "--json").stdout)
+    assert moved["moved"] == 1 and moved["indexed"] == 0
+    assert hits(env, "rocket")[0]["video"]["path"] == str(folder / "trip.mp4")
+    (folder / "trip.mp4").unlink()
+    gone = json.loads(run(env, "index", str(folder), "--json").stdout)
+    assert gone["removed"] == 3  # the poster and its two frames
+    store = open_store(Path(env["PIXSEEK_HOME"]))
+    try:
+        assert not any(split_frame_path(p)[0].endswith(("holiday.mp4", "trip.mp4")) for p in store.indexed_files(1))
+    finally:
+        store.close()
+    shutil.copyfile(_original(folder), folder / "holiday.mp4")
+    back = json.loads(run(env, "index", str(folder), "--json").stdout)
+    assert back["reused"] == 1 and back["indexed"] == 0  # its frames were analysed before: found by hash
+
+
+def _original(folder: Path) -> Path:
+    from pixseek.demo.video_set import write_video_set
+
+    return write_video_set(folder.parent / "again")["holiday.mp4"].path
+
+
+def test_api_names_the_time_and_serves_frames_and_ranges(indexed, model_dir, cache_dir, monkeypatch):
+    from pixseek.service.app import create_app
+    from pixseek.service.settings import ServiceSettings
+
+    monkeypatch.setenv("PIXSEEK_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("PIXSEEK_CACHE_DIR", str(cache_dir))
+    folder, env, _ = indexed
+    home = Path(env["PIXSEEK_HOME"])
+    with TestClient(create_app(ServiceSettings(home=home, single_user=True)), base_url="http://127.0.0.1") as client:
+        found = client.get("/api/search", params={"q": "coffee"})
+        assert found.status_code == 200, found.text
+        image = next(r["image"] for r in found.json()["results"] if r["image"]["video"])
+        assert image["video"]["seconds"] > 0 and " @ 00:0" in image["name"] and image["format"].startswith("VIDEO:")
+        thumb = client.get(image["thumbnail"])
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg" and thumb.content[:2] == b"\xff\xd8"
+        full = client.get(image["original"])
+        assert full.status_code == 200 and full.headers["content-type"].startswith("video/")
+        assert full.headers["accept-ranges"] == "bytes"
+        part = client.get(image["original"], headers={"Range": "bytes=100-199"})
+        assert part.status_code == 206 and part.content == full.content[100:200]
+        assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+        assert client.get(image["original"], headers={"Range": "bytes=999999999-"}).status_code == 416
+
+
+@pytest.mark.slow
+def test_postgres_indexes_and_finds_video_frames(videos, pixseek_env, new_database, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("holiday.mp4", "broken.mp4"):
+        shutil.copyfile(videos / name, folder / name)
+    url = new_database("video")
+    env = {**pixseek_env, "PIXSEEK_HOME": str(tmp_path / "lib"), "PIXSEEK_STORE": url}
+    report = json.loads(run(env, "index", str(folder), "--json", "--no-faces", "--no-ocr").stdout)
+    assert report["indexed"] == 1 and len(report["skipped"]) == 1
+    rocket = hits(env, "rocket")[0]
+    assert rocket["video"]["at"] == "00:08"
+    os.remove(folder / "holiday.mp4")
+    assert json.loads(run(env, "index", str(folder), "--json", "--no-faces", "--no-ocr").stdout)["removed"] == 3
