@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from pixseek.language import characteristics
 from pixseek.language import glove as glove_mod
 from pixseek.language import wordnet as wordnet_mod
+from pixseek.language.calibration import calibration
 from pixseek.language.glove import Glove
 from pixseek.language.wordnet import (
     Sense,
@@ -267,6 +268,12 @@ class ConceptSpace:
         elif "_" in lemma and not acc.weights:
             # Unknown compound ("red car"): its head noun names what it is a kind of.
             self._add_head_word(lemma, acc, scale=BACKOFF_WEIGHTS[0])
+        learnt = calibration().classes(lemma, self.wordnet.morphy(lemma))
+        if learnt:
+            # What the classifier answers for this concept's pictures (language/calibration.py).
+            for c, w in learnt.items():
+                acc.weights[c] = max(acc.weights.get(c, 0.0), w)
+            acc.note("learnt from labelled pictures", max(learnt.values()))
         wn_known = bool(acc.weights)
 
         g_classes = self._glove_classes(lemma)
@@ -390,7 +397,7 @@ class ConceptSpace:
             return False
         if characteristics.is_english_phrase(words):  # "black and white", "group photo"
             return True
-        return lemma in self._t["class_phrases"] or bool(self.wordnet.morphy(lemma))
+        return lemma in self._t["class_phrases"] or bool(self.wordnet.morphy(lemma)) or lemma in calibration().terms
 
     def nearest(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         """Related words for `pixseek words`: WordNet neighbours and GloVe neighbours, best first.

@@ -1,0 +1,129 @@
+"""Learn per-concept class weights from the tune half of the labelled dev set (reproducible).
+
+    python -m bench.calibrate [--devset DIR] [--out PATH] [--check]
+
+Writes src/pixseek/language/data/concept_calibration.json (see pixseek/language/calibration.py for
+how the weights are read). Only the *tune* half of the set (bench/devset.py `half_of`: a hash of
+the file's base name) is read, so bench.quality's `devset_text_p10_heldout` measures pictures the
+calibration never saw. Every picture goes through the indexing pipeline's own classifier pass
+(`ImageAnalyzer`, faces and OCR off: the categories an index stores), so the weights are those of
+the stored probabilities. The concepts are the set's label queries (natural words, bench/devset.py)
+with at least MIN_POSITIVES tune pictures. The output is deterministic for a given set and
+classifier (sorted, rounded); `--check` fails if the committed file differs from a fresh run.
+
+Per concept, over the tune pictures: m = mean class probabilities over its pictures, mu = over
+all pictures, share = the part of each class's mass (probabilities >= PRESENT, the engine's noise
+floor) that falls on the concept's pictures. A class is kept if m >= MIN_MEAN, m >= MIN_LIFT x mu,
+it stands out (>= PRESENT) in at least MIN_SUPPORT of the concept's pictures and share >= MIN_SHARE;
+its weight is sqrt(share), an estimate of how sure the class makes the concept: a class that
+fires on everything ("comic book" on drawings) carries little of its mass to any one concept and
+is dropped, one that fires only on the concept's pictures gets ~1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import REPO_DIR, model_dir, parser, setup_env
+from bench.devset import devset_dir, label_queries, read_devset
+
+OUT = REPO_DIR / "src" / "pixseek" / "language" / "data" / "concept_calibration.json"
+MIN_POSITIVES = 3
+MIN_MEAN = 0.01
+MIN_LIFT = 3.0
+# A class must stand out (>= the engine's CLASS_NOISE_FLOOR) in at least this many of the concept's
+# pictures: one picture's quirks are not the concept's (held-out p10 0.387 without it, 0.357 with
+# it, but the 0.03 it costs is what near-copies of a picture in the other half bought).
+MIN_SUPPORT = 2
+PRESENT = 0.02
+MIN_SHARE = 0.1
+DIGITS = 3
+
+
+def tune_probabilities(folder: Path, files: Sequence[str]) -> np.ndarray:
+    """(len(files), 1000) class probabilities as the index stores them (top-k kept, rest 0)."""
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.store.sparse import dense_probabilities
+
+    analyzer = ImageAnalyzer(model_dir(), threads=1, options=AnalysisOptions(faces=False, text=False))
+    return np.stack([dense_probabilities(analyzer.analyze(folder / f).categories) for f in files])
+
+
+def learn(folder: Path) -> dict[str, object]:
+    from pixseek.language.wordnet import normalize_lemma
+    from pixseek.pipeline.analysis import BASE_VERSION
+
+    pictures = [p for p in read_devset(folder) if p.half == "tune"]
+    files = [p.file for p in pictures]
+    probs = tune_probabilities(folder, files)
+    mu = probs.mean(axis=0)
+    present = np.where(probs >= PRESENT, probs, 0.0)
+    total = present.sum(axis=0)
+    row = {f: i for i, f in enumerate(files)}
+    terms: dict[str, object] = {}
+    for q in label_queries(pictures, min_images=MIN_POSITIVES):
+        rows = sorted(row[f] for f in q.relevant)
+        m = probs[rows].mean(axis=0)
+        support = (present[rows] > 0).sum(axis=0)
+        share = present[rows].sum(axis=0) / np.maximum(total, 1e-12)
+        keep = np.flatnonzero(
+            (m >= MIN_MEAN) & (m >= MIN_LIFT * mu) & (support >= MIN_SUPPORT) & (share >= MIN_SHARE)
+        )
+        weights = {int(c): round(float(np.sqrt(share[c])), DIGITS) for c in keep}
+        weights = {c: w for c, w in sorted(weights.items()) if w > 0}
+        if weights:
+            terms[normalize_lemma(q.query)] = {
+                "query": q.query, "labels": list(q.labels), "pictures": len(rows),
+                "classes": {str(c): w for c, w in weights.items()},
+            }
+    labels = (folder / "labels.jsonl").read_bytes()
+    rows_json = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
+    tune_files = set(files)
+    return {
+        "classifier": BASE_VERSION,
+        "provenance": {
+            "made_by": "python -m bench.calibrate (bench/calibrate.py)",
+            "dev_set": "../shared/devset/build_devset.py (GCompris, openclipart, art4apps Debian packages)",
+            "labels_jsonl_sha256": hashlib.sha256(labels).hexdigest(),
+            "packages": dict(sorted(Counter(r.get("package", "?") for r in rows_json if r["file"] in tune_files).items())),
+            "licenses": sorted({r.get("license", "?") for r in rows_json if r["file"] in tune_files}),
+            "split": "tune half only: sha256(base name)[0] % 2 == 0 (bench/devset.py half_of)",
+            "tune_pictures": len(files),
+            "styles": dict(sorted(Counter(p.style for p in pictures).items())),
+            "rule": {
+                "min_positives": MIN_POSITIVES, "min_mean": MIN_MEAN, "min_lift": MIN_LIFT,
+                "min_support": MIN_SUPPORT, "present": PRESENT, "min_share": MIN_SHARE, "weight": "sqrt(share)",
+            },
+        },
+        "terms": dict(sorted(terms.items())),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--devset", default=None, help="the labelled set's folder (default: bench/.cache/shared-devset)")
+    p.add_argument("--out", default=str(OUT))
+    p.add_argument("--check", action="store_true", help="fail if the file at --out differs from a fresh run")
+    args = p.parse_args(argv)
+    setup_env()
+    text = json.dumps(learn(devset_dir(args.devset)), indent=1, ensure_ascii=False) + "\n"
+    out = Path(args.out)
+    if args.check:
+        same = out.exists() and out.read_text(encoding="utf-8") == text
+        print(f"{out}: {'up to date' if same else 'DIFFERS from a fresh run'}")
+        sys.exit(0 if same else 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    data = json.loads(text)
+    print(f"wrote {out}: {len(data['terms'])} concepts from {data['provenance']['tune_pictures']} tune pictures")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Per-concept class weights learnt from labelled pictures (language/calibration.py, bench/calibrate.py):
+the committed file, how encode_term uses it, and a search through the real store and engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixseek.language.calibration import CALIBRATION_PATH, Calibration, calibration
+from pixseek.language.concepts import ConceptSpace
+from pixseek.pipeline.analysis import BASE_VERSION
+from pixseek.records import Analysis, FileState, ImageMeta
+from pixseek.search.engine import SearchEngine
+from pixseek.store import DEFAULT_OWNER, EmbeddedStore
+from pixseek.store.sparse import top_k
+
+PINWHEEL = 723  # what the classifier answers for clip-art trees
+PALACE = 698
+
+
+def test_committed_calibration_is_for_todays_classifier_and_says_where_it_comes_from() -> None:
+    cal = calibration()
+    # Learnt on the stored probabilities of one classifier: a change of classifier or of its
+    # preprocessing means `python -m bench.calibrate` must be run again.
+    assert cal.classifier == BASE_VERSION
+    assert {"labels_jsonl_sha256", "split", "packages", "licenses", "rule"} <= cal.provenance.keys()
+    assert "tune half only" in str(cal.provenance["split"])
+    assert len(cal.terms) >= 20
+    for lemma, classes in cal.terms.items():
+        assert lemma == lemma.lower() and " " not in lemma
+        assert classes and all(0 <= c < 1000 and 0 < w <= 1 for c, w in classes.items())
+    raw = json.loads(CALIBRATION_PATH.read_text(encoding="utf-8"))
+    assert list(raw["terms"]) == sorted(raw["terms"])  # deterministic output
+
+
+def test_missing_file_means_no_calibration(tmp_path: Path) -> None:
+    empty = calibration(tmp_path / "absent.json")
+    assert empty.terms == {} and empty.classes("tree") == {}
+
+
+def test_learnt_classes_join_the_term_and_plurals_find_them(concepts: ConceptSpace) -> None:
+    learnt = calibration().classes("tree")
+    assert PINWHEEL in learnt
+    for word in ("tree", "trees"):
+        term = concepts.encode_term(word)
+        assert term is not None and not term.glove_only
+        weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
+        assert weights[PINWHEEL] == pytest.approx(learnt[PINWHEEL], abs=1e-6)
+        assert "learnt from labelled pictures" in term.why
+    # A phrase WordNet does not have is read whole when it was learnt ("renewable energy").
+    assert "renewable_energy" in calibration().terms
+    assert concepts.is_known_phrase(["renewable", "energy"])
+
+
+def test_words_without_calibration_are_read_as_before(concepts: ConceptSpace) -> None:
+    term = concepts.encode_term("golden retriever")
+    assert term is not None and "learnt from labelled pictures" not in term.why
+    assert Calibration("x", {}, {}).classes("dog", ["dog"]) == {}
+
+
+def _analysis(probabilities: dict[int, float], seed: int) -> Analysis:
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(1000, 0.05)).astype(np.float32) * 0.05
+    for c, p in probabilities.items():
+        probs[c] += p
+    probs /= probs.sum()
+    return Analysis(ImageMeta(640, 480, "PNG"), top_k(probs), rng.random(1280).astype(np.float32))
+
+
+def test_search_finds_a_clipart_tree_by_what_the_classifier_says_of_such_pictures(
+    tmp_path: Path, concepts: ConceptSpace
+) -> None:
+    store = EmbeddedStore(tmp_path / "lib")
+    pictures = {
+        "clipart_tree.png": {PINWHEEL: 0.35, 846: 0.2},  # pinwheel, table lamp: a cartoon tree
+        "palace.jpg": {PALACE: 0.9},
+        "noise.png": {},
+    }
+    for seed, (name, probs) in enumerate(pictures.items()):
+        cid = store.add_content(DEFAULT_OWNER, f"sha-{name}", "test", _analysis(probs, seed))
+        store.put_file(DEFAULT_OWNER, FileState(f"/lib/{name}", 100 + seed, seed), cid)
+    store.commit()
+    store.refresh_indexes()
+    engine = SearchEngine(store, concepts)
+    hits = [Path(h.path).name for h in engine.search(DEFAULT_OWNER, "tree").hits]
+    assert hits[:1] == ["clipart_tree.png"]
+    assert "palace.jpg" not in hits and "noise.png" not in hits
+    # WordNet's own reading still comes first where the classifier is sure: a palace is a building.
+    assert [Path(h.path).name for h in engine.search(DEFAULT_OWNER, "palace").hits][:1] == ["palace.jpg"]
+    store.close()
