@@ -177,3 +177,16 @@ def test_query_from_several_words(indexed):
     assert typed["query"] == "tabby cat" and typed["results"] == quoted["results"] and typed["results"]
     misspelt = run(env, "search", "cat", "--limt", "3")
     assert misspelt.returncode == 2 and "no such option: --limt" in misspelt.stderr
+
+
+def test_a_text_search_loads_no_model(indexed):
+    """A text query needs no model: the CLI must not pay for loading one (issue 18)."""
+    _, env, _ = indexed
+    probe = (
+        "import sys; sys.argv = ['pixseek', 'search', 'cat', 'chien'];"
+        "from pixseek.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+        "print('MODULES:' + ','.join(sorted(m for m in ('onnxruntime', 'dlib', 'cv2', 'torch', 'transformers',"
+        " 'rapidocr_onnxruntime', 'tokenizers') if m in sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert "MODULES:\n" in done.stderr + "\n", done.stderr[-2000:]
