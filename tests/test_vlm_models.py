@@ -405,3 +405,26 @@ def test_pixseek_never_imports_torch_or_transformers() -> None:
         "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_one_tower_only(tiny_mclip_onnx: Path) -> None:
+    """Indexing workers open the image tower alone, the search side the text tower: same model info,
+    same embeddings, and the tower left closed says so."""
+    both = load_model(tiny_mclip_onnx)
+    image_only = load_model(tiny_mclip_onnx, towers="image")
+    text_only = load_model(tiny_mclip_onnx, towers="text")
+    assert image_only.info == text_only.info == both.info
+    pictures = _pictures()[:2]
+    np.testing.assert_array_equal(image_only.embed_images(pictures), both.embed_images(pictures))
+    np.testing.assert_array_equal(text_only.embed_texts(TEXTS), both.embed_texts(TEXTS))
+    with pytest.raises(RuntimeError, match="text tower was not loaded"):
+        image_only.embed_texts(["a dog"])
+    with pytest.raises(RuntimeError, match="image tower was not loaded"):
+        text_only.embed_images(pictures)
+
+
+def test_one_tower_only_still_checks_the_other(tiny_clip_onnx: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(tiny_clip_onnx, tmp_path / "corrupt-text")
+    (folder / "textual" / "model.onnx").write_bytes(b"\x08\x07garbage" * 50)
+    with pytest.raises(ModelFolderError, match="the text tower is not a loadable ONNX model"):
+        load_model(folder, towers="image")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,18 +72,25 @@ class VisionLanguageModel(Protocol):
         """SigLIP's learnt bias (0 for CLIP and M-CLIP) (= info.logit_bias)."""
 
 
-def load_model(folder: Path, threads: int = 1, name: str | None = None) -> VisionLanguageModel:
+Towers = Literal["both", "image", "text"]
+
+
+def load_model(folder: Path, threads: int = 1, name: str | None = None, towers: Towers = "both") -> VisionLanguageModel:
     """The model in an ONNX-layout folder, checked (ModelFolderError says what is wrong): both towers
     load and run, the tokenizer reads, the embedding sizes agree. `name` defaults to the folder's.
-    Create it in the process that uses it (ONNX Runtime sessions never cross a fork)."""
+    `towers="image"` (indexing workers) or `"text"` (the search side) opens only that tower's session
+    (the other's graph inputs are still read, and info is the same); calling the missing one raises
+    RuntimeError. Create it in the process that uses it (ONNX Runtime sessions never cross a fork)."""
     from pixseek.analyzers.vlm.clip import ClipModel
     from pixseek.analyzers.vlm.layout import Tower, read_layout
     from pixseek.analyzers.vlm.mclip import MultilingualClipModel
     from pixseek.analyzers.vlm.siglip import SiglipModel
 
     layout = read_layout(Path(folder))
-    visual = Tower(layout.visual_path, "the image tower", threads)
-    textual = Tower(layout.textual_path, "the text tower", threads)
+    if towers not in ("both", "image", "text"):
+        raise ValueError(f"towers={towers!r}: 'both', 'image' or 'text'")
+    visual = Tower(layout.visual_path, "the image tower", threads, session=towers != "text")
+    textual = Tower(layout.textual_path, "the text tower", threads, session=towers != "image")
     inputs = set(textual.inputs)
     for family in (MultilingualClipModel, SiglipModel, ClipModel):
         if family.recognises(layout, inputs):

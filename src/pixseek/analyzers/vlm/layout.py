@@ -130,9 +130,26 @@ class TowerInput:
 class Tower:
     """One tower's ONNX Runtime session: one intra-op thread unless told (the worker pool gives the
     parallelism; spinning threads would steal the other worker's core). Create it in the process
-    that uses it (never fork after)."""
+    that uses it (never fork after). With `session=False` only the graph's inputs are read (a
+    process that needs the other tower alone: the indexer's workers, the search side)."""
 
-    def __init__(self, path: Path, what: str, threads: int = 1) -> None:
+    def __init__(self, path: Path, what: str, threads: int = 1, session: bool = True) -> None:
+        self.path, self.what = path, what
+        self._session: Any = None
+        self._output = "embedding"
+        if session:
+            self._open(threads)
+        else:
+            self.inputs = _graph_inputs(path, what)
+        batch_dims = {s.shape[0] for s in self.inputs.values() if s.shape}
+        # Immich exports with a fixed batch of 1: such towers are run picture by picture.
+        self.batch_limit = next((d for d in batch_dims if isinstance(d, int)), MAX_BATCH)
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def _open(self, threads: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -141,11 +158,10 @@ class Tower:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # ORT's warnings about unused initialisers are not the user's business
-        self.path, self.what = path, what
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(self.path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...: all mean the same to the user
-            raise ModelFolderError(f"{path}: {what} is not a loadable ONNX model ({_first_line(exc)})") from exc
+            raise ModelFolderError(f"{self.path}: {self.what} is not a loadable ONNX model ({_first_line(exc)})") from exc
         self.inputs = {
             i.name: TowerInput(i.name, _ORT_TYPES.get(i.type, np.float32), tuple(_dim(d) for d in i.shape))
             for i in self._session.get_inputs()
@@ -156,12 +172,11 @@ class Tower:
         self._output = "embedding" if "embedding" in names else next(
             (o.name for o in outputs if len(o.shape) == 2), names[0]
         )
-        batch_dims = {s.shape[0] for s in self.inputs.values() if s.shape}
-        # Immich exports with a fixed batch of 1: such towers are run picture by picture.
-        self.batch_limit = next((d for d in batch_dims if isinstance(d, int)), MAX_BATCH)
 
     def run(self, feeds: Mapping[str, NDArray[Any]]) -> NDArray[np.float32]:
         """(n, D) float32 for n rows of inputs, in batches the graph accepts."""
+        if self._session is None:
+            raise RuntimeError(f"{self.path}: {self.what} was not loaded (load_model(..., towers=...))")
         n = len(next(iter(feeds.values())))
         typed = {name: np.ascontiguousarray(value, dtype=self.inputs[name].dtype) for name, value in feeds.items()}
         parts = []
@@ -179,6 +194,28 @@ def normalised(x: NDArray[np.float32]) -> NDArray[np.float32]:
     """Rows scaled to unit length (the towers usually do it already; a zero row stays zero)."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _graph_inputs(path: Path, what: str) -> dict[str, TowerInput]:
+    """A graph's inputs from the ONNX file, without its external weights or a session."""
+    import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # DecodeError and friends
+        raise ModelFolderError(f"{path}: {what} is not a loadable ONNX model ({_first_line(exc)})") from exc
+    weights = {init.name for init in graph.initializer}
+    inputs = {}
+    for value in graph.input:
+        if value.name in weights:  # old IR versions list initialisers among the inputs
+            continue
+        tensor = value.type.tensor_type
+        dims = tuple(
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
+        )
+        inputs[value.name] = TowerInput(value.name, tensor_dtype_to_np_dtype(tensor.elem_type).type, dims)
+    return inputs
 
 
 def _dim(value: Any) -> int | str | None:

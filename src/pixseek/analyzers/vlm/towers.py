@@ -173,21 +173,22 @@ class OnnxVisionLanguageModel:
         return configured
 
     def _check_dims(self) -> int:
-        """Run both towers once: their embedding sizes must equal config.json's embed_dim."""
+        """Run the loaded towers once: their embedding sizes must equal config.json's embed_dim."""
         dim = int(self._layout.config["embed_dim"])
         size = self.preprocess.size
-        image = np.zeros((1, 3, size, size), np.float32)
-        visual_dim = self._visual.run({self._image_input: image}).shape[1]
-        text_dim = self._textual.run(self.text_feeds(self.tokenizer.encode(["a photo"]))).shape[1]
-        if visual_dim != text_dim:
+        found = {}
+        if self._visual.loaded:
+            found["image"] = self._visual.run({self._image_input: np.zeros((1, 3, size, size), np.float32)}).shape[1]
+        if self._textual.loaded:
+            found["text"] = self._textual.run(self.text_feeds(self.tokenizer.encode(["a photo"]))).shape[1]
+        if len(set(found.values())) > 1:
             raise ModelFolderError(
-                f"{self._layout.folder}: the image tower embeds into {visual_dim} dimensions, the text tower into "
-                f"{text_dim}: they are not one model's towers"
+                f"{self._layout.folder}: the image tower embeds into {found['image']} dimensions, the text tower into "
+                f"{found['text']}: they are not one model's towers"
             )
-        if visual_dim != dim:
-            raise ModelFolderError(
-                f"{self._layout.folder}: config.json says embed_dim {dim}, the towers embed into {visual_dim}"
-            )
+        if any(d != dim for d in found.values()):
+            (got,) = set(found.values())
+            raise ModelFolderError(f"{self._layout.folder}: config.json says embed_dim {dim}, the towers embed into {got}")
         return dim
 
     def _multilingual(self) -> bool:
