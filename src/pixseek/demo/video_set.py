@@ -40,10 +40,14 @@ def photo(category: str) -> Image.Image:
         return src.convert("RGB")
 
 
-def _fit(image: Image.Image, size: tuple[int, int], shift: float) -> Image.Image:
-    """`image` covering `size`, cropped with a slow pan (`shift` 0..1 of the spare width)."""
+def _covering(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` scaled to cover `size` with 5 % to spare (for the pan)."""
     scale = max(size[0] / image.width, size[1] / image.height) * 1.05
-    scaled = image.resize((max(size[0], round(image.width * scale)), max(size[1], round(image.height * scale))), Image.Resampling.BILINEAR)
+    return image.resize((max(size[0], round(image.width * scale)), max(size[1], round(image.height * scale))), Image.Resampling.BILINEAR)
+
+
+def _panned(scaled: Image.Image, size: tuple[int, int], shift: float) -> Image.Image:
+    """The `size` window of `scaled`, `shift` (0..1) of the way across its spare width."""
     x = round((scaled.width - size[0]) * shift)
     y = (scaled.height - size[1]) // 2
     return scaled.crop((x, y, x + size[0], y + size[1]))
@@ -71,8 +75,9 @@ def write_video(
             stream.options = {"preset": "veryfast", "tune": "stillimage"}
         for scene in scenes:
             count = max(1, round(scene.seconds * fps))
+            scaled = _covering(scene.image, size)
             for n in range(count):
-                picture = _fit(scene.image, size, n / max(1, count - 1))
+                picture = _panned(scaled, size, n / max(1, count - 1))
                 frame = av.VideoFrame.from_ndarray(np.asarray(picture), format="rgb24")
                 for packet in stream.encode(frame):
                     container.mux(packet)

@@ -53,30 +53,35 @@ class DuplicateGroup:
 
 def hamming(a: NDArray[np.int64] | int, b: NDArray[np.int64] | int) -> NDArray[np.int64]:
     """Bits that differ between signed 64-bit hashes (broadcasting)."""
-    x = np.bitwise_xor(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)).view(np.uint64)
+    return _popcount(np.bitwise_xor(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))).astype(np.int64)
+
+
+def _popcount(x: NDArray[np.int64]) -> NDArray[np.uint8]:
+    x = np.asarray(x).view(np.uint64)
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-        return np.bitwise_count(x).astype(np.int64)
-    count = np.zeros(x.shape, dtype=np.int64)
+        return np.bitwise_count(x)
+    count = np.zeros(x.shape, dtype=np.uint8)
     for shift in range(0, 64, 8):
         count += _BYTE_BITS[((x >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.intp)]
     return count
 
 
-_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def near_pairs(hashes: NDArray[np.int64], max_bits: int = HASH_NEAR) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """(i, j, bits) of every pair i < j whose hashes differ in at most max_bits bits."""
+    hashes = np.asarray(hashes, dtype=np.int64)
     found_i, found_j, found_bits = [], [], []
     for start in range(0, len(hashes), _BLOCK):
         block = hashes[start : start + _BLOCK]
-        bits = hamming(block[:, None], hashes[None, :])
+        bits = _popcount(np.bitwise_xor(block[:, None], hashes[None, start:]))  # the upper triangle's rows
         i, j = np.nonzero(bits <= max_bits)
-        i = i + start
         keep = i < j
-        found_i.append(i[keep])
-        found_j.append(j[keep])
-        found_bits.append(bits[i[keep] - start, j[keep]])
+        i, j = i[keep], j[keep]
+        found_bits.append(bits[i, j].astype(np.int64))
+        found_i.append(i + start)
+        found_j.append(j + start)
     if not found_i:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
