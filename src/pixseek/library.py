@@ -58,7 +58,11 @@ class Library:
     @cached_property
     def engine(self) -> "SearchEngine":
         from pixseek.analyzers.classifier import load_final_layer
+        from pixseek.pipeline.places import fill_places
         from pixseek.search.engine import SearchEngine
+
+        if self.store.places.missing(1):  # a library indexed before places: catch up once
+            fill_places(self.store)
 
         return SearchEngine(
             self.store,

@@ -232,9 +232,41 @@ class ImageFilter:
     taken_from: str | None = None  # ISO date/time, inclusive
     taken_to: str | None = None  # ISO date/time, inclusive
     camera: str | None = None  # substring of "make model", case-insensitive
+    # From the query language (language/syntax.py):
+    month_days: tuple[tuple[str, str], ...] = ()  # any year: inclusive ("MM-DD", "MM-DD") spans, any of them
+    places: tuple[PlaceKey, ...] = ()  # taken in one of these places
+    person_ids: tuple[int, ...] | None = None  # a face of one of these people (None: anyone or no one)
+    media: str | None = None  # "photo" or "video" (video frames: format VIDEO_FORMAT_PREFIX...)
+    folders: tuple[str, ...] = ()  # a folder of the path has one of these in its name (case-insensitive)
 
     def is_empty(self) -> bool:
-        return not (self.path_prefix or self.taken_from or self.taken_to or self.camera)
+        return not (
+            self.path_prefix or self.taken_from or self.taken_to or self.camera or self.month_days
+            or self.places or self.person_ids is not None or self.media or self.folders
+        )
+
+
+PlaceKey: TypeAlias = tuple[str, str | None, str | None]
+"""A place as filters name it: (country code, region or None, city or None): ("PT", None, None)
+is Portugal, ("PT", "Lisbon", "Lisbon") the city."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a photo was taken, from its GPS position (language/places.py, offline GeoNames data)."""
+
+    city: str | None
+    region: str | None
+    country: str
+    country_code: str
+
+    def keys(self) -> tuple[PlaceKey, PlaceKey, PlaceKey]:
+        return (self.country_code, None, None), (self.country_code, self.region, None), (
+            self.country_code, self.region, self.city)
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.city, self.region, self.country) if p]
+        return ", ".join(dict.fromkeys(parts))  # "Lisbon, Lisbon, Portugal" -> "Lisbon, Portugal"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ app.command()(index.index)
 app.command(context_settings={"ignore_unknown_options": True})(search.search)
 for command in (search.similar, search.tags, search.text, search.words, search.stats):
     app.command()(command)
+app.command()(search.places)
 app.command()(store.migrate)
 app.command()(duplicates.duplicates)
 app.command()(prepare.prepare)

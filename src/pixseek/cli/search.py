@@ -59,8 +59,11 @@ def _show_hits(result, as_json: bool) -> None:
                 "language": result.language,
                 "unknown_words": result.unknown_words,
                 "took_ms": round(result.took_ms, 2),
+                "description": getattr(result, "description", ""),
+                "notes": getattr(result, "notes", []),
                 "results": [
-                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths, "video": video_of(h.path)}
+                    {"path": h.path, "score": h.score, "why": h.why, "paths": h.paths, "video": video_of(h.path),
+                     "place": h.place, "taken_at": h.meta.taken_at if h.meta else None}
                     for h in result.hits
                 ],
             }
@@ -70,6 +73,10 @@ def _show_hits(result, as_json: bool) -> None:
         err.print(f"read as {result.language}: {' OR '.join(result.interpretation)}", markup=False, highlight=False)
     if result.unknown_words:
         err.print(f"ignored unknown words: {', '.join(result.unknown_words)}", highlight=False)
+    if getattr(result, "description", ""):
+        err.print(f"searched for: {result.description}", markup=False, highlight=False)
+    for note in getattr(result, "notes", []):
+        err.print(note, markup=False, highlight=False)
     if not result.hits:
         out.print("no image matches well enough.", highlight=False)
         return
@@ -90,9 +97,14 @@ def search(
     date_to: ToOpt = None,
     camera: CameraOpt = None,
     lang: LangOpt = None,
+    sort: Annotated[str, typer.Option("--sort", help="relevance (default) or date (newest first).")] = "relevance",
     as_json: JsonOpt = False,
 ) -> None:
-    """Find images by what is in them (words in several languages, text in the pictures, names)."""
+    """Find images by what is in them (words in several languages, text in the pictures, names).
+
+    The query language (docs/query-language.md): dog -cat, dog NOT cat, cat OR dog, "a phrase",
+    after:2019-06 before:2020 year:2019 in:lisbon camera:canon person:alice type:video
+    folder:holidays, and date words: beach 2019, snow december, christmas 2021, last summer."""
     from pixseek.search.engine import DEFAULT_THRESHOLD, QueryError
 
     query = _query_of(words)
@@ -106,6 +118,7 @@ def search(
             where=image_filter(folder, date_from, date_to, camera),
             lang=lang,
             preferred_lang=_locale_language(),
+            sort=sort,
         )
     except QueryError as exc:
         fail(str(exc))
@@ -245,4 +258,43 @@ def stats(as_json: JsonOpt = False) -> None:
         table.add_row(part, f"{size:,}", f"{per_image[part]:,.0f}")
     total = sum(s.bytes_by_part.values())
     table.add_row("total", f"{total:,}", f"{(total / s.images if s.images else 0):,.0f}")
+    out.print(table)
+
+
+def places(
+    limit: LimitOpt = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where the photos were taken (named offline from their GPS positions), with counts."""
+    from collections import Counter
+
+    from pixseek.pipeline.places import fill_places
+
+    library = open_library()
+    fill_places(library.store)  # positions indexed before places existed
+    found = library.store.places.counts(library.owner)
+    countries: Counter[str] = Counter()
+    for place, n in found:
+        countries[place.country] += n
+    if as_json:
+        print_json({
+            "countries": [{"country": c, "images": n} for c, n in countries.most_common()],
+            "places": [
+                {"place": str(p), "city": p.city, "region": p.region, "country": p.country,
+                 "country_code": p.country_code, "images": n}
+                for p, n in found[:limit]
+            ],
+        })
+        return
+    if not found:
+        out.print("no geotagged photos (no GPS position in their EXIF).", highlight=False)
+        return
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column, justify in (("images", "right"), ("place", "left")):
+        table.add_column(column, justify=justify)
+    for country, n in countries.most_common():
+        table.add_row(f"{n:,}", f"[bold]{escape(country)}[/]")
+        for place, count in found[:limit]:
+            if place.country == country:
+                table.add_row(f"{count:,}", "  " + escape(str(place)))
     out.print(table)

@@ -42,7 +42,7 @@ from pixseek.language.wordnet import (
     read_pickle,
     write_pickle_atomic,
 )
-from pixseek.records import SparseVector, characteristic_name
+from pixseek.records import SparseVector, characteristic_name, PlaceKey
 
 N_CLASSES = 1000
 CACHE_VERSION = f"concepts-7+{wordnet_mod.CACHE_VERSION}+{glove_mod.CACHE_VERSION}"
@@ -128,6 +128,7 @@ class TermVector:
     why: list[str] = field(default_factory=list)
     glove_only: bool = False  # no WordNet path: weights are small (<= 0.1) GloVe similarities
     faces: FaceTerm | None = None
+    places: tuple[PlaceKey, ...] | None = None  # the user's places of this name (language/places.py)
 
 
 @dataclass(frozen=True)

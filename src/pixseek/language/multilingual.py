@@ -531,8 +531,8 @@ class TranslatingVocabulary:
         through a related language's dictionary (Spanish "dalia" in the Portuguese one)."""
         term = " ".join(term.split())
         own = self.base.encode_term(term)
-        if own is not None and own.faces is not None and own.faces.person_ids is not None:
-            return own  # a person's name is the user's own word, in any language
+        if own is not None and (own.places or (own.faces is not None and own.faces.person_ids is not None)):
+            return own  # a person's or a place's name is the user's own word, in any language
         candidates = self.ml.translate(self.lang, term, self._context(term.split()))
         characteristic = foreign_english(self.lang, term)  # "noir et blanc", "Bildschirmfoto"
         if characteristic is not None and all(c.english != characteristic for c in candidates):
@@ -568,6 +568,7 @@ class TranslatingVocabulary:
         if not used:
             return None
         faces: FaceTerm | None = next((tv.faces for _, tv in used if tv.faces is not None), None)
+        places = next((tv.places for _, tv in used if tv.places), None)  # "Allemagne" → Germany
         translation = ", ".join(c.english for c, _ in used)
         why = [f"{term} {how} {translation}"]
         for _, tv in used[:2]:
@@ -578,6 +579,7 @@ class TranslatingVocabulary:
             why=why[:MAX_WHY],
             glove_only=all(tv.glove_only for _, tv in used),
             faces=faces,
+            places=places,
             translation=translation,
             language=self.lang,
         )

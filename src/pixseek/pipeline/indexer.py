@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
+from pixseek.pipeline.places import fill_places
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, frame_path, split_frame_path, version_covers
 from pixseek.store import DEFAULT_OWNER
@@ -125,6 +126,7 @@ class Indexer:
             self.store.remove_files(self.owner, list(plan.gone))
             report.removed = len(plan.gone)
             self.store.commit()
+        fill_places(self.store)  # GPS positions -> places (also those of libraries indexed before)
         self.store.refresh_indexes()
         report.seconds = time.perf_counter() - started
         return report

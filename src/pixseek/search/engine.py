@@ -30,12 +30,17 @@ from pixseek.language.characteristics import characteristic_tags
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
-from pixseek.language.query import Conjunction, UnknownQueryError
+from pixseek.language.places import PlaceVocabulary
+from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
+from pixseek.language.syntax import QuerySyntaxError, describe, parse_syntax
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
 from pixseek.search.evidence.base import EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
 from pixseek.search.evidence.categories import MIN_IMPACT, CategoryEvidence
+from pixseek.search.evidence.dates import DateEvidence
 from pixseek.search.evidence.faces import FaceEvidence
+from pixseek.search.evidence.places import PlaceEvidence
 from pixseek.search.evidence.text import TextInImageEvidence
+from pixseek.search.filters import empty_filters, merged, resolve_filters
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
@@ -44,6 +49,10 @@ DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region o
 TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
 EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
 CANDIDATE_BUDGET = 10_000  # candidates read per query term and kind of evidence (posting entries, faces)
+SORT_BY_DATE_MAX = 2_000  # sorted by date: the best this many matches, newest first
+BROWSE_PAGE = 200  # a query of filters only lists the images they admit, this many at a time ...
+BROWSE_SCAN_MAX = 20_000  # ... looking at this many at most when excluded words drop some
+SORTS = ("relevance", "date")
 
 
 class QueryError(ValueError):
@@ -67,6 +76,39 @@ class _Scored:
 
 
 @dataclass
+class _Branch:
+    """One OR reading of a query, read by the language layer and met by each kind of evidence."""
+
+    plan: QueryPlan
+    evidence: list[QueryEvidence]
+    alternatives: list[Conjunction]
+    terms: list[TermVector]
+    unknown: list[str]
+
+    @property
+    def interpretation(self) -> list[str]:
+        return [" AND ".join(shown_term(t) for t in alt.terms) for alt in self.alternatives]
+
+    @property
+    def shown(self) -> list[str]:
+        """The reading in words for the description: its first alternative's terms."""
+        return [shown_term(t) for t in self.alternatives[0].terms]
+
+
+@dataclass
+class _BranchScores:
+    ids: NDArray[np.int64]  # sorted
+    score: NDArray[np.float32]  # the best reading's
+    branch: NDArray[np.int64]  # which reading
+    per_branch: list[_Scored]
+    excluded: NDArray[np.bool_]  # matched an excluded word
+
+    def ranked(self, threshold: float) -> NDArray[np.int64]:
+        passing = np.flatnonzero(self.score >= threshold)
+        return self.ids[passing[np.argsort(-self.score[passing], kind="stable")]]
+
+
+@dataclass
 class Hit:
     content_id: int
     path: str
@@ -75,6 +117,7 @@ class Hit:
     paths: list[str] = field(default_factory=list)
     meta: ImageMeta | None = None
     faces: list[StoredFace] = field(default_factory=list)  # the faces that made it a match
+    place: str | None = None  # where it was taken ("Lisbon, Portugal"), from its GPS position
 
 
 @dataclass
@@ -86,6 +129,8 @@ class SearchResult:
     candidates: int = 0
     took_ms: float = 0.0
     language: str = "en"  # the language the query was read in (detected or given)
+    description: str = ""  # the query in words: "dog, not cat, taken in 2019"
+    notes: list[str] = field(default_factory=list)  # filters that match nothing, words not excluded, ...
 
 
 ImageRef = Path | bytes | int
@@ -114,6 +159,8 @@ class SearchEngine:
         self.evidence: list[EvidenceKind] = [
             TextInImageEvidence(store),
             FaceEvidence(store),
+            PlaceEvidence(store),
+            DateEvidence(store),
             *(evidence or []),
             CategoryEvidence(store, concepts),
         ]
@@ -132,22 +179,113 @@ class SearchEngine:
         where: ImageFilter | None = None,
         lang: str | None = None,
         preferred_lang: str | None = None,
+        sort: str = "relevance",
     ) -> SearchResult:
-        """The owner's images matching `query`, best first: results offset..offset+limit.
+        """The owner's images matching `query`, best first (`sort` "date": newest first, among
+        the SORT_BY_DATE_MAX best matches): results offset..offset+limit.
+
+        The query is written in the query language (language/syntax.py: -word, OR, "phrase",
+        key:value filters, date words); its filters narrow `where`.
 
         The query is read in `lang` ("fr", "de", ...; see multilingual.SUPPORTED), or in the
         language detected from its words, ties going to `preferred_lang` (a code or an
         Accept-Language header), then English.
         """
         started = time.perf_counter()
-        languages = multilingual(self.concepts)
+        if sort not in SORTS:
+            raise QueryError(f"sort: expected one of {', '.join(SORTS)}")
         try:
-            people = PeopleVocabulary(self.concepts, self.store.faces.names(owner))
-            plan = languages.read(query, people, lang=lang, preferred=preferred_lang)
-        except (UnsupportedLanguageError, UnknownQueryError) as exc:
+            syntax = parse_syntax(query)
+        except QuerySyntaxError as exc:
             raise QueryError(str(exc)) from None
-        evidence = [kind.for_query(owner, plan) for kind in self.evidence]
-        own_terms = [t for e in evidence for t in e.own_terms()]
+        places = self.store.places.counts(owner)
+        names = self.store.faces.names(owner)
+        vocabulary = PlaceVocabulary(self.concepts, [p for p, _ in places]) if places else self.concepts
+        people = PeopleVocabulary(vocabulary, names)
+        resolved = resolve_filters(syntax.filters, vocabulary if places else None, names)
+        where = merged(where, resolved.where)
+        notes = list(syntax.notes) + resolved.nothing
+        branches: list[_Branch] = []
+        errors: list[str] = []
+        if not (syntax.branches or syntax.excluded or syntax.filters.is_empty() is False):
+            syntax.branches = [query]  # nothing at all to look for: the language layer says why
+        for text in syntax.branches:
+            try:
+                branches.append(self._branch(owner, text, people, lang, preferred_lang))
+            except (UnsupportedLanguageError, UnknownQueryError, QueryError) as exc:
+                if isinstance(exc, UnsupportedLanguageError):
+                    raise QueryError(str(exc)) from None
+                errors.append(str(exc))
+        if syntax.branches and not branches:
+            raise QueryError(errors[0])
+        excluded: list[_Branch] = []
+        for text in syntax.excluded:
+            try:
+                excluded.append(self._branch(owner, text + " ", people, lang, preferred_lang))
+            except (UnknownQueryError, QueryError):
+                notes.append(f"not excluded (nothing known about it): {text}")
+        base = SearchResult(
+            query=query, hits=[], language=branches[0].plan.language if branches else "en",
+            interpretation=[i for b in branches for i in b.interpretation],
+            unknown_words=list(dict.fromkeys(w for b in branches for w in b.unknown)),
+            description=describe(syntax, [" ".join(b.shown) for b in branches]),
+            notes=notes,
+        )
+        if resolved.nothing:
+            return self._finish(base, started)
+        if not branches:
+            return self._browse(base, owner, where, excluded, limit, offset, threshold, started)
+        terms = list({id(t): t for b in branches for t in b.terms}.values())
+        per_term = [self._term_candidates(t, b.evidence) for b in branches for t in b.terms]  # sorted, unique
+        candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
+        scored = self._score_branches(branches, candidates, excluded, threshold)
+        wanted = offset + limit
+        pool = max(wanted, SORT_BY_DATE_MAX) if sort == "date" else wanted
+        chosen = self._first_live(scored.ranked(threshold), pool, owner, where)
+        if len(chosen) < pool and self._restricted(owner, where):
+            # The posting-list heads are shared by all users and the filter may be selective:
+            # when the page is short, score every image the owner's filter admits, if few enough.
+            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
+            if 0 < len(admitted) <= EXACT_RESCORE_MAX:
+                scored = self._score_branches(branches, admitted, excluded, threshold)
+                chosen = [int(c) for c in scored.ranked(threshold)[:pool]]
+        if sort == "date":
+            chosen = self._newest_first(owner, chosen)
+        chosen = chosen[offset : offset + limit]
+        images = self.store.get_images(owner, chosen)
+        rows = [int(np.searchsorted(scored.ids, image.content_id)) for image in images]  # ids are sorted
+        hits: list[Hit | None] = [None] * len(images)
+        for b, branch in enumerate(branches):
+            read = scored.per_branch[b]
+            mine = [n for n, row in enumerate(rows) if scored.branch[row] == b]
+            matched = [
+                MatchedHit(images[n].content_id, rows[n], branch.alternatives[int(read.alternative[rows[n]])].terms)
+                for n in mine
+            ]
+            kind_notes = [e.notes(r, matched) for e, r in zip(branch.evidence, read.evidence, strict=True)]
+            for n, match in zip(mine, matched, strict=True):
+                why = [self._reason(term, match.row, read.evidence) for term in match.terms]
+                why += [by_kind[match.content_id] for by_kind in kind_notes if match.content_id in by_kind]
+                hits[n] = hit_of(images[n], float(scored.score[match.row]), why)
+        base.hits = self._placed(owner, [h for h in hits if h is not None])
+        base.candidates = len(scored.ids)
+        if not base.hits and not where.is_empty():
+            base.notes += empty_filters(self.store, owner, where)
+        return self._finish(base, started)
+
+    def _branch(
+        self, owner: int, text: str, people: PeopleVocabulary, lang: str | None, preferred_lang: str | None
+    ) -> _Branch:
+        """One OR reading of a query (or an excluded word), read and met by every kind of evidence."""
+        languages = multilingual(self.concepts)
+        plan = languages.read(text, people, lang=lang, preferred=preferred_lang)
+        try:
+            evidence = [kind.for_query(owner, plan) for kind in self.evidence]
+        except EvidenceError as exc:
+            raise QueryError(str(exc)) from None
+        # A word two kinds answer on their own ("selfie": in a text and seen by a model) is one
+        # term: the first kind's, which every kind scores.
+        own_terms = list({t.term: t for e in reversed(evidence) for t in reversed(e.own_terms())}.values())[::-1]
         alternatives = [Conjunction(a.terms + own_terms) for a in plan.alternatives] if own_terms else plan.alternatives
         if own_terms and not alternatives:
             alternatives = [Conjunction(own_terms)]
@@ -156,40 +294,69 @@ class SearchEngine:
         answered = {t.term for t in own_terms}
         unknown = [w for w in plan.unknown_words if w not in answered]
         terms = list({id(t): t for alt in alternatives for t in alt.terms}.values())
-        per_term = [self._term_candidates(t, evidence) for t in terms]  # each sorted and unique
-        candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
-        scored = self._score(alternatives, terms, candidates, evidence)
-        wanted = offset + limit
-        chosen = self._first_live(scored.ranked(threshold), wanted, owner, where)
-        if len(chosen) < wanted and self._restricted(owner, where):
-            # The posting-list heads are shared by all users and the filter may be selective:
-            # when the page is short, score every image the owner's filter admits, if few enough.
-            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
-            if 0 < len(admitted) <= EXACT_RESCORE_MAX:
-                scored = self._score(alternatives, terms, admitted, evidence)
-                chosen = [int(c) for c in scored.ranked(threshold)[:wanted]]
-        chosen = chosen[offset:]
-        images = self.store.get_images(owner, chosen)
-        matched = [
-            MatchedHit(image.content_id, i, alternatives[int(scored.alternative[i])].terms)
-            for image in images
-            for i in [int(np.searchsorted(scored.ids, image.content_id))]  # ids are sorted
-        ]
-        notes = [e.notes(read, matched) for e, read in zip(evidence, scored.evidence, strict=True)]
-        hits = []
-        for image, match in zip(images, matched, strict=True):
-            why = [self._reason(term, match.row, scored.evidence) for term in match.terms]
-            why += [by_kind[image.content_id] for by_kind in notes if image.content_id in by_kind]
-            hits.append(hit_of(image, float(scored.score[match.row]), why))
-        return SearchResult(
-            query=query,
-            hits=hits,
-            unknown_words=list(unknown),
-            interpretation=[" AND ".join(shown_term(t) for t in alt.terms) for alt in alternatives],
-            candidates=len(scored.ids),
-            took_ms=(time.perf_counter() - started) * 1e3,
-            language=plan.language,
-        )
+        return _Branch(plan, evidence, alternatives, terms, unknown)
+
+    def _score_branches(
+        self, branches: list[_Branch], ids: NDArray[np.int64], excluded: list[_Branch], threshold: float
+    ) -> _BranchScores:
+        """Each OR reading scored on the ids (an image scores its best reading); images that
+        match an excluded word as well as a threshold's worth score 0."""
+        per_branch = [self._score(b.alternatives, b.terms, ids, b.evidence) for b in branches]
+        score = np.zeros(len(ids), dtype=np.float32)
+        branch = np.zeros(len(ids), dtype=np.int64)
+        for b, read in enumerate(per_branch):
+            better = read.score > score
+            score[better], branch[better] = read.score[better], b
+        dropped = np.zeros(len(ids), dtype=bool)
+        for exclusion in excluded:
+            against = self._score(exclusion.alternatives, exclusion.terms, ids, exclusion.evidence)
+            dropped |= against.score >= min(threshold, DEFAULT_THRESHOLD)
+        score[dropped] = 0.0
+        return _BranchScores(ids, score, branch, per_branch, dropped)
+
+    def _browse(
+        self, result: SearchResult, owner: int, where: ImageFilter, excluded: list[_Branch],
+        limit: int, offset: int, threshold: float, started: float,
+    ) -> SearchResult:
+        """A query of filters only ("june", "in:lisbon -beach"): the images they admit, newest first."""
+        kept: list[StoredImage] = []
+        skip = offset
+        page_start = 0
+        while len(kept) < limit and page_start < BROWSE_SCAN_MAX:
+            _, page = self.store.list_images(owner, where, offset=page_start, limit=BROWSE_PAGE)
+            if not page:
+                break
+            page_start += len(page)
+            if excluded:
+                ids = np.array(sorted(i.content_id for i in page), dtype=np.int64)
+                gone = set(ids[self._score_branches([], ids, excluded, threshold).excluded].tolist())
+                page = [i for i in page if i.content_id not in gone]
+            take = page[skip:]
+            skip = max(0, skip - len(page))
+            kept += take[: limit - len(kept)]
+        why = [result.description] if result.description else []
+        result.hits = self._placed(owner, [hit_of(image, 1.0, why) for image in kept])
+        if not result.hits and not where.is_empty():
+            result.notes += empty_filters(self.store, owner, where)
+        return self._finish(result, started)
+
+    def _newest_first(self, owner: int, ids: list[int]) -> list[int]:
+        """Ids by EXIF date, newest first (undated last, then by relevance as given)."""
+        taken = {image.content_id: image.meta.taken_at or "" for image in self.store.get_images(owner, ids)}
+        dated = sorted((i for i in ids if taken.get(i)), key=lambda i: taken[i], reverse=True)  # stable
+        return dated + [i for i in ids if not taken.get(i)]
+
+    def _placed(self, owner: int, hits: list[Hit]) -> list[Hit]:
+        places = self.store.places.of_images(owner, [h.content_id for h in hits])
+        for hit in hits:
+            place = places.get(hit.content_id)
+            hit.place = str(place) if place is not None else None
+        return hits
+
+    @staticmethod
+    def _finish(result: SearchResult, started: float) -> SearchResult:
+        result.took_ms = (time.perf_counter() - started) * 1e3
+        return result
 
     def _term_candidates(self, term: TermVector, evidence: list[QueryEvidence]) -> NDArray[np.int64]:
         found = [ids for e in evidence for ids in [e.candidates(term, CANDIDATE_BUDGET)] if ids is not None]

@@ -27,11 +27,13 @@ from pixseek.records import (
     StoredFace,
     StoredImage,
     TextLine,
+    VIDEO_FORMAT_PREFIX,
     Vector,
 )
 
 if TYPE_CHECKING:
     from pixseek.store.accounts import Accounts
+    from pixseek.store.places import PlaceStore
 
 
 ID_MAX = 2**62  # record ids beyond this cannot exist (and would overflow SQLite's integers)
@@ -56,7 +58,53 @@ def filter_sql(owner: int, where: ImageFilter | None, mark: str, owner_column: s
         if where.camera:
             clauses.append(f"lower(coalesce(c.camera_make, '') || ' ' || coalesce(c.camera_model, '')) LIKE {mark}")
             params.append(f"%{where.camera.lower()}%")
+        _query_language_sql(where, mark, clauses, params)
     return " AND ".join(clauses), params
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _query_language_sql(where: ImageFilter, mark: str, clauses: list[str], params: list) -> None:
+    """The filters of the query language (language/syntax.py): any-year spans, places, people,
+    photos or videos, folder names. Same SQL on SQLite and PostgreSQL."""
+    if where.month_days:
+        spans = " OR ".join(f"substr(c.taken_at, 6, 5) BETWEEN {mark} AND {mark}" for _ in where.month_days)
+        clauses.append(f"({spans})")
+        params += [day for span in where.month_days for day in span]
+    if where.places:
+        options = []
+        for country, region, city in where.places:
+            parts = [f"pl.country_code = {mark}"]
+            params.append(country)
+            for column, value in (("region", region), ("city", city)):
+                if value is not None:
+                    parts.append(f"pl.{column} = {mark}")
+                    params.append(value)
+            options.append("(" + " AND ".join(parts) + ")")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM places pl WHERE pl.owner = c.owner AND pl.content_id = c.id AND ("
+            + " OR ".join(options) + "))"
+        )
+    if where.person_ids is not None:
+        if not where.person_ids:
+            clauses.append("1 = 0")
+        else:
+            marks = ", ".join(mark for _ in where.person_ids)
+            clauses.append(
+                "EXISTS (SELECT 1 FROM faces fa WHERE fa.owner = c.owner AND fa.content_id = c.id "
+                f"AND fa.person_id IN ({marks}))"
+            )
+            params += list(where.person_ids)
+    if where.media in ("photo", "video"):
+        clauses.append(f"c.format {'NOT ' if where.media == 'photo' else ''}LIKE {mark}")
+        params.append(VIDEO_FORMAT_PREFIX + "%")
+    if where.folders:
+        # A folder of the path (not the file name) whose name contains the word.
+        clauses.append("(" + " OR ".join(f"lower(f.path) LIKE {mark} ESCAPE '\\'" for _ in where.folders) + ")")
+        params += [f"%/%{_like_escaped(name.lower())}%/%" for name in where.folders]
+
 
 
 class StoreError(RuntimeError):
@@ -221,6 +269,7 @@ class Store(Protocol):
     texts: TextRecords  # text read in images
     hashes: PerceptualHashes  # perceptual hashes, for near-duplicates
     spaces: VectorSpaces  # vision-language and learned embeddings, one space per model
+    places: "PlaceStore"  # where geotagged images were taken (store/places.py, both stores)
 
     # ---- writes (the indexer) -------------------------------------------------------------
     def indexed_files(self, owner: int, under: str | None = None) -> dict[str, IndexedFile]: ...

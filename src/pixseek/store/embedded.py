@@ -48,6 +48,7 @@ from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
 from pixseek.store.hashes import MIGRATE_V7_TO_V8, EmbeddedHashes
+from pixseek.store.places import MIGRATE_V6_TO_V7, PlaceStore
 from pixseek.store.postings import PostingIndex
 from pixseek.store.spaces import MIGRATE_V4_TO_V5, EmbeddedSpaces
 from pixseek.store.sparse import ROW_BYTES, decode_row, decode_rows, encode_row
@@ -185,6 +186,7 @@ class EmbeddedStore:
         self.accounts = Accounts(self._db, self._lock)
         self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
         self.texts = TextStore(self._db, self._lock, self._begin)
+        self.places = PlaceStore(self._db, self._lock, self._begin, "?")
         self.hashes = EmbeddedHashes(self._db, self._lock, self._begin)
         self.spaces = EmbeddedSpaces(self._db, self._lock, index_dir, self._begin, self._follow_writers)
 
@@ -213,7 +215,7 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
-            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5), (8, MIGRATE_V7_TO_V8)]  # faces and people; text; vector spaces; perceptual hashes
+            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5), (7, MIGRATE_V6_TO_V7), (8, MIGRATE_V7_TO_V8)]  # faces and people; text; vector spaces; perceptual hashes
             for target, script in steps:
                 if version < target:
                     for statement in _split_sql(script):

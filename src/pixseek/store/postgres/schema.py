@@ -147,6 +147,18 @@ CREATE TABLE IF NOT EXISTS spaces (
     dim integer NOT NULL CHECK (dim > 0),
     created_at double precision NOT NULL
 );
+-- issue 17: where photos were taken, from their GPS position (store/places.py)
+CREATE TABLE IF NOT EXISTS places (
+    owner bigint NOT NULL,
+    content_id bigint NOT NULL,
+    city text,
+    region text,
+    country text NOT NULL,
+    country_code text NOT NULL,
+    PRIMARY KEY (owner, content_id),
+    FOREIGN KEY (owner, content_id) REFERENCES contents (owner, id)
+);
+CREATE INDEX IF NOT EXISTS places_by_owner ON places (owner, country_code, region, city);
 """
 
 # The HNSW graphs, apart: a bulk load drops them and builds each once at its end (one build is
@@ -247,7 +259,7 @@ def restore_vector_indexes(db: Database) -> None:
 # shard), and copy the small account tables to every node. Run once, on an empty schema, by
 # `distribute` (or by hand: these are the statements).
 REFERENCE_TABLES = ("meta", "users", "tokens", "sessions", "folders", "spaces")
-DISTRIBUTED_TABLES = ("contents", "files", "postings", "people", "faces", "text_lines", "texts", "jobs")
+DISTRIBUTED_TABLES = ("contents", "files", "postings", "people", "faces", "text_lines", "texts", "jobs", "places")
 CITUS_DISTRIBUTION = [
     *(f"SELECT create_reference_table('{t}')" for t in REFERENCE_TABLES),
     "SELECT create_distributed_table('contents', 'owner')",

@@ -32,6 +32,7 @@ from pixseek.records import (
     version_covers,
 )
 from pixseek.store.base import KeptIds, StoreStats, filter_sql
+from pixseek.store.places import PlaceStore
 from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
@@ -91,6 +92,7 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
+        self.places = PlaceStore(self._db, self._db.lock, self._db.begin, "%s")
         self.hashes = PostgresHashes(self._db)
         self.spaces = PostgresSpaces(self._db)
         if self.spaces.missing_indexes():  # a bulk load cut short dropped them
