@@ -374,8 +374,9 @@ def test_refused_folders_say_what_is_wrong(tiny_clip_onnx: Path, tiny_clip_hf: P
 
 
 def test_export_refuses_and_leaves_nothing_behind(
-    tiny_clip_hf: Path, tiny_vlm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_clip_hf: Path, tiny_mclip_onnx: Path, tiny_vlm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (tiny_mclip_onnx made the XLM-R folder, an HF folder of a kind that is not exported)
     with pytest.raises(ExportError, match="model_type is 'xlm-roberta'"):
         export_hf_folder(tiny_vlm_dir / "xlmr-hf", tmp_path / "out")
     no_weights = shutil.copytree(tiny_clip_hf, tmp_path / "no-weights")
@@ -384,7 +385,7 @@ def test_export_refuses_and_leaves_nothing_behind(
         export_hf_folder(no_weights, tmp_path / "out")
     no_tokenizer = shutil.copytree(tiny_clip_hf, tmp_path / "no-tokenizer")
     (no_tokenizer / "tokenizer.json").unlink()
-    with pytest.raises(ExportError, match="no tokenizer.json"):
+    with pytest.raises(ExportError, match="no tokenizer.json or spiece.model"):
         export_hf_folder(no_tokenizer, tmp_path / "out")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "something").write_text("x")
@@ -428,3 +429,38 @@ def test_one_tower_only_still_checks_the_other(tiny_clip_onnx: Path, tmp_path: P
     (folder / "textual" / "model.onnx").write_bytes(b"\x08\x07garbage" * 50)
     with pytest.raises(ModelFolderError, match="the text tower is not a loadable ONNX model"):
         load_model(folder, towers="image")
+
+
+def _spiece_model(tokenizer_json: Path, target: Path) -> None:
+    """A sentencepiece Unigram model file (protobuf) with the pieces and scores of a Unigram tokenizer.json."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    model = json.loads(tokenizer_json.read_text())["model"]
+    specials = {"<pad>": 3, "</s>": 3, "<unk>": 2}  # CONTROL, UNKNOWN
+    proto = import_protobuf().ModelProto()
+    for piece, score in model["vocab"]:
+        proto.pieces.add(piece=piece, score=score, type=specials.get(piece, 1))
+    proto.trainer_spec.model_type = 1
+    proto.trainer_spec.unk_id = model["unk_id"]
+    proto.normalizer_spec.name = "identity"
+    proto.normalizer_spec.add_dummy_prefix = True
+    target.write_bytes(proto.SerializeToString())
+
+
+def test_siglip_folder_with_sentencepiece_only(tiny_siglip_hf: Path, tmp_path: Path) -> None:
+    """google/siglip-* folders carry spiece.model and SiglipTokenizer's config, no tokenizer.json:
+    the export converts it (protobuf, no sentencepiece) and canonicalises texts as SiglipTokenizer."""
+    folder = shutil.copytree(tiny_siglip_hf, tmp_path / "siglip-spm")
+    _spiece_model(folder / "tokenizer.json", folder / "spiece.model")
+    (folder / "tokenizer.json").unlink()
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "SiglipTokenizer", "do_lower_case": True, "model_max_length": 16,
+        "eos_token": "</s>", "pad_token": "</s>", "unk_token": "<unk>",
+    }))
+    model = load_model(export_hf_folder(folder, tmp_path / "siglip-spm-onnx"))
+    reference = load_model(export_hf_folder(tiny_siglip_hf, tmp_path / "siglip-json-onnx"))
+    canonical = ["a photo of a dog", "der hund im schnee", "un chat sur le canapé", ""]
+    assert model.tokenizer.encode(canonical).ids.tolist() == reference.tokenizer.encode(canonical).ids.tolist()
+    np.testing.assert_allclose(model.embed_texts(["A Photo, of a DOG!"]), reference.embed_texts(["a photo of a dog"]), atol=1e-5)
+    ids = model.tokenizer.encode(canonical).ids
+    assert np.abs(model.embed_texts(canonical) - _torch_text(_hf(tiny_siglip_hf, "siglip"), ids)).max() <= TOLERANCE

@@ -254,15 +254,10 @@ def _ended(ids: Any, end_token: int) -> Any:
 # --- the files beside the graphs ----------------------------------------------------------------
 
 
-def _tokenizer_files(source: Path) -> dict[str, dict[str, Any]]:
-    """tokenizer.json (the `tokenizers` file the text side runs on), tokenizer_config.json and
-    special tokens; a folder with only a sentencepiece/vocab tokenizer is refused (no conversion
-    without the sentencepiece package)."""
-    if not (source / "tokenizer.json").is_file():
-        present = [p.name for p in source.iterdir() if p.name in ("spiece.model", "sentencepiece.bpe.model", "vocab.json")]
-        hint = f" ({', '.join(present)} only: save it with a fast tokenizer first)" if present else ""
-        raise ExportError(f"{source}: no tokenizer.json{hint}")
-    files = {"tokenizer.json": _read_json(source / "tokenizer.json", "the tokenizer")}
+def _tokenizer_files(source: Path) -> dict[str, Any]:
+    """tokenizer.json (the `tokenizers` file the text side runs on, as text), tokenizer_config.json
+    and the special tokens. A folder with only a sentencepiece Unigram model (spiece.model, as
+    google/siglip-* ship it) gets its tokenizer.json converted from it (protobuf; no sentencepiece)."""
     config = _read_json(source / "tokenizer_config.json", "the tokenizer config") if (source / "tokenizer_config.json").is_file() else {}
     special = _read_json(source / "special_tokens_map.json", "the special tokens") if (source / "special_tokens_map.json").is_file() else {}
     for key in ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token"):
@@ -271,15 +266,56 @@ def _tokenizer_files(source: Path) -> dict[str, dict[str, Any]]:
             value = value.get("content")
         if value is not None:
             config[key], special[key] = value, value
+    if (source / "tokenizer.json").is_file():
+        _read_json(source / "tokenizer.json", "the tokenizer")
+        tokenizer_text = (source / "tokenizer.json").read_text(encoding="utf-8")
+    elif (source / "spiece.model").is_file():
+        tokenizer_text = sentencepiece_to_tokenizer(source / "spiece.model", config.get("eos_token", "</s>")).to_str()
+    else:
+        present = [p.name for p in source.iterdir() if p.name in ("sentencepiece.bpe.model", "vocab.json", "vocab.txt")]
+        hint = f" ({', '.join(present)} only: save it with a fast tokenizer first)" if present else ""
+        raise ExportError(f"{source}: no tokenizer.json or spiece.model{hint}")
     if "pad_token" not in config:
         raise ExportError(f"{source}: the tokenizer names no pad_token (tokenizer_config.json)")
-    files["tokenizer_config.json"], files["special_tokens_map.json"] = config, special
-    return files
+    return {"tokenizer.json": tokenizer_text, "tokenizer_config.json": config, "special_tokens_map.json": special}
 
 
-def _write_tokenizer(folder: Path, files: dict[str, dict[str, Any]], source: Path) -> None:
+def sentencepiece_to_tokenizer(model_file: Path, end_token: str) -> Any:
+    """A sentencepiece Unigram model -> the equivalent `tokenizers.Tokenizer`, as transformers'
+    SpmConverter builds it (the normaliser's precompiled character map, `▁` word starts), with the
+    end token appended as SigLIP's tokenizer does. Read with protobuf: no sentencepiece package."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    proto = import_protobuf().ModelProto()
+    try:
+        proto.ParseFromString(model_file.read_bytes())
+    except Exception as exc:  # google.protobuf.message.DecodeError
+        raise ExportError(f"{model_file}: not a sentencepiece model ({exc})") from exc
+    if proto.trainer_spec.model_type != 1 or not proto.pieces:  # UNIGRAM
+        raise ExportError(f"{model_file}: only sentencepiece Unigram models can be converted")
+    vocab = [(piece.piece, piece.score) for piece in proto.pieces]
+    tokenizer = Tokenizer(
+        models.Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=proto.trainer_spec.byte_fallback)
+    )
+    steps = [normalizers.Replace(Regex(" {2,}"), " ")]
+    if proto.normalizer_spec.precompiled_charsmap:
+        steps.insert(0, normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap))
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    special = [piece.piece for piece in proto.pieces if piece.type in (2, 3)]  # UNKNOWN, CONTROL
+    tokenizer.add_special_tokens(special)
+    end_id = tokenizer.token_to_id(end_token)
+    if end_id is None:
+        raise ExportError(f"{model_file}: the end token {end_token!r} is not in the sentencepiece vocabulary")
+    tokenizer.post_processor = processors.TemplateProcessing(single=f"$A {end_token}", special_tokens=[(end_token, end_id)])
+    return tokenizer
+
+
+def _write_tokenizer(folder: Path, files: dict[str, Any], source: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / "tokenizer.json", folder / "tokenizer.json")  # byte for byte
+    (folder / "tokenizer.json").write_text(files["tokenizer.json"], encoding="utf-8")
     _write_json(folder / "tokenizer_config.json", files["tokenizer_config.json"])
     _write_json(folder / "special_tokens_map.json", files["special_tokens_map.json"])
 
