@@ -374,7 +374,7 @@ def test_refused_folders_say_what_is_wrong(tiny_clip_onnx: Path, tiny_clip_hf: P
 
 
 def test_export_refuses_and_leaves_nothing_behind(
-    tiny_clip_hf: Path, tiny_mclip_onnx: Path, tiny_vlm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_clip_hf: Path, tiny_clip_onnx: Path, tiny_mclip_onnx: Path, tiny_vlm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # (tiny_mclip_onnx made the XLM-R folder, an HF folder of a kind that is not exported)
     with pytest.raises(ExportError, match="model_type is 'xlm-roberta'"):
@@ -385,8 +385,14 @@ def test_export_refuses_and_leaves_nothing_behind(
         export_hf_folder(no_weights, tmp_path / "out")
     no_tokenizer = shutil.copytree(tiny_clip_hf, tmp_path / "no-tokenizer")
     (no_tokenizer / "tokenizer.json").unlink()
-    with pytest.raises(ExportError, match="no tokenizer.json or spiece.model"):
+    with pytest.raises(ExportError, match="no tokenizer.json, spiece.model or vocab.json"):
         export_hf_folder(no_tokenizer, tmp_path / "out")
+    # OpenAI's BPE files alone are enough: CLIP's tokenizer is built from them, same tokens.
+    from tokenizers import Tokenizer
+
+    Tokenizer.from_file(str(tiny_clip_hf / "tokenizer.json")).model.save(str(no_tokenizer))
+    bpe_only = load_model(export_hf_folder(no_tokenizer, tmp_path / "bpe-only"))
+    assert bpe_only.tokenizer.encode(TEXTS).ids.tolist() == load_model(tiny_clip_onnx).tokenizer.encode(TEXTS).ids.tolist()
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "something").write_text("x")
     with pytest.raises(ExportError, match="not empty"):

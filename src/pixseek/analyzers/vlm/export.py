@@ -257,7 +257,8 @@ def _ended(ids: Any, end_token: int) -> Any:
 def _tokenizer_files(source: Path) -> dict[str, Any]:
     """tokenizer.json (the `tokenizers` file the text side runs on, as text), tokenizer_config.json
     and the special tokens. A folder with only a sentencepiece Unigram model (spiece.model, as
-    google/siglip-* ship it) gets its tokenizer.json converted from it (protobuf; no sentencepiece)."""
+    google/siglip-* ship it) gets its tokenizer.json converted from it (protobuf; no sentencepiece);
+    one with only OpenAI's vocab.json + merges.txt, CLIP's tokenizer built from them."""
     config = _read_json(source / "tokenizer_config.json", "the tokenizer config") if (source / "tokenizer_config.json").is_file() else {}
     special = _read_json(source / "special_tokens_map.json", "the special tokens") if (source / "special_tokens_map.json").is_file() else {}
     for key in ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token"):
@@ -271,10 +272,17 @@ def _tokenizer_files(source: Path) -> dict[str, Any]:
         tokenizer_text = (source / "tokenizer.json").read_text(encoding="utf-8")
     elif (source / "spiece.model").is_file():
         tokenizer_text = sentencepiece_to_tokenizer(source / "spiece.model", config.get("eos_token", "</s>")).to_str()
+    elif (source / "vocab.json").is_file() and (source / "merges.txt").is_file():  # OpenAI CLIP's BPE files
+        from pixseek.analyzers.vlm.tokenize import TokenizerError, clip_bpe_tokenizer
+
+        try:
+            tokenizer_text = clip_bpe_tokenizer(source / "vocab.json", source / "merges.txt").to_str()
+        except TokenizerError as exc:
+            raise ExportError(str(exc)) from None
     else:
         present = [p.name for p in source.iterdir() if p.name in ("sentencepiece.bpe.model", "vocab.json", "vocab.txt")]
         hint = f" ({', '.join(present)} only: save it with a fast tokenizer first)" if present else ""
-        raise ExportError(f"{source}: no tokenizer.json or spiece.model{hint}")
+        raise ExportError(f"{source}: no tokenizer.json, spiece.model or vocab.json + merges.txt{hint}")
     if "pad_token" not in config:
         raise ExportError(f"{source}: the tokenizer names no pad_token (tokenizer_config.json)")
     return {"tokenizer.json": tokenizer_text, "tokenizer_config.json": config, "special_tokens_map.json": special}
