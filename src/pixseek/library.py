@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.engine import SearchEngine
     from pixseek.search.duplicates import DuplicateGroup
+    from pixseek.search.joint import JointHead
+    from pixseek.search.teaching import Teacher
+    from pixseek.language.concepts import Tag
 
 
 class Library:
@@ -38,6 +43,11 @@ class Library:
         from pixseek.pipeline.analysis import AnalysisOptions
 
         self.options = options or AnalysisOptions()
+        # The joint image-word space shipped with pixseek (trained on the dev set) for users who
+        # trained none: on unless switched off (PIXSEEK_SHIPPED_HEAD=off).
+        self.shipped_head = os.environ.get("PIXSEEK_SHIPPED_HEAD", "on").lower() not in ("0", "off", "no", "false")
+        self._heads: dict = {}
+        self._heads_lock = threading.Lock()
         self.paths: Paths = resolve_paths(home, store)
         self.store = open_store(self.paths.store)
         # Whose images the CLI reads and writes: a named user, else the library's default user.
@@ -75,8 +85,64 @@ class Library:
     def _extra_evidence(self) -> list:
         """The kinds of search evidence beyond the store's own (text, faces, categories): each is
         made here, where the models and the store meet (search/ never loads a model itself)."""
-        kinds: list = []
+        from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+        from pixseek.search.evidence.learned import JointSpaceEvidence
+        from pixseek.search.evidence.taught import TaughtEvidence
+
+        # Taught concepts first: a word naming one is the user's concept before anything else.
+        kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION)]
+        kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
         return kinds
+
+    def teacher(self, owner: int | None = None) -> "Teacher":
+        """Teach this user's concepts and joint space from the stored embeddings (search/teaching.py)."""
+        from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+        from pixseek.search.teaching import Teacher
+
+        return Teacher(
+            self.store, self.owner if owner is None else owner, CLASSIFIER_VERSION,
+            word_vector=lambda words: self.concepts.glove.phrase_vector(words),
+        )
+
+    def learned_tags(self, image: "Path | bytes | int", k: int = 5) -> "list[Tag]":
+        """The labels of the joint image-word space nearest an image (words beyond the
+        classifier's classes: "tree", "windmill"), as tags of kind "learned"."""
+        from pixseek.language.concepts import Tag
+        from pixseek.search.engine import indexed_content
+
+        head = self.joint_head()
+        if head is None:
+            return []
+        own = indexed_content(self.store, self.owner, image)
+        if own is not None:
+            embedding = self.store.embeddings(self.owner, np.array([own], dtype=np.int64))[0]
+        else:
+            embedding, _ = self._embed_image(image if isinstance(image, bytes) else Path(image))
+        return [Tag(label.replace("_", " "), score, "learned") for label, score in head.nearest_labels(embedding, k)]
+
+    def joint_head(self, owner: int | None = None) -> "JointHead | None":
+        """The joint image-word space for a user: their own (`pixseek learn`), else the one shipped
+        with pixseek (unless `shipped_head` is off). None, with a warning once, when it was trained
+        on another classifier's embeddings than this pixseek's."""
+        from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+        from pixseek.search.joint import HeadMismatch, JointHead, shipped_head
+        from pixseek.search.teaching import HEAD_KIND, HEAD_NAME
+
+        record = self.store.learned.get(self.owner if owner is None else owner, HEAD_KIND, HEAD_NAME)
+        key = (record.updated_at, record.trained_on) if record else None
+        with self._heads_lock:
+            if key not in self._heads:
+                head = JointHead.from_bytes(record.model) if record else (shipped_head() if self.shipped_head else None)
+                try:
+                    if head is not None:
+                        head.check(CLASSIFIER_VERSION)
+                except HeadMismatch as exc:
+                    import sys
+
+                    print(f"pixseek: joint space not used: {exc}", file=sys.stderr)
+                    head = None
+                self._heads[key] = head
+            return self._heads[key]
 
     @cached_property
     def face_search(self) -> "FaceSearch":

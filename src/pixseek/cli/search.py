@@ -185,6 +185,7 @@ def tags(
         fail(str(exc), code=2)
     if as_json:
         print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
+        found += open_library().learned_tags(image_arg(image))  # nearest words in the joint space
         return
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("tag", "score", "kind"):

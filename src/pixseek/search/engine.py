@@ -34,7 +34,7 @@ from pixseek.language.places import PlaceVocabulary
 from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
 from pixseek.language.syntax import QuerySyntaxError, describe, parse_syntax
 from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
-from pixseek.search.evidence.base import EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.base import EvidenceError, EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
 from pixseek.search.evidence.categories import MIN_IMPACT, CategoryEvidence
 from pixseek.search.evidence.dates import DateEvidence
 from pixseek.search.evidence.faces import FaceEvidence

@@ -259,6 +259,49 @@ class PerceptualHashes(Protocol):
     def put(self, owner: int, hashes: Mapping[int, int]) -> None:
         """Set contents' hashes (only the owner's); durable at the store's commit()."""
 
+@dataclass(frozen=True)
+class LearnedModel:
+    """A model trained for one user: a taught concept ("concept") or a joint image-word head
+    ("head"); `model` is its file (search/taught.py, search/joint.py), `trained_on` the classifier
+    version of the embeddings it was trained on."""
+
+    kind: str
+    name: str
+    trained_on: str
+    model: bytes
+    updated_at: float
+
+
+class LearnedRecords(Protocol):
+    """Models a user trained and their examples (by content hash: they outlive a re-index and a
+    migration). Labels: "+" an example, "-" a picture marked "not this" (concepts); a label path
+    (heads). Writes are durable at the store's commit()."""
+
+    def put(self, owner: int, kind: str, name: str, trained_on: str, model: bytes, updated_at: float | None = None) -> None: ...
+
+    def get(self, owner: int, kind: str, name: str) -> LearnedModel | None: ...
+
+    def models(self, owner: int, kind: str) -> list[LearnedModel]: ...
+
+    def names(self, owner: int, kind: str) -> list[str]: ...
+
+    def set_examples(self, owner: int, kind: str, name: str, examples: Sequence[tuple[str, str]]) -> None:
+        """Replace the model's examples: (sha256, label) pairs."""
+
+    def examples(self, owner: int, kind: str, name: str) -> list[tuple[str, str]]: ...
+
+    def forget(self, owner: int, kind: str, name: str) -> bool:
+        """Drop the model and its examples; whether there was one."""
+
+    def contents_of(self, owner: int, sha256s: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """sha256 -> (content id, analyzer) of the owner's live content with those bytes."""
+
+    def export(self, owner: int) -> list[tuple[LearnedModel, list[tuple[str, str]]]]:
+        """Every model of the owner with its examples (a migration copies them)."""
+
+    def count(self, owner: int | None = None) -> int: ...
+
+
 
 class Store(Protocol):
     """Every image record has an owner (a user id); every read is filtered by owner here, in the
@@ -268,6 +311,7 @@ class Store(Protocol):
     faces: FaceRecords  # faces and people
     texts: TextRecords  # text read in images
     hashes: PerceptualHashes  # perceptual hashes, for near-duplicates
+    learned: LearnedRecords  # concepts and joint-space heads a user trained (store/learned.py)
     spaces: VectorSpaces  # vision-language and learned embeddings, one space per model
     places: "PlaceStore"  # where geotagged images were taken (store/places.py, both stores)
 

@@ -48,6 +48,7 @@ from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
 from pixseek.store.faces import MIGRATE_V2_TO_V3, FaceStore
 from pixseek.store.hashes import MIGRATE_V7_TO_V8, EmbeddedHashes
+from pixseek.store.learned import MIGRATE_V5_TO_V6, LearnedStore
 from pixseek.store.places import MIGRATE_V6_TO_V7, PlaceStore
 from pixseek.store.postings import PostingIndex
 from pixseek.store.spaces import MIGRATE_V4_TO_V5, EmbeddedSpaces
@@ -189,6 +190,7 @@ class EmbeddedStore:
         self.places = PlaceStore(self._db, self._lock, self._begin, "?")
         self.hashes = EmbeddedHashes(self._db, self._lock, self._begin)
         self.spaces = EmbeddedSpaces(self._db, self._lock, index_dir, self._begin, self._follow_writers)
+        self.learned = LearnedStore(self._db, self._lock, self._begin)
 
     # ---- schema ---------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -215,7 +217,7 @@ class EmbeddedStore:
             elif version == 1:
                 for statement in _split_sql(_MIGRATE_V1_TO_V2):
                     self._db.execute(statement)
-            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5), (7, MIGRATE_V6_TO_V7), (8, MIGRATE_V7_TO_V8)]  # faces and people; text; vector spaces; perceptual hashes
+            steps = [(3, MIGRATE_V2_TO_V3), (4, MIGRATE_V3_TO_V4), (5, MIGRATE_V4_TO_V5), (6, MIGRATE_V5_TO_V6), (7, MIGRATE_V6_TO_V7), (8, MIGRATE_V7_TO_V8)]  # faces and people; text; vector spaces; learned concepts; places; perceptual hashes
             for target, script in steps:
                 if version < target:
                     for statement in _split_sql(script):

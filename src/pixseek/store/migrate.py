@@ -36,6 +36,7 @@ class MigrationReport:
     people: int = 0
     jobs: int = 0
     vectors: int = 0  # vectors in store.spaces, all spaces together
+    learned: int = 0  # taught concepts and trained heads (store.learned)
 
 
 Progress = Callable[[str, int], None]  # (what, how many so far)
@@ -67,6 +68,11 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
             target.places.put([
                 (new_owner, contents[cid], place) for cid, place in source.places.export(old_owner) if cid in contents
             ])
+            # Taught concepts and trained heads: their files and their examples (by content hash).
+            for model, examples in source.learned.export(old_owner):
+                target.learned.put(new_owner, model.kind, model.name, model.trained_on, model.model, model.updated_at)
+                target.learned.set_examples(new_owner, model.kind, model.name, examples)
+                report.learned += 1
             # Taught concepts and trained heads: their files and their examples (by content hash).
             for model, examples in source.learned.export(old_owner):
                 target.learned.put(new_owner, model.kind, model.name, model.trained_on, model.model, model.updated_at)

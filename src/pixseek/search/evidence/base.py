@@ -37,6 +37,11 @@ class MatchedHit:
     terms: list[TermVector]
 
 
+class EvidenceError(ValueError):
+    """A kind of evidence cannot answer the query as asked (a taught concept made stale by a new
+    classifier); the message is for the user, and the engine turns it into a QueryError."""
+
+
 class ScoredEvidence(ABC):
     """One kind of evidence read for one pass's sorted content ids."""
 

@@ -159,6 +159,24 @@ CREATE TABLE IF NOT EXISTS places (
     FOREIGN KEY (owner, content_id) REFERENCES contents (owner, id)
 );
 CREATE INDEX IF NOT EXISTS places_by_owner ON places (owner, country_code, region, city);
+-- issue 16: what users taught (store/postgres/learned.py): models and their examples by content hash
+CREATE TABLE IF NOT EXISTS learned (
+    owner bigint NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    trained_on text NOT NULL,
+    model bytea NOT NULL,
+    updated_at double precision NOT NULL,
+    PRIMARY KEY (owner, kind, name)
+);
+CREATE TABLE IF NOT EXISTS learned_examples (
+    owner bigint NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    sha256 text NOT NULL,
+    label text NOT NULL,
+    PRIMARY KEY (owner, kind, name, sha256, label)
+);
 """
 
 # The HNSW graphs, apart: a bulk load drops them and builds each once at its end (one build is
@@ -259,7 +277,7 @@ def restore_vector_indexes(db: Database) -> None:
 # shard), and copy the small account tables to every node. Run once, on an empty schema, by
 # `distribute` (or by hand: these are the statements).
 REFERENCE_TABLES = ("meta", "users", "tokens", "sessions", "folders", "spaces")
-DISTRIBUTED_TABLES = ("contents", "files", "postings", "people", "faces", "text_lines", "texts", "jobs", "places")
+DISTRIBUTED_TABLES = ("contents", "files", "postings", "people", "faces", "text_lines", "texts", "jobs", "places", "learned", "learned_examples")
 CITUS_DISTRIBUTION = [
     *(f"SELECT create_reference_table('{t}')" for t in REFERENCE_TABLES),
     "SELECT create_distributed_table('contents', 'owner')",

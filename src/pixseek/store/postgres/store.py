@@ -40,6 +40,7 @@ from pixseek.store.postgres.faces import PostgresFaces
 from pixseek.store.postgres.schema import BULK_LOAD_LOCK, EMBEDDING_DIM, VECTOR_INDEXES, distribute, ensure_schema
 from pixseek.store.postgres.spaces import PostgresSpaces
 from pixseek.store.postgres.hashes import PostgresHashes
+from pixseek.store.postgres.learned import PostgresLearned
 from pixseek.store.postgres.texts import PostgresTexts
 from pixseek.store.postings import INDEX_FLOOR, MIN_PER_LIST
 from pixseek.store.sparse import DEQUANT, ROW_BYTES, decode_row, decode_rows, encode_row
@@ -92,6 +93,7 @@ class PostgresStore:
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
+        self.learned = PostgresLearned(self._db)
         self.places = PlaceStore(self._db, self._db.lock, self._db.begin, "%s")
         self.hashes = PostgresHashes(self._db)
         self.spaces = PostgresSpaces(self._db)

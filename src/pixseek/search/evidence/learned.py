@@ -1,0 +1,117 @@
+"""The joint image-word space (search/joint.py, DeViSE) as evidence for query terms: a term's
+GloVe vector finds images by their place in the space, for any word GloVe knows.
+
+Every term of the plan gets joint-space scores beside its other evidence (a term scores the best
+its evidence gives). A word the concept space does not know but GloVe does ("windmill", "coin")
+becomes a term of this evidence's own; like any word-vector-only term it is weak (`glove_only`):
+alone it is the query, beside other words it adds to them but cannot veto an image.
+
+Candidates: the head is linear, so the images nearest a word in the joint space are the nearest
+neighbours of one vector (head.query) among the stored embeddings: the store's k-NN finds them.
+Scores are read from the candidates' embeddings (two matrix products) and are calibrated
+probabilities (the engine's scale). The why reads `learned: ocean 0.42`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.language.concepts import TermVector
+from pixseek.language.query import QueryPlan
+from pixseek.records import SparseVector, Vector
+from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+from pixseek.search.joint import JointHead
+from pixseek.store.base import Store
+
+JOINT_CANDIDATES = 1000  # nearest neighbours read per term
+EXACT_SCORING_MAX = 20_000  # beyond this many ids, only this evidence's own candidates are scored
+_EMPTY = SparseVector.from_dict({})
+
+WordVector = Callable[[list[str]], "Vector | None"]
+
+
+@dataclass
+class JointSpaceEvidence:
+    """The kind, registered with the engine: one head (the user's own or the shipped one)."""
+
+    store: Store
+    head: Callable[[int], JointHead | None]  # owner -> the head to use, None for none
+    word_vector: WordVector  # a term's words -> its GloVe vector (None: unknown)
+
+    def for_query(self, owner: int, plan: QueryPlan) -> JointForQuery:
+        head = self.head(owner)
+        vectors: dict[str, Vector] = {}
+        own: list[TermVector] = []
+        if head is not None:
+            for term in plan.terms:
+                if term.faces is None:
+                    vector = self.word_vector(term.term.split())
+                    if vector is not None:
+                        vectors[term.term] = vector
+            for word in plan.unknown_words:
+                vector = self.word_vector([word]) if word.isalpha() else None
+                if vector is not None:
+                    vectors[word] = vector
+                    own.append(TermVector(term=word, vector=_EMPTY, why=["learned"], glove_only=True))
+        return JointForQuery(self.store, owner, head, vectors, own)
+
+
+@dataclass
+class JointForQuery(QueryEvidence):
+    store: Store
+    owner: int
+    head: JointHead | None
+    vectors: dict[str, Vector]  # a term's text -> its word vector (a term another kind made too)
+    learned_terms: list[TermVector]
+    _found: dict[str, NDArray[np.int64]] | None = None
+
+    def own_terms(self) -> list[TermVector]:
+        return self.learned_terms
+
+    def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64] | None:
+        vector = self.vectors.get(term.term)
+        if vector is None or self.head is None:
+            return None
+        ids, _ = self.store.knn(self.owner, self.head.query(vector), min(budget, JOINT_CANDIDATES))
+        found = np.unique(ids.astype(np.int64))
+        if self._found is None:
+            self._found = {}
+        self._found[term.term] = found
+        return found
+
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredJoint:
+        wanted = [t for t in terms if t.term in self.vectors]
+        if not wanted or self.head is None or not len(ids):
+            return ScoredJoint({})
+        if len(ids) <= EXACT_SCORING_MAX:
+            joint = self.head.project(self.store.embeddings(self.owner, ids))
+            return ScoredJoint({
+                id(t): self.head.calibrated(self.head.zscores(joint, self.vectors[t.term])) for t in wanted
+            })
+        # A very long list (every image a filter admits): score only what k-NN found for the term.
+        scores: dict[int, NDArray[np.float32]] = {}
+        for t in wanted:
+            found = (self._found or {}).get(t.term, np.zeros(0, np.int64))
+            rows = np.flatnonzero(np.isin(ids, found))
+            out = np.zeros(len(ids), dtype=np.float32)
+            if len(rows):
+                out[rows] = self.head.scores(self.store.embeddings(self.owner, ids[rows]), self.vectors[t.term])
+            scores[id(t)] = out
+        return ScoredJoint(scores)
+
+
+@dataclass
+class ScoredJoint(ScoredEvidence):
+    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
+
+    def of(self, term: TermVector) -> NDArray[np.float32] | None:
+        return self.scores.get(id(term))
+
+    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
+        if score > 0 and score >= rivals:  # the joint space did more for this image than the classes
+            return f"learned: {term.term} {score:.2f}"
+        return None

@@ -1,0 +1,130 @@
+"""Concepts a user taught (search/taught.py) as evidence for query terms: a query word that names
+one of the user's concepts ("rex") finds what the concept accepts, alone or with other words
+("rex beach"). A name the language layer does not know becomes a term of this evidence's own; a
+name that is also a word ("bike") adds the concept's scores to the word's other evidence.
+
+Candidates: the concept is linear over unit embeddings, so its best images are the k-NN of its
+weight vector among the stored embeddings. A query that names no concept costs one look-up of
+the owner's concept names. A concept trained on another classifier's embeddings is refused with
+a message (EvidenceError), never used with wrong scores.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.language.concepts import TermVector
+from pixseek.language.query import QueryPlan
+from pixseek.records import SparseVector
+from pixseek.search.evidence.base import EvidenceError, QueryEvidence, ScoredEvidence
+from pixseek.search.taught import TaughtConcept
+from pixseek.store.base import Store
+
+CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
+CONCEPT_CANDIDATES = 2000  # nearest neighbours of the concept's vector read per term
+EXACT_SCORING_MAX = 50_000  # beyond this many ids, only the concept's own candidates are scored
+_EMPTY = SparseVector.from_dict({})
+
+
+@dataclass
+class TaughtEvidence:
+    """The kind, registered with the engine."""
+
+    store: Store
+    classifier_version: str
+    _cache: dict[tuple[int, str], tuple[float, TaughtConcept]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def for_query(self, owner: int, plan: QueryPlan) -> TaughtForQuery:
+        names = set(self.store.learned.names(owner, CONCEPT_KIND))
+        concepts: dict[str, TaughtConcept] = {}
+        own: list[TermVector] = []
+        if names:
+            for term in plan.terms:
+                if term.term in names:
+                    concepts[term.term] = self.concept(owner, term.term)
+            for word in plan.unknown_words:
+                if word in names:
+                    concepts[word] = self.concept(owner, word)
+                    own.append(TermVector(term=word, vector=_EMPTY, why=[f"concept: {word}"]))
+        return TaughtForQuery(self.store, owner, concepts, own)
+
+    def concept(self, owner: int, name: str) -> TaughtConcept:
+        """The owner's concept, checked against the classifier (cached while unchanged)."""
+        record = self.store.learned.get(owner, CONCEPT_KIND, name)
+        if record is None:
+            raise EvidenceError(f"no concept named {name!r}")
+        with self._lock:
+            cached = self._cache.get((owner, name))
+            if cached is None or cached[0] != record.updated_at:
+                cached = (record.updated_at, TaughtConcept.from_bytes(record.model))
+                self._cache[(owner, name)] = cached
+        concept = cached[1]
+        if concept.stale(self.classifier_version):
+            raise EvidenceError(
+                f"the concept {name!r} was taught on embeddings of {concept.trained_on}, but this pixseek "
+                f"analyses images with {self.classifier_version}: re-index the library, then "
+                f"`pixseek concepts retrain {name}` (its examples are kept)"
+            )
+        return concept
+
+
+@dataclass
+class TaughtForQuery(QueryEvidence):
+    store: Store
+    owner: int
+    concepts: dict[str, TaughtConcept]  # a term's text -> the concept it names (terms other kinds made too)
+    taught_terms: list[TermVector]
+    _found: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+
+    def own_terms(self) -> list[TermVector]:
+        return self.taught_terms
+
+    def vouches_for(self, term: TermVector) -> bool:
+        return term.term in self.concepts  # a taught name is as strong as a word with a class
+
+    def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64] | None:
+        concept = self.concepts.get(term.term)
+        if concept is None:
+            return None
+        ids, _ = self.store.knn(self.owner, concept.direction, min(budget, CONCEPT_CANDIDATES))
+        found = np.unique(ids.astype(np.int64))
+        self._found[term.term] = found
+        return found
+
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredTaught:
+        wanted = [t for t in terms if t.term in self.concepts]
+        if not wanted or not len(ids):
+            return ScoredTaught({}, {})
+        scores: dict[int, NDArray[np.float32]] = {}
+        if len(ids) <= EXACT_SCORING_MAX:
+            embeddings = self.store.embeddings(self.owner, ids)
+            for t in wanted:
+                scores[id(t)] = self.concepts[t.term].scores(embeddings)
+        else:
+            for t in wanted:
+                rows = np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
+                out = np.zeros(len(ids), dtype=np.float32)
+                if len(rows):
+                    out[rows] = self.concepts[t.term].scores(self.store.embeddings(self.owner, ids[rows]))
+                scores[id(t)] = out
+        return ScoredTaught(scores, {id(t): self.concepts[t.term].name for t in wanted})
+
+
+@dataclass
+class ScoredTaught(ScoredEvidence):
+    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
+    names: dict[int, str]
+
+    def of(self, term: TermVector) -> NDArray[np.float32] | None:
+        return self.scores.get(id(term))
+
+    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
+        if score > 0 and score >= rivals:
+            return f"concept: {self.names[id(term)]} {score:.2f}"
+        return None
+

@@ -1,0 +1,93 @@
+"""Build the joint image-word space shipped with pixseek (src/pixseek/search/data/) from the
+labelled development set, and nothing else:
+
+    python tools/build_devset_head.py [--devset DIR] [--library DIR]
+
+The set is ../shared/devset/build_devset.py's output (705 pictures from Debian packages, labels
+coarse -> fine); it is built into bench/.cache/shared-devset when missing. Its pictures are
+indexed with the real pipeline (classifier only: the embedding does not depend on faces or OCR)
+into a scratch library, and the head is trained on their stored embeddings (search/joint.py)
+with a 20 % stratified split held out for early stopping, calibration and the reported held-out
+precision, then retrained on every picture. Writes joint-devset-<N>.npz and a provenance .json
+beside it. The head is tied to the classifier version it was trained on: after a change of the
+classifier (analyzers/classifier.py CLASSIFIER_VERSION), run this again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DATA = REPO / "src" / "pixseek" / "search" / "data"
+BUILD_SCRIPT = REPO.parent / "shared" / "devset" / "build_devset.py"
+
+
+def devset_pictures(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines() if line.strip()]
+
+
+def main() -> None:
+    from bench.common import CACHE_DIR, git_revision, setup_env
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--devset", type=Path, default=CACHE_DIR / "shared-devset")
+    p.add_argument("--library", type=Path, default=CACHE_DIR / "learned-devset-head-library")
+    p.add_argument("--holdout", type=float, default=0.2)
+    args = p.parse_args()
+    setup_env()
+    if not (args.devset / "labels.jsonl").exists():
+        subprocess.run([sys.executable, str(BUILD_SCRIPT), str(args.devset), "--cache", str(CACHE_DIR / "shared-devset-debs")], check=True)
+
+    from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+    from pixseek.library import Library
+    from pixseek.pipeline.analysis import AnalysisOptions
+    from pixseek.search.joint import SHIPPED_HEAD, train_head
+    from pixseek.store import DEFAULT_OWNER
+
+    pictures = devset_pictures(args.devset)
+    with Library(args.library, options=AnalysisOptions(faces=False, text=False)) as library:
+        report = library.indexer(workers=2).index(args.devset / "images")
+        print(f"{len(pictures)} pictures; index run: {report.indexed} new, {report.unchanged} unchanged")
+        ids, labels = [], []
+        for picture in pictures:
+            content = library.store.content_of_path(DEFAULT_OWNER, str((args.devset / picture["file"]).resolve()))
+            if content is not None:
+                ids.append(content)
+                labels.append(picture["labels"])
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        import numpy as np
+
+        embeddings = library.store.embeddings(DEFAULT_OWNER, np.array([ids[i] for i in order], dtype=np.int64))
+        started = time.perf_counter()
+        head, training = train_head(
+            embeddings, [labels[i] for i in order], library.concepts.glove.phrase_vector, CLASSIFIER_VERSION,
+            holdout=args.holdout, progress=lambda epoch, loss: print(f"  epoch {epoch}: loss {loss:.5f}"),
+        )
+        seconds = time.perf_counter() - started
+    labels_sha = hashlib.sha256((args.devset / "labels.jsonl").read_bytes()).hexdigest()
+    head.info |= {"devset_labels_sha256": labels_sha, "train_seconds": round(seconds, 1)}
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / SHIPPED_HEAD).write_bytes(head.to_bytes())
+    provenance = {
+        "file": SHIPPED_HEAD, "trained_on": CLASSIFIER_VERSION, "source": "the labelled development set built by "
+        "../shared/devset/build_devset.py (Debian packages gcompris-qt-data, openclipart, art4apps; "
+        "labels.jsonl sha256 below), and nothing else",
+        "devset_labels_sha256": labels_sha, "pictures": len(ids), "labels": len(head.labels),
+        "heldout_share": args.holdout, "heldout_p10": training.heldout_p10, "heldout_queries": training.heldout_queries,
+        "epochs": training.epochs, "train_seconds": round(seconds, 1), "git_revision": git_revision(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python tools/build_devset_head.py",
+    }
+    (DATA / SHIPPED_HEAD).with_suffix(".json").write_text(json.dumps(provenance, indent=2) + "\n")
+    print(json.dumps(provenance, indent=2))
+
+
+if __name__ == "__main__":
+    main()
