@@ -40,6 +40,7 @@ from pixseek.search.evidence.dates import DateEvidence
 from pixseek.search.evidence.faces import FaceEvidence
 from pixseek.search.evidence.places import PlaceEvidence
 from pixseek.search.evidence.text import TextInImageEvidence
+from pixseek.search.evidence.vlm import ActiveModel
 from pixseek.search.filters import empty_filters, merged, resolve_filters
 from pixseek.store.base import Store
 from pixseek.store.dense import normalise
@@ -131,6 +132,7 @@ class SearchResult:
     language: str = "en"  # the language the query was read in (detected or given)
     description: str = ""  # the query in words: "dog, not cat, taken in 2019"
     notes: list[str] = field(default_factory=list)  # filters that match nothing, words not excluded, ...
+    model: str | None = None  # the vision-language model that took part, if one did
 
 
 ImageRef = Path | bytes | int
@@ -148,8 +150,10 @@ class SearchEngine:
         embed_image: EmbedImage | None = None,
         final_layer: Callable[[], NDArray[np.float32]] | None = None,
         evidence: list[EvidenceKind] | None = None,
+        model: ActiveModel | None = None,
     ) -> None:
         self.store = store
+        self.model = model  # the active vision-language model, for similar and tags (its evidence is in `evidence`)
         self.concepts = concepts
         # The kinds of evidence for query terms (search/evidence/), asked for a term's reason in
         # this order: the most specific first. Kinds that need more than the store and the
@@ -229,7 +233,7 @@ class SearchEngine:
             interpretation=[i for b in branches for i in b.interpretation],
             unknown_words=list(dict.fromkeys(w for b in branches for w in b.unknown)),
             description=describe(syntax, [" ".join(b.shown) for b in branches]),
-            notes=notes,
+            notes=notes, model=self.model.name if self.model else None,
         )
         if resolved.nothing:
             return self._finish(base, started)
@@ -289,6 +293,8 @@ class SearchEngine:
         alternatives = [Conjunction(a.terms + own_terms) for a in plan.alternatives] if own_terms else plan.alternatives
         if own_terms and not alternatives:
             alternatives = [Conjunction(own_terms)]
+        readings = [Conjunction(r + [t for t in own_terms if all(t is not x for x in r)]) for e in evidence for r in e.readings()]
+        alternatives = alternatives + readings if readings else alternatives
         if not alternatives:
             raise QueryError(plan.error)
         answered = {t.term for t in own_terms}
@@ -431,10 +437,16 @@ class SearchEngine:
         limit: int = 20,
         focus: str | None = None,
         where: ImageFilter | None = None,
+        by: str | None = None,
     ) -> SearchResult:
-        """The owner's images most like `image`: one of theirs (content id or path), or any file/bytes."""
+        """The owner's images most like `image`: one of theirs (content id or path), or any file/bytes.
+
+        `by` "model" compares the active vision-language model's image embeddings, "classifier"
+        the classifier's; by default the model's when one is active (and no focus is asked)."""
         started = time.perf_counter()
         own_id = self._indexed_content(owner, image)
+        if self._similar_by_model(by, focus):
+            return self._model_similar(owner, image, own_id, limit, where, started, explicit=by == "model")
         if own_id is not None:
             embedding = self.store.embeddings(owner, np.array([own_id]))[0]
         else:
@@ -465,6 +477,55 @@ class SearchEngine:
             hits=hits,
             candidates=len(ids),
             took_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+    def _similar_by_model(self, by: str | None, focus: str | None) -> bool:
+        if by not in (None, "model", "classifier"):
+            raise QueryError(f"similar by {by!r}: choose model or classifier")
+        if by == "model":
+            if self.model is None:
+                raise QueryError("similar by model: no vision-language model is active (pixseek models use NAME)")
+            if focus:
+                raise QueryError("focus compares the classifier's features: use it with by=classifier")
+            return True
+        return by is None and self.model is not None and not focus
+
+    def _model_similar(
+        self, owner: int, image: ImageRef, own_id: int | None, limit: int, where: ImageFilter | None,
+        started: float, explicit: bool,
+    ) -> SearchResult:
+        """similar() in the model's space: the image's stored embedding, or the image tower's."""
+        model = self.model
+        assert model is not None
+        space = self.store.spaces
+        if own_id is not None:
+            present, vectors = space.get(owner, model.space, np.array([own_id], dtype=np.int64))
+            if not present[0]:
+                if explicit:
+                    raise QueryError(f"image {own_id} has no {model.name} embedding yet (run pixseek index)")
+                return self.similar(owner, own_id, limit=limit, where=where, by="classifier")
+            query = vectors[0]
+        else:
+            assert not isinstance(image, int)
+            query = model.embed_image(image)
+        ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
+        chosen = self._first_live(ids[ids != own_id], limit, owner, where)
+        if len(chosen) < limit and self._restricted(owner, where):
+            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
+            if len(admitted) <= EXACT_RESCORE_MAX:
+                present, vectors = space.get(owner, model.space, admitted)
+                ids, sims = admitted[present], vectors[present] @ query
+                order = np.argsort(-sims, kind="stable")
+                ids, sims = ids[order], sims[order]
+                chosen = [int(c) for c in ids[ids != own_id][:limit]]
+        score = dict(zip(ids.tolist(), sims.tolist()))
+        hits = [
+            hit_of(img, float(score[img.content_id]), [f"{model.name} similarity {score[img.content_id]:.2f}"])
+            for img in self.store.get_images(owner, chosen)
+        ]
+        return SearchResult(
+            query=describe_image(image), hits=hits, candidates=len(ids),
+            took_ms=(time.perf_counter() - started) * 1e3, model=model.name,
         )
 
     def _exact_within(
@@ -525,7 +586,21 @@ class SearchEngine:
         else:
             _, probabilities = self._analyse(image)
         tags = self.concepts.tags(probabilities, k=k) + characteristics
+        if self.model is not None:  # zero-shot tags the classifier has not given already
+            given = {t.name.lower() for t in tags}
+            tags += [t for t in self._model_tags(owner, image, own_id, k) if t.name.lower() not in given]
         return tags if language is None else multilingual(self.concepts).translate_tags(tags, language)
+
+    def _model_tags(self, owner: int, image: ImageRef, own_id: int | None, k: int) -> list[Tag]:
+        model = self.model
+        assert model is not None
+        if own_id is not None:
+            present, vectors = self.store.spaces.get(owner, model.space, np.array([own_id], dtype=np.int64))
+            if not present[0]:
+                return []  # not embedded by the model yet
+            return model.tags(vectors[0], k)
+        assert not isinstance(image, int)
+        return model.tags(model.embed_image(image), k)
 
     def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         return self.concepts.nearest(word, k)

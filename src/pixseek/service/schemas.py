@@ -50,7 +50,7 @@ class Health(BaseModel):
 class Tag(BaseModel):
     name: str
     score: float
-    kind: str  # "class" (ImageNet), "concept" (a broader WordNet one) or "characteristic" (red, screenshot)
+    kind: str  # "class" (ImageNet), "concept" (a broader WordNet one), "characteristic" (red, screenshot) or "model" (zero-shot, the active vision-language model)
 
 
 class VideoTime(BaseModel):
@@ -125,6 +125,7 @@ class SearchResult(BaseModel):
     unknown_words: list[str]
     took_ms: float
     results: list[Result]
+    model: str | None = None  # the vision-language model that answered too, when one is active
 
 
 class QueryFace(BaseModel):

@@ -49,14 +49,18 @@ CALIBRATION_VERSION = "1"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Cosine -> match probability: sigmoid(scale × cosine + bias), per model version.
+    """Cosine -> match probability, per model version: sigmoid(scale × cosine − log_norm).
 
     * SigLIP is trained with exactly this sigmoid loss: its learnt logit scale and bias make the
-      probability that the image and the text belong together (method "siglip-learnt").
-    * CLIP is trained with a softmax over texts: P(t | image) = exp(s·c_t) / Σ_v exp(s·c_v). Over
-      a fixed vocabulary of distractor prompts (WordNet nouns, search/zero_shot.py) that is
-      sigmoid(s·c_t − log Z(image)) with Z the image's softmax normaliser; `bias` is −median of
-      log Z over the library's images (method "clip-softmax"), fitted once per model version.
+      probability that the image and the text belong together; log_norm = −bias for every image
+      (method "siglip-learnt").
+    * CLIP is trained with a softmax over texts. Against a fixed vocabulary V of distractor
+      prompts (WordNet nouns and the classifier's classes, search/zero_shot.py) an image i's
+      zero-shot probability of a text t is exp(s·c_t) / (exp(s·c_t) + Z_i), Z_i = Σ_v exp(s·c_v):
+      sigmoid(s·c_t − log Z_i). log Z_i is computed once per image and kept (zero_shot.py
+      `LogNormalisers`), so no read of the vocabulary at query time (method "clip-softmax").
+      `bias` is then −(the 1st percentile of log Z over a sample of the library): the most
+      generous normaliser, which bounds which cosines can reach a score at all (`cosine_at`).
     """
 
     scale: float
@@ -65,12 +69,18 @@ class Calibration:
     version: str = CALIBRATION_VERSION
     fitted_on: int = 0  # images the bias was fitted on (0: learnt, nothing fitted)
 
-    def probability(self, cosines: NDArray[np.float32]) -> NDArray[np.float32]:
-        logits = np.clip(self.scale * cosines.astype(np.float32) + self.bias, -60.0, 60.0)
+    @property
+    def per_image(self) -> bool:
+        return self.method == "clip-softmax"
+
+    def probability(self, cosines: NDArray[np.float32], log_norm: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
+        """Scores of cosines; `log_norm`: the images' log normalisers (clip-softmax), else −bias."""
+        offset = -self.bias if log_norm is None else log_norm
+        logits = np.clip(self.scale * cosines.astype(np.float32) - offset, -60.0, 60.0)
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
     def cosine_at(self, probability: float) -> float:
-        """The cosine whose calibrated score is `probability`."""
+        """The cosine under which no image's score reaches `probability`."""
         return (math.log(probability / (1.0 - probability)) - self.bias) / self.scale
 
     def to_dict(self) -> dict[str, float | str | int]:
@@ -79,6 +89,10 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
         return cls(float(data["scale"]), float(data["bias"]), str(data["method"]), str(data["version"]), int(data.get("fitted_on", 0)))
+
+
+LogNormaliser = Callable[[NDArray[np.int64], NDArray[np.float32]], NDArray[np.float32]]
+"""(content ids, their vectors) -> each image's log normaliser log Z_i (kept once computed)."""
 
 
 class TextTower(Protocol):
@@ -110,6 +124,7 @@ class ModelEvidence:
     store: Store
     tower: TextTower
     calibration: Callable[[int], Calibration]  # for an owner; fitted lazily (CLIP needs the library's images)
+    log_norm: LogNormaliser | None = None  # per-image normalisers, for a clip-softmax calibration
     _cache: OrderedDict[str, NDArray[np.float32]] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -184,14 +199,20 @@ class ModelForQuery(QueryEvidence):
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredModel:
         answered = [t for t in terms if self.texts(t)]
         cosines: dict[int, NDArray[np.float32]] = {}
+        log_norm = None
         if answered and len(ids):
             present, vectors = self.kind.store.spaces.get(self.owner, self.kind.tower.space, ids)
             for term in answered:
                 sims = vectors @ self.kind.text_vectors(self.texts(term)).T  # (n, texts)
                 cosines[id(term)] = np.where(present, sims.max(axis=1), -1.0).astype(np.float32)
+            if self.calibration.per_image and self.kind.log_norm is not None:
+                log_norm = np.full(len(ids), -self.calibration.bias, dtype=np.float32)
+                if present.any():
+                    log_norm[present] = self.kind.log_norm(ids[present], vectors[present])
         elif answered:
             cosines = {id(t): np.zeros(0, np.float32) for t in answered}
-        return ScoredModel(self.kind.tower.name, cosines, {k: self.calibration.probability(c) for k, c in cosines.items()})
+        scores = {k: self.calibration.probability(c, log_norm) for k, c in cosines.items()}
+        return ScoredModel(self.kind.tower.name, cosines, scores)
 
 
 @dataclass

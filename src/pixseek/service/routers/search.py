@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +26,10 @@ from pixseek.service.parameters import (
 )
 
 router = APIRouter(prefix="/api")
+SimilarByQ = Annotated[
+    Literal["model", "classifier"] | None,
+    Query(description="compare the active vision-language model's embeddings or the classifier's (default: the model's when one is active)"),
+]
 
 
 @router.get("/images/{image_id}/similar", response_model=schemas.SearchResult, responses=answers(400, 401, 404, 422))
@@ -35,11 +39,12 @@ def similar(
     request: Request,
     limit: Annotated[int, Limit200] = 20,
     focus: Annotated[str | None, Query(max_length=100, description='compare only on this concept, e.g. "cat"')] = None,
+    by: SimilarByQ = None,
 ) -> schemas.SearchResult:
     service = service_of(request)
     service.own_image(user.id, image_id)
     try:
-        result = service.engine.similar(user.id, image_id, limit=limit, focus=focus or None)
+        result = service.engine.similar(user.id, image_id, limit=limit, focus=focus or None, by=by)
     except ImageNotFound:
         raise error(404, f"no image {service.ids.encode('image', image_id)}") from None
     except QueryError as exc:
@@ -89,6 +94,7 @@ async def search_by_image(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
     focus: Annotated[str | None, Query(max_length=100)] = None,
+    by: SimilarByQ = None,
 ) -> schemas.SearchResult:
     """Images like the one sent (which is analysed, not stored). `limit` and `focus` may also
     come as form fields."""
@@ -103,7 +109,7 @@ async def search_by_image(
     def run():
         try:
             with service.analysis_lock:
-                return service.engine.similar(user.id, data, limit=limit, focus=focus)
+                return service.engine.similar(user.id, data, limit=limit, focus=focus, by=by)
         except ImageDecodeError as exc:
             raise error(decode_status(exc.reason), exc.reason) from None
         except QueryError as exc:

@@ -51,6 +51,9 @@ export function renderContext() {
           ),
         );
       }
+      if (r.model) {
+        parts.push(h('span', { class: 'hint', 'data-testid': 'model', title: 'The vision-language model that read your words too' }, `with ${r.model}`));
+      }
       if (typeof r.took_ms === 'number') parts.push(h('span', null, `${Math.round(r.took_ms)} ms`));
     }
   } else if (view.mode === 'people') {
