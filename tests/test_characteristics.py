@@ -17,7 +17,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from pixseek.analyzers.characteristics import describe
 from pixseek.demo.face_set import write_face_set
-from pixseek.demo.samples import write_demo_gallery
+from pixseek.demo.samples import PHOTOS, _photo_path, write_demo_gallery
 from pixseek.demo.text_set import text_image, write_text_set
 from pixseek.library import Library
 from pixseek.pipeline.analysis import AnalysisOptions, with_characteristics
@@ -308,3 +308,37 @@ def test_describe_without_faces_or_text_leaves_those_out():
     assert not {"portrait", "selfie", "group photo", "document", "black and white"} & set(found)
     grey = Image.new("RGB", (300, 200), (128, 128, 128))
     assert {characteristic_name(c) for c in describe(grey, ImageMeta(300, 200, "PNG"))} == {"black and white", "grey"}
+
+
+@pytest.mark.parametrize("store_kind", ["embedded", "postgres"])
+def test_an_older_library_catches_up_without_analysing_again(env, tmp_path, request, store_kind):
+    """A library analysed before the characteristics gets them at its next index run from a small
+    decode and what it stored (faces, text lines, classes): nothing is analysed again."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    with Image.open(_photo_path(next(p for p in PHOTOS if p.category == "chelsea"))) as src:
+        cat = src.convert("RGB")
+    cat.save(folder / "cat.jpg", quality=90)
+    ImageOps.grayscale(cat).save(folder / "cat_grey.jpg", quality=90)
+    shutil.copy(folder / "cat_grey.jpg", folder / "cat_grey_copy.jpg")  # one content, two files
+    Image.new("RGB", (300, 200), (200, 20, 30)).save(folder / "red.png")
+    (folder / "notes.txt").write_text("not a picture")
+    store = request.getfixturevalue("new_database")("catchup") if store_kind == "postgres" else None
+    old = Library(tmp_path / "lib", options=AnalysisOptions(characteristics=False), store=store)
+    first = old.indexer(workers=1).index(folder)
+    assert (first.indexed, first.reused) == (3, 1)
+    old.close()
+    library = Library(tmp_path / "lib", store=store)
+    try:
+        report = library.indexer(workers=1).index(folder)
+        assert (report.completed, report.indexed, report.updated) == (4, 0, 0)
+        (grey,) = library.engine.search(library.owner, "black and white", limit=5).hits  # via the posting lists
+        assert {Path(p).name for p in grey.paths} == {"cat_grey.jpg", "cat_grey_copy.jpg"}
+        assert _names(folder, library.engine.search(library.owner, "red", limit=5).hits)[0] == "red.png"
+        cid = library.store.content_of_path(library.owner, str(folder / "cat.jpg"))
+        tags = {(t.name, t.kind) for t in library.engine.tags(library.owner, cid)}
+        assert ("brown", "characteristic") in tags and any(kind == "class" for _, kind in tags)  # classes kept
+        again = library.indexer(workers=1).index(folder)
+        assert (again.completed, again.unchanged) == (0, 4)
+    finally:
+        library.close()

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pixseek.pipeline.workers import WorkerLimits
+from pixseek.pipeline.limits import WorkerLimits
 from pixseek.records import ImageFilter
 
 out = Console()

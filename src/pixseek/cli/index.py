@@ -30,7 +30,7 @@ from pixseek.cli.common import (
     out,
 )
 from pixseek.cli.prepare import prepare_after_index
-from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
+from pixseek.pipeline.limits import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
 
 
 class _RichProgress:

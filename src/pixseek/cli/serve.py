@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from pixseek.cli.common import MaxImageSecondsOpt, MaxWorkerMbOpt, fail, open_library, _state, err
-from pixseek.pipeline.workers import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
+from pixseek.pipeline.limits import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB
 
 
 def serve(

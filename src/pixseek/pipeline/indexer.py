@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
+from pixseek.pipeline.characteristics import catch_up, catches_up
 from pixseek.pipeline.places import fill_places
 from pixseek.imageio.files import scan
 from pixseek.records import FileState, IndexedFile, Skipped, frame_path, split_frame_path, version_covers
@@ -53,6 +54,7 @@ class IndexReport:
     analysed_per_s: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean per analysed image
     interrupted: bool = False
+    completed: int = 0  # older analyses given the image characteristics without analysing again
     reconnects: int = 0  # times the store's server went away and the run went on from its last commit
 
     def skip_reasons(self) -> Counter[str]:
@@ -67,6 +69,7 @@ class _Plan:
     changed: dict[str, IndexedFile] = field(default_factory=dict)  # path -> previous version
     gone: dict[str, IndexedFile] = field(default_factory=dict)  # path -> what the store had
     again: list[str] = field(default_factory=list)  # skipped as known, but that content has gone since
+    to_complete: list[tuple[FileState, IndexedFile]] = field(default_factory=list)  # analysed before the characteristics
     frames: dict[str, list[str]] = field(default_factory=dict)  # video path -> its stored frames' paths
 
 
@@ -116,6 +119,11 @@ class Indexer:
     def _index(self, root: Path, report: IndexReport, started: float) -> IndexReport:
         plan = self._plan(root, report)
         try:
+            # Cheap, in this process (no model): what fails to decode here is analysed in full instead.
+            redo = catch_up(self.store, self.owner, plan.to_complete, report, self.progress)
+            for state, old in redo:
+                plan.to_analyse.append(state)
+                plan.changed[state.path] = old
             self._analyse(plan, report)
         except KeyboardInterrupt:
             report.interrupted = True
@@ -158,6 +166,13 @@ class Indexer:
                 and version_covers(old.analyzer, self.version)
             ):
                 plan.unchanged += 1
+            elif (
+                old is not None
+                and old.size == state.size
+                and old.mtime_ns == state.mtime_ns
+                and catches_up(old.analyzer, self.options)
+            ):
+                plan.to_complete.append((state, old))
             else:
                 plan.to_analyse.append(state)
                 if old is not None:

@@ -37,10 +37,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
+from pixseek.pipeline.limits import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits  # noqa: F401 (re-exported)
 
 CRASHED = "the image crashed the decoder"
-DEFAULT_MEMORY_MB = 2048  # peaks measured (bench/containment.py): 12 MP photos ~410 MB, dense pages ~710
-DEFAULT_IMAGE_SECONDS = 120.0  # a dense page with OCR takes 5-12 s here, a 12 MP photo ~0.5 s
 MiB = 1024 * 1024
 _QUEUED_PER_WORKER = 2  # the file being analysed and the next one, so a worker never waits for us
 _STOP_GRACE_S = 10.0
@@ -53,15 +52,6 @@ _OUT_OF_MEMORY = (
 
 class WorkersUnavailable(RuntimeError):
     """The worker processes die before analysing anything: not a bad file, a broken setup."""
-
-
-@dataclass(frozen=True)
-class WorkerLimits:
-    """What one analysis worker process may take: memory_mb is the ceiling of its data segment
-    (models included: ~260 MB of it), seconds the wall time per image. None: no limit."""
-
-    memory_mb: int | None = DEFAULT_MEMORY_MB
-    seconds: float | None = DEFAULT_IMAGE_SECONDS
 
 
 def too_much_memory(memory_mb: int | None) -> str:
@@ -124,7 +114,12 @@ def _worker_main(
         ceiling = memory_mb * MiB if hard == resource.RLIM_INFINITY else min(hard, memory_mb * MiB)
         resource.setrlimit(resource.RLIMIT_DATA, (ceiling, hard))
     try:
-        analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
+        if options.vision is not None and options.vision_only:  # the model-only pass: nothing else loads
+            from pixseek.pipeline.vision import VisionEmbedder
+
+            analyzer: ImageAnalyzer | VisionEmbedder = VisionEmbedder(options.vision, threads=1)
+        else:
+            analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
     except Exception as exc:
         if _is_out_of_memory(exc):
             reason = f"loading the models needs more than {memory_mb} MB (raise the worker memory limit)"
@@ -312,7 +307,7 @@ class AnalysisWorkers:
             pass
 
     def _spawn(self) -> None:
-        if not self._model_checked:
+        if not self._model_checked and not self.options.vision_only:
             # Export the model here once if needed, rather than in several workers at once.
             from pixseek.analyzers.classifier import ensure_model
 

@@ -349,6 +349,12 @@ class Store(Protocol):
     def refresh_indexes(self) -> None:
         """Bring derived indexes (posting lists, ANN graph) up to date with the contents."""
 
+    def replace_categories(self, owner: int, content_id: int, categories: SparseVector, analyzer: str) -> bool:
+        """Rewrite one of the owner's contents' forward row and analyzer version in place: an older
+        analysis given what a newer version adds without analysing again (the image
+        characteristics). Its posting lists follow at once (PostgreSQL) or at the next
+        refresh_indexes (embedded). False if the owner has no such content."""
+
     # ---- reads (the search engine) --------------------------------------------------------
     def get_images(self, owner: int, content_ids: list[int]) -> list[StoredImage]:
         """The owner's live images among content_ids, in the given order (others are dropped)."""

@@ -356,9 +356,31 @@ class EmbeddedStore:
         row = self._db.execute("SELECT max(id) FROM contents").fetchone()
         return (int(row[0]) if row[0] is not None else 0) + 1
 
+    def replace_categories(self, owner: int, content_id: int, categories: SparseVector, analyzer: str) -> bool:
+        with self._lock:
+            self._begin()
+            updated = self._db.execute(
+                "UPDATE contents SET analyzer = ? WHERE id = ? AND owner = ?", (analyzer, content_id, owner)
+            ).rowcount
+            if not updated:
+                return False
+            self._categories.write(content_id, encode_row(categories))  # fsync'ed at commit, before it
+            # The row lies in a posting segment already written: rebuild them at the next refresh
+            # (the mark commits with the row's new analyzer version, so a crash cannot lose it).
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('postings_stale', '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = '1'"
+            )
+        return True
+
     def refresh_indexes(self) -> None:
         with self._lock, self._refresh_lock():
             end = self._end()
+            stale = self._db.execute("SELECT value FROM meta WHERE key = 'postings_stale'").fetchone()
+            if stale is not None and not self._in_transaction:  # rows rewritten in place (replace_categories)
+                self._postings.rebuild(self._categories, end)
+                self._db.execute("DELETE FROM meta WHERE key = 'postings_stale'")
+                self._bump_generation()
             before = (self._postings.covered_until, self._dense.covered_until)
             self._postings.catch_up(self._categories, end)
             self._dense.catch_up(self._embeddings, end)

@@ -278,6 +278,23 @@ class PostgresStore:
     def refresh_indexes(self) -> None:
         """Nothing to do: PostgreSQL updates its indexes with every write."""
 
+    def replace_categories(self, owner: int, content_id: int, categories: SparseVector, analyzer: str) -> bool:
+        row = encode_row(categories)
+        with self._db.lock:
+            self._db.begin()
+            updated = self._db.execute(
+                "UPDATE contents SET categories = %s, analyzer = %s WHERE owner = %s AND id = %s",
+                (row, analyzer, owner, content_id),
+            ).rowcount
+            if not updated:
+                return False
+            self._db.execute("DELETE FROM postings WHERE owner = %s AND content_id = %s", (owner, content_id))
+            self._db.executemany(
+                "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)",
+                [(owner, c, p, content_id) for c, p in _postings(row)],
+            )
+        return True
+
     def rebuild_indexes(self) -> None:
         """Nothing to do (see refresh_indexes); REINDEX is the server operator's tool."""
 
