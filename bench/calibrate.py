@@ -11,7 +11,9 @@ the stored probabilities. The concepts are the set's label queries (natural word
 with at least MIN_POSITIVES tune pictures. The output is deterministic for a given set and
 classifier (sorted, rounded); `--check` fails if the committed file differs from a fresh run.
 
-Per concept, over the tune pictures: m = mean class probabilities over its pictures, mu = over
+Class priors first: each class's mean probability over the tune pictures (+ PRIOR_FLOOR); the
+probabilities are adjusted by them as the engine will adjust stored ones (Calibration.adjusted),
+and the concepts are learnt on the adjusted probabilities. Per concept, over the tune pictures: m = mean class probabilities over its pictures, mu = over
 all pictures, share = the part of each class's mass (probabilities >= PRESENT, the engine's noise
 floor) that falls on the concept's pictures. A class is kept if m >= MIN_MEAN, m >= MIN_LIFT x mu,
 it stands out (>= PRESENT) in at least MIN_SUPPORT of the concept's pictures and share >= MIN_SHARE;
@@ -28,6 +30,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +47,10 @@ MIN_LIFT = 3.0
 MIN_SUPPORT = 2
 PRESENT = 0.02
 MIN_SHARE = 0.1
+# Class priors: mean probability over the tune pictures plus this floor (a class never seen is not
+# divided by ~0), applied as p / prior ** PRIOR_POWER (language/calibration.py Calibration.adjusted).
+PRIOR_FLOOR = 0.001
+PRIOR_POWER = 0.5
 DIGITS = 3
 
 
@@ -56,19 +63,16 @@ def tune_probabilities(folder: Path, files: Sequence[str]) -> np.ndarray:
     return np.stack([dense_probabilities(analyzer.analyze(folder / f).categories) for f in files])
 
 
-def learn(folder: Path) -> dict[str, object]:
+def learn_terms(probs: np.ndarray, pictures: Sequence[Any]) -> dict[str, object]:
+    """The learnt classes per concept lemma from the pictures' (tune) probabilities, row i <-> pictures[i]."""
     from pixseek.language.wordnet import normalize_lemma
-    from pixseek.pipeline.analysis import BASE_VERSION
 
-    pictures = [p for p in read_devset(folder) if p.half == "tune"]
-    files = [p.file for p in pictures]
-    probs = tune_probabilities(folder, files)
     mu = probs.mean(axis=0)
     present = np.where(probs >= PRESENT, probs, 0.0)
     total = present.sum(axis=0)
-    row = {f: i for i, f in enumerate(files)}
+    row = {p.file: i for i, p in enumerate(pictures)}
     terms: dict[str, object] = {}
-    for q in label_queries(pictures, min_images=MIN_POSITIVES):
+    for q in label_queries(list(pictures), min_images=MIN_POSITIVES):
         rows = sorted(row[f] for f in q.relevant)
         m = probs[rows].mean(axis=0)
         support = (present[rows] > 0).sum(axis=0)
@@ -83,6 +87,21 @@ def learn(folder: Path) -> dict[str, object]:
                 "query": q.query, "labels": list(q.labels), "pictures": len(rows),
                 "classes": {str(c): w for c, w in weights.items()},
             }
+    return dict(sorted(terms.items()))
+
+
+def learn(folder: Path) -> dict[str, object]:
+    from pixseek.pipeline.analysis import BASE_VERSION
+
+    from pixseek.language.calibration import Calibration
+
+    pictures = [p for p in read_devset(folder) if p.half == "tune"]
+    files = [p.file for p in pictures]
+    probs = tune_probabilities(folder, files)
+    prior = [round(float(v), 6) for v in probs.mean(axis=0) + PRIOR_FLOOR]
+    adjust = Calibration(BASE_VERSION, {}, {}, prior=np.asarray(prior, np.float32), prior_power=PRIOR_POWER)
+    all_ids = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
+    terms = learn_terms(adjust.adjusted(all_ids, probs.astype(np.float32)), pictures)
     labels = (folder / "labels.jsonl").read_bytes()
     rows_json = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
     tune_files = set(files)
@@ -100,9 +119,12 @@ def learn(folder: Path) -> dict[str, object]:
             "rule": {
                 "min_positives": MIN_POSITIVES, "min_mean": MIN_MEAN, "min_lift": MIN_LIFT,
                 "min_support": MIN_SUPPORT, "present": PRESENT, "min_share": MIN_SHARE, "weight": "sqrt(share)",
+                "prior": f"mean probability + {PRIOR_FLOOR}", "prior_power": PRIOR_POWER,
             },
         },
-        "terms": dict(sorted(terms.items())),
+        "prior_power": PRIOR_POWER,
+        "prior": prior,
+        "terms": terms,
     }
 
 

@@ -91,3 +91,40 @@ def test_search_finds_a_clipart_tree_by_what_the_classifier_says_of_such_picture
     # WordNet's own reading still comes first where the classifier is sure: a palace is a building.
     assert [Path(h.path).name for h in engine.search(DEFAULT_OWNER, "palace").hits][:1] == ["palace.jpg"]
     store.close()
+
+
+COMIC_BOOK = 917
+
+
+def test_the_prior_names_the_classes_that_fire_on_every_drawing() -> None:
+    prior = calibration().prior
+    assert prior is not None and prior.shape == (1000,) and calibration().prior_power > 0
+    assert int(np.argmax(prior)) == COMIC_BOOK
+    assert prior[COMIC_BOOK] > 50 * np.median(prior)
+
+
+def test_adjusted_shrinks_a_hub_keeps_the_row_sum_and_leaves_characteristics_alone() -> None:
+    prior = np.full(1000, 0.001, np.float32)
+    prior[COMIC_BOOK] = 0.1
+    cal = Calibration("x", {}, {}, prior=prior, prior_power=0.5)
+    ids = np.array([[COMIC_BOOK, PINWHEEL, 1003, 0], [PINWHEEL, 5, 0, 0]], dtype=np.int32)
+    probs = np.array([[0.6, 0.1, 0.7, 0.0], [0.5, 0.5, 0.0, 0.0]], dtype=np.float32)
+    out = cal.adjusted(ids, probs)
+    assert out[0, 0] < 0.6 and out[0, 1] > 0.1  # the hub gives its share to the picture's own class
+    assert out[0, :2].sum() == pytest.approx(0.7, abs=1e-6)  # over the classes, the sum is kept
+    assert out[0, 2] == pytest.approx(0.7) and out[0, 3] == 0.0  # a characteristic, padding: as they were
+    np.testing.assert_allclose(out[1], probs[1], atol=1e-6)  # equal priors: nothing changes
+    assert Calibration("x", {}, {}).adjusted(ids, probs) is probs
+
+
+def test_a_drawing_the_hub_dominates_is_found_by_its_own_class(tmp_path: Path, concepts: ConceptSpace) -> None:
+    store = EmbeddedStore(tmp_path / "lib")
+    pictures = {"drawn_tree.png": {COMIC_BOOK: 0.6, PINWHEEL: 0.08}, "drawn_page.png": {COMIC_BOOK: 0.7}}
+    for seed, (name, probs) in enumerate(pictures.items()):
+        cid = store.add_content(DEFAULT_OWNER, f"sha-{name}", "test", _analysis(probs, seed))
+        store.put_file(DEFAULT_OWNER, FileState(f"/lib/{name}", 100 + seed, seed), cid)
+    store.commit()
+    store.refresh_indexes()
+    hits = [Path(h.path).name for h in SearchEngine(store, concepts).search(DEFAULT_OWNER, "tree").hits]
+    assert hits == ["drawn_tree.png"]
+    store.close()

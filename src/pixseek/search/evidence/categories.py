@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.language.calibration import calibration
 from pixseek.language.concepts import ConceptSpace, TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.records import CONCEPT_SPACE, SparseVector
@@ -46,7 +47,10 @@ class CategoriesForQuery(QueryEvidence):
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredCategories:
         class_ids, probs = self.store.categories(self.owner, ids)
-        return ScoredCategories(self.concepts, class_ids, probs, {id(t): term_scores(t.vector, class_ids, probs) for t in terms})
+        # Hub classes' shares shrink, the picture's own classes grow (language/calibration.py);
+        # the reasons keep saying what the classifier said.
+        scored = calibration().adjusted(class_ids, probs)
+        return ScoredCategories(self.concepts, class_ids, probs, {id(t): term_scores(t.vector, class_ids, scored) for t in terms})
 
 
 @dataclass
