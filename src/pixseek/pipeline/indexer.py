@@ -344,6 +344,8 @@ def describe(report: IndexReport) -> Iterable[str]:
         yield f"analysis: {report.analysed_per_s:.1f} images/s ({stages} per image)"
     for reason, count in report.skip_reasons().most_common():
         yield f"  skipped {count}: {reason}"
+    if report.completed:
+        yield f"{report.completed} earlier analyses given the image characteristics (not analysed again)"
     if report.interrupted:
         yield "interrupted: what was analysed is saved; run the same command again to resume"
     if report.reconnects:
