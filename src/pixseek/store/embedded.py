@@ -137,6 +137,16 @@ DROP TABLE files_v1;
 DROP TABLE contents_v1;
 """
 
+def _execute_step(db: sqlite3.Connection, statement: str) -> None:
+    """One statement of a schema step. SQLite has no ADD COLUMN IF NOT EXISTS: a column that is
+    already there (a step half-applied by hand, a library restored over a newer one) is left be."""
+    try:
+        db.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if not (statement.lstrip().upper().startswith("ALTER TABLE") and "duplicate column name" in str(exc)):
+            raise
+
+
 def _split_sql(script: str) -> list[str]:
     """Statements of a script, to run one by one inside our own transaction
     (sqlite3's executescript would commit first)."""
@@ -221,7 +231,7 @@ class EmbeddedStore:
             for target, script in steps:
                 if version < target:
                     for statement in _split_sql(script):
-                        self._db.execute(statement)
+                        _execute_step(self._db, statement)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
