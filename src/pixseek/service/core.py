@@ -132,15 +132,28 @@ class Service:
             shown.append(text if text is not None else path)
         return shown
 
-    def image(self, owner: int, content_id: int, paths: list[str], meta, folders: list[str]) -> schemas.Image:
-        return schemas.image(self.ids.encode("image", content_id), self.shown_paths(owner, paths, folders), meta)
+    def image(
+        self, owner: int, content_id: int, paths: list[str], meta, folders: list[str],
+        place: str | None = None, look_up_place: bool = True,
+    ) -> schemas.Image:
+        shown = schemas.image(self.ids.encode("image", content_id), self.shown_paths(owner, paths, folders), meta)
+        if look_up_place and place is None and meta.gps_lat is not None:
+            found = self.store.places.of_images(owner, [content_id]).get(content_id)
+            place = str(found) if found is not None else None
+        shown.place = place
+        return shown
 
     def results(self, owner: int, hits: list[Hit]) -> list[schemas.Result]:
         folders = self.folders(owner)
         names = self.store.faces.names(owner) if any(hit.faces for hit in hits) else {}
+        unplaced = [h.content_id for h in hits if h.place is None and h.meta is not None and h.meta.gps_lat is not None]
+        places = {cid: str(p) for cid, p in self.store.places.of_images(owner, unplaced).items()} if unplaced else {}
         return [
             schemas.Result(
-                image=self.image(owner, hit.content_id, hit.paths, hit.meta, folders),
+                image=self.image(
+                    owner, hit.content_id, hit.paths, hit.meta, folders,
+                    place=hit.place or places.get(hit.content_id), look_up_place=False,
+                ),
                 score=hit.score,
                 why=hit.why,
                 faces=[schemas.face(f, names, self.ids) for f in hit.faces],
@@ -156,6 +169,8 @@ class Service:
             unknown_words=result.unknown_words,
             took_ms=round(result.took_ms, 2),
             results=self.results(owner, result.hits),
+            description=getattr(result, "description", ""),
+            notes=getattr(result, "notes", []),
         )
 
     def face_search_result(self, owner: int, result) -> schemas.FaceSearchResult:

@@ -73,6 +73,7 @@ class Image(BaseModel):
     thumbnail: str
     original: str
     video: VideoTime | None = None  # a video's frame (its poster at 0 s); `name` then says "clip.mp4 @ 01:23"
+    place: str | None = None  # where it was taken ("Lisbon, Portugal"), named offline from `gps`
 
 
 class Face(BaseModel):
@@ -125,6 +126,8 @@ class SearchResult(BaseModel):
     unknown_words: list[str]
     took_ms: float
     results: list[Result]
+    description: str = ""  # the query in words: "dog, not cat, taken in 2019" (docs/query-language.md)
+    notes: list[str] = []  # filters that match nothing ("no photo was taken in a place called 'atlantis'"), ...
     model: str | None = None  # the vision-language model that answered too, when one is active
 
 
@@ -312,3 +315,32 @@ def job(record: JobRecord, ids: PublicIds) -> Job:
         created_at=iso_time(record.created_at) or "",
         finished_at=iso_time(record.finished_at),
     )
+
+
+class PlaceCount(BaseModel):
+    place: str  # "Lisbon, Portugal"
+    city: str | None
+    region: str | None
+    country: str
+    country_code: str
+    images: int
+    query: str  # what to search for to see them: in:"Lisbon"
+
+
+class Places(BaseModel):
+    places: list[PlaceCount]
+
+
+class MapCluster(BaseModel):
+    lat: float  # the mean position of its photos
+    lon: float
+    count: int
+    image: Image  # one of them, for a thumbnail
+
+
+class PlaceMap(BaseModel):
+    """The user's geotagged photos, grouped in cells of `cell` degrees (no map tiles: offline)."""
+
+    cell: float
+    points: int
+    clusters: list[MapCluster]

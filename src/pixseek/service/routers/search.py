@@ -65,9 +65,13 @@ def search(
     date_to: DateToQ = None,
     camera: CameraQ = None,
     lang: LangQ = None,
+    sort: Annotated[Literal["relevance", "date"], Query(description="relevance, or date (newest first)")] = "relevance",
 ) -> schemas.SearchResult:
-    """Images matching the words of `q`: read in `lang`, else in the language its words are in
-    (ties go to the browser's Accept-Language, then English)."""
+    """Images matching `q`, written in the query language (docs/query-language.md: -word, OR,
+    "phrase", after: before: year: in: place: camera: person: type: folder:, date words): read in
+    `lang`, else in the language its words are in (ties go to the browser's Accept-Language,
+    then English). `description` says how the query was read; `notes` name filters that match
+    nothing."""
     service = service_of(request)
     where = service.filter(user.id, folder, date_from, date_to, camera)
     language = checked_language(lang)
@@ -76,6 +80,7 @@ def search(
             user.id, q, limit=limit, offset=offset,
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold, where=where,
             lang=language, preferred_lang=request.headers.get("accept-language", "")[:200] or None,
+            sort=sort,
         )
     except QueryError as exc:
         raise error(400, str(exc)) from None
