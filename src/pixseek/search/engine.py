@@ -42,7 +42,7 @@ from pixseek.search.evidence.places import PlaceEvidence
 from pixseek.search.evidence.text import TextInImageEvidence
 from pixseek.search.evidence.vlm import ActiveModel
 from pixseek.search.filters import empty_filters, merged, resolve_filters
-from pixseek.store.base import Store
+from pixseek.store.base import Store, StoreError
 from pixseek.store.dense import normalise
 from pixseek.store.sparse import dense_probabilities
 
@@ -499,7 +499,7 @@ class SearchEngine:
         assert model is not None
         space = self.store.spaces
         if own_id is not None:
-            present, vectors = space.get(owner, model.space, np.array([own_id], dtype=np.int64))
+            present, vectors = _model_vectors(self.store, owner, model.space, np.array([own_id], dtype=np.int64))
             if not present[0]:
                 if explicit:
                     raise QueryError(f"image {own_id} has no {model.name} embedding yet (run pixseek index)")
@@ -508,12 +508,15 @@ class SearchEngine:
         else:
             assert not isinstance(image, int)
             query = model.embed_image(image)
-        ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
+        try:
+            ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
+        except StoreError:  # nothing embedded by the model yet
+            ids, sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         chosen = self._first_live(ids[ids != own_id], limit, owner, where)
         if len(chosen) < limit and self._restricted(owner, where):
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
-                present, vectors = space.get(owner, model.space, admitted)
+                present, vectors = _model_vectors(self.store, owner, model.space, admitted)
                 ids, sims = admitted[present], vectors[present] @ query
                 order = np.argsort(-sims, kind="stable")
                 ids, sims = ids[order], sims[order]
@@ -595,7 +598,7 @@ class SearchEngine:
         model = self.model
         assert model is not None
         if own_id is not None:
-            present, vectors = self.store.spaces.get(owner, model.space, np.array([own_id], dtype=np.int64))
+            present, vectors = _model_vectors(self.store, owner, model.space, np.array([own_id], dtype=np.int64))
             if not present[0]:
                 return []  # not embedded by the model yet
             return model.tags(vectors[0], k)
@@ -636,6 +639,14 @@ def _conjunction_scores(
     for term in optional:
         combined += np.where(combined > 0, term_scores[id(term)], 0.0)
     return combined.astype(np.float32)
+
+
+def _model_vectors(store: Store, owner: int, space: str, ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """store.spaces.get; none present while the model has embedded nothing yet (no space)."""
+    try:
+        return store.spaces.get(owner, space, ids)
+    except StoreError:
+        return np.zeros(len(ids), dtype=bool), np.zeros((len(ids), 1), dtype=np.float32)
 
 
 def indexed_content(store: Store, owner: int, image: ImageRef) -> int | None:

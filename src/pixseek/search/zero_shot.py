@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from pixseek.language.concepts import ABSTRACT, CACHE_VERSION as CONCEPTS_VERSION, ConceptSpace, Tag
 from pixseek.language.query import STOPWORDS
 from pixseek.search.evidence.vlm import CALIBRATION_VERSION, PROMPT, Calibration
-from pixseek.store.base import Store
+from pixseek.store.base import Store, StoreError
 
 VOCABULARY_VERSION = "1"
 VOCABULARY_MAX_RANK = 20_000  # every word of a noun among this many most frequent GloVe words
@@ -182,7 +182,10 @@ def sample_vectors(store: Store, owner: int, space: str, n: int = CALIBRATION_SA
     ids = store.matching(owner, None)
     if len(ids) > 4 * n:
         ids = np.sort(np.random.default_rng(seed).choice(ids, 4 * n, replace=False))
-    present, vectors = store.spaces.get(owner, space, ids.astype(np.int64))
+    try:
+        present, vectors = store.spaces.get(owner, space, ids.astype(np.int64))
+    except StoreError:  # nothing embedded yet
+        return np.zeros((0, 1), dtype=np.float32)
     vectors = vectors[present]
     if len(vectors) > n:
         vectors = vectors[np.sort(np.random.default_rng(seed).choice(len(vectors), n, replace=False))]

@@ -36,7 +36,7 @@ from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import STOPWORDS, QueryPlan
 from pixseek.records import SparseVector
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
-from pixseek.store.base import Store
+from pixseek.store.base import Store, StoreError
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot prompt, for English-only towers (the bare word reads worse)
 MODEL_CANDIDATES = 1_000  # nearest images read per text (the page needs the head, not every match)
@@ -192,7 +192,10 @@ class ModelForQuery(QueryEvidence):
         floor = self.calibration.cosine_at(MIN_CANDIDATE_SCORE)
         found = []
         for vector in self.kind.text_vectors(texts):
-            ids, cosines = spaces.nearest(self.owner, space, vector, min(budget, MODEL_CANDIDATES))
+            try:
+                ids, cosines = spaces.nearest(self.owner, space, vector, min(budget, MODEL_CANDIDATES))
+            except StoreError:  # nothing embedded by the model yet: no space
+                return np.zeros(0, dtype=np.int64)
             found.append(ids[cosines >= floor])
         return np.unique(np.concatenate(found)).astype(np.int64)
 
@@ -201,10 +204,13 @@ class ModelForQuery(QueryEvidence):
         cosines: dict[int, NDArray[np.float32]] = {}
         log_norm = None
         if answered and len(ids):
-            present, vectors = self.kind.store.spaces.get(self.owner, self.kind.tower.space, ids)
+            present, vectors = _vectors(self.kind.store, self.owner, self.kind.tower.space, ids)
             for term in answered:
-                sims = vectors @ self.kind.text_vectors(self.texts(term)).T  # (n, texts)
-                cosines[id(term)] = np.where(present, sims.max(axis=1), -1.0).astype(np.float32)
+                if present.any():
+                    sims = (vectors @ self.kind.text_vectors(self.texts(term)).T).max(axis=1)  # best of its texts
+                else:
+                    sims = np.zeros(len(ids), dtype=np.float32)
+                cosines[id(term)] = np.where(present, sims, -1.0).astype(np.float32)
             if self.calibration.per_image and self.kind.log_norm is not None:
                 log_norm = np.full(len(ids), -self.calibration.bias, dtype=np.float32)
                 if present.any():
@@ -228,6 +234,14 @@ class ScoredModel(ScoredEvidence):
         if score > 0 and score >= rivals:  # the model saw it better than the classifier did
             return f"{term.term}: {self.model} {float(self.cosines[id(term)][row]):.2f}"
         return None
+
+
+def _vectors(store: Store, owner: int, space: str, ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """store.spaces.get, with no vector at all while the model has embedded nothing (no space)."""
+    try:
+        return store.spaces.get(owner, space, ids)
+    except StoreError:
+        return np.zeros(len(ids), dtype=bool), np.zeros((len(ids), 1), dtype=np.float32)
 
 
 def model_term(text: str) -> TermVector:
