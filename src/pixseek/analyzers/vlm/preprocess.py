@@ -82,9 +82,12 @@ class ImagePreprocess:
             canvas = Image.new("RGB", (side, side), (self.fill_color,) * 3)
             canvas.paste(image.resize(new, resample, reducing_gap=REDUCING_GAP), ((side - new[0]) // 2, (side - new[1]) // 2))
             return canvas
-        # shortest: the centre square of the picture scaled so its shorter side is `side`
-        scale = side / min(width, height)
-        new_w, new_h = max(side, round(width * scale)), max(side, round(height * scale))
+        # shortest: the centre square of the picture scaled so its shorter side is `side`; the longer
+        # side truncated and the crop offset floored, as torchvision, transformers and Immich do
+        if width <= height:
+            new_w, new_h = side, max(side, int(side * height / width))
+        else:
+            new_w, new_h = max(side, int(side * width / height)), side
         left, top = (new_w - side) // 2, (new_h - side) // 2
         to_x, to_y = width / new_w, height / new_h
         box = (left * to_x, top * to_y, (left + side) * to_x, (top + side) * to_y)
