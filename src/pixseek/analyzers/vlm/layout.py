@@ -24,6 +24,9 @@ from numpy.typing import NDArray
 from pixseek.analyzers.vlm.base import ModelFolderError
 
 DIGEST_CHARS = 16
+# Bump when pixseek's preprocessing or tokenising changes what a folder's towers are fed: the digest,
+# and with it every embedding's space, changes, so old and new embeddings never mix.
+LAYER_VERSION = "vlm-layer-1"
 MAX_BATCH = 16  # images or texts per run: bounds the activations' memory (ViT-B/32: ~10 MB per image)
 _ORT_TYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -98,9 +101,9 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def folder_digest(layout: ModelLayout) -> str:
-    """A digest of what the embeddings depend on: config.json and every file of both towers
-    (graphs, external weights, tokenizer, preprocessing), names and contents."""
-    digest = hashlib.sha256()
+    """A digest of what the embeddings depend on: pixseek's LAYER_VERSION, config.json and every file
+    of both towers (graphs, external weights, tokenizer, preprocessing), names and contents."""
+    digest = hashlib.sha256(LAYER_VERSION.encode() + b"\0")
     files = [layout.folder / "config.json"]
     for tower in ("visual", "textual"):
         files += sorted(p for p in (layout.folder / tower).rglob("*") if p.is_file())
