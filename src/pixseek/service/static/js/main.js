@@ -7,6 +7,7 @@ import { session, showApp, showLogin } from './session.js';
 import { showLibrary } from './grid.js';
 import { runSearch, showSimilar } from './searchbar.js';
 import { showFaceSearch, showPeople, showPerson } from './people.js';
+import { showDuplicates } from './duplicates.js';
 // Components that only listen to the page are loaded for their listeners.
 import './upload.js';
 import './drop.js';
@@ -31,6 +32,8 @@ export function route() {
   const face = params.get('face');
   if (params.get('view') === 'people') {
     showPeople({ fromUrl: true });
+  } else if (params.get('view') === 'duplicates') {
+    showDuplicates({ fromUrl: true });
   } else if (person && /^\d+$/.test(person)) {
     showPerson(Number(person), { fromUrl: true });
   } else if (face && /^\d+$/.test(face)) {

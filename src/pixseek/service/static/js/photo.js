@@ -8,6 +8,7 @@ import { toast } from './toast.js';
 import { loadPage, removeItem, tileNode, view } from './grid.js';
 import { runSearch, showSimilar } from './searchbar.js';
 import { hideFaceMenu, renderFaces, toggleFaceBoxes } from './photo-faces.js';
+import { hideVideo, showVideo } from './photo-video.js';
 
 const WEB_FORMATS = new Set(['JPEG', 'JPG', 'PNG', 'WEBP', 'GIF', 'BMP', 'AVIF']);
 
@@ -29,6 +30,7 @@ el.viewer.addEventListener('close', () => {
   hideFaceMenu();
   const item = viewer.list[viewer.index];
   el.viewerImg.removeAttribute('src');
+  hideVideo();
   const node = item && tileNode(item.image.id);
   if (node && !el.appView.hidden) {
     node.scrollIntoView({ block: 'nearest' });
@@ -127,6 +129,7 @@ function showInViewer(index) {
   img.onload = () => { el.viewerSpinner.hidden = true; };
   img.onerror = () => { el.viewerSpinner.hidden = true; };
   img.src = thumbUrl(image, 512);
+  showVideo(image, img); // a hit in a video: the video, at that second
   const stage = img.parentElement;
   const wantsOriginal = WEB_FORMATS.has(String(image.format || '').toUpperCase())
     && Math.max(image.width || 0, image.height || 0) > 640
