@@ -149,6 +149,7 @@ def _names(root: Path, hits) -> list[str]:
     return [str(Path(h.path).relative_to(root)) for h in hits]
 
 
+@pytest.mark.slow
 def test_expected_characteristics_of_real_pictures(indexed):
     root, library = indexed
     stored = _stored(root, library)
@@ -167,6 +168,7 @@ def test_expected_characteristics_of_real_pictures(indexed):
         assert len(vector) <= TOP_K and (vector.ids < CLASS_COUNT).sum() >= TOP_K - 8
 
 
+@pytest.mark.slow
 def test_grey_conversions_are_black_and_white_and_nothing_else_in_colour(indexed):
     root, library = indexed
     stored = _stored(root, library)
@@ -178,6 +180,7 @@ def test_grey_conversions_are_black_and_white_and_nothing_else_in_colour(indexed
     assert bw == CLASS_COUNT + 11  # ids are stored in libraries: never renumbered
 
 
+@pytest.mark.slow
 def test_words_find_characteristics(indexed):
     root, library = indexed
     engine = library.engine
@@ -212,6 +215,7 @@ def test_words_find_characteristics(indexed):
     assert "derived/chelsea_bright.jpg" in top("overexposed", 3)
 
 
+@pytest.mark.slow
 def test_a_colour_and_a_thing_must_both_hold(indexed):
     """"red motorcycle" is motorcycle AND red: the red motorcycles, not the red retina, not a
     motorcycle of another colour ("blue motorcycle" finds none)."""
@@ -227,6 +231,7 @@ def test_a_colour_and_a_thing_must_both_hold(indexed):
     assert grey_cat[0] == "derived/chelsea_grey.jpg"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("query", "lang", "expected"),
     [
@@ -249,6 +254,7 @@ def test_other_languages_reach_the_characteristics(indexed, query, lang, expecte
     assert expected in hits, (query, hits)
 
 
+@pytest.mark.slow
 def test_tags_show_characteristics_and_focus_needs_a_class(indexed):
     root, library = indexed
     grey = library.store.content_of_path(library.owner, str(root / "derived/chelsea_grey.jpg"))
@@ -260,6 +266,7 @@ def test_tags_show_characteristics_and_focus_needs_a_class(indexed):
     assert library.engine.similar(library.owner, grey, focus="cat", limit=3).hits
 
 
+@pytest.mark.slow
 def test_postgres_stores_and_finds_characteristics(indexed, new_database, concepts):
     from pixseek.store.migrate import migrate
     from pixseek.store.postgres.store import PostgresStore
@@ -310,6 +317,7 @@ def test_describe_without_faces_or_text_leaves_those_out():
     assert {characteristic_name(c) for c in describe(grey, ImageMeta(300, 200, "PNG"))} == {"black and white", "grey"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store_kind", ["embedded", "postgres"])
 def test_an_older_library_catches_up_without_analysing_again(env, tmp_path, request, store_kind):
     """A library analysed before the characteristics gets them at its next index run from a small

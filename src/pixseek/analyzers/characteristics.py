@@ -2,7 +2,7 @@
 black-and-white, dark or bright exposure, screenshot, document, portrait / selfie / group photo,
 panorama (the Dropbox "black-and-white, dark background, blue sky" kind of category).
 
-Cheap by design (~1-2 ms an image): computed from the small copy the classifier gets, the file's
+Cheap by design (~1 ms CPU an image, bench/characteristics.py): computed from the small copy the classifier gets, the file's
 metadata and what the face detector and OCR found, if they ran. The result is a weight 0..1 per
 characteristic (records.CHARACTERISTICS, concept ids from records.CLASS_COUNT on), stored beside the
 class probabilities in the same sparse row, so posting lists and `Σ weight × p` treat them alike;
@@ -13,8 +13,9 @@ Colours are read in CIE Lab (perceptual lightness L and chroma C): near-greys (C
 CHROMA_MIN) name no hue, black / white / grey are low-chroma pixels by lightness; hues are named by
 their HSV angle (red, orange, yellow, green, blue, purple, pink: Lab crowds red, orange and brown
 into 20-60 degrees, where the red motorcycle and the orange spacesuit of the sample photos fall
-together), a dark or dull orange being brown, a light red pink and a dark magenta purple. A colour's share is centre-weighted (the subject counts more than the edges)
-and leaves out the faces (a face's skin is not what "orange" or "brown" asks for). Thresholds were
+together), a dark or dull orange being brown, a light red pink and a dark magenta purple. A
+colour's share is centre-weighted (the subject counts more than the edges) and leaves out the faces
+(a face's skin is not what "orange" or "brown" asks for). Thresholds were
 calibrated on the demo photos, their grey conversions and exposures, the rendered documents and
 screenshots and the face set (tests/test_characteristics.py holds them as expectations).
 """
@@ -89,7 +90,7 @@ DOCUMENT_MIN_PAPER = 0.45  # share of light (L > PAPER_MIN_L), low-chroma pixels
 PAPER_MIN_L = 72.0
 DOCUMENT_MIN_TEXT = 0.04  # share of the picture covered by text line boxes
 # Faces (heights as a share of the picture's height).
-PORTRAIT_MIN_FACE = 0.15  # the astronaut's official portrait: 0.18 (dlib's box is brows to chin)
+PORTRAIT_MIN_FACE = 0.15  # the astronaut's official portrait: 0.176 (dlib's box is brows to chin)
 PORTRAIT_FULL_FACE = 0.35
 SELFIE_MIN_FACE = 0.42  # a face this large is close to the camera (an arm's length)
 GROUP_MIN_FACES = 3
