@@ -109,11 +109,12 @@ class OnnxVisionLanguageModel:
             )
 
     def _preprocess_defaults(self) -> ImagePreprocess:
-        size = self._layout.vision_cfg.get("image_size", self.default_preprocess.size)
+        d = self.default_preprocess
+        size = self._layout.vision_cfg.get("image_size", d.size)
         if isinstance(size, list) and size:
             size = size[0]
-        d = self.default_preprocess
-        return ImagePreprocess(int(size), d.mean, d.std, d.interpolation, d.resize_mode, d.fill_color)
+        size = size if isinstance(size, int) and not isinstance(size, bool) else d.size  # from_config checks the rest
+        return ImagePreprocess(size, d.mean, d.std, d.interpolation, d.resize_mode, d.fill_color)
 
     def _canonicalize(self) -> bool:
         kwargs = self._layout.text_cfg.get("tokenizer_kwargs")
