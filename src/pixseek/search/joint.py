@@ -34,6 +34,11 @@ CALIBRATED_AT = 0.10  # the engine's default threshold: nearest words shown from
 MARGIN = 0.1  # DeViSE's hinge margin (word vectors are unit length)
 NEAR_SYNONYM = 0.8  # a label this close to one of the image's labels is not pushed away from it
 L2 = 1e-4
+# A word's support: the cosine of its vector to the nearest training label, from no trust at
+# SUPPORT_MIN to full trust at SUPPORT_FULL ("rex" near no label of a clothes head: no scores).
+SUPPORT_MIN = 0.55
+SUPPORT_FULL = 0.8
+PLATT_SLOPE = (0.05, 10.0)  # a calibrated z-score's slope stays in this range
 RIDGE = 1.0  # the ridge start's regulariser
 CHECKPOINTS = (0, 20, 50, 100)  # epochs of hinge training compared on held-out images
 LEARNING_RATE = 0.001
@@ -89,9 +94,26 @@ class JointHead:
         a, b = self.calibration
         return (1.0 / (1.0 + np.exp(-(a * z + b)))).astype(np.float32)
 
+    def support(self, word_vector: NDArray[np.floating]) -> float:
+        """How far the space can be trusted for a word: 0 for a word unlike every label it was
+        trained on (its place in the space is then noise), rising to 1 for one as close to a
+        label as SUPPORT_FULL (cosine of word vectors)."""
+        if self.label_vectors is None or not len(self.label_vectors):
+            return 1.0
+        nearest = float((self.label_vectors @ unit(word_vector)).max())
+        return float(np.clip((nearest - SUPPORT_MIN) / (SUPPORT_FULL - SUPPORT_MIN), 0.0, 1.0))
+
+    def word_scores(self, joint: NDArray[np.float32], word_vector: NDArray[np.floating]) -> NDArray[np.float32]:
+        """Scores (0..1, the engine's scale) of images (their joint vectors) for a word: the
+        calibrated z-score, times the word's support."""
+        trust = self.support(word_vector)
+        if trust <= 0:
+            return np.zeros(len(joint), dtype=np.float32)
+        return (self.calibrated(self.zscores(joint, word_vector)) * trust).astype(np.float32)
+
     def scores(self, embeddings: NDArray[np.floating], word_vector: NDArray[np.floating]) -> NDArray[np.float32]:
-        """Calibrated scores (0..1) of images for a word: the engine's scale."""
-        return self.calibrated(self.zscores(self.project(embeddings), word_vector))
+        """word_scores of images given by their embeddings."""
+        return self.word_scores(self.project(embeddings), word_vector)
 
     def nearest_labels(self, embedding: NDArray[np.floating], k: int) -> list[tuple[str, float]]:
         """The k labels it was trained with nearest an image in the joint space, with calibrated
@@ -308,19 +330,23 @@ def _pair_scores(head: JointHead, x: NDArray[np.float32], targets: NDArray[np.fl
 
 
 def _platt(z: NDArray[np.float32], relevant: NDArray[np.bool_]) -> tuple[float, float]:
-    """Logistic fit of P(relevant | z) (Newton's method on two parameters)."""
+    """Logistic fit of P(relevant | z), Platt's way: smoothed targets ((n+ + 1) / (n+ + 2) and
+    1 / (n- + 2), so that separable data still gives a finite slope), damped Newton steps, the
+    slope kept within PLATT_SLOPE."""
     if not relevant.any() or relevant.all():
         return 1.0, -4.0
-    a, b = 1.0, -4.0
-    y = relevant.astype(np.float64)
+    n_pos, n_neg = int(relevant.sum()), int((~relevant).sum())
+    y = np.where(relevant, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
     zz = z.astype(np.float64)
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(a * zz + b)))
-        g = np.array([((p - y) * zz).sum(), (p - y).sum()])
+    a, b = 1.0, float(np.log((n_pos + 1) / (n_neg + 1)))
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * zz + b, -50, 50)))
+        g = np.array([((p - y) * zz).sum(), (p - y).sum()]) + np.array([1e-3 * a, 0.0])
         w = p * (1 - p) + 1e-9
-        h = np.array([[(w * zz * zz).sum(), (w * zz).sum()], [(w * zz).sum(), w.sum()]]) + 1e-6 * np.eye(2)
+        h = np.array([[(w * zz * zz).sum() + 1e-3, (w * zz).sum()], [(w * zz).sum(), w.sum()]])
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
+        step *= min(1.0, 2.0 / max(float(np.abs(step).max()), 1e-12))  # damped: at most 2 per step
+        a, b = float(np.clip(a - step[0], *PLATT_SLOPE)), b - float(step[1])
         if np.abs(step).max() < 1e-7:
             break
     return float(a), float(b)

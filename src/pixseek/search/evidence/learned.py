@@ -50,11 +50,11 @@ class JointSpaceEvidence:
             for term in plan.terms:
                 if term.faces is None:
                     vector = self.word_vector(term.term.split())
-                    if vector is not None:
+                    if vector is not None and head.support(vector) > 0:
                         vectors[term.term] = vector
             for word in plan.unknown_words:
                 vector = self.word_vector([word]) if word.isalpha() else None
-                if vector is not None:
+                if vector is not None and head.support(vector) > 0:
                     vectors[word] = vector
                     own.append(TermVector(term=word, vector=_EMPTY, why=["learned"], glove_only=True))
         return JointForQuery(self.store, owner, head, vectors, own)
@@ -90,7 +90,7 @@ class JointForQuery(QueryEvidence):
         if len(ids) <= EXACT_SCORING_MAX:
             joint = self.head.project(self.store.embeddings(self.owner, ids))
             return ScoredJoint({
-                id(t): self.head.calibrated(self.head.zscores(joint, self.vectors[t.term])) for t in wanted
+                id(t): self.head.word_scores(joint, self.vectors[t.term]) for t in wanted
             })
         # A very long list (every image a filter admits): score only what k-NN found for the term.
         scores: dict[int, NDArray[np.float32]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pixseek.service.routers import auth, duplicates, images, jobs, people, places, search, system
+from pixseek.service.routers import auth, concepts, duplicates, images, jobs, people, places, search, system
 
 # In the order their paths appear in the OpenAPI schema.
-API_ROUTERS: tuple[APIRouter, ...] = tuple(module.router for module in (system, auth, images, duplicates, search, places, people, jobs))
+API_ROUTERS: tuple[APIRouter, ...] = tuple(module.router for module in (system, auth, images, duplicates, search, places, people, concepts, jobs))
