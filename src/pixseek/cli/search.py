@@ -59,6 +59,7 @@ def _show_hits(result, as_json: bool) -> None:
                 "language": result.language,
                 "unknown_words": result.unknown_words,
                 "took_ms": round(result.took_ms, 2),
+                "model": result.model,
                 "description": getattr(result, "description", ""),
                 "notes": getattr(result, "notes", []),
                 "results": [
@@ -147,6 +148,9 @@ def similar(
     image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
     limit: LimitOpt = 20,
     focus: Annotated[Optional[str], typer.Option(help='Compare only on this concept, e.g. "cat".')] = None,
+    by: Annotated[
+        Optional[str], typer.Option("--by", help="Compare by the active vision-language model or the classifier: model, classifier.")
+    ] = None,
     folder: InOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
@@ -159,7 +163,9 @@ def similar(
 
     engine = open_library().engine
     try:
-        result = engine.similar(open_library().owner, image_arg(image), limit=limit, focus=focus, where=image_filter(folder, date_from, date_to, camera))
+        result = engine.similar(
+            open_library().owner, image_arg(image), limit=limit, focus=focus, where=image_filter(folder, date_from, date_to, camera), by=by
+        )
     except (QueryError, ImageDecodeError) as exc:
         fail(f"{image}: {getattr(exc, 'reason', exc)}")
     _show_hits(result, as_json)

@@ -169,6 +169,7 @@ class Service:
             unknown_words=result.unknown_words,
             took_ms=round(result.took_ms, 2),
             results=self.results(owner, result.hits),
+            model=result.model,
             description=getattr(result, "description", ""),
             notes=getattr(result, "notes", []),
         )
