@@ -149,3 +149,26 @@ def test_postgres_indexes_and_finds_video_frames(videos, pixseek_env, new_databa
     assert rocket["video"]["at"] == "00:08"
     os.remove(folder / "holiday.mp4")
     assert json.loads(run(env, "index", str(folder), "--json", "--no-faces", "--no-ocr").stdout)["removed"] == 3
+
+
+@pytest.mark.parametrize("kind", ["embedded", "postgres"])
+def test_the_library_list_shows_a_video_once(kind, new_database, tmp_path):
+    import numpy as np
+
+    from pixseek.records import Analysis, FileState, ImageMeta, SparseVector, frame_path
+
+    store = open_store(tmp_path / "lib" if kind == "embedded" else new_database("videolist"))
+    try:
+        def analysis(fmt: str) -> Analysis:
+            return Analysis(ImageMeta(64, 48, fmt), SparseVector.from_dict({1: 0.5}), np.ones(1280, np.float32))
+        photo = store.add_content(1, "a" * 64, "v", analysis("JPEG"))
+        store.put_file(1, FileState("/p/#t=1.000/x.jpg", 1, 1), photo)  # a real folder with the mark in its name
+        for n, seconds in enumerate((0.0, 4.0, 8.0)):
+            cid = store.add_content(1, f"{n}" * 64, "v", analysis("VIDEO:MP4"))
+            store.put_file(1, FileState(frame_path("/p/clip.mp4", seconds), 1, 1), cid)
+        store.commit()
+        total, images = store.list_images(1)
+        assert total == 2 and sorted(p for im in images for p in im.paths) == ["/p/#t=1.000/x.jpg", "/p/clip.mp4"]
+        assert len(store.hashes.live(1)) == 4  # every frame is still a live content (searchable)
+    finally:
+        store.close()

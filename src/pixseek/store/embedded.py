@@ -147,6 +147,11 @@ def _execute_step(db: sqlite3.Connection, statement: str) -> None:
             raise
 
 
+# The library's list shows a video once (its poster), not each sampled frame ("<video>#t=<s>"
+# rows, records.frame_path; every real file's name ends in its image or video extension).
+_NOT_A_FRAME = "f.path NOT GLOB '*#t=[0-9]*.[0-9][0-9][0-9]'"
+
+
 def _split_sql(script: str) -> list[str]:
     """Statements of a script, to run one by one inside our own transaction
     (sqlite3's executescript would commit first)."""
@@ -484,12 +489,12 @@ class EmbeddedStore:
         # Walk the owner's contents in (owner, taken_at) index order and keep those a file of
         # theirs still holds: a page costs its offset + limit rows, not a sort of the library.
         live_and_matching = (
-            "EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND " + condition + ")"
+            "EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND " + _NOT_A_FRAME + " AND " + condition + ")"
         )
         with self._lock:
             if where is None or where.is_empty():
                 (total,) = self._db.execute(
-                    "SELECT count(DISTINCT content_id) FROM files WHERE owner = ?", (owner,)
+                    f"SELECT count(DISTINCT content_id) FROM files f WHERE owner = ? AND {_NOT_A_FRAME}", (owner,)
                 ).fetchone()
             else:
                 (total,) = self._db.execute(

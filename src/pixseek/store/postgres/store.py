@@ -59,6 +59,10 @@ _TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "te
 EXPORT_BATCH = 500  # contents per query of export_contents
 
 
+# The library's list shows a video once (its poster), not each sampled frame (records.frame_path).
+_NOT_A_FRAME = "f.path !~ '#t=[0-9]+[.][0-9]{3}$'"
+
+
 def _filter_sql(owner: int, where: ImageFilter | None) -> tuple[str, list[Any]]:
     return filter_sql(owner, where, "%s")
 
@@ -321,10 +325,10 @@ class PostgresStore:
     ) -> tuple[int, list[StoredImage]]:
         """(total, one page) of the owner's images, newest first (by EXIF date, then indexing)."""
         condition, params = _filter_sql(owner, where)
-        live = f"EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND {condition})"
+        live = f"EXISTS (SELECT 1 FROM files f WHERE f.content_id = c.id AND {_NOT_A_FRAME} AND {condition})"
         if where is None or where.is_empty():
             (total,) = self._db.execute(
-                "SELECT count(DISTINCT content_id) FROM files WHERE owner = %s", (owner,)
+                f"SELECT count(DISTINCT content_id) FROM files f WHERE owner = %s AND {_NOT_A_FRAME}", (owner,)
             ).fetchone()
         else:
             (total,) = self._db.execute(
