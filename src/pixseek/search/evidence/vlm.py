@@ -129,7 +129,13 @@ class ModelEvidence:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def for_query(self, owner: int, plan: QueryPlan) -> ModelForQuery:
-        return ModelForQuery(self, owner, plan, self.calibration(owner))
+        query = ModelForQuery(self, owner, plan, self.calibration(owner))
+        # The query's texts through the tower in one batch (each term's, and the whole query's).
+        terms = plan.terms + query.own_terms() + [t for reading in query.readings() for t in reading]
+        texts = [text for term in terms for text in query.texts(term)]
+        if texts:
+            self.text_vectors(texts)
+        return query
 
     def text_vectors(self, texts: list[str]) -> NDArray[np.float32]:
         """The texts' embeddings, from the process's cache where it has them."""
