@@ -23,6 +23,7 @@ from bench.report import update_readme
 BENCHMARKS = (
     "index_throughput", "faces", "ocr", "distributed", "quality", "multilingual", "extreme_shapes", "containment", "scale",
     "postgres", "http_service", "vlm_models",
+    "duplicates", "video",
     "install_size",
 )
 HEADLINE = (
