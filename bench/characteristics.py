@@ -13,7 +13,12 @@ parrot", "a bear with black and white fur") say what a person sees; `devset_capt
 is the share of (caption, colour word) pairs whose picture carries that colour characteristic.
 Captions are not written to describe colours, so it is a recall check only.
 
-    python -m bench.characteristics [--quick]
+Camera pictures: the default pass (classifier, faces, OCR) over 12 MP JPEGs (`corpus.big_jpegs`),
+with and without the characteristics, interleaved per picture in one process:
+`characteristics_index_cpu_ratio` is worker CPU per picture with ÷ without (what they add to
+indexing a photo library, the issue's `index_cpu_ratio_to_before` budget).
+
+    python -m bench.characteristics [--quick] [--camera 40]
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ COLOUR_WORDS = {
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
+    cli = parser(__doc__.splitlines()[0])
+    cli.add_argument("--camera", type=int, default=40, help="12 MP JPEGs for the with/without CPU ratio")
+    args = cli.parse_args()
     from pixseek.analyzers.characteristics import describe
     from pixseek.imageio.decode import load_image, reduce_to
     from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
@@ -99,7 +106,33 @@ def main() -> None:
         "devset_caption_colour_recall": rounded(hits / pairs, 3) if pairs else None,
     }
     print(f"{len(rows)} pictures in {elapsed:.1f} s; decode {mean['decode']:.1f} ms, classify {mean['classify']:.1f} ms")
+    results.update(_camera_ratio(4 if args.quick else args.camera))
     finish(results, write=not args.quick)
+
+
+def _camera_ratio(count: int) -> dict[str, float | int]:
+    """Worker CPU per 12 MP JPEG of the default pass with and without the characteristics."""
+    from bench.corpus import big_jpegs
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+
+    files = big_jpegs(count)
+    passes = {
+        "on": ImageAnalyzer(model_dir(), threads=1, options=AnalysisOptions()),
+        "off": ImageAnalyzer(model_dir(), threads=1, options=AnalysisOptions(characteristics=False)),
+    }
+    for analyzer in passes.values():  # warm: sessions, OCR models
+        analyzer.analyze(files[0])
+    cpu = {name: 0.0 for name in passes}
+    for n, path in enumerate(files):
+        for name in (("on", "off") if n % 2 else ("off", "on")):  # alternate who goes first
+            t0 = time.process_time()
+            passes[name].analyze(path)
+            cpu[name] += time.process_time() - t0
+    return {
+        "characteristics_index_cpu_ratio": rounded(cpu["on"] / cpu["off"], 4),
+        "characteristics_camera_cpu_ms_per_image_off": rounded(cpu["off"] / len(files) * 1e3, 1),
+        "characteristics_camera_images": len(files),
+    }
 
 
 if __name__ == "__main__":
