@@ -328,17 +328,30 @@ def test_migrate_carries_every_space(tmp_path, new_database):
 
 
 def test_a_v4_library_is_upgraded(tmp_path):
+    """A library written before vector spaces (schema 4, made from the scripts of its time) opens
+    with its contents, and gets spaces."""
     import sqlite3
 
-    store = EmbeddedStore(tmp_path / "lib")
-    cid = store.add_content(DEFAULT_OWNER, "old", "t", _analysis(np.random.default_rng(1)))
-    store.put_file(DEFAULT_OWNER, FileState("/old.jpg", 1, 1), cid)
-    store.commit()
-    store.close()
+    from pixseek.store import embedded
+    from pixseek.store.faces import MIGRATE_V2_TO_V3
+    from pixseek.store.texts import MIGRATE_V3_TO_V4
+
+    (tmp_path / "lib").mkdir()
     db = sqlite3.connect(tmp_path / "lib" / "pixseek.db")
-    db.executescript("DROP TABLE space_vectors; DROP TABLE spaces; UPDATE meta SET value = '4' WHERE key = 'schema_version';")
+    db.executescript(embedded._SCHEMA_V2 + MIGRATE_V2_TO_V3 + MIGRATE_V3_TO_V4)
+    db.execute("INSERT INTO users (id, name, created_at) VALUES (1, 'default', 0)")
+    db.execute(
+        "INSERT INTO contents (id, owner, sha256, analyzer, width, height, format, analyzed_at) "
+        "VALUES (1, 1, 'old', 't', 8, 8, 'PNG', 0)"
+    )
+    db.execute("INSERT INTO files (path, owner, size, mtime_ns, content_id, indexed_at) VALUES ('/old.png', 1, 1, 1, 1, 0)")
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+    db.commit()
     db.close()
     store = EmbeddedStore(tmp_path / "lib")
     store.spaces.ensure(SPACE, DIM)
-    assert store.spaces.missing(DEFAULT_OWNER, SPACE, 10).tolist() == [cid]
+    assert store.spaces.missing(DEFAULT_OWNER, SPACE, 10).tolist() == [1]
+    store.spaces.put(DEFAULT_OWNER, SPACE, [1], np.ones((1, DIM), np.float32))
+    store.commit()
+    assert store.spaces.count(SPACE, DEFAULT_OWNER) == 1
     store.close()

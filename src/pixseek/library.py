@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from pixseek.pipeline.workers import WorkerLimits
     from pixseek.search.faces import FaceSearch
     from pixseek.pipeline.indexer import Indexer, Progress
+    from pixseek.pipeline.registry import ModelRegistry
+    from pixseek.pipeline.vision import VisionTarget
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.engine import SearchEngine
     from pixseek.search.duplicates import DuplicateGroup
@@ -43,6 +45,7 @@ class Library:
         from pixseek.pipeline.analysis import AnalysisOptions
 
         self.options = options or AnalysisOptions()
+        self.embed_with_model = True  # index runs embed with the active vision-language model
         # The joint image-word space shipped with pixseek (trained on the dev set) for users who
         # trained none: on unless switched off (PIXSEEK_SHIPPED_HEAD=off).
         self.shipped_head = os.environ.get("PIXSEEK_SHIPPED_HEAD", "on").lower() not in ("0", "off", "no", "false")
@@ -182,9 +185,34 @@ class Library:
 
         return Indexer(
             self.store, self.paths.models, workers=workers, progress=progress,
-            owner=self.owner if owner is None else owner, options=self.options, scheduler=scheduler,
+            owner=self.owner if owner is None else owner, options=self.index_options(), scheduler=scheduler,
             limits=limits or WorkerLimits(),
         )
+
+    @cached_property
+    def models(self) -> "ModelRegistry":
+        """The library's vision-language models (pixseek models add/list/use/remove)."""
+        from pixseek.pipeline.registry import ModelRegistry
+
+        return ModelRegistry(self.paths.home / "models" / "vlm")
+
+    def vision_target(self) -> "VisionTarget | None":
+        """What the active model embeds with, if a model is active (described, not loaded)."""
+        from pixseek.pipeline.vision import VisionTarget
+
+        active = self.models.active()
+        if active is None:
+            return None
+        info = active.info
+        return VisionTarget(str(active.folder), info.name, info.space, info.image_size)
+
+    def index_options(self, options: "AnalysisOptions | None" = None) -> "AnalysisOptions":
+        """The analysis options of an index run or an upload: `options` (else the library's), with
+        the active vision-language model as one more analyser unless embed_with_model is off."""
+        from dataclasses import replace
+
+        target = self.vision_target() if self.embed_with_model else None
+        return replace(options or self.options, vision=target, vision_only=False)
 
     def _embed_image(self, image: Path | bytes) -> tuple[Vector, NDArray[np.float32]]:
         analysis = self.analyzer.analyze(image if isinstance(image, bytes) else Path(image), faces=False, text=False)

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pixseek.cli import duplicates, index, learn, people, prepare, search, serve, store, users
+from pixseek.cli import duplicates, index, learn, models, people, prepare, search, serve, store, users
 from pixseek.cli.common import _state, err
 
 _APP_SETTINGS = dict(
@@ -60,6 +60,7 @@ app.command()(prepare.prepare)
 app.add_typer(people.faces_app, name="faces")
 app.add_typer(people.people_app, name="people")
 app.add_typer(users.users_app, name="user")
+app.add_typer(models.models_app, name="models")
 app.command()(learn.learn)
 app.command()(learn.teach)
 app.add_typer(learn.concepts_app, name="concepts")

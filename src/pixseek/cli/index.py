@@ -53,11 +53,12 @@ class _RichProgress:
     def start(self, total: int, description: str) -> None:
         if self.task is None:
             self.bar.start()
+        if self.task is None or self.bar.tasks[-1].description != description:  # a next stage
             self.task = self.bar.add_task(description, total=total, rate="")
 
     def advance(self, n: int = 1) -> None:
         self.bar.advance(self.task, n)
-        speed = self.bar.tasks[0].speed
+        speed = self.bar.tasks[-1].speed
         if speed:
             self.bar.update(self.task, rate=f"{speed:.1f} files/s")
 
@@ -95,6 +96,13 @@ def index(
             help="Analyse on a Dask cluster (tcp://host:8786); its workers must see FOLDER at the same path.",
         ),
     ] = None,
+    vlm: Annotated[
+        bool,
+        typer.Option(
+            "--vlm/--no-vlm",
+            help="Embed with the active vision-language model (pixseek models), also the images indexed before it.",
+        ),
+    ] = True,
     max_worker_mb: MaxWorkerMbOpt = DEFAULT_MEMORY_MB,
     max_image_seconds: MaxImageSecondsOpt = DEFAULT_IMAGE_SECONDS,
     as_json: JsonOpt = False,
@@ -106,6 +114,7 @@ def index(
 
     library = open_library()
     library.options = AnalysisOptions(faces=faces, face_detect_side=face_detect_side, text=ocr)
+    library.embed_with_model = vlm
     if folder is not None:
         if not folder.is_dir():
             fail(f"not a folder: {folder}")

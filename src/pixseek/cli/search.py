@@ -258,6 +258,8 @@ def stats(as_json: JsonOpt = False) -> None:
         out.print(f"records: {shown_url(library.paths.store)}", highlight=False)
     out.print(f"{s.images} images in {s.files} files ({s.unreferenced} unreferenced analyses kept)")
     out.print(f"{s.faces} faces, {s.people} people, {s.with_text} images with text")
+    for space, count in s.spaces.items():  # vision-language models' (and learned) embeddings
+        out.print(f"{count} images embedded in {space}", markup=False, highlight=False)
     table = Table(box=None, show_header=True, header_style="bold")
     for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
         table.add_column(column, justify=justify)

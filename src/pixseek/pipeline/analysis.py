@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PIL import Image
 
@@ -30,6 +30,10 @@ from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
 from pixseek.records import Analysis, Face, ImageMeta, SparseVector, TextLine
 from pixseek.store.sparse import TOP_K, top_k
 
+if TYPE_CHECKING:
+    from pixseek.pipeline.vision import VisionEmbedder, VisionTarget
+    from pixseek.records import Vector
+
 # Identifies what produced a stored analysis; a change means stored images must be re-analysed.
 # Optional analyzers append parts ("+faces-..."): see records.version_covers.
 BASE_VERSION = f"{CLASSIFIER_VERSION}+top{TOP_K}"
@@ -43,6 +47,10 @@ class AnalysisOptions:
     face_detect_side: int = DETECT_SIDE
     text: bool = True  # OCR
     text_detect_side: int = TEXT_DETECT_SIDE
+    # The active vision-language model (pipeline/vision.py): one more analyser, left out of the
+    # version (its embeddings are tracked per vector space). vision_only: it alone runs.
+    vision: "VisionTarget | None" = None
+    vision_only: bool = False
     characteristics: bool = True  # colours, black-and-white, dark, screenshot, portrait... (cheap)
 
     @property
@@ -69,6 +77,7 @@ class AnalysisResult:
     analysis: Analysis | None = None
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    vectors: dict[str, Vector] | None = None  # a model-only pass's result (pipeline/vision.py)
     # A video: its sampled frames (pipeline/video.py), the poster (0 s) first; `analysis` is the poster's.
     frames: list["VideoFrame"] | None = None
 
@@ -150,6 +159,11 @@ class ImageAnalyzer:
         self.classifier = Classifier(model_dir, threads=threads)
         self.faces = FaceAnalyzer(options.face_detect_side) if options.faces else None
         self.text = TextReader(options.text_detect_side, threads=threads) if options.text else None
+        self.vision: "VisionEmbedder | None" = None
+        if options.vision is not None:
+            from pixseek.pipeline.vision import VisionEmbedder
+
+            self.vision = VisionEmbedder(options.vision, threads=threads)
         self._query_faces: FaceAnalyzer | None = None
         self._query_text: TextReader | None = None
 
@@ -165,6 +179,8 @@ class ImageAnalyzer:
             min_side = max(min_side, face_analyzer.decode_side)
         if text_reader is not None:
             min_side = max(min_side, text_reader.decode_side)
+        if self.vision is not None:
+            min_side = max(min_side, self.vision.decode_side)
         decoded = load_image(_source(data), min_side=min_side)
         return self._analyze_decoded(decoded, _loader(data, decoded), face_analyzer, text_reader, timings, t0)
 
@@ -216,6 +232,7 @@ class ImageAnalyzer:
             faces=found,
             texts=lines,
             timings_ms=timings,
+            vectors=self.vision.embed(decoded.image, timings) if self.vision is not None else {},
             phash=perceptual_hash(reduce_to(decoded.image, 64)),
         )
 

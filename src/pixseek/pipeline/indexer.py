@@ -24,6 +24,7 @@ from pixseek.records import FileState, IndexedFile, Skipped, frame_path, split_f
 from pixseek.store import DEFAULT_OWNER
 from pixseek.store.base import Store, StoreError, StoreUnavailable
 from pixseek.pipeline.workers import AnalysisWorkers, WorkerLimits, WorkersUnavailable
+from pixseek.pipeline.vision import EmbedReport, describe_embedding, embed_missing
 
 COMMIT_EVERY_S = 2.0
 COMMIT_EVERY_N = 500
@@ -56,6 +57,7 @@ class IndexReport:
     interrupted: bool = False
     completed: int = 0  # older analyses given the image characteristics without analysing again
     reconnects: int = 0  # times the store's server went away and the run went on from its last commit
+    embedding: "EmbedReport | None" = None  # the active vision model's pass over images it lacked
 
     def skip_reasons(self) -> Counter[str]:
         return Counter(s.reason.split(":")[0] for s in self.skipped)
@@ -135,6 +137,13 @@ class Indexer:
             report.removed = len(plan.gone)
             self.store.commit()
         fill_places(self.store)  # GPS positions -> places (also those of libraries indexed before)
+        if self.options.vision is not None and not report.interrupted:
+            # Images indexed before this model was active (or under another): embedded by it alone.
+            report.embedding = embed_missing(
+                self.store, self.owner, self.options.vision, self.model_dir, self.workers, self.limits,
+                self.progress, under=root,
+            )
+            report.interrupted = report.embedding.interrupted
         self.store.refresh_indexes()
         report.seconds = time.perf_counter() - started
         return report
@@ -346,6 +355,8 @@ def describe(report: IndexReport) -> Iterable[str]:
         yield f"  skipped {count}: {reason}"
     if report.completed:
         yield f"{report.completed} earlier analyses given the image characteristics (not analysed again)"
+    if report.embedding is not None and (report.embedding.embedded or report.embedding.skipped):
+        yield from describe_embedding(report.embedding)
     if report.interrupted:
         yield "interrupted: what was analysed is saved; run the same command again to resume"
     if report.reconnects:

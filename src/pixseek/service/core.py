@@ -50,7 +50,7 @@ class Service:
         self.thumbnails = Thumbnails(home)
         self.runner = JobRunner(
             self.library.paths.store, self.library.paths.models, settings.workers, on_failed=self._discard_upload,
-            options=settings.analysis, limits=settings.worker_limits,
+            options=self.library.index_options(settings.analysis), limits=settings.worker_limits,
         )
         # Pictures searched by (not in the library) are analysed by the library's one analyzer, one
         # at a time: its dlib face detector is not safe to share between threads (dlib's docs) and
