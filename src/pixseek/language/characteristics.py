@@ -141,6 +141,18 @@ def foreign_english(lang: str, term: str) -> str | None:
     return _FOREIGN.get(lang, {}).get(_key(term))
 
 
+def foreign_phrases(tokens: list[str]) -> dict[str, int]:
+    """Per language, how many of its multi-word characteristic phrases the query's tokens hold
+    (language detection: "captura de pantalla" is Spanish though "captura" alone is no evidence)."""
+    text = f" {_key(' '.join(tokens))} "
+    found: dict[str, int] = {}
+    for lang, table in _FOREIGN.items():
+        n = sum(1 for phrase in table if " " in phrase and f" {phrase} " in text)
+        if n:
+            found[lang] = n
+    return found
+
+
 def characteristic_tags(ids: NDArray[np.int32], weights: NDArray[np.float32]) -> list[tuple[str, float]]:
     """(name, weight) of an image's characteristics strong enough to show, strongest first."""
     found = [(name, float(w)) for c, w in zip(ids, weights) for name in [characteristic_name(int(c))] if name]

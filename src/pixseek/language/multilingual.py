@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from pixseek.language import freedict
-from pixseek.language.characteristics import foreign_english
+from pixseek.language.characteristics import foreign_english, foreign_phrases
 from pixseek.language.cognates import Cognates
 from pixseek.language.concepts import ConceptSpace, FaceTerm, Tag, TermVector
 from pixseek.language.freedict import Dictionary, Entry, Sense, fold
@@ -250,6 +250,8 @@ class Multilingual:
         pref = preferred_language(preferred)
         words = [t for t in tokens if looks_like_word(t)]
         scores = {lang: sum(self._evidence(lang, t) for t in words) for lang in SUPPORTED}
+        for lang, count in foreign_phrases(tokens).items():  # "capture d'écran": a French phrase
+            scores[lang] += count
         # German writes nouns with a capital: "Mantel" is the coat, "mantel" may be Spanish.
         scores["de"] += sum(CAPITAL_EVIDENCE for t in words if t in capitalized and self._german_noun(t))
 
