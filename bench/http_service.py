@@ -781,30 +781,8 @@ def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
             f"search load at 8 clients while {len(uploads)} 12 MP JPEGs are uploaded and indexed ...",
             flush=True,
         )
-        stop_file = Path(tempfile.mkdtemp(prefix="pixseek-stop-")) / "stop"
-        _, finish_load, measure_from = run_load(
-            server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=JOB_TIMEOUT_S + 30,
-            parse_took=True, stop_file=stop_file, background=True,
-        )  # fmt: skip
-        try:
-            time.sleep(max(0.0, measure_from - time.monotonic()))
-            t_up = time.monotonic()
-            jobs: list[dict[str, Any]] = []
-            for i in range(0, len(uploads), UPLOAD_BATCH):
-                batch = [(p.name, p.read_bytes(), "image/jpeg") for p in uploads[i : i + UPLOAD_BATCH]]
-                jobs += upload(client, batch)
-            t_posted = time.monotonic()
-            final = wait_jobs(
-                client, [j["id"] for j in jobs if j["status"] not in ("done", "failed")], JOB_TIMEOUT_S
-            )
-            final.update({j["id"]: j for j in jobs if j["status"] in ("done", "failed")})
-            t_indexed = time.monotonic()
-            # a few seconds of load after the jobs, to compare with
-            time.sleep(min(3.0, plan.phase_s / 3))
-        finally:
-            stop_file.touch()
-            load = finish_load()
-            shutil.rmtree(stop_file.parent, ignore_errors=True)
+        busy = search_while_indexing(server, token, client, paths, uploads, plan)
+        load, final, t_up, t_posted, t_indexed = busy.load, busy.jobs, busy.started, busy.posted, busy.indexed
         failed = [j for j in final.values() if j["status"] != "done"]
         if failed:
             print(f"  {len(failed)} upload jobs failed, e.g. {failed[0].get('error')}", flush=True)
@@ -941,6 +919,44 @@ def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
     return results
 
 
+@dataclass
+class IndexingLoad:
+    """Search load at 8 clients across the upload and analysis of `uploads` (monotonic times)."""
+
+    load: Load
+    jobs: dict[int, dict[str, Any]]  # the upload jobs as they ended
+    started: float  # the first upload sent
+    posted: float  # the last upload accepted
+    indexed: float  # every job done or failed
+
+
+def search_while_indexing(
+    server: Server, token: str, client: Any, paths: Sequence[str], uploads: Sequence[Path], plan: Plan
+) -> IndexingLoad:
+    stop_file = Path(tempfile.mkdtemp(prefix="pixseek-stop-")) / "stop"
+    _, finish_load, measure_from = run_load(
+        server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=JOB_TIMEOUT_S + 30,
+        parse_took=True, stop_file=stop_file, background=True,
+    )  # fmt: skip
+    try:
+        time.sleep(max(0.0, measure_from - time.monotonic()))
+        started = time.monotonic()
+        jobs: list[dict[str, Any]] = []
+        for i in range(0, len(uploads), UPLOAD_BATCH):
+            batch = [(p.name, p.read_bytes(), "image/jpeg") for p in uploads[i : i + UPLOAD_BATCH]]
+            jobs += upload(client, batch)
+        posted = time.monotonic()
+        final = wait_jobs(client, [j["id"] for j in jobs if j["status"] not in ("done", "failed")], JOB_TIMEOUT_S)
+        final.update({j["id"]: j for j in jobs if j["status"] in ("done", "failed")})
+        indexed = time.monotonic()
+        time.sleep(min(3.0, plan.phase_s / 3))  # a few seconds of load after the jobs, to compare with
+    finally:
+        stop_file.touch()
+        load = finish_load()
+        shutil.rmtree(stop_file.parent, ignore_errors=True)
+    return IndexingLoad(load, final, started, posted, indexed)
+
+
 def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result:
     """Search at 8 clients against servers of 1, 2 and 4 web processes, one after the other in one
     run on copies of the same library; the one- and two-process servers also while uploads are
@@ -972,26 +988,13 @@ def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result
             results[f"http_search_errors_c8_{label}"] = len(load.errors)
             print(f"  search c8: {load.rps:.0f}/s, p95 {load.latency(95):.0f} ms", flush=True)
             if count <= 2:
-                stop_file = Path(tempfile.mkdtemp(prefix="pixseek-stop-")) / "stop"
-                _, finish_load, measure_from = run_load(
-                    server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=JOB_TIMEOUT_S + 30,
-                    parse_took=True, stop_file=stop_file, background=True,
-                )  # fmt: skip
-                try:
-                    time.sleep(max(0.0, measure_from - time.monotonic()))
-                    started = time.monotonic()
-                    jobs: list[dict[str, Any]] = []
-                    for i in range(0, len(uploads), UPLOAD_BATCH):
-                        jobs += upload(client, [(p.name, p.read_bytes(), "image/jpeg") for p in uploads[i : i + UPLOAD_BATCH]])
-                    wait_jobs(client, [j["id"] for j in jobs], JOB_TIMEOUT_S)
-                    indexed_s = time.monotonic() - started
-                finally:
-                    stop_file.touch()
-                busy = finish_load()
-                results[f"http_search_rps_c8_while_indexing_{label}"] = rounded(busy.rps)
-                results[f"http_search_p95_ms_c8_while_indexing_{label}"] = _ms(busy.latency(95))
-                results[f"http_upload_index_img_s_while_searching_{label}"] = rounded(len(uploads) / indexed_s)
-                print(f"  while indexing: {busy.rps:.0f}/s, p95 {busy.latency(95):.0f} ms", flush=True)
+                busy = search_while_indexing(server, token, client, paths, uploads, plan)
+                window = (busy.started, busy.indexed)
+                during = sum(1 for sample in busy.load.samples if window[0] <= sample[0] <= window[1])
+                results[f"http_search_rps_c8_while_indexing_{label}"] = rounded(during / (window[1] - window[0]))
+                results[f"http_search_p95_ms_c8_while_indexing_{label}"] = _ms(busy.load.latency(95, window))
+                results[f"http_upload_index_img_s_while_searching_{label}"] = rounded(len(uploads) / (window[1] - window[0]))
+                print(f"  while indexing: p95 {busy.load.latency(95, window):.0f} ms", flush=True)
             if count == max(counts):
                 _, tree = tree_rss_mb(server.proc.pid)
                 results[f"http_server_tree_rss_mb_web_workers_{count}"] = rounded(tree)
