@@ -67,24 +67,41 @@ class Gazetteer:
         return self._countries.get(code, code)
 
     def places_at(self, positions: Sequence[tuple[float, float]]) -> list[Place | None]:
-        """The place at each (lat, lon); None for an invalid position."""
+        """The place at each (lat, lon); None for an invalid position. Positions in one grid cell
+        are looked up together (a library's photos crowd into few places)."""
         out: list[Place | None] = [None] * len(positions)
+        by_cell: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, (lat, lon) in enumerate(positions):
             if (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
                     and not (lat == 0 and lon == 0)):  # "null island": a camera's placeholder, no position
-                out[i] = self._place(lat, lon)
+                by_cell[(min(89, math.floor(lat)), math.floor(lon) if lon < 180 else 179)].append(i)
+        for (lat_cell, lon_cell), members in by_cell.items():
+            candidates = self._nearby(lat_cell, lon_cell)
+            points = _unit_vectors(np.array([positions[i] for i in members], dtype=np.float64))
+            # chord^2 = 2 - 2 cos: the nearest by dot product, then distances in km
+            dots = points @ self._xyz[candidates].T
+            k = min(CANDIDATES, len(candidates))
+            nearest = np.argpartition(-dots, k - 1, axis=1)[:, :k] if len(candidates) > k else np.tile(np.arange(k), (len(members), 1))
+            rows = np.arange(len(members))[:, None]
+            order = np.argsort(-dots[rows, nearest], axis=1)
+            nearest = nearest[rows, order]
+            chords = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * dots[rows, nearest]))
+            km = 2 * EARTH_KM * np.arcsin(np.clip(chords / 2, 0, 1))
+            for n, i in enumerate(members):
+                out[i] = self._choose(candidates[nearest[n]], km[n])
         return out
 
     def place_at(self, lat: float, lon: float) -> Place | None:
         return self.places_at([(lat, lon)])[0]
 
-    def _nearby(self, lat: float, lon: float) -> np.ndarray:
-        """Indices of the places in the grid cells around the position (rings widen until some)."""
+    def _nearby(self, lat_cell: int, lon_cell: int) -> np.ndarray:
+        """Indices of the places in the grid cells around a cell (rings widen until some)."""
         for ring in (1, 2, 4, 8, 16):
-            lat_cells = range(max(-90, math.floor(lat) - ring), min(89, math.floor(lat) + ring) + 1)
-            spread = ring / max(math.cos(math.radians(min(abs(lat) + ring, 89.9))), 1e-6)
+            lat_cells = range(max(-90, lat_cell - ring), min(89, lat_cell + ring) + 1)
+            edge = max(abs(lat_cell), abs(lat_cell + 1)) + ring
+            spread = ring / max(math.cos(math.radians(min(edge, 89.9))), 1e-6)
             width = min(180, math.ceil(spread))
-            lon_cells = {(math.floor(lon) + d + 180) % 360 - 180 for d in range(-width, width + 1)}
+            lon_cells = {(lon_cell + d + 180) % 360 - 180 for d in range(-width, width + 1)}
             keys = np.array([_cell_key(a, b) for a in lat_cells for b in lon_cells], dtype=np.int64)
             starts = np.searchsorted(self._cells, keys, "left")
             ends = np.searchsorted(self._cells, keys, "right")
@@ -92,15 +109,6 @@ class Gazetteer:
             if found:
                 return np.concatenate(found)
         return np.arange(len(self._locations))  # mid-ocean: every place
-
-    def _place(self, lat: float, lon: float) -> Place:
-        indices = self._nearby(lat, lon)
-        point = _unit_vectors(np.array([[lat, lon]]))[0]
-        chords = np.linalg.norm(self._xyz[indices] - point, axis=1)
-        nearest = np.argsort(chords)[:CANDIDATES]
-        indices = indices[nearest]
-        km = 2 * EARTH_KM * np.arcsin(np.clip(chords[nearest] / 2, 0, 1))
-        return self._choose(indices, km)
 
     def _choose(self, indices: np.ndarray, km: np.ndarray) -> Place:
         population = self._population[indices]

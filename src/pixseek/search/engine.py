@@ -314,9 +314,14 @@ class SearchEngine:
             better = read.score > score
             score[better], branch[better] = read.score[better], b
         dropped = np.zeros(len(ids), dtype=bool)
+        bar = min(threshold, DEFAULT_THRESHOLD)
+        # Only what could be shown is checked against the excluded words (all of it when browsing).
+        judged = np.flatnonzero(score >= threshold) if branches else np.arange(len(ids))
         for exclusion in excluded:
-            against = self._score(exclusion.alternatives, exclusion.terms, ids, exclusion.evidence)
-            dropped |= against.score >= min(threshold, DEFAULT_THRESHOLD)
+            if not len(judged):
+                break
+            against = self._score(exclusion.alternatives, exclusion.terms, ids[judged], exclusion.evidence)
+            dropped[judged[against.score >= bar]] = True
         score[dropped] = 0.0
         return _BranchScores(ids, score, branch, per_branch, dropped)
 

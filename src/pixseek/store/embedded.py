@@ -203,6 +203,7 @@ class EmbeddedStore:
         self.faces = FaceStore(self._db, self._lock, index_dir, self._begin, self._follow_writers)
         self.texts = TextStore(self._db, self._lock, self._begin)
         self.places = PlaceStore(self._db, self._lock, self._begin, "?")
+        self._ensure_places_table()
         self.hashes = EmbeddedHashes(self._db, self._lock, self._begin)
         self.spaces = EmbeddedSpaces(self._db, self._lock, index_dir, self._begin, self._follow_writers)
         self.learned = LearnedStore(self._db, self._lock, self._begin)
@@ -245,6 +246,21 @@ class EmbeddedStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _ensure_places_table(self) -> None:
+        """Step 7 for a library a development build took past it without the table (schema 8
+        existed before 7 was filled in); a no-op read everywhere else."""
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'places'").fetchone():
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATE_V6_TO_V7):
+                    self._db.execute(statement)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # ---- writes ---------------------------------------------------------------------------
     def _begin(self) -> None:

@@ -46,6 +46,7 @@ def place_map(
     chosen = {members[0][0] for members in cells.values()}
     images = {i.content_id: i for i in service.store.get_images(user.id, sorted(chosen))}
     folders = service.folders(user.id)
+    places = {cid: str(p) for cid, p in service.store.places.of_images(user.id, sorted(chosen)).items()}
     clusters = []
     for members in sorted(cells.values(), key=len, reverse=True):
         first = images.get(members[0][0])
@@ -55,6 +56,9 @@ def place_map(
             lat=round(sum(m[1] for m in members) / len(members), 5),
             lon=round(sum(m[2] for m in members) / len(members), 5),
             count=len(members),
-            image=service.image(user.id, first.content_id, first.paths, first.meta, folders, look_up_place=False),
+            image=service.image(
+                user.id, first.content_id, first.paths, first.meta, folders,
+                place=places.get(first.content_id), look_up_place=False,
+            ),
         ))
     return schemas.PlaceMap(cell=cell, points=len(points), clusters=clusters)

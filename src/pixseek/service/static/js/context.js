@@ -19,6 +19,19 @@ function backChip() {
   );
 }
 
+/** Relevance or newest first: the search runs again in that order. */
+function sortChoice() {
+  const select = h('select', { class: 'sort', 'data-testid': 'sort', 'aria-label': 'Order of the results' },
+    h('option', { value: 'relevance' }, 'Best match'),
+    h('option', { value: 'date' }, 'Newest first'));
+  select.value = view.sort === 'date' ? 'date' : 'relevance';
+  select.addEventListener('change', () => {
+    view.sort = select.value;
+    runSearch(view.query, { force: true });
+  });
+  return select;
+}
+
 export function renderContext() {
   const parts = [];
   const count = view.items.length;
@@ -51,6 +64,12 @@ export function renderContext() {
           ),
         );
       }
+      if (r.description) {
+        parts.push(h('span', { class: 'hint', 'data-testid': 'description', title: 'The query as pixseek read it (docs/query-language.md)' },
+          `Searched for ${r.description}`));
+      }
+      for (const note of r.notes || []) parts.push(h('span', { class: 'hint warn', 'data-testid': 'search-note' }, note));
+      parts.push(sortChoice());
       if (r.model) {
         parts.push(h('span', { class: 'hint', 'data-testid': 'model', title: 'The vision-language model that read your words too' }, `with ${r.model}`));
       }

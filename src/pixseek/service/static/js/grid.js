@@ -167,6 +167,7 @@ export async function loadPage() {
       view.done = !data.images || data.images.length < PAGE_LIBRARY || view.items.length >= data.total;
     } else if (mode === 'search') {
       const params = new URLSearchParams({ q: view.query, limit: PAGE_SEARCH, offset: view.offset });
+      if (view.sort === 'date') params.set('sort', 'date');
       let result;
       try {
         result = await api(`/api/search?${params}`, { signal });

@@ -8,8 +8,10 @@ import { showLibrary } from './grid.js';
 import { runSearch, showSimilar } from './searchbar.js';
 import { showFaceSearch, showPeople, showPerson } from './people.js';
 import { showDuplicates } from './duplicates.js';
+import { showMap } from './map.js';
 // Components that only listen to the page are loaded for their listeners.
 import './upload.js';
+import './teach.js';
 import './drop.js';
 
 export async function boot() {
@@ -34,6 +36,8 @@ export function route() {
     showPeople({ fromUrl: true });
   } else if (params.get('view') === 'duplicates') {
     showDuplicates({ fromUrl: true });
+  } else if (params.get('view') === 'places') {
+    showMap({ fromUrl: true });
   } else if (person && /^\d+$/.test(person)) {
     showPerson(Number(person), { fromUrl: true });
   } else if (face && /^\d+$/.test(face)) {

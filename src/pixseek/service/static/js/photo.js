@@ -53,6 +53,7 @@ function metaRows(image) {
   if (image.format) add('Format', image.format);
   add('Taken', image.taken_at ? formatDate(image.taken_at) : h('span', { class: 'muted' }, 'Unknown'));
   if (image.camera) add('Camera', image.camera);
+  if (image.place) add('Place', image.place);
   if (Array.isArray(image.gps) && image.gps.length === 2) add('Location', `${Number(image.gps[0]).toFixed(5)}, ${Number(image.gps[1]).toFixed(5)}`);
   const paths = image.paths || [];
   if (paths.length) add(paths.length > 1 ? 'Paths' : 'Path', paths.map((p) => h('span', { class: 'path' }, p)));
