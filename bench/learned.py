@@ -162,7 +162,6 @@ def joint_space(library, ids, labels, embeddings) -> Result:
 
 
 def teaching(library, ids, labels) -> Result:
-    from pixseek.analyzers.classifier import CLASSIFIER_VERSION
     from pixseek.search.taught import TaughtConcept
     from pixseek.search.teaching import Teacher
     from pixseek.store import DEFAULT_OWNER
@@ -174,6 +173,7 @@ def teaching(library, ids, labels) -> Result:
     chosen = sorted(by_fine, key=lambda label: (-len(by_fine[label]), label))[:FINE_LABELS]
     print("fine labels:", ", ".join(f"{label} ({len(by_fine[label])})" for label in chosen))
     embeddings = library.store.embeddings(DEFAULT_OWNER, ids)
+    version = _library_version(library)  # the classifier the library's pictures were analysed by
     result: Result = {}
     for shots in SHOTS:
         values = []
@@ -184,7 +184,7 @@ def teaching(library, ids, labels) -> Result:
             for draw in range(DRAWS):
                 rng = np.random.default_rng(draw)
                 examples = sorted(rng.choice(members, size=shots, replace=False).tolist())
-                teacher = Teacher(library.store, DEFAULT_OWNER, CLASSIFIER_VERSION, seed=draw)
+                teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw)
                 teacher.teach("benchconcept", examples)
                 concept = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchconcept").model)
                 rest = ~np.isin(ids, examples)

@@ -49,6 +49,13 @@ class LearnedStore:
         self._db = db
         self._lock = lock
         self._begin = begin
+        # A library another pixseek build migrated past step 6 without these tables (the steps of
+        # issues 14-17 landed in a different order) gets them here: idempotent, no write if present.
+        with lock:
+            if db.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('learned', 'learned_examples')").fetchone()[0] < 2:
+                for statement in (s.strip() for s in SCHEMA_V6.split(";")):
+                    if statement:
+                        db.execute(statement)
 
     def put(self, owner: int, kind: str, name: str, trained_on: str, model: bytes, updated_at: float | None = None) -> None:
         with self._lock:

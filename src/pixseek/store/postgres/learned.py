@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 from pixseek.store.base import LearnedModel
 from pixseek.store.postgres.db import Database
+from pixseek.store.postgres.schema import SCHEMA
 
 _COLUMNS = "kind, name, trained_on, model, updated_at"
+LEARNED_TABLES = [s[s.index("CREATE TABLE"):] for s in SCHEMA.split(";") if "CREATE TABLE IF NOT EXISTS learned" in s]
 
 
 def _model(row: tuple) -> LearnedModel:
@@ -20,6 +22,13 @@ def _model(row: tuple) -> LearnedModel:
 class PostgresLearned:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # A database made at schema 3 before these tables were added to it gets them here.
+        with db.lock:
+            found = db.execute("SELECT to_regclass('learned') IS NOT NULL AND to_regclass('learned_examples') IS NOT NULL").fetchone()[0]
+            if not found:
+                with db.transaction():
+                    for statement in LEARNED_TABLES:
+                        db.execute(statement)
 
     def put(self, owner: int, kind: str, name: str, trained_on: str, model: bytes, updated_at: float | None = None) -> None:
         with self._db.lock:

@@ -1,0 +1,77 @@
+"""Teaching concepts in the web UI, in headless Chromium against the real `pixseek serve`: select
+photos, "Teach: these are rex", search rex, and "Not this" on a result retrains at once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import CHROMIUM, REQUIRED, _cli, _new_page, _serving, browser, expect, sync_api  # noqa: F401
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not REQUIRED and not Path(CHROMIUM).exists(), reason=f"no browser at {CHROMIUM}"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, pixseek_env, gallery_master, concepts):  # concepts: the language tables built once
+    gallery, images = gallery_master
+    root = tmp_path_factory.mktemp("browser-learned")
+    folder = root / "server-folder"
+    folder.mkdir()
+    boots = [im for im in images if im.category == "Ankle boot"][:3]
+    others = [im for im in images if im.source.startswith("fashion") and im.category in ("Trouser", "Bag")]
+    for im in boots + others:
+        shutil.copyfile(im.path, folder / f"{im.category.replace(' ', '_').lower()}_{Path(im.path).name}")
+    home = root / "lib"
+    env = {**pixseek_env, "PIXSEEK_HOME": str(home), "OPENBLAS_NUM_THREADS": "1"}
+    _cli(env, "user", "attach", "default", str(folder))
+    _cli(env, "index", "--no-faces", "--no-ocr")
+    with _serving(home, env, root / "server.log") as base:
+        yield base
+
+
+def test_select_teach_search_and_not_this(browser, served, tmp_path):
+    page = _new_page(browser, served)
+    try:
+        page.goto("/")
+        tiles = page.get_by_test_id("tile")
+        expect(tiles).to_have_count(9)
+        page.get_by_test_id("teach-select").click()
+        boots = page.locator('.tile[data-name^="ankle_boot"]')
+        expect(boots).to_have_count(3)
+        taught = set()
+        for n in range(2):
+            taught.add(boots.nth(n).get_attribute("data-name"))
+            boots.nth(n).click()
+        expect(page.get_by_test_id("teach-count")).to_have_text("2 photos selected")
+        expect(page.locator(".viewer:visible")).to_have_count(0)  # selecting opened no photo
+        page.get_by_test_id("teach-name").fill("rex")
+        page.get_by_test_id("teach-submit").click()
+        expect(page.get_by_test_id("toast").last).to_contain_text("Taught “rex” from 2 examples")
+        expect(page.get_by_test_id("teach-bar")).to_be_hidden()
+        page.get_by_test_id("search-input").fill("rex")
+        page.get_by_test_id("search-input").press("Enter")
+        first = page.get_by_test_id("tile").first
+        expect(first).to_have_attribute("data-name", __import__("re").compile("^ankle_boot"))
+        expect(first).to_have_attribute("title", __import__("re").compile("concept: rex"))
+        marks = page.get_by_test_id("not-this")
+        expect(marks.first).to_be_attached()
+        shown = page.get_by_test_id("tile").count()
+        names = [page.get_by_test_id("tile").nth(n).get_attribute("data-name") for n in range(shown)]
+        others = [n for n, name in enumerate(names) if name not in taught]
+        target = others[-1] if others else shown - 1  # the weakest non-example (else an example: it flips)
+        name = names[target]
+        item = page.locator("#grid > li").nth(target)
+        item.hover()
+        item.get_by_test_id("not-this").click()
+        expect(page.get_by_test_id("toast").last).to_contain_text("retrained")
+        expect(page.get_by_test_id("tile")).to_have_count(shown - 1)
+        concept = page.request.get("/api/concepts/rex").json()
+        assert concept["not_this"] == 1 and concept["examples"] == (2 if others else 1), (concept, name)
+        page.screenshot(path=str(tmp_path / "taught.png"))
+    finally:
+        page.context.close()
