@@ -146,6 +146,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("near_dup_precision", ">= 0.95", "pairs grouped right by `pixseek duplicates` on the edited-copy set (364 real pictures)"),
     ("near_dup_recall", ">= 0.9", "pairs of copies of one photo that end up in one group"),
     ("video_index_s_per_minute", "<= 30", "indexing a minute of 1080p H.264 (sampled frames, full analysis), worker start incl."),
+    ("vlm_index_img_s", ">= 10", "end-to-end indexing of 12 MP JPEGs with a ViT-B/32-shaped CLIP on (faces/OCR off, 2 workers)"),
+    ("vlm_index_slowdown", "", "model-off rate / model-on rate, same run"),
     ("machine", "", ""),
     ("src_revision", "", "git revision of src/ measured (+dirty: uncommitted changes)"),
 )
