@@ -409,9 +409,9 @@ def test_corrupt_caches_are_rebuilt(space: ConceptSpace, cache_dir: Path, tmp_pa
 
 
 def test_corrupt_wordnet_cache_is_rebuilt(wn: WordNet, tmp_path: Path, cache_dir: Path) -> None:
-    path = next(cache_dir.glob("wordnet-*.pkl"))
+    path = next(cache_dir.glob("wordnet-*.frozen"))
     bad = tmp_path / path.name
-    bad.write_bytes(path.read_bytes()[:1000])  # truncated pickle
+    bad.write_bytes(path.read_bytes()[:1000])  # truncated: the header names a longer file
     again = WordNet.load(tmp_path)
     assert len(again) == len(wn) and again.lookup("dog")[0].count == 42
     assert bad.stat().st_size == path.stat().st_size

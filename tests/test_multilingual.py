@@ -100,7 +100,7 @@ def test_parse_entries_of_each_format() -> None:
 def test_dictionary_lookup_cache_and_random_access(cache_dir: Path) -> None:
     started = time.perf_counter()
     d = Dictionary("por-eng", cache_dir)
-    assert list(cache_dir.glob("freedict-*-freedict-por-eng.pkl")), "the index is cached as a pickle"
+    assert list(cache_dir.glob("freedict-*-freedict-por-eng.frozen")), "the index is cached as a frozen file"
     again = Dictionary("por-eng", cache_dir)
     assert len(again) == len(d) > 5000
     assert [s.words for e in d.lookup("cão") for s in e.senses][0] == ("dog",)

@@ -4,8 +4,8 @@ A dictionary is two files in /usr/share/dictd: `freedict-fra-eng.index` (lines "
 base64 offset TAB base64 length", headwords lowercase) and `freedict-fra-eng.dict.dz`, a dictzip
 file (gzip whose header lists independently compressed chunks, so one entry is read without
 inflating the whole file). The German one is big (519k index lines, 16 MB compressed), so the
-index is cached in the cache dir as a pickle of a sorted key text plus offset arrays (tens of ms
-to load, a few MB in memory) and entries are inflated chunk by chunk on demand.
+index is cached in the cache dir as a frozen file (language/frozen.py: sorted UTF-8 keys, offset
+arrays; opened by mmap, a lookup reads a few pages) and entries are inflated chunk by chunk on demand.
 
 Entries look like (French, Spanish, German):
 
@@ -21,13 +21,14 @@ speech and domain ("zool.", "techn."). Notes, examples, synonym and "see:" lines
 
 from __future__ import annotations
 
-import bisect
+import json
 import re
 import struct
 import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.language.wordnet import read_pickle, write_pickle_atomic
+from pixseek.language.frozen import FrozenMap, FrozenTables, SortedKeys, freeze_keys, freeze_map, open_or_build
 
 DEFAULT_DIR = Path("/usr/share/dictd")
-CACHE_VERSION = "freedict-4"
+CACHE_VERSION = "freedict-5"
 MAX_HEADWORD_WORDS = 5  # longer index keys are sentences ("Die Ärzte greifen bei jedem ..."): skipped
 MAX_EQUIVALENT_WORDS = 4  # longer "equivalents" are explanations, not words
 ENTRY_CACHE = 4096  # parsed entries kept per dictionary
@@ -128,26 +129,21 @@ class Dictionary:
                 f"install Debian package {PACKAGE_PREFIX}{pair} (apt-get install {PACKAGE_PREFIX}{pair})"
             )
         self._t = _load_index(index_path, self._dict_path, cache_dir)
-        self._keys: str = self._t["keys"]
-        self._starts: NDArray[np.int64] = self._t["key_starts"]
-        self._folded: str = self._t["folded"]
-        self._folded_starts: NDArray[np.int64] = self._t["folded_starts"]
+        self._keys = SortedKeys(self._t, "keys")
+        self._folded = SortedKeys(self._t, "folded")
         self._folded_target: NDArray[np.int32] = self._t["folded_target"]
+        self._entry_ptr = memoryview(self._t["entry_ptr"])
         self._reader = _DictzipReader(self._dict_path)
         self._entries: OrderedDict[str, list[Entry]] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_dir = None if cache_dir is None else Path(cache_dir)
-        self._reverse: dict[str, tuple[tuple[str, int], ...]] | None = None
+        self._reverse: Mapping[str, tuple[tuple[str, int], ...]] | None = None
 
     def __len__(self) -> int:
-        return len(self._starts)
-
-    def _key(self, i: int) -> str:
-        return _nth(self._keys, self._starts, i)
+        return len(self._keys)
 
     def _find(self, key: str) -> int | None:
-        i = bisect.bisect_left(range(len(self._starts)), key, key=self._key)
-        return i if i < len(self._starts) and self._key(i) == key else None
+        return self._keys.find(key)
 
     def __contains__(self, word: str) -> bool:
         return self._find(_clean_key(word)) is not None
@@ -155,11 +151,11 @@ class Dictionary:
     def folded_matches(self, word: str) -> list[str]:
         """Headwords that equal `word` up to case and accents ('cao' -> ['cão'])."""
         key = fold(_clean_key(word))
-        n = len(self._folded_starts)
-        i = bisect.bisect_left(range(n), key, key=lambda j: _nth(self._folded, self._folded_starts, j))
+        n = len(self._folded)
+        i = self._folded.bisect_left(key)
         out = []
-        while i < n and _nth(self._folded, self._folded_starts, i) == key:
-            out.append(self._key(int(self._folded_target[i])))
+        while i < n and self._folded.key(i) == key:
+            out.append(self._keys.key(int(self._folded_target[i])))
             i += 1
         return out
 
@@ -173,7 +169,7 @@ class Dictionary:
         i = self._find(key)
         entries: list[Entry] = []
         if i is not None:
-            a, b = int(self._t["entry_ptr"][i]), int(self._t["entry_ptr"][i + 1])
+            a, b = self._entry_ptr[i], self._entry_ptr[i + 1]
             seen: set[str] = set()
             for off, length in zip(self._t["entry_off"][a:b], self._t["entry_len"][a:b], strict=True):
                 text = self._reader.read(int(off), int(length))
@@ -191,32 +187,39 @@ class Dictionary:
 
     def headwords(self) -> list[str]:
         """Every headword (lowercase index keys), sorted."""
-        return self._keys.split("\n")
+        return self._keys.all()
 
-    def reverse(self) -> dict[str, tuple[tuple[str, int], ...]]:
+    def reverse(self) -> Mapping[str, tuple[tuple[str, int], ...]]:
         """Equivalent (lowercase) -> (headword as written, sense number) of every entry listing it.
 
         Reads the whole dictionary once (a second or two for the small ones), then cached as a
-        pickle beside the index. Meant for the small dictionaries: eng-nld lacks "dog", but
-        nld-eng read backwards has it.
+        frozen map beside the index (opened by mmap; each lookup decodes one value). Meant for the
+        small dictionaries: eng-nld lacks "dog", but nld-eng read backwards has it.
         """
         if self._reverse is None:
-            path = None if self._cache_dir is None else self._cache_dir / f"{CACHE_VERSION}-{self.pair}-reverse.pkl"
-            t = read_pickle(path) if path is not None else None
-            if t is None or t.get("stamp") != self._t["stamp"] or "reverse" not in t:
-                out: dict[str, list[tuple[str, int]]] = {}
-                for key in self.headwords():
-                    for entry in self.lookup(key):
-                        for k, sense in enumerate(entry.senses):
-                            for w in sense.words:
-                                hits = out.setdefault(w.lower(), [])
-                                if (entry.headword, k) not in hits:
-                                    hits.append((entry.headword, k))
-                t = {"stamp": self._t["stamp"], "reverse": {w: tuple(v) for w, v in out.items()}}
-                if path is not None:
-                    write_pickle_atomic(path, t)
-            self._reverse = t["reverse"]
+            path = None if self._cache_dir is None else self._cache_dir / f"{CACHE_VERSION}-{self.pair}-reverse.frozen"
+            tables = open_or_build(path, CACHE_VERSION, self._t.stamp, self._build_reverse, _REVERSE_SECTIONS)
+            self._reverse = FrozenMap(tables, "reverse", _decode_reverse)
         return self._reverse
+
+    def _build_reverse(self) -> dict[str, Any]:
+        out: dict[str, list[tuple[str, int]]] = {}
+        for key in self.headwords():
+            for entry in self.lookup(key):
+                for k, sense in enumerate(entry.senses):
+                    for w in sense.words:
+                        hits = out.setdefault(w.lower(), [])
+                        if (entry.headword, k) not in hits:
+                            hits.append((entry.headword, k))
+        encoded = {w: json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode("utf-8") for w, v in out.items()}
+        return freeze_map("reverse", encoded)
+
+
+_REVERSE_SECTIONS = frozenset(f"reverse.{s}" for s in ("keys", "starts", "values", "value_starts"))
+
+
+def _decode_reverse(raw: bytes) -> tuple[tuple[str, int], ...]:
+    return tuple((headword, sense) for headword, sense in json.loads(raw))
 
 
 # ---- parsing entries -------------------------------------------------------------------
@@ -313,12 +316,6 @@ def _clean_key(word: str) -> str:
     return " ".join(word.translate(_HYPHENS).lower().split())
 
 
-def _nth(text: str, starts: NDArray[np.int64], i: int) -> str:
-    start = int(starts[i])
-    end = int(starts[i + 1]) - 1 if i + 1 < len(starts) else len(text)
-    return text[start:end]
-
-
 def _b64(text: str) -> int:
     n = 0
     for c in text:
@@ -330,23 +327,19 @@ def _source_stamp(*paths: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
 
 
-_INDEX_KEYS = frozenset("keys key_starts entry_ptr entry_off entry_len folded folded_starts folded_target".split())
+_INDEX_SECTIONS = frozenset(
+    "keys.keys keys.starts entry_ptr entry_off entry_len folded.keys folded.starts folded_target".split()
+)
 
 
-def _load_index(index_path: Path, dict_path: Path, cache_dir: Path | None) -> dict[str, Any]:
+def _load_index(index_path: Path, dict_path: Path, cache_dir: Path | None) -> FrozenTables:
     stamp = _source_stamp(index_path, dict_path)
-    path = None if cache_dir is None else Path(cache_dir) / f"{CACHE_VERSION}-{index_path.stem}.pkl"
-    t = read_pickle(path) if path is not None else None
-    if t is None or t.get("version") != CACHE_VERSION or t.get("stamp") != stamp or not _INDEX_KEYS <= t.keys():
-        t = parse_index(index_path)
-        t["version"], t["stamp"] = CACHE_VERSION, stamp
-        if path is not None:
-            write_pickle_atomic(path, t)
-    return t
+    path = None if cache_dir is None else Path(cache_dir) / f"{CACHE_VERSION}-{index_path.stem}.frozen"
+    return open_or_build(path, CACHE_VERSION, stamp, lambda: parse_index(index_path), _INDEX_SECTIONS)
 
 
 def parse_index(path: Path) -> dict[str, Any]:
-    """The index file -> sorted keys as one text + per-key entry offsets/lengths, and folded keys."""
+    """The index file -> sorted keys + per-key entry offsets/lengths, and folded keys (frozen sections)."""
     entries: dict[str, list[tuple[int, int]]] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -363,21 +356,15 @@ def parse_index(path: Path) -> dict[str, Any]:
     flat = [e for k in keys for e in entries[k]]
     folded = sorted((fold(k), i) for i, k in enumerate(keys) if fold(k) != k)
     return {
-        "keys": "\n".join(keys),
-        "key_starts": _starts(keys),
+        **freeze_keys("keys", keys),
         "entry_ptr": ptr,
         "entry_off": np.array([o for o, _ in flat], dtype=np.int64),
         "entry_len": np.array([n for _, n in flat], dtype=np.int64),
         # Folded forms of every key ("cão" -> "cao"); keys that fold to themselves are found directly.
-        "folded": "\n".join(k for k, _ in folded) if folded else "",
-        "folded_starts": _starts([k for k, _ in folded]),
+        # Folded keys repeat ("cote" <- "côte", "coté"): SortedKeys bisects to the first of a run.
+        **freeze_keys("folded", [k for k, _ in folded]),
         "folded_target": np.array([i for _, i in folded], dtype=np.int32),
     }
-
-
-def _starts(keys: list[str]) -> NDArray[np.int64]:
-    lengths = np.fromiter((len(k) + 1 for k in keys), dtype=np.int64, count=len(keys))
-    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if keys else np.zeros(0, np.int64)
 
 
 class _DictzipReader:

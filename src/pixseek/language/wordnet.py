@@ -2,8 +2,8 @@
 
 Debian ships data.noun, index.noun, noun.exc and cntlist.rev but no lexnames/index.sense,
 so NLTK's reader does not work; the noun part of the format (wndb(5WN)) is small enough to
-parse here. Parsing takes a few seconds, so the result is cached as one pickle of compact
-arrays (loads in tens of milliseconds).
+parse here. Parsing takes a few seconds, so the result is cached as one frozen file of compact
+arrays and sorted lemmas (language/frozen.py: opened by mmap, a lookup reads a few pages).
 
 Synsets are identified by a dense *synset index* 0..n-1 (data.noun order = offset order);
 `offset()`/`wnid()` convert to WordNet's own ids (ImageNet wnid = 'n' + 8-digit offset).
@@ -22,9 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.fsutil import atomic_write
+from pixseek.language.frozen import FrozenMap, FrozenTables, SortedKeys, freeze_keys, freeze_map, open_or_build
 
 DEFAULT_DIR = Path("/usr/share/wordnet")
-CACHE_VERSION = "wn30-noun-2"
+CACHE_VERSION = "wn30-noun-3"
 
 # Pointer symbols kept from data.noun (noun -> noun only).
 _HYPERNYM = "@"
@@ -69,16 +70,17 @@ def normalize_lemma(text: str) -> str:
 class WordNet:
     """Read-only WordNet noun database (see module docstring)."""
 
-    def __init__(self, tables: dict[str, Any]) -> None:
+    def __init__(self, tables: FrozenTables) -> None:
         self._t = tables
         self._offsets: NDArray[np.int64] = tables["offsets"]
-        self._lemma_row: dict[str, int] = tables["lemma_row"]
+        self._lemma_row = SortedKeys(tables, "lemmas")  # row = position among the sorted lemmas
         self._sense_ptr: NDArray[np.int32] = tables["sense_ptr"]
         self._sense_synset: NDArray[np.int32] = tables["sense_synset"]
         self._sense_count: NDArray[np.int32] = tables["sense_count"]
         self._sense_proper: NDArray[np.bool_] = tables["sense_proper"]
-        self._words: list[str] = tables["words"]
-        self._exc: dict[str, tuple[str, ...]] = tables["exceptions"]
+        self._words = tables.blob("words")
+        self._word_starts = memoryview(tables["word_starts"])
+        self._exc: FrozenMap[tuple[str, ...]] = FrozenMap(tables, "exceptions", _decode_forms)
         self._hyper = _Csr(tables["hyper_ptr"], tables["hyper_idx"])
         self._inst = tables["hyper_is_instance"]
         self._holo = _Csr(tables["holo_ptr"], tables["holo_idx"])
@@ -91,20 +93,8 @@ class WordNet:
     def load(cls, cache_dir: Path | None = None, wordnet_dir: Path = DEFAULT_DIR) -> WordNet:
         """Load from the cache in `cache_dir` (rebuilt if missing, stale or corrupt)."""
         stamp = _source_stamp(wordnet_dir)
-        if cache_dir is None:
-            return cls(parse_wordnet(wordnet_dir))
-        path = Path(cache_dir) / f"wordnet-{CACHE_VERSION}.pkl"
-        tables = read_pickle(path)
-        if (
-            tables is None
-            or tables.get("version") != CACHE_VERSION
-            or tables.get("stamp") != stamp
-            or not _KEYS <= tables.keys()
-        ):
-            tables = parse_wordnet(wordnet_dir)
-            tables["stamp"] = stamp
-            write_pickle_atomic(path, tables)
-        return cls(tables)
+        path = None if cache_dir is None else Path(cache_dir) / f"wordnet-{CACHE_VERSION}.frozen"
+        return cls(open_or_build(path, CACHE_VERSION, stamp, lambda: parse_wordnet(wordnet_dir), _KEYS))
 
     # ---- ids -------------------------------------------------------------------------
 
@@ -131,21 +121,24 @@ class WordNet:
 
     def lemmas(self, synset: int) -> list[str]:
         """Lemmas of a synset as written in data.noun (case kept, '_' between words)."""
-        return self._words[synset].split("\t")
+        return self._synset_words(synset).split("\t")
 
     def name(self, synset: int) -> str:
         """Readable name: the first lemma with spaces."""
-        return self._words[synset].split("\t", 1)[0].replace("_", " ")
+        return self._synset_words(synset).split("\t", 1)[0].replace("_", " ")
+
+    def _synset_words(self, synset: int) -> str:
+        return bytes(self._words[self._word_starts[synset] : self._word_starts[synset + 1]]).decode("utf-8")
 
     def has_lemma(self, lemma: str) -> bool:
         return normalize_lemma(lemma) in self._lemma_row
 
     def all_lemmas(self) -> Iterable[str]:
-        return self._lemma_row.keys()
+        return self._lemma_row.all()
 
     def senses(self, lemma: str) -> list[Sense]:
         """Noun senses of an exact lemma, in WordNet sense order (most frequent first)."""
-        row = self._lemma_row.get(normalize_lemma(lemma))
+        row = self._lemma_row.find(normalize_lemma(lemma))
         if row is None:
             return []
         a, b = int(self._sense_ptr[row]), int(self._sense_ptr[row + 1])
@@ -378,7 +371,7 @@ def parse_exceptions(path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def parse_wordnet(wordnet_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
-    """Parse the noun files into the compact tables that `WordNet` wraps."""
+    """Parse the noun files into the compact tables that `WordNet` wraps (frozen sections)."""
     _require(wordnet_dir)
     raw = [parse_data_line(line) for line in _data_lines(wordnet_dir / "data.noun")]
     offsets = np.array([r.offset for r in raw], dtype=np.int64)
@@ -404,53 +397,56 @@ def parse_wordnet(wordnet_dir: Path = DEFAULT_DIR) -> dict[str, Any]:
 
     # Sense keys identify a (lemma, synset) pair by lemma + lex_filenum + lex_id.
     counts = parse_cntlist(wordnet_dir / "cntlist.rev")
-    lemma_row: dict[str, int] = {}
-    sense_ptr = [0]
-    sense_synset: list[int] = []
-    sense_count: list[int] = []
-    sense_proper: list[bool] = []
+    senses_of: dict[str, list[tuple[int, int, bool]]] = {}  # lemma -> (synset, count, proper)
     for line in _data_lines(wordnet_dir / "index.noun"):
         lemma, offs, _tagsense_cnt = parse_index_line(line)
+        found = senses_of.setdefault(lemma, [])
         for off in offs:
             j = pos_of.get(off)
             if j is None:
                 continue
             r = raw[j]
             word, lex_id = next(((w, lid) for w, lid in r.words if w.lower() == lemma), (lemma, 0))
-            sense_synset.append(j)
-            sense_proper.append(word[:1].isupper())
-            sense_count.append(counts.get((lemma, r.lex_filenum, lex_id), 0))
-        lemma_row[lemma] = len(sense_ptr) - 1
-        sense_ptr.append(len(sense_synset))
+            found.append((j, counts.get((lemma, r.lex_filenum, lex_id), 0), word[:1].isupper()))
+    lemmas = sorted(senses_of)  # a lemma's row is its position: found by bisection
+    flat = [s for lemma in lemmas for s in senses_of[lemma]]
+    sense_ptr = np.zeros(len(lemmas) + 1, dtype=np.int32)
+    np.cumsum([len(senses_of[lemma]) for lemma in lemmas], out=sense_ptr[1:])
 
-    words = []
-    for r in raw:
-        # data.noun marks adjective positions only for adjectives, but strip "(a)" etc. anyway
-        words.append("\t".join(w.split("(", 1)[0] for w, _ in r.words))
+    # data.noun marks adjective positions only for adjectives, but strip "(a)" etc. anyway
+    words = ["\t".join(w.split("(", 1)[0] for w, _ in r.words).encode("utf-8") for r in raw]
+    word_starts = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in words], out=word_starts[1:])
+    exceptions = {k: "\t".join(v).encode("utf-8") for k, v in parse_exceptions(wordnet_dir / "noun.exc").items()}
 
     return {
-        "version": CACHE_VERSION,
         "offsets": offsets,
         "lex_filenum": np.array([r.lex_filenum for r in raw], dtype=np.uint8),
-        "words": words,
-        "lemma_row": lemma_row,
-        "sense_ptr": np.array(sense_ptr, dtype=np.int32),
-        "sense_synset": np.array(sense_synset, dtype=np.int32),
-        "sense_count": np.array(sense_count, dtype=np.int32),
-        "sense_proper": np.array(sense_proper, dtype=bool),
+        "words": b"".join(words),
+        "word_starts": word_starts,
+        **freeze_keys("lemmas", lemmas),
+        "sense_ptr": sense_ptr,
+        "sense_synset": np.array([s for s, _, _ in flat], dtype=np.int32),
+        "sense_count": np.array([c for _, c, _ in flat], dtype=np.int32),
+        "sense_proper": np.array([p for _, _, p in flat], dtype=bool),
         "hyper_ptr": hyper_csr.ptr,
         "hyper_idx": hyper_csr.idx,
         "hyper_is_instance": np.array(hyper_inst, dtype=bool),
         "holo_ptr": holo_csr.ptr,
         "holo_idx": holo_csr.idx,
-        "exceptions": parse_exceptions(wordnet_dir / "noun.exc"),
+        **freeze_map("exceptions", exceptions),
     }
 
 
 _KEYS = frozenset(
-    "offsets words lemma_row sense_ptr sense_synset sense_count sense_proper hyper_ptr hyper_idx "
-    "hyper_is_instance holo_ptr holo_idx exceptions".split()
+    "offsets words word_starts lemmas.keys lemmas.starts sense_ptr sense_synset sense_count sense_proper "
+    "hyper_ptr hyper_idx hyper_is_instance holo_ptr holo_idx exceptions.keys exceptions.starts "
+    "exceptions.values exceptions.value_starts".split()
 )
+
+
+def _decode_forms(raw: bytes) -> tuple[str, ...]:
+    return tuple(raw.decode("utf-8").split("\t"))
 
 # ---- cache files ---------------------------------------------------------------------
 
