@@ -263,7 +263,7 @@ def text_queries_with_concepts(size: int, concepts: int = 20, rounds: int = 3) -
                         engine.search(DEFAULT_OWNER, q)
                         samples[name].append((time.perf_counter() - started) * 1e3)
             started = time.perf_counter()
-            concept_hits = engines["concepts"].search(DEFAULT_OWNER, names[0]).hits
+            concept_hits = engines["concepts"].search(DEFAULT_OWNER, names[0]).hits if names else []
             concept_query_ms = (time.perf_counter() - started) * 1e3
         finally:
             for name in names:

@@ -310,10 +310,14 @@ def _fit(
             m = 0.9 * m + 0.1 * grad
             v = 0.999 * v + 0.001 * grad * grad
             weights -= LEARNING_RATE * (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
-            if progress is not None and epoch % 25 == 0:
+            if progress is not None and epoch % 25 == 0 and epoch not in checkpoints:
                 progress(epoch, float((np.maximum(hinge, 0) * pair_negatives * pair_weight).sum() / n))
         if epoch in checkpoints:
             joint = z @ weights
+            if progress is not None:  # the ranking loss of the head kept
+                sims = joint @ targets.T
+                hinge = MARGIN - sims[pos_rows, pos_labels][:, None] + sims[pos_rows]
+                progress(epoch, float((np.maximum(hinge, 0) * pair_negatives * pair_weight).sum() / n))
             yield epoch, JointHead(
                 weights=weights.copy(), mean=mean.astype(np.float32),
                 joint_mean=joint.mean(axis=0).astype(np.float32),

@@ -28,7 +28,7 @@ from pixseek.search.joint import JointHead
 from pixseek.store.base import Store
 
 JOINT_CANDIDATES = 1000  # nearest neighbours read per term
-EXACT_SCORING_MAX = 20_000  # beyond this many ids, only this evidence's own candidates are scored
+EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
 
 WordVector = Callable[[list[str]], "Vector | None"]
@@ -87,12 +87,11 @@ class JointForQuery(QueryEvidence):
         wanted = [t for t in terms if t.term in self.vectors]
         if not wanted or self.head is None or not len(ids):
             return ScoredJoint({})
-        if len(ids) <= EXACT_SCORING_MAX:
+        if self.store.count_images(self.owner) <= EXACT_SCORING_MAX:  # a small library: every id, exactly
             joint = self.head.project(self.store.embeddings(self.owner, ids))
-            return ScoredJoint({
-                id(t): self.head.word_scores(joint, self.vectors[t.term]) for t in wanted
-            })
-        # A very long list (every image a filter admits): score only what k-NN found for the term.
+            return ScoredJoint({id(t): self.head.word_scores(joint, self.vectors[t.term]) for t in wanted})
+        # A large one: the term's k-NN candidates only (an image outside them would not pass), so
+        # a query reads ~JOINT_CANDIDATES embeddings per term, not one per candidate of every kind.
         scores: dict[int, NDArray[np.float32]] = {}
         for t in wanted:
             found = (self._found or {}).get(t.term, np.zeros(0, np.int64))

@@ -26,7 +26,7 @@ from pixseek.store.base import Store
 
 CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
 CONCEPT_CANDIDATES = 2000  # nearest neighbours of the concept's vector read per term
-EXACT_SCORING_MAX = 50_000  # beyond this many ids, only the concept's own candidates are scored
+EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
 
 
@@ -101,7 +101,7 @@ class TaughtForQuery(QueryEvidence):
         if not wanted or not len(ids):
             return ScoredTaught({}, {})
         scores: dict[int, NDArray[np.float32]] = {}
-        if len(ids) <= EXACT_SCORING_MAX:
+        if self.store.count_images(self.owner) <= EXACT_SCORING_MAX:  # a small library: every id, exactly
             embeddings = self.store.embeddings(self.owner, ids)
             for t in wanted:
                 scores[id(t)] = self.concepts[t.term].scores(embeddings)
