@@ -17,7 +17,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, pixseek_env, gallery_master, concepts):  # concepts: the language tables built once
+def served(tmp_path_factory, pixseek_env, gallery_master, cache_dir):
+    from pixseek.language.prepare import is_prepared, prepare
+
+    if not is_prepared(cache_dir):  # here, not inside the CLI's time limit (a loaded box is slow)
+        prepare(cache_dir)
     gallery, images = gallery_master
     root = tmp_path_factory.mktemp("browser-learned")
     folder = root / "server-folder"
