@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
 
@@ -326,7 +326,10 @@ class Indexer:
             from pixseek.pipeline.distributed import ClusterUnavailable, DaskWorkers
 
             try:
-                with DaskWorkers(self.scheduler, self.model_dir, skip_hashes, self.options) as cluster:
+                # The cluster may not see the vision model's folder: the model-only pass that
+                # follows (local workers) embeds what the cluster analysed.
+                options = replace(self.options, vision=None)
+                with DaskWorkers(self.scheduler, self.model_dir, skip_hashes, options) as cluster:
                     yield from cluster.results(paths)
             except ClusterUnavailable as exc:
                 raise IndexingError(str(exc)) from None
