@@ -221,3 +221,84 @@ def test_filters_select_in_sql(tmp_path):
     assert counts == {Place("Lisbon", "Lisbon", "Portugal", "PT"): 1, Place("Porto", "Porto", "Portugal", "PT"): 1,
                       Place("Paris", "Île-de-France", "France", "FR"): 1}
     store.close()
+
+
+def _filter_library(store):
+    """Four images with dates, places, a person's face, a video frame, in folders (records only:
+    what the filters read; the analyzers' side runs in tests/test_places.py)."""
+    import numpy as np
+
+    from pixseek.records import Analysis, Face, FileState, ImageMeta, Place, SparseVector, frame_path
+    from pixseek.store import DEFAULT_OWNER
+
+    rows = [
+        ("/p/holidays/a.jpg", "2019-06-15T10:00:00", "JPEG", Place("Lisbon", "Lisbon", "Portugal", "PT"), True),
+        ("/p/work/b.jpg", "2020-12-25T10:00:00", "JPEG", Place("Porto", "Porto", "Portugal", "PT"), False),
+        (frame_path("/p/holidays/clip.mp4", 0), "2021-12-24T10:00:00", "VIDEO:mp4", None, True),
+        ("/p/c.png", None, "PNG", Place("Paris", "Île-de-France", "France", "FR"), False),
+    ]
+    ids = {}
+    for n, (path, taken, fmt, place, face) in enumerate(rows):
+        faces = [Face((1, 1, 5, 5), 1.0, np.full(128, 0.1 * (n + 1), np.float32))] if face else []
+        analysis = Analysis(ImageMeta(10, 10, fmt, taken_at=taken, gps_lat=1.0 if place else None, gps_lon=1.0 if place else None),
+                            SparseVector.from_dict({1: 0.5}), np.ones(1280, np.float32), faces=faces)
+        cid = store.add_content(DEFAULT_OWNER, f"{n:064x}", "v1", analysis)
+        store.put_file(DEFAULT_OWNER, FileState(path, 1, 1), cid)
+        store.places.put([(DEFAULT_OWNER, cid, place)])
+        ids[path.rsplit("/", 1)[-1]] = cid
+    store.commit()
+    alice = store.faces.create_person(DEFAULT_OWNER, "Alice Martin")
+    face_ids = [f for f, cid, _, _ in store.faces.assignments(DEFAULT_OWNER)]
+    store.faces.assign(DEFAULT_OWNER, face_ids, alice, "user")
+    store.commit()
+    store.refresh_indexes()
+    return {cid: name for name, cid in ids.items()}
+
+
+def _filter_queries(store, concepts) -> None:
+    from pixseek.search.engine import QueryError, SearchEngine
+    from pixseek.store import DEFAULT_OWNER
+
+    names = _filter_library(store)
+    engine = SearchEngine(store, concepts)
+
+    def found(query: str, **options) -> list[str]:
+        return [names[h.content_id] for h in engine.search(DEFAULT_OWNER, query, **options).hits]
+
+    assert found("person:alice") == ["clip.mp4", "a.jpg"]  # newest first: a query of filters only
+    assert found('person:"alice martin" type:photo') == ["a.jpg"]
+    assert found("type:video") == ["clip.mp4"]
+    assert set(found("place:portugal")) == {"a.jpg", "b.jpg"}
+    assert found("in:porto") == ["b.jpg"]
+    assert set(found("december")) == {"b.jpg", "clip.mp4"}
+    assert found("folder:holidays -porto") == ["clip.mp4", "a.jpg"]
+    assert found("portugal", sort="date") == ["b.jpg", "a.jpg"]  # "portugal": a place word
+    nobody = engine.search(DEFAULT_OWNER, "person:bob")
+    assert nobody.hits == [] and nobody.notes == ["nobody is named 'bob'"]
+    early = engine.search(DEFAULT_OWNER, "year:1999")
+    assert early.hits == [] and early.notes == ["no image was taken between 1999-01-01 and 1999-12-31"]
+    late = engine.search(DEFAULT_OWNER, "after:2030")
+    assert late.notes == ["no image was taken on or after 2030-01-01"]
+    with pytest.raises(QueryError, match="unknown filter 'size:'"):
+        engine.search(DEFAULT_OWNER, "size:big")
+
+
+def test_filters_on_the_embedded_store(tmp_path, concepts):
+    from pixseek.store import open_store
+
+    store = open_store(tmp_path / "lib")
+    try:
+        _filter_queries(store, concepts)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_filters_on_postgres(new_database, concepts):
+    from pixseek.store import open_store
+
+    store = open_store(new_database("filters"))
+    try:
+        _filter_queries(store, concepts)
+    finally:
+        store.close()

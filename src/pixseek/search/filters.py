@@ -90,13 +90,22 @@ def empty_filters(store: Store, owner: int, where: ImageFilter) -> list[str]:
                 continue  # the range is judged as one
             alone = ImageFilter(taken_from=where.taken_from, taken_to=where.taken_to)
         if not len(store.matching(owner, alone, limit=1)):
-            out.append(f"no image is {_SAID[f.name]}" + _detail(f.name, where))
+            if f.name in ("taken_from", "taken_to"):
+                out.append(_dates_said(alone))
+            else:
+                out.append(f"no image is {_SAID[f.name]}" + _detail(f.name, where))
     return out
 
 
+def _dates_said(where: ImageFilter) -> str:
+    if where.taken_from and where.taken_to:
+        return f"no image was taken between {where.taken_from} and {where.taken_to}"
+    if where.taken_from:
+        return f"no image was taken on or after {where.taken_from}"
+    return f"no image was taken on or before {where.taken_to}"
+
+
 def _detail(name: str, where: ImageFilter) -> str:
-    if name in ("taken_from", "taken_to"):
-        return f" ({where.taken_from or '…'} to {where.taken_to or '…'})"
     if name == "camera":
         return f" ({where.camera})"
     if name == "media":
