@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -27,11 +28,16 @@ if TYPE_CHECKING:
     from pixseek.pipeline.registry import ModelRegistry
     from pixseek.pipeline.vision import VisionTarget
     from pixseek.language.concepts import ConceptSpace
-    from pixseek.search.engine import SearchEngine
-    from pixseek.search.duplicates import DuplicateGroup
     from pixseek.search.joint import JointHead
     from pixseek.search.teaching import Teacher
+    from pixseek.search.engine import SearchEngine
+    from pixseek.search.duplicates import DuplicateGroup
+    from pixseek.analyzers.vlm.base import ModelInfo, VisionLanguageModel
     from pixseek.language.concepts import Tag
+    from pixseek.search.evidence.vlm import ActiveModel, Calibration, ModelEvidence
+    from pixseek.search.zero_shot import LogNormalisers, VocabularyVectors
+
+CALIBRATION_CHECK_S = 60.0  # how often a long-running service looks whether a CLIP fit is stale
 
 
 class Library:
@@ -83,6 +89,7 @@ class Library:
             embed_image=self._embed_image,
             final_layer=lambda: load_final_layer(self.paths.models),
             evidence=self._extra_evidence(),
+            model=self.vision.active() if self.vision else None,
         )
 
     def _extra_evidence(self) -> list:
@@ -94,6 +101,8 @@ class Library:
 
         # Taught concepts first: a word naming one is the user's concept before anything else.
         kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION)]
+        if self.vision is not None:  # the active vision-language model's embeddings
+            kinds.append(self.vision.evidence())
         kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
         return kinds
 
@@ -146,6 +155,17 @@ class Library:
                     head = None
                 self._heads[key] = head
             return self._heads[key]
+
+    @cached_property
+    def vision(self) -> "VisionModel | None":
+        """The active vision-language model, described but not loaded (its towers load on first
+        use: a query without a model active loads nothing new)."""
+        active = self._active_vision_model()
+        return None if active is None else VisionModel(self, *active)
+
+    def _active_vision_model(self) -> "tuple[ModelInfo, Path] | None":
+        active = self.models.active()
+        return None if active is None else (active.info, Path(active.folder))
 
     @cached_property
     def face_search(self) -> "FaceSearch":
@@ -226,3 +246,101 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class VisionModel:
+    """The active vision-language model as search uses it: the text tower for queries, the image
+    tower for pictures sent, the calibration of its cosines and its zero-shot vocabulary, each
+    made on first use (under a lock: the service's threads share one)."""
+
+    def __init__(self, library: Library, info: "ModelInfo", folder: Path) -> None:
+        self.library, self.info, self.folder = library, info, Path(folder)
+        self._lock = threading.RLock()
+        self._towers: "dict[str, VisionLanguageModel]" = {}
+        self._calibration: "Calibration | None" = None
+        self._checked_at = 0.0
+        self._vocabulary: "VocabularyVectors | None" = None
+        self._log_norms: "LogNormalisers | None" = None
+        self.name, self.space, self.multilingual = info.name, info.space, info.multilingual
+
+    def tower(self, which: str) -> "VisionLanguageModel":
+        """The model with only its "text" or "image" tower open (a search needs the text one)."""
+        with self._lock:
+            if which not in self._towers:
+                from pixseek.analyzers.vlm.base import load_model
+
+                self._towers[which] = load_model(self.folder, threads=2, name=self.info.name, towers=which)  # type: ignore[arg-type]
+            return self._towers[which]
+
+    def embed(self, texts: list[str]) -> NDArray[np.float32]:
+        return self.tower("text").embed_texts(texts)
+
+    def embed_image(self, image: Path | bytes) -> NDArray[np.float32]:
+        from pixseek.imageio.decode import load_image
+
+        return self.tower("image").embed_images([load_image(image, min_side=self.info.image_size).image])[0]
+
+    def evidence(self) -> "ModelEvidence":
+        from pixseek.search.evidence.vlm import ModelEvidence
+
+        per_image = self.info.family != "siglip"
+        return ModelEvidence(self.library.store, self, self.calibration, self.log_norm if per_image else None)
+
+    def log_norm(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The images' zero-shot log normalisers (CLIP), kept in the library once computed."""
+        from pixseek.search import zero_shot
+
+        with self._lock:
+            if self._log_norms is None:
+                vocabulary = self.vocabulary()
+                name = f"{zero_shot.slug(self.space)}-lognorm-{vocabulary.digest}.npy"
+                self._log_norms = zero_shot.LogNormalisers(self.library.paths.home / "vlm" / name, self.info.logit_scale, self.vocabulary)
+        return self._log_norms(ids, vectors)
+
+    def active(self) -> "ActiveModel":
+        from pixseek.search.evidence.vlm import ActiveModel
+
+        return ActiveModel(self.name, self.space, self.embed_image, self.tags)
+
+    def calibration_path(self) -> Path:
+        from pixseek.search.zero_shot import slug
+
+        return self.library.paths.home / "vlm" / f"{slug(self.space)}-calibration.json"
+
+    def calibration(self, owner: int) -> "Calibration":
+        """The model's cosine calibration: SigLIP's learnt one, or CLIP's fitted on the library's
+        images (search/zero_shot.py), kept in the library beside the model's records."""
+        from pixseek.search import zero_shot
+
+        with self._lock:
+            now = time.monotonic()
+            if self._calibration is None:
+                self._calibration = zero_shot.read_calibration(self.calibration_path())
+            stale = self._calibration is None or (
+                now - self._checked_at > CALIBRATION_CHECK_S
+                and zero_shot.needs_refit(self._calibration, self.library.store.spaces.count(self.space, owner))
+            )
+            if stale:
+                self._checked_at = now
+                if self.info.family == "siglip":
+                    fitted = zero_shot.siglip_calibration(self.info.logit_scale, self.info.logit_bias)
+                else:  # CLIP and M-CLIP are trained with a softmax over texts
+                    images = zero_shot.sample_vectors(self.library.store, owner, self.space)
+                    fitted = zero_shot.fit_clip_calibration(self.info.logit_scale, self.vocabulary().vectors, images)
+                zero_shot.write_calibration(self.calibration_path(), fitted)
+                self._calibration = fitted
+            return self._calibration
+
+    def vocabulary(self) -> "VocabularyVectors":
+        from pixseek.search import zero_shot
+
+        with self._lock:
+            if self._vocabulary is None:
+                words = zero_shot.vocabulary(self.library.concepts)
+                self._vocabulary = zero_shot.vocabulary_vectors(self.library.paths.cache, self.space, words, self.embed)
+            return self._vocabulary
+
+    def tags(self, vector: NDArray[np.float32], k: int) -> "list[Tag]":
+        from pixseek.search.zero_shot import zero_shot_tags
+
+        return zero_shot_tags(vector, self.vocabulary(), self.calibration(self.library.owner), k)
