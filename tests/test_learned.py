@@ -220,7 +220,7 @@ def test_the_shipped_head_fits_this_classifier():
     assert {"windmill", "trees", "money"} & set(head.labels)
     assert JointHead.from_bytes(head.to_bytes()).labels == head.labels
     provenance = json.loads((Path(__import__("pixseek.search").search.__file__).parent / "data" / "joint-devset-1.json").read_text())
-    assert provenance["trained_on"] == CLASSIFIER_VERSION and provenance["heldout_p10"] >= 0.6
+    assert provenance["trained_on"] == CLASSIFIER_VERSION and provenance["heldout_half_p10"] >= 0.35  # never seen
 
 
 def test_scores_are_in_the_engine_scale():

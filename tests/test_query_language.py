@@ -297,7 +297,13 @@ def test_filters_on_the_embedded_store(tmp_path, concepts):
 def test_filters_on_postgres(new_database, concepts):
     from pixseek.store import open_store
 
-    store = open_store(new_database("filters"))
+    import psycopg
+
+    url = new_database("filters")
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as admin:  # a schema 3 database from before places
+        admin.execute("DROP TABLE places")
+    store = open_store(url)  # gets the table at open
     try:
         _filter_queries(store, concepts)
     finally:

@@ -27,7 +27,7 @@ from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.search.joint import JointHead
 from pixseek.store.base import Store
 
-JOINT_CANDIDATES = 1000  # nearest neighbours read per term
+JOINT_CANDIDATES = 300  # nearest neighbours read per term (each costs an embedding row read at scale)
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
 

@@ -25,7 +25,7 @@ from pixseek.search.taught import TaughtConcept
 from pixseek.store.base import Store
 
 CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
-CONCEPT_CANDIDATES = 2000  # nearest neighbours of the concept's vector read per term
+CONCEPT_CANDIDATES = 500  # nearest neighbours of the concept vector read per term
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
 

@@ -20,6 +20,23 @@ DEFAULT_OWNER = 1
 EMBEDDING_DIM = 1280
 FACE_DIM = 128
 
+# issue 17: where photos were taken, from their GPS position (store/places.py). Also run at open
+# where the table is missing (a schema 3 database made before it: PostgresStore).
+PLACES_SCHEMA = """
+-- issue 17: where photos were taken, from their GPS position (store/places.py)
+CREATE TABLE IF NOT EXISTS places (
+    owner bigint NOT NULL,
+    content_id bigint NOT NULL,
+    city text,
+    region text,
+    country text NOT NULL,
+    country_code text NOT NULL,
+    PRIMARY KEY (owner, content_id),
+    FOREIGN KEY (owner, content_id) REFERENCES contents (owner, id)
+);
+CREATE INDEX IF NOT EXISTS places_by_owner ON places (owner, country_code, region, city);
+"""
+
 SCHEMA = f"""
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text NOT NULL);
@@ -147,19 +164,7 @@ CREATE TABLE IF NOT EXISTS spaces (
     dim integer NOT NULL CHECK (dim > 0),
     created_at double precision NOT NULL
 );
--- issue 17: where photos were taken, from their GPS position (store/places.py)
-CREATE TABLE IF NOT EXISTS places (
-    owner bigint NOT NULL,
-    content_id bigint NOT NULL,
-    city text,
-    region text,
-    country text NOT NULL,
-    country_code text NOT NULL,
-    PRIMARY KEY (owner, content_id),
-    FOREIGN KEY (owner, content_id) REFERENCES contents (owner, id)
-);
-CREATE INDEX IF NOT EXISTS places_by_owner ON places (owner, country_code, region, city);
--- issue 16: what users taught (store/postgres/learned.py): models and their examples by content hash
+{PLACES_SCHEMA}-- issue 16: what users taught (store/postgres/learned.py): models and their examples by content hash
 CREATE TABLE IF NOT EXISTS learned (
     owner bigint NOT NULL,
     kind text NOT NULL,

@@ -37,7 +37,9 @@ from pixseek.store.postgres.accounts import PostgresAccounts
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
-from pixseek.store.postgres.schema import BULK_LOAD_LOCK, EMBEDDING_DIM, VECTOR_INDEXES, distribute, ensure_schema
+from pixseek.store.postgres.schema import (
+    BULK_LOAD_LOCK, EMBEDDING_DIM, PLACES_SCHEMA, VECTOR_INDEXES, distribute, ensure_schema,
+)
 from pixseek.store.postgres.spaces import PostgresSpaces
 from pixseek.store.postgres.hashes import PostgresHashes
 from pixseek.store.postgres.learned import PostgresLearned
@@ -99,6 +101,14 @@ class PostgresStore:
         self.texts = PostgresTexts(self._db)
         self.learned = PostgresLearned(self._db)
         self.places = PlaceStore(self._db, self._db.lock, self._db.begin, "%s")
+        if self._db.execute("SELECT to_regclass('places') IS NULL").fetchone()[0]:
+            with self._db.transaction():
+                for statement in (x.strip() for x in PLACES_SCHEMA.split(";")):
+                    if statement:
+                        self._db.execute(statement)
+        self.spaces = PostgresSpaces(self._db)
+        if self.spaces.missing_indexes():  # a bulk load cut short dropped them
+            self._restore_space_indexes()
         self.hashes = PostgresHashes(self._db)
         self.spaces = PostgresSpaces(self._db)
         if self.spaces.missing_indexes():  # a bulk load cut short dropped them
