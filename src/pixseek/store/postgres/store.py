@@ -110,9 +110,6 @@ class PostgresStore:
         if self.spaces.missing_indexes():  # a bulk load cut short dropped them
             self._restore_space_indexes()
         self.hashes = PostgresHashes(self._db)
-        self.spaces = PostgresSpaces(self._db)
-        if self.spaces.missing_indexes():  # a bulk load cut short dropped them
-            self._restore_space_indexes()
         self._owner_sizes: dict[int | None, tuple[float, int]] = {}  # owner (None: all) -> (when, images)
 
     # ---- writes ---------------------------------------------------------------------------
