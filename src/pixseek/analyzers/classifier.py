@@ -14,8 +14,17 @@ from pixseek.analyzers.export import INPUT_SIZE, export_classifier, fc_weights_p
 from pixseek.records import Vector
 
 # Bump when preprocessing or the exported graph changes: stored analyses of another version are redone.
-CLASSIFIER_VERSION = "effnet-lite0/onnx-1"
+CLASSIFIER_VERSION = "effnet-lite0/onnx-2-full160"
 RESIZE_SHORTER_TO = 256  # then centre-crop INPUT_SIZE; measured to label real photos best (FACTS.md)
+# The centre crop loses the edges of a picture that is not square (a 4:3 photo's outer eighths, a
+# banner's ends). A second view sees the whole frame, letterboxed on mid-grey into FULL_VIEW_SIZE:
+# smaller than the crop, so it costs ~0.7 of a crop's run (+13% worker CPU per image, bench
+# quality/index_throughput) and, being another scale, adds more than a full-size one did. The two
+# are pooled by the geometric mean of their probabilities (renormalised): a class must be seen in
+# both views to stay strong. Measured on the dev set (bench/quality.py): held-out p10 +0.04,
+# threshold recall +0.06 for precision -0.05; the embedding stays the crop's (image similarity).
+FULL_VIEW_SIZE = 160
+FULL_VIEW_FILL = (127, 127, 127)  # 0 after (x - 127) / 128
 
 _export_lock = threading.Lock()
 
@@ -43,13 +52,40 @@ def preprocess(image: Image.Image) -> NDArray[np.float32]:
     x = (np.asarray(image, dtype=np.float32) - 127.0) / 128.0
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
+def preprocess_full(image: Image.Image, size: int = FULL_VIEW_SIZE) -> NDArray[np.float32]:
+    """RGB image -> (1, 3, size, size): the whole picture, longer side `size` (bicubic), centred on
+    mid-grey."""
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    w, h = image.size
+    scale = size / max(w, h)
+    new_w, new_h = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
+    canvas = Image.new("RGB", (size, size), FULL_VIEW_FILL)
+    canvas.paste(image.resize((new_w, new_h), Image.Resampling.BICUBIC), ((size - new_w) // 2, (size - new_h) // 2))
+    x = (np.asarray(canvas, dtype=np.float32) - 127.0) / 128.0
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def pool_views(crop: NDArray[np.float32], full: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Geometric mean of two probability vectors, renormalised to sum 1."""
+    pooled = np.sqrt(crop.astype(np.float64) * full.astype(np.float64))
+    total = pooled.sum()
+    return (pooled / total if total > 0 else crop).astype(np.float32)
+
+
 def ensure_model(model_dir: Path) -> Path:
-    """Return the path of the exported ONNX model, exporting it once if needed."""
+    """Return the path of the exported ONNX model (and its full-view twin), exporting once if needed."""
     onnx_path = model_dir / "efficientnet-lite0.onnx"
     with _export_lock:
         if not onnx_path.exists() or not fc_weights_path(onnx_path).exists():
             export_classifier(onnx_path)
+        full_path = full_view_path(onnx_path)
+        if not full_path.exists() or not fc_weights_path(full_path).exists():
+            export_classifier(full_path, FULL_VIEW_SIZE)
     return onnx_path
+
+
+def full_view_path(onnx_path: Path) -> Path:
+    return onnx_path.with_name(f"{onnx_path.stem}-{FULL_VIEW_SIZE}.onnx")
 
 class Classifier:
     """One ONNX Runtime session. Create it inside the process that uses it (never fork after)."""
@@ -57,8 +93,12 @@ class Classifier:
     min_side = RESIZE_SHORTER_TO
     version = CLASSIFIER_VERSION
 
-    def __init__(self, model_dir: Path, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, threads: int = 1, full_view: bool = True) -> None:
+        """`full_view=False`: the centre crop alone (what CLASSIFIER_VERSION onnx-1 did; benchmarks
+        compare the two)."""
         import onnxruntime as ort
+
+        self.full_view = full_view
 
         onnx_path = ensure_model(model_dir)
         options = ort.SessionOptions()
@@ -69,6 +109,9 @@ class Classifier:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
             str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._full_session = ort.InferenceSession(
+            str(full_view_path(onnx_path)), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
     def classify_batch(self, batch: NDArray[np.float32]) -> list[Classification]:
@@ -82,7 +125,13 @@ class Classifier:
         ]
 
     def classify(self, image: Image.Image) -> Classification:
-        return self.classify_batch(preprocess(image))[0]
+        """The centre crop's embedding, and class probabilities pooled over the crop and the full frame."""
+        crop = self.classify_batch(preprocess(image))[0]
+        if not self.full_view:
+            return crop
+        (logits,) = self._full_session.run(["logits"], {"image": preprocess_full(image)})
+        full = np.exp(logits[0] - logits[0].max())
+        return Classification(pool_views(crop.probabilities, (full / full.sum()).astype(np.float32)), crop.embedding)
 
 
 def load_final_layer(model_dir: Path) -> NDArray[np.float32]:

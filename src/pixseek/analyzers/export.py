@@ -151,12 +151,13 @@ class _GraphBuilder:
         self.nodes.append(self._helper.make_node("Gemm", ["embedding", fc_weight, fc_bias], ["logits"], transB=1))
 
 
-def build_classifier_graph(weights: dict[str, NDArray[np.float32]]) -> onnx.ModelProto:
-    """The EfficientNet-Lite0 graph with these weights: input `image` (N, 3, 224, 224)."""
+def build_classifier_graph(weights: dict[str, NDArray[np.float32]], input_size: int = INPUT_SIZE) -> onnx.ModelProto:
+    """The EfficientNet-Lite0 graph with these weights: input `image` (N, 3, input_size, input_size)
+    (the padding is baked for that size; the head pools globally, so any size gives 1000 logits)."""
     from onnx import TensorProto, checker, helper
 
     g = _GraphBuilder(weights)
-    size = INPUT_SIZE
+    size = input_size
     x = g.conv_bn("image", "_conv_stem", "_bn0", size, stride=2)
     size = math.ceil(size / 2)
     block = 0
@@ -180,7 +181,7 @@ def build_classifier_graph(weights: dict[str, NDArray[np.float32]]) -> onnx.Mode
     graph = helper.make_graph(
         g.nodes,
         MODEL_NAME,
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, INPUT_SIZE, INPUT_SIZE])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, input_size, input_size])],
         [
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", NUM_CLASSES]),
             helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", EMBEDDING_DIM]),
@@ -193,7 +194,7 @@ def build_classifier_graph(weights: dict[str, NDArray[np.float32]]) -> onnx.Mode
     return model
 
 
-def export_classifier(onnx_path: Path) -> None:
+def export_classifier(onnx_path: Path, input_size: int = INPUT_SIZE) -> None:
     """Write `onnx_path` and `<onnx_path>.fc.npz` (final layer weight/bias) atomically."""
     import onnx
 
@@ -201,7 +202,7 @@ def export_classifier(onnx_path: Path) -> None:
         weights = load_state_dict(weights_path())
     except CheckpointError as exc:
         raise ExportError(f"cannot read the classifier's weights: {exc}") from exc
-    model = build_classifier_graph(weights)
+    model = build_classifier_graph(weights, input_size)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=onnx_path.parent, suffix=".onnx.tmp")
     os.close(fd)

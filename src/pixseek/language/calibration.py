@@ -45,21 +45,28 @@ class Calibration:
 
     def __post_init__(self) -> None:
         if self.prior is not None and self.prior_power > 0:
-            object.__setattr__(self, "_divisor", (self.prior.astype(np.float64) ** self.prior_power).astype(np.float32))
+            # Lookup tables over every id a row may hold (ImageNet classes, then characteristics
+            # and the like, which are left alone): 1 / prior ** power, and whether it applies.
+            n = len(self.prior)
+            inverse = np.ones(_ID_TABLE, np.float32)
+            inverse[:n] = (1.0 / self.prior.astype(np.float64) ** self.prior_power).astype(np.float32)
+            known = np.zeros(_ID_TABLE, np.float32)
+            known[:n] = 1.0
+            object.__setattr__(self, "_divisor", np.stack([inverse, known]))
 
     def adjusted(self, class_ids: NDArray[np.integer], probs: NDArray[np.float32]) -> NDArray[np.float32]:
         """Rows of (class ids, probabilities) with each class divided by its prior ** power, each row
         rescaled to its former sum over those classes. Ids beyond the prior (image characteristics,
-        already calibrated scores) and padding (probability 0) are left as they are."""
+        already calibrated scores) are left as they are; padding (probability 0) stays 0."""
         if self._divisor is None or not probs.size:
             return probs
-        n = len(self._divisor)
-        known = (class_ids >= 0) & (class_ids < n) & (probs > 0)
-        divided = np.where(known, probs / self._divisor[np.where(known, class_ids, 0)], 0.0)
-        before = np.where(known, probs, 0.0).sum(axis=-1, keepdims=True)
-        after = divided.sum(axis=-1, keepdims=True)
-        scale = np.divide(before, after, out=np.zeros_like(after), where=after > 0)
-        return np.where(known, divided * scale, probs).astype(np.float32)
+        inverse, known = self._divisor
+        where = np.clip(class_ids, 0, _ID_TABLE - 1)
+        is_class = known[where]
+        own = probs * is_class
+        divided = own * inverse[where]
+        scale = own.sum(axis=-1, keepdims=True) / np.maximum(divided.sum(axis=-1, keepdims=True), 1e-30)
+        return (divided * scale + (probs - own)).astype(np.float32, copy=False)
 
     def classes(self, lemma: str, base_forms: list[str] | None = None) -> dict[int, float]:
         """The learnt classes of a lemma, or of its first base form that has some ("trees" -> "tree")."""
@@ -68,6 +75,9 @@ class Calibration:
             if found:
                 return found
         return {}
+
+
+_ID_TABLE = 4096  # ids of a stored row are below this (ImageNet 0..999, characteristics 1000..1099)
 
 
 @functools.cache
