@@ -172,3 +172,32 @@ def test_the_library_list_shows_a_video_once(kind, new_database, tmp_path):
         assert len(store.hashes.live(1)) == 4  # every frame is still a live content (searchable)
     finally:
         store.close()
+
+
+def test_an_interrupted_run_resumes(videos, model_dir, tmp_path):
+    from pixseek.pipeline.analysis import AnalysisOptions
+    from pixseek.pipeline.indexer import Indexer
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("holiday.mp4", "titles.webm", "portrait.mkv"):
+        shutil.copyfile(videos / name, folder / name)
+
+    class StopAfterOne:
+        def start(self, total: int, description: str) -> None: ...
+        def log(self, message: str) -> None: ...
+        def advance(self, n: int = 1) -> None:
+            raise KeyboardInterrupt  # Ctrl-C right after the first video is stored
+
+    store = open_store(tmp_path / "lib")
+    options = AnalysisOptions(faces=False, text=False)
+    try:
+        first = Indexer(store, model_dir, workers=1, progress=StopAfterOne(), options=options).index(folder)
+        assert first.interrupted and first.indexed == 1
+        kept = {split_frame_path(p)[0] for p in store.indexed_files(1)}
+        assert len(kept) == 1  # one whole video: its poster and frames, nothing half-stored
+        second = Indexer(store, model_dir, workers=1, options=options).index(folder)
+        assert (second.unchanged, second.indexed, second.removed) == (1, 2, 0)
+        assert {split_frame_path(p)[0] for p in store.indexed_files(1)} == {str(folder / n) for n in ("holiday.mp4", "titles.webm", "portrait.mkv")}
+    finally:
+        store.close()
