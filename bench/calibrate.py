@@ -51,6 +51,10 @@ MIN_SHARE = 0.1
 # divided by ~0), applied as p / prior ** PRIOR_POWER (language/calibration.py Calibration.adjusted).
 PRIOR_FLOOR = 0.001
 PRIOR_POWER = 0.5
+# A class whose prior is this high fires on everything of a kind ("comic book": 0.13 mean
+# probability, 100x the median class): it is never learnt as evidence for a concept, whatever
+# its share ("worker" drawings are 0.6 comic book, but so is every other drawing).
+HUB_PRIOR = 0.05
 DIGITS = 3
 
 
@@ -63,8 +67,11 @@ def tune_probabilities(folder: Path, files: Sequence[str]) -> np.ndarray:
     return np.stack([dense_probabilities(analyzer.analyze(folder / f).categories) for f in files])
 
 
-def learn_terms(probs: np.ndarray, pictures: Sequence[Any]) -> dict[str, object]:
-    """The learnt classes per concept lemma from the pictures' (tune) probabilities, row i <-> pictures[i]."""
+def learn_terms(probs: np.ndarray, pictures: Sequence[Any], hubs: frozenset[int] = frozenset()) -> dict[str, object]:
+    """The learnt classes per concept lemma from the pictures' (tune) probabilities, row i <-> pictures[i];
+    `hubs` are never learnt. Words the engine answers by faces ("people", "person") are not learnt
+    either: the set's "people" is openclipart's folder of clothing, not pictures of people."""
+    from pixseek.language.people import FACE_WORDS
     from pixseek.language.wordnet import normalize_lemma
 
     mu = probs.mean(axis=0)
@@ -72,13 +79,17 @@ def learn_terms(probs: np.ndarray, pictures: Sequence[Any]) -> dict[str, object]
     total = present.sum(axis=0)
     row = {p.file: i for i, p in enumerate(pictures)}
     terms: dict[str, object] = {}
+    learnable = np.ones(probs.shape[1], dtype=bool)
+    learnable[sorted(hubs)] = False
     for q in label_queries(list(pictures), min_images=MIN_POSITIVES):
+        if q.query in FACE_WORDS:
+            continue
         rows = sorted(row[f] for f in q.relevant)
         m = probs[rows].mean(axis=0)
         support = (present[rows] > 0).sum(axis=0)
         share = present[rows].sum(axis=0) / np.maximum(total, 1e-12)
         keep = np.flatnonzero(
-            (m >= MIN_MEAN) & (m >= MIN_LIFT * mu) & (support >= MIN_SUPPORT) & (share >= MIN_SHARE)
+            (m >= MIN_MEAN) & (m >= MIN_LIFT * mu) & (support >= MIN_SUPPORT) & (share >= MIN_SHARE) & learnable
         )
         weights = {int(c): round(float(np.sqrt(share[c])), DIGITS) for c in keep}
         weights = {c: w for c, w in sorted(weights.items()) if w > 0}
@@ -101,7 +112,8 @@ def learn(folder: Path) -> dict[str, object]:
     prior = [round(float(v), 6) for v in probs.mean(axis=0) + PRIOR_FLOOR]
     adjust = Calibration(BASE_VERSION, {}, {}, prior=np.asarray(prior, np.float32), prior_power=PRIOR_POWER)
     all_ids = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
-    terms = learn_terms(adjust.adjusted(all_ids, probs.astype(np.float32)), pictures)
+    hubs = frozenset(int(c) for c in np.flatnonzero(np.asarray(prior) >= HUB_PRIOR))
+    terms = learn_terms(adjust.adjusted(all_ids, probs.astype(np.float32)), pictures, hubs)
     labels = (folder / "labels.jsonl").read_bytes()
     rows_json = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
     tune_files = set(files)
@@ -120,6 +132,7 @@ def learn(folder: Path) -> dict[str, object]:
                 "min_positives": MIN_POSITIVES, "min_mean": MIN_MEAN, "min_lift": MIN_LIFT,
                 "min_support": MIN_SUPPORT, "present": PRESENT, "min_share": MIN_SHARE, "weight": "sqrt(share)",
                 "prior": f"mean probability + {PRIOR_FLOOR}", "prior_power": PRIOR_POWER,
+                "never_learnt": f"classes with prior >= {HUB_PRIOR}; face words",
             },
         },
         "prior_power": PRIOR_POWER,
