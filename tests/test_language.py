@@ -399,7 +399,7 @@ def test_corrupt_caches_are_rebuilt(space: ConceptSpace, cache_dir: Path, tmp_pa
     concept_file = copy / f"{concepts_mod.CACHE_VERSION}.pkl"
     assert concept_file.is_file()
     concept_file.write_bytes(b"\x80\x05garbage")
-    vocab = next(copy.glob("glove-vocab-*.txt"))
+    vocab = next(copy.glob("glove-vocab-*.frozen"))
     vocab.write_text("truncated")
     rebuilt = ConceptSpace(copy)
     w = weights(rebuilt.encode_term("espresso"))

@@ -2,9 +2,9 @@
 
 The package ships a 400k x 50 float32 .npy (memory-mapped here, never read whole) and the
 word list as parquet (read by our small reader, parquet.py: pyarrow would weigh 176 MB), so the
-first load converts the word list to a plain text file + an array of line offsets in the
-cache dir; afterwards a word lookup is a substring search in that text (a few ms) and no
-400k-entry dict is ever built on the query path.
+first load converts the word list to a frozen file in the cache dir (language/frozen.py: the
+words in row order and sorted with their rows, opened by mmap); afterwards a word lookup is a
+bisection over the sorted words and no 400k-entry dict or text is ever built on the query path.
 
 Rows are in corpus-frequency order (row 0 = "the"), so a row number doubles as a rarity rank.
 """
@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.fsutil import atomic_write
+from pixseek.language.frozen import FrozenTables, SortedKeys, freeze_keys, open_or_build
 from pixseek.language.parquet import read_string_column
 from pixseek.records import Vector
 
-CACHE_VERSION = "glove6b50-1"
+CACHE_VERSION = "glove6b50-2"
 DIM = 50
 # nearest() only searches this many most frequent words: the tail of the 400k vocabulary is
 # mostly names, numbers and typos, and searching fewer rows is faster.
@@ -51,48 +52,34 @@ class Glove:
         self._data_dir = data_dir or _package_dir()
         self._cache_dir = Path(cache_dir)
         self._emb: NDArray[np.float32] = np.load(self._data_dir / "glove_6B_50d_emb.npy", mmap_mode="r")
-        self._text, self._starts = self._load_vocab()
+        vocab = self._load_vocab()
+        self._words = vocab.blob("words")  # row order, one after another
+        self._word_starts = memoryview(vocab["word_starts"])
+        self._sorted = SortedKeys(vocab, "sorted")  # every word in sorted order ...
+        self._sorted_row = memoryview(vocab["sorted_row"])  # ... and its row
         self._unit: NDArray[np.float32] | None = None
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._word_starts) - 1
 
     # ---- vocabulary ------------------------------------------------------------------
 
-    def _load_vocab(self) -> tuple[str, NDArray[np.int64]]:
+    def _load_vocab(self) -> FrozenTables:
         src = self._data_dir / "glove_6B_index.parquet"
         st = src.stat()
-        stem = self._cache_dir / f"glove-vocab-{CACHE_VERSION}-{st.st_size}"
-        txt, idx = stem.with_suffix(".txt"), stem.with_suffix(".npy")
-        try:
-            text = txt.read_text(encoding="utf-8")
-            starts = np.load(idx)
-            ok = starts.ndim == 1 and len(starts) == self._emb.shape[0] and starts[-1] < len(text)
-            if ok and text.startswith("\n") and text.endswith("\n"):
-                return text, starts
-        except (OSError, ValueError, UnicodeDecodeError):
-            pass
-        words = [str(w) for w in read_string_column(src)]  # only on the first run
-        # "\n" + words joined by "\n" + "\n": every word is found as "\n{word}\n".
-        text = "\n" + "\n".join(words) + "\n"
-        lengths = np.fromiter((len(w) + 1 for w in words), dtype=np.int64, count=len(words))
-        starts = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]]).astype(np.int64)
-        _atomic_write(txt, text.encode("utf-8"))
-        _atomic_npy(idx, starts)
-        return text, starts
+        path = self._cache_dir / f"glove-vocab-{CACHE_VERSION}-{st.st_size}.frozen"
+        stamp = (src.name, st.st_size, int(self._emb.shape[0]))
+        return open_or_build(path, CACHE_VERSION, stamp, lambda: _vocab_sections(src), _VOCAB_SECTIONS)
 
     def row(self, word: str) -> int | None:
         """Row of an exact (lowercase) word, or None."""
-        if not word or "\n" in word:
+        if not word:
             return None
-        pos = self._text.find("\n" + word + "\n")
-        if pos < 0:
-            return None
-        return int(np.searchsorted(self._starts, pos + 1))
+        i = self._sorted.find(word)  # the first of equal words has the lowest row
+        return None if i is None else self._sorted_row[i]
 
     def word(self, row: int) -> str:
-        start = int(self._starts[row])
-        return self._text[start : self._text.index("\n", start)]
+        return bytes(self._words[self._word_starts[row] : self._word_starts[row + 1]]).decode("utf-8")
 
     def __contains__(self, word: str) -> bool:
         return self.row(word) is not None
@@ -170,13 +157,27 @@ class Glove:
         return out
 
 
+_VOCAB_SECTIONS = frozenset("words word_starts sorted.keys sorted.starts sorted_row".split())
+
+
+def _vocab_sections(src: Path) -> dict[str, object]:
+    """The parquet word list (read only on the first run) -> row-ordered words + sorted index."""
+    words = [str(w) for w in read_string_column(src)]
+    encoded = [w.encode("utf-8") for w in words]
+    starts = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in encoded], out=starts[1:])
+    order = sorted(range(len(words)), key=lambda r: (words[r], r))
+    return {
+        "words": b"".join(encoded),
+        "word_starts": starts,
+        **freeze_keys("sorted", [words[r] for r in order]),
+        "sorted_row": np.array(order, dtype=np.int32),
+    }
+
+
 def _unit(v: Vector) -> Vector:
     n = float(np.linalg.norm(v))
     return v / n if n > 0 and math.isfinite(n) else v
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
 
 
 def _atomic_npy(path: Path, arr: NDArray[np.generic]) -> None:
