@@ -156,17 +156,19 @@ def test_words_filters_or_and_interpretation(geotagged, engine):
     assert names(engine, "portugal", sort="date") == ["motorbike_lisbon.jpg", "cat_lisbon.jpg"]
 
 
-def test_filters_that_match_nothing_say_so(geotagged):
+def test_filters_that_match_nothing_say_so(geotagged, engine):
+    from pixseek.search.engine import QueryError
+    from pixseek.store import DEFAULT_OWNER
+
     _, env = geotagged
-    nowhere = run(env, "search", "cat in:atlantis", "--json")
-    data = json.loads(nowhere.stdout)
-    assert data["results"] == [] and any("atlantis" in n for n in data["notes"]), data
-    camera = json.loads(run(env, "search", "cat camera:leica", "--json").stdout)
-    assert camera["results"] == [] and any("camera" in n and "leica" in n for n in camera["notes"]), camera
-    unknown = run(env, "search", "cat colour:red")
+    nowhere = engine.search(DEFAULT_OWNER, "cat in:atlantis")
+    assert nowhere.hits == [] and nowhere.notes == ["no photo was taken in a place called 'atlantis'"]
+    camera = engine.search(DEFAULT_OWNER, "cat camera:leica")
+    assert camera.hits == [] and camera.notes == ["no image is taken with that camera (leica)"]
+    with pytest.raises(QueryError, match="2019-06-30"):
+        engine.search(DEFAULT_OWNER, "cat after:2019-13")
+    unknown = run(env, "search", "cat colour:red")  # the CLI: exit 1 and the message
     assert unknown.returncode == 1 and "unknown filter 'colour:'" in unknown.stderr and "place:" in unknown.stderr
-    bad = run(env, "search", "cat after:2019-13")
-    assert bad.returncode == 1 and "2019-06-30" in bad.stderr
     sort = run(env, "search", "cat", "--sort", "size")
     assert sort.returncode == 1 and "relevance" in sort.stderr
 
