@@ -3,12 +3,14 @@
     python -m bench.index_throughput [--quick] [--count N] [--workers 2]
 
 (a) decode-only: `load_image(path, min_side=256)` in N spawned processes, images/s;
-(b) classifier-only: ONNX Runtime (`Classifier(model_dir, threads=1)`) on preprocessed tensors in
-    N spawned processes, images/s: the ceiling no pipeline on this box can pass;
+(b) classifier-only: `Classifier(model_dir, threads=1).classify(picture)` (its preprocessing and
+    every ONNX Runtime view it runs) on cached decoded pictures in N spawned processes, images/s:
+    with (a), the ceiling no pipeline on this box can pass;
 (c) end to end: `Library(home).indexer(workers=N).index(folder)` on a fresh library, images/s
     from wall time (worker start-up included), plus the steady-state rate, the indexer's own
     per-stage means, and the CPU time the parent and the workers spent per image;
-(d) a single-process profile of each step of the pipeline on the same files (ms per image).
+(d) a single-process profile of each step of the pipeline on the same files (CPU ms per image:
+    robust to other load), and what one worker's start-up costs (spawn, imports, models).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import pickle
 import resource
 import shutil
 import time
@@ -75,38 +78,69 @@ def _decode_task(path: str) -> float:
 
 # ---- (b) classifier only ------------------------------------------------------------------------
 _classifier: Any = None
-_tensors: np.ndarray | None = None
+_pictures: Any = None
 
 
-def _init_classifier(model_directory: str, tensors_path: str) -> None:
-    global _classifier, _tensors
+def _init_classifier(model_directory: str, pictures_path: str) -> None:
+    global _classifier, _pictures
+    from PIL import Image
+
     from pixseek.analyzers.classifier import Classifier
 
     _classifier = Classifier(Path(model_directory), threads=1)
-    _tensors = np.load(tensors_path, mmap_mode="r")
-    _classifier.classify_batch(np.ascontiguousarray(_tensors[:1]))  # first run allocates
+    _pictures = np.load(pictures_path)  # read lazily, one picture at a time
+    _classifier.classify(Image.fromarray(_pictures["0"]))  # first run allocates
 
 
 def _classify_task(i: int) -> float:
-    assert _classifier is not None and _tensors is not None
-    batch = np.ascontiguousarray(_tensors[i : i + 1])
+    """What the classifier does with the decoded picture the pipeline hands it (the picture is
+    reduced to the classifier's side first, as in ImageAnalyzer)."""
+    from PIL import Image
+
+    from pixseek.imageio.decode import reduce_to
+
+    assert _classifier is not None and _pictures is not None
+    picture = Image.fromarray(_pictures[str(i)])
     t = time.process_time()
-    _classifier.classify_batch(batch)
+    _classifier.classify(reduce_to(picture, _classifier.min_side))
     return (time.process_time() - t) * 1e3
 
 
-def preprocessed_tensors(paths: Sequence[Path]) -> Path:
-    """(n, 3, 224, 224) float32 classifier inputs of the files, cached as .npy."""
-    from pixseek.analyzers.classifier import preprocess
+def decoded_pictures(paths: Sequence[Path]) -> Path:
+    """The files as load_image(min_side=256) gives them (uint8 RGB, "0".."n-1"), cached as .npz."""
     from pixseek.imageio.decode import load_image
 
-    out = CACHE_DIR / f"tensors-{paths[0].parent.name}-{len(paths)}.npy"
+    out = CACHE_DIR / f"pictures-{paths[0].parent.name}-{len(paths)}.npz"
     if not out.exists():
-        arrays = [preprocess(load_image(p, min_side=256).image)[0] for p in paths]
-        tmp = out.with_suffix(".tmp.npy")
-        np.save(tmp, np.stack(arrays))
+        arrays = {str(i): np.asarray(load_image(p, min_side=256).image) for i, p in enumerate(paths)}
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
         os.replace(tmp, out)
     return out
+
+
+# ---- one worker's start-up --------------------------------------------------------------------
+def _startup_probe(model_directory: str) -> None:
+    """What an analysis worker does before its first file: imports, then the models."""
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+
+    ImageAnalyzer(Path(model_directory), threads=1, options=AnalysisOptions(faces=False, text=False))
+
+
+def worker_startup(model_directory: Path, repeats: int = 2) -> tuple[float, float]:
+    """(wall s, CPU s) of a spawned process that starts like a worker and exits, best of `repeats`."""
+    context = multiprocessing.get_context("spawn")
+    walls, cpus = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        process = context.Process(target=_startup_probe, args=(str(model_directory),))
+        process.start()
+        process.join()
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return min(walls), min(cpus)
 
 
 # ---- (c) end to end -----------------------------------------------------------------------------
@@ -147,7 +181,16 @@ def end_to_end(paths: Sequence[Path], workers: int, options: AnalysisOptions | N
     clock = _Clock()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    commits: list[float] = []
     with Library(home, options=options) as library:
+        store_commit = library.store.commit
+
+        def timed_commit() -> None:
+            t = time.process_time()
+            store_commit()
+            commits.append(time.process_time() - t)
+
+        library.store.commit = timed_commit  # type: ignore[method-assign]
         started = time.perf_counter()
         report = library.indexer(workers=workers, progress=clock).index(folder)
         wall = time.perf_counter() - started
@@ -170,6 +213,9 @@ def end_to_end(paths: Sequence[Path], workers: int, options: AnalysisOptions | N
         "steady_img_s": steady,
         "wall_s": wall,
         "first_result_s": clock.times[0] - started,
+        "last_result_to_end_s": started + wall - clock.times[-1],
+        "commits": len(commits),
+        "commit_cpu_ms_per_img": sum(commits) / n * 1e3,
         "stage_ms": report.stage_ms,
         "faces": faces,
         "parent_cpu_ms_per_img": parent_cpu / n * 1e3,
@@ -180,46 +226,52 @@ def end_to_end(paths: Sequence[Path], workers: int, options: AnalysisOptions | N
 
 # ---- (d) single-process profile of every step ---------------------------------------------------
 def profile_steps(paths: Sequence[Path], model_directory: Path) -> dict[str, float]:
-    """Mean wall ms per image of each pipeline step, one process, one thread, files in page cache."""
+    """Mean CPU ms per image of each step a worker takes, one process, one thread, files in page
+    cache; "analyze_file" is the real ImageAnalyzer call (what a worker runs), timed on its own."""
     from PIL import Image
 
-    from pixseek.analyzers.classifier import Classifier, preprocess
-    from pixseek.imageio.decode import load_image
+    from pixseek.analyzers import characteristics
+    from pixseek.analyzers.phash import perceptual_hash
+    from pixseek.imageio.decode import load_image, reduce_to
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer, with_characteristics
     from pixseek.store.sparse import top_k
 
-    classifier = Classifier(model_directory, threads=1)
+    analyzer = ImageAnalyzer(model_directory, threads=1, options=AnalysisOptions(faces=False, text=False))
+    classifier = analyzer.classifier
+    clock = time.process_time
     steps = (
-        "read",
-        "sha256",
-        "load_image",
-        "of which libjpeg draft decode",
-        "preprocess",
-        "onnx",
-        "top_k+f16",
+        "read", "sha256", "load_image", "of which libjpeg draft decode", "classify", "top_k",
+        "characteristics", "perceptual_hash", "pickle_result", "analyze_file",
     )
-    spent = dict.fromkeys((*steps, "total"), 0.0)
+    spent = dict.fromkeys(steps, 0.0)
     for path in paths:
-        t0 = time.perf_counter()
+        t0 = clock()
         data = Path(path).read_bytes()
-        t1 = time.perf_counter()
+        t1 = clock()
         hashlib.sha256(data).hexdigest()
-        t2 = time.perf_counter()
+        t2 = clock()
         decoded = load_image(io.BytesIO(data), min_side=256)
-        t3 = time.perf_counter()
-        tensor = preprocess(decoded.image)
-        t4 = time.perf_counter()
-        result = classifier.classify_batch(tensor)[0]
-        t5 = time.perf_counter()
-        top_k(result.probabilities)
-        result.embedding.astype(np.float16).tobytes()
-        t6 = time.perf_counter()
+        t3 = clock()
+        small = reduce_to(decoded.image, classifier.min_side)
+        result = classifier.classify(small)
+        t4 = clock()
+        categories = top_k(result.probabilities)
+        t5 = clock()
+        with_characteristics(categories, characteristics.describe(small, decoded.meta))
+        t6 = clock()
+        perceptual_hash(reduce_to(decoded.image, 64))
+        t7 = clock()
+        analysed = analyzer.analyze_file(str(path))
+        t8 = clock()
+        pickle.dumps(analysed, protocol=pickle.HIGHEST_PROTOCOL)  # what the pipe carries
+        t9 = clock()
         with Image.open(io.BytesIO(data)) as im:  # the libjpeg part of load_image, timed alone
             im.draft("RGB", (256, 256))
             im.load()
-        t7 = time.perf_counter()
-        for name, s in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t7 - t6, t4 - t3, t5 - t4, t6 - t5)):
+        t10 = clock()
+        deltas = (t1 - t0, t2 - t1, t3 - t2, t10 - t9, t4 - t3, t5 - t4, t6 - t5, t7 - t6, t9 - t8, t8 - t7)
+        for name, s in zip(steps, deltas):
             spent[name] += s * 1e3
-        spent["total"] += (t6 - t0) * 1e3
     return {k: v / len(paths) for k, v in spent.items()}
 
 
@@ -237,9 +289,9 @@ def run(count: int, workers: int) -> Result:
 
     decode_rate, decode_cpu = parallel_rate(_decode_task, [str(p) for p in paths], workers)
     print(f"decode-only     {decode_rate:6.1f} img/s  ({decode_cpu:.1f} ms CPU/img)")
-    tensors = preprocessed_tensors(paths)
+    pictures = decoded_pictures(paths)
     classify_rate, classify_cpu = parallel_rate(
-        _classify_task, list(range(count)), workers, _init_classifier, (str(models), str(tensors))
+        _classify_task, list(range(count)), workers, _init_classifier, (str(models), str(pictures))
     )
     print(f"classifier-only {classify_rate:6.1f} img/s  ({classify_cpu:.1f} ms CPU/img)")
     e2e = end_to_end(paths, workers, AnalysisOptions(faces=False, text=False))  # the core; faces, OCR: their own benches
@@ -250,20 +302,33 @@ def run(count: int, workers: int) -> Result:
     )
     print(
         f"  CPU per image: workers {e2e['workers_cpu_ms_per_img']:.1f} ms, "
-        f"parent (store, SQLite, scheduling) {e2e['parent_cpu_ms_per_img']:.1f} ms"
+        f"parent (store, SQLite, scheduling) {e2e['parent_cpu_ms_per_img']:.1f} ms, "
+        f"of which {e2e['commits']} commits {e2e['commit_cpu_ms_per_img']:.2f} ms; "
+        f"last result to end {e2e['last_result_to_end_s']:.2f} s"
     )
+    startup_wall, startup_cpu = worker_startup(models)
+    print(f"one worker's start-up: {startup_wall:.2f} s wall, {startup_cpu:.2f} s CPU")
     print_table(
         ["stage (indexer report)", "ms/img (worker wall)"],
         [(k, round(v, 2)) for k, v in e2e["stage_ms"].items()],
     )
     profile = profile_steps(paths[: min(40, count)], models)
     print_table(
-        ["step (1 process, 1 thread)", "ms/img"],
+        ["step (1 process, 1 thread)", "CPU ms/img"],
         [(k, round(v, 2)) for k, v in profile.items()],
     )
     pipeline_ceiling = workers * 1e3 / (decode_cpu + classify_cpu)  # decode + classify, perfectly parallel
     # What the measured CPU cost per image allows on all cores of an otherwise idle box.
-    cpu_bound = (os.cpu_count() or 1) * 1e3 / (e2e["workers_cpu_ms_per_img"] + e2e["parent_cpu_ms_per_img"])
+    e2e_cpu = e2e["workers_cpu_ms_per_img"] + e2e["parent_cpu_ms_per_img"]
+    cpu_bound = (os.cpu_count() or 1) * 1e3 / e2e_cpu
+    # Where the CPU beyond decode + classify goes, per image: worker start-up spread over the run,
+    # the worker's other steps (profile), and the parent.
+    startup_share = workers * startup_cpu * 1e3 / count
+    print(
+        f"CPU ms/img: e2e {e2e_cpu:.1f} = decode {decode_cpu:.1f} + classify {classify_cpu:.1f} "
+        f"+ {e2e_cpu - decode_cpu - classify_cpu:.1f} more (worker start-up {startup_share:.1f}, "
+        f"parent {e2e['parent_cpu_ms_per_img']:.1f})"
+    )
     print(f"CPU-bound estimate for an idle box: {cpu_bound:.1f} img/s")
     verdict = "meets" if e2e["img_s"] >= GOAL_E2E_IMG_S else "misses"
     print(f"\ne2e {e2e['img_s']:.1f} img/s {verdict} the goal of >= {GOAL_E2E_IMG_S:.0f} img/s")
@@ -277,6 +342,14 @@ def run(count: int, workers: int) -> Result:
         "index_e2e_steady_img_s": rounded(e2e["steady_img_s"]),
         "index_e2e_ratio_to_classifier_ceiling": rounded(e2e["img_s"] / classify_rate),
         "index_e2e_ratio_to_decode_classify_ceiling": rounded(e2e["img_s"] / pipeline_ceiling),
+        "index_e2e_cpu_ratio_to_decode_classify": rounded((decode_cpu + classify_cpu) / e2e_cpu),
+        "index_e2e_first_result_s": rounded(e2e["first_result_s"]),
+        "index_e2e_last_result_to_end_s": rounded(e2e["last_result_to_end_s"]),
+        "index_e2e_commits": e2e["commits"],
+        "index_e2e_commit_cpu_ms_per_img": rounded(e2e["commit_cpu_ms_per_img"]),
+        "index_worker_startup_s": rounded(startup_wall),
+        "index_worker_startup_cpu_s": rounded(startup_cpu),
+        "index_worker_startup_cpu_ms_per_img": rounded(startup_share),
         "index_e2e_cores_busy": rounded(e2e["cores_busy"]),
         "index_e2e_cpu_bound_estimate_img_s": rounded(cpu_bound),
         "index_e2e_worker_cpu_ms_per_img": rounded(e2e["workers_cpu_ms_per_img"]),
