@@ -152,7 +152,7 @@ def test_concepts_on_postgresql_and_migrated_both_ways(library_of, labelled, new
     target = open_store(str(tmp_path / "migrated"))
     report = migrate(pg.store, target)
     target.close()
-    assert report.learned == 1
+    assert report.learned >= 1
     back = library_of(home=tmp_path / "migrated")
     assert back.store.learned.examples(back.owner, "concept", "rex") == pg.store.learned.examples(pg.owner, "concept", "rex")
     again = back.engine.search(back.owner, "rex", limit=6).hits
@@ -172,8 +172,12 @@ def test_concepts_are_per_user(library_of, labelled):
     alice_ids = [library.store.content_of_path(alice, str(p)) for p in by_class[TAUGHT]]
     library.teacher(alice).teach("rex", alice_ids[:3])
     assert library.engine.search(alice, "rex").hits
-    with pytest.raises(QueryError):  # bob has no "rex": an unknown word to him
-        library.engine.search(bob, "rex")
+    try:  # bob has no "rex": at most the joint space's reading of the word, over his own pictures
+        bobs = library.engine.search(bob, "rex").hits
+    except QueryError:
+        bobs = []
+    assert not any(w.startswith("concept:") for h in bobs for w in h.why)
+    assert not {h.content_id for h in bobs} & set(alice_ids)
     assert library.teacher(bob).concepts() == []
     with pytest.raises(ConceptError, match="no image"):  # alice's pictures are not bob's to teach
         library.teacher(bob).teach("rex", alice_ids[:3])

@@ -14,8 +14,9 @@ probabilities (the engine's scale). The why reads `learned: ocean 0.42`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,7 @@ from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.search.joint import JointHead
 from pixseek.store.base import Store
 
+SIZE_TTL_S = 60.0  # how long an owner's image count decides "large"
 JOINT_CANDIDATES = 300  # nearest neighbours read per term (each costs an embedding row read at scale)
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
@@ -41,14 +43,29 @@ class JointSpaceEvidence:
     store: Store
     head: Callable[[int], JointHead | None]  # owner -> the head to use, None for none
     word_vector: WordVector  # a term's words -> its GloVe vector (None: unknown)
+    _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+
+    def _large(self, owner: int) -> bool:
+        """Whether the owner has more than EXACT_SCORING_MAX images (counted at most once a
+        minute: a count over a million rows costs more than the query)."""
+        now = time.monotonic()
+        seen = self._sizes.get(owner)
+        if seen is None or now - seen[0] > SIZE_TTL_S:
+            seen = (now, self.store.count_images(owner))
+            self._sizes[owner] = seen
+        return seen[1] > EXACT_SCORING_MAX
 
     def for_query(self, owner: int, plan: QueryPlan) -> JointForQuery:
         head = self.head(owner)
         vectors: dict[str, Vector] = {}
         own: list[TermVector] = []
+        large = False
         if head is not None:
+            # In a large library every joint-space term costs a k-NN search of the embedding graph
+            # (~4x a text query at 1M): there it answers only words the classes do not (no WordNet path).
+            large = self._large(owner)
             for term in plan.terms:
-                if term.faces is None:
+                if term.faces is None and not (large and not term.glove_only and len(term.vector.ids)):
                     vector = self.word_vector(term.term.split())
                     if vector is not None and head.support(vector) > 0:
                         vectors[term.term] = vector
@@ -57,7 +74,7 @@ class JointSpaceEvidence:
                 if vector is not None and head.support(vector) > 0:
                     vectors[word] = vector
                     own.append(TermVector(term=word, vector=_EMPTY, why=["learned"], glove_only=True))
-        return JointForQuery(self.store, owner, head, vectors, own)
+        return JointForQuery(self.store, owner, head, vectors, own, large=head is not None and large)
 
 
 @dataclass
@@ -67,6 +84,7 @@ class JointForQuery(QueryEvidence):
     head: JointHead | None
     vectors: dict[str, Vector]  # a term's text -> its word vector (a term another kind made too)
     learned_terms: list[TermVector]
+    large: bool = False  # more images than EXACT_SCORING_MAX: only k-NN candidates are scored
     _found: dict[str, NDArray[np.int64]] | None = None
 
     def own_terms(self) -> list[TermVector]:
@@ -87,7 +105,7 @@ class JointForQuery(QueryEvidence):
         wanted = [t for t in terms if t.term in self.vectors]
         if not wanted or self.head is None or not len(ids):
             return ScoredJoint({})
-        if self.store.count_images(self.owner) <= EXACT_SCORING_MAX:  # a small library: every id, exactly
+        if not self.large:  # a small library: every id, exactly
             joint = self.head.project(self.store.embeddings(self.owner, ids))
             return ScoredJoint({id(t): self.head.word_scores(joint, self.vectors[t.term]) for t in wanted})
         # A large one: the term's k-NN candidates only (an image outside them would not pass), so
