@@ -488,6 +488,49 @@ def index_cpu_ratio(count: int) -> Result:
     return results
 
 
+def prior_query_cost(size: int = 1_000_000) -> Result:
+    """CPU per text query on the synthetic library of bench.scale (built there) with the class-prior
+    adjustment of the category evidence on and off, interleaved 3 rounds over scale_query's queries,
+    one process: what the hubness correction costs a query (`text_query_cpu_*_1m`, ratio on/off)."""
+    import time
+
+    from bench.scale_query import TEXT_QUERIES
+    from bench.synth import library_dir
+    from pixseek.language.calibration import Calibration, calibration
+    from pixseek.library import Library
+    from pixseek.search.evidence import categories
+
+    setup_env()
+    home = library_dir(size)
+    if not (home / "BUILT.json").exists():
+        print(f"no synthetic library of {size:,} images (python -m bench.scale builds it): prior cost not measured")
+        return {}
+    real = calibration()
+    plain = Calibration(real.classifier, real.terms, real.provenance)  # the same, without priors
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        with Library(home) as library:
+            engine = library.engine
+            for q in TEXT_QUERIES:
+                engine.search(DEFAULT_OWNER, q)
+            for _ in range(3):
+                for name, chosen in (("off", plain), ("on", real)):
+                    categories.calibration = lambda chosen=chosen: chosen  # type: ignore[assignment]
+                    for q in TEXT_QUERIES:
+                        t = time.process_time()
+                        engine.search(DEFAULT_OWNER, q)
+                        times[name].append((time.process_time() - t) * 1e3)
+    finally:
+        categories.calibration = calibration  # type: ignore[assignment]
+    on, off = float(np.median(times["on"])), float(np.median(times["off"]))
+    tag = "1m" if size == 1_000_000 else f"{size // 1000}k"
+    return {
+        f"text_query_cpu_p50_ms_{tag}_priors_on": rounded(on),
+        f"text_query_cpu_p50_ms_{tag}_priors_off": rounded(off),
+        f"text_query_cpu_ratio_priors_{tag}": rounded(on / off),
+    }
+
+
 def dev_set_main(argv: Sequence[str] | None, description: str, run_on: Callable[[int], Result]) -> None:
     """The command line of a benchmark over the dev set: `--per-class`, `--quick`."""
     p = parser(description)
@@ -500,7 +543,7 @@ def dev_set_main(argv: Sequence[str] | None, description: str, run_on: Callable[
 def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--per-class", type=int, default=None, help="small dev set: images per class (default 50, quick 10)")
-    p.add_argument("--only", choices=("devset", "dev", "cpu"), default=None, help="one part only")
+    p.add_argument("--only", choices=("devset", "dev", "cpu", "query-cost"), default=None, help="one part only")
     p.add_argument("--cpu-images", type=int, default=None, help="12 MP JPEGs for the CPU ratio (default 60, quick 10)")
     p.add_argument("--devset", default=None, help=f"the labelled set's folder (default ${DEVSET_ENV} or bench/.cache/shared-devset)")
     args = p.parse_args(argv)
@@ -511,6 +554,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         results |= run(args.per_class or (10 if args.quick else 50))
     if args.only in (None, "cpu"):
         results |= index_cpu_ratio(args.cpu_images or (10 if args.quick else 60))
+    if args.only in (None, "query-cost") and not args.quick:
+        results |= prior_query_cost()
     finish(results, write=not args.quick)
 
 
