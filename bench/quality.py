@@ -358,6 +358,8 @@ def devset_figures(
     }
     subsets = {s: {p.file for p in pictures if p.style == s} for s in STYLES}
     subsets |= {h: {p.file for p in pictures if p.half == h} for h in HALVES}
+    # Per style on the held-out half too: the per-style figures above include tuned pictures.
+    subsets |= {f"heldout_{s}": {p.file for p in pictures if p.half == "heldout" and p.style == s} for s in STYLES}
     for name, within in subsets.items():
         values = [o.p10(within) for o in outcomes]
         results[f"devset_text_p10_{name}"] = rounded(_mean(values))
