@@ -8,11 +8,12 @@
     camera:canon person:alice type:video folder:holidays
     beach 2019 · snow december · christmas 2021 · last summer · june · juin 2020 · été dernier
 
-Date words (months, seasons, Christmas, "last summer", "this year", "yesterday", in the six query
-languages where cheap) become date filters: a month or season without a year means that month or
-season of any year; "last summer" is the latest summer that has ended (northern hemisphere
-seasons). A bare year ("beach 2019") stays a word of the query, which the engine reads as "taken
-in 2019, or 2019 written in the picture" (search/evidence/dates.py); `year:2019` is the strict
+Dates written with a year or relative to today ("june 2019", "christmas 2021", "last summer",
+"this year", "yesterday"; in the six query languages where cheap) become date filters; "last
+summer" is the latest summer that has ended (northern hemisphere seasons). A month, season or
+Christmas alone ("snow december") and a bare year ("beach 2019") stay words of the query, which
+the engine reads as "taken then (any year), or the word written in the picture or seen"
+(search/evidence/dates.py: a timetable saying "summer" is still found); `year:2019` is the strict
 filter, and a quoted "2019" is text only. The words that are left go to the language layer
 (Multilingual.read) as before, one reading per OR branch.
 
@@ -370,9 +371,7 @@ def _read_dates(items: list[_Item], filters: Filters, shown: list[str], today: d
                 span, label = _month_range(year, month), f"{calendar.month_name[month]} {year}"
                 used.add(relative[0])
             else:
-                last = calendar.monthrange(2000, month)[1]
-                _any_year(filters, ((f"{month:02d}-01", f"{month:02d}-{last:02d}"),))
-                label = f"{calendar.month_name[month]} (any year)"
+                continue  # a word: taken that month of any year, or the word (search/evidence/dates.py)
         elif word in _SEASONS:
             first, last = _SEASONS[word]
             name = {3: "spring", 6: "summer", 9: "autumn", 12: "winter"}[first]
@@ -385,18 +384,14 @@ def _read_dates(items: list[_Item], filters: Filters, shown: list[str], today: d
                 year = _season_year(today, first, last, relative[1] in _THIS)
                 span, label = _season_range(year, first, last), f"{name} {year}"
             else:
-                spans = ((f"{first:02d}-01", f"{last:02d}-{calendar.monthrange(2000, last)[1]:02d}"),) if first < last else (
-                    ("12-01", "12-31"), ("01-01", "02-29"))
-                _any_year(filters, spans)
-                label = f"{name} (any year)"
+                continue  # a word, as a month alone
         elif word in _CHRISTMAS:
             if year_word:
                 year = int(year_word[1])
                 used.add(year_word[0])
                 span, label = (date(year, 12, 24), date(year, 12, 26)), f"Christmas {year}"
             else:
-                _any_year(filters, (("12-24", "12-26"),))
-                label = "Christmas (any year)"
+                continue  # a word, as a month alone
         elif word in _YEAR_WORDS and relative:
             year = today.year - (0 if relative[1] in _THIS else 1)
             used.add(relative[0])
@@ -449,9 +444,25 @@ def _season_year(today: date, first: int, last: int, this: bool) -> int:
     return today.year
 
 
-def _any_year(filters: Filters, spans: tuple[tuple[str, str], ...]) -> None:
-    """Months or days of any year; two such words ("june july"): either."""
-    filters.month_days = tuple(dict.fromkeys(filters.month_days + spans))
+def recurring_span(word: str) -> tuple[tuple[tuple[str, str], ...], str] | None:
+    """A month, season or Christmas written alone ("december", "juin", "été", "noël"): its
+    ("MM-DD", "MM-DD") spans within any year and how to show it; None for other words. Such a
+    word stays a word of the query: it matches photos taken then, or the word itself (text in
+    the picture, a concept: "summer" on a timetable), search/evidence/dates.py."""
+    folded = _fold(word)
+    if folded in _MONTHS:
+        month = _MONTHS[folded]
+        last = calendar.monthrange(2000, month)[1]
+        return ((f"{month:02d}-01", f"{month:02d}-{last:02d}"),), calendar.month_name[month]
+    if folded in _SEASONS:
+        first, last = _SEASONS[folded]
+        name = {3: "spring", 6: "summer", 9: "autumn", 12: "winter"}[first]
+        if first < last:
+            return ((f"{first:02d}-01", f"{last:02d}-{calendar.monthrange(2000, last)[1]:02d}"),), name
+        return (("12-01", "12-31"), ("01-01", "02-29")), name
+    if folded in _CHRISTMAS:
+        return (("12-24", "12-26"),), "Christmas"
+    return None
 
 
 def describe(syntax: SearchSyntax, readings: list[str]) -> str:
