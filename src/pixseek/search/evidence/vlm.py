@@ -39,7 +39,9 @@ from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.store.base import Store, StoreError
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot prompt, for English-only towers (the bare word reads worse)
-MODEL_CANDIDATES = 1_000  # nearest images read per text (the page needs the head, not every match)
+# Nearest images read per text: the page needs the head, not every match (an HNSW search costs about
+# its k here: 1000 took 8.7 ms CPU, 400 5.3, 200 3.7 at 25k vectors; bench/vlm_search.py).
+MODEL_CANDIDATES = 400
 # Candidates whose calibrated score is below this cannot count in an AND either (the engine's
 # TERM_FLOOR), so they are not worth a scoring pass.
 MIN_CANDIDATE_SCORE = 0.05
