@@ -19,6 +19,7 @@ from pathlib import Path
 from pixseek.demo.face_set import write_face_set
 from pixseek.demo.samples import write_demo_gallery
 from pixseek.demo.text_set import write_text_set
+from pixseek.demo.video_set import write_video_set
 
 
 def run(args: list[str], env: dict[str, str]) -> None:
@@ -41,10 +42,12 @@ def main() -> None:
     images = write_demo_gallery(gallery)
     faces = write_face_set(gallery / "people")
     texts = write_text_set(gallery / "text")
+    videos = write_video_set(gallery / "video")
     print(
         f"sample gallery: {len(images) + len(faces) + len(texts)} images from scikit-image, scikit-learn, "
         f"matplotlib and Fashion-MNIST in {gallery} (people/: two real people in {len(faces)} pictures; "
-        f"text/: {len(texts)} documents, screens and photos with text rendered in Debian's fonts)"
+        f"text/: {len(texts)} documents, screens and photos with text rendered in Debian's fonts; "
+        f"video/: {len(videos)} short clips encoded from those photos)"
     )
 
     env = {**os.environ, "PIXSEEK_HOME": str(library)}
@@ -82,6 +85,11 @@ def main() -> None:
         ["search", "flor", "-n", "3"],
         ["search", "chat", "--lang", "fr", "-n", "3"],  # "chat" is English too: say which
         ["tags", str(cat), "--lang", "fr"],
+        ["search", "red", "motorcycle", "-n", "3"],  # several words, no quotes; a colour AND a class
+        ["search", "black", "and", "white", "-n", "3"],  # image characteristics
+        ["search", "animal", "-cat", "-n", "5"],  # the query language: animals, not the cat
+        ["search", "coffee", "type:video", "-n", "3"],  # a hit in a video names the time
+        ["duplicates"],  # the gallery's edited copies (flipped, recompressed) grouped
     ):
         run(args, env)
     grace = _person_shown_in(env, "grace_hopper")
