@@ -311,7 +311,7 @@ def test_api_teach_not_this_per_user(tmp_path, labelled, model_dir, cache_dir, m
         assert as_bob.post("/api/concepts/rex/not-this", json={"images": [bags[0]]}).status_code == 404
         # Bad input: 4xx with a reason, never a 500.
         assert as_alice.post("/api/concepts/two%20words/examples", json={"images": boots[:1]}).status_code == 422
-        assert as_alice.post("/api/concepts/new/examples", json={"images": []}).status_code == 422
+        assert as_alice.post("/api/concepts/new/examples", json={"images": []}).status_code == 422  # schema: one at least
         assert as_alice.post("/api/concepts/new/not-this", json={"images": [bags[0]]}).status_code == 404
         assert as_alice.post("/api/concepts/rex/examples", json={"images": ["x"]}).status_code == 422
         assert as_alice.post("/api/concepts/rex/examples", json={"images": [12345]}).status_code == 404

@@ -12,11 +12,16 @@ from pydantic import BaseModel, Field
 from pixseek.search.taught import NAME_MAX, ConceptError, check_name
 from pixseek.search.teaching import ConceptInfo, Teacher
 from pixseek.service.dependencies import CurrentUser, internal_id, service_of
+from pixseek.service import schemas
 from pixseek.service.errors import answers, error
 
 router = APIRouter(prefix="/api")
+_CANNOT_TEACH = {409: {"model": schemas.Error, "description": "the library cannot train it now: no other picture to tell it from, or none of its examples is left"}}
 
-ConceptName = Annotated[str, Path(min_length=1, max_length=NAME_MAX, description="the concept's name: one word")]
+ConceptName = Annotated[str, Path(
+    min_length=1, max_length=NAME_MAX, pattern=r"^[A-Za-z0-9]+(?:['-][A-Za-z0-9]+)*$",
+    description="the concept's name: one word of letters and digits (inner hyphens allowed), read in lower case",
+)]
 
 
 class Concept(BaseModel):
@@ -37,7 +42,7 @@ class Concepts(BaseModel):
 
 
 class TeachRequest(BaseModel):
-    images: list[int] = Field(default_factory=list, max_length=1000, description="image ids of examples")
+    images: list[int] = Field(min_length=1, max_length=1000, description="image ids of examples")
     not_this: list[int] = Field(default_factory=list, max_length=1000, description='image ids that are not it')
 
 
@@ -86,7 +91,9 @@ def _taught(request: Request, change) -> ConceptInfo:
     try:
         return service_of(request).runner.write(change)
     except ConceptError as exc:
-        status = 404 if str(exc).startswith(("no concept", "no image")) else 422
+        # Unknown concept or picture: 404; a library that cannot teach it now (no other pictures
+        # to tell it from, its examples gone): 409.
+        status = 404 if str(exc).startswith(("no concept", "no image")) else 409
         raise error(status, str(exc)) from None
 
 
@@ -107,7 +114,7 @@ def show_concept(name: ConceptName, user: CurrentUser, request: Request) -> Conc
         raise error(404, str(exc)) from None
 
 
-@router.post("/concepts/{name}/examples", response_model=ConceptDetail, responses=answers(400, 401, 403, 404, 413, 422))
+@router.post("/concepts/{name}/examples", response_model=ConceptDetail, responses=answers(400, 401, 403, 404, 413, 422) | _CANNOT_TEACH)
 def teach_concept(name: ConceptName, body: TeachRequest, user: CurrentUser, request: Request) -> ConceptDetail:
     """Teach the concept from example pictures (creating it, or adding to its examples), and
     optionally pictures that are not it; it is trained at once. `pixseek search NAME` then finds it."""
@@ -118,7 +125,7 @@ def teach_concept(name: ConceptName, body: TeachRequest, user: CurrentUser, requ
     return _detail(request, info)
 
 
-@router.post("/concepts/{name}/not-this", response_model=ConceptDetail, responses=answers(400, 401, 403, 404, 413, 422))
+@router.post("/concepts/{name}/not-this", response_model=ConceptDetail, responses=answers(400, 401, 403, 404, 413, 422) | _CANNOT_TEACH)
 def not_this(name: ConceptName, body: NotThisRequest, user: CurrentUser, request: Request) -> ConceptDetail:
     """Relevance feedback from a result page: these pictures are not the concept. It is trained
     again at once, so the next search no longer shows them."""
