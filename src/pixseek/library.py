@@ -286,7 +286,7 @@ class VisionModel:
         per_image = self.info.family != "siglip"
         return ModelEvidence(self.library.store, self, self.calibration, self.log_norm if per_image else None)
 
-    def log_norm(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    def log_norm(self, ids: NDArray[np.int64], vectors: "NDArray[np.float32] | Callable[[NDArray[np.int64]], NDArray[np.float32]]") -> NDArray[np.float32]:
         """The images' zero-shot log normalisers (CLIP), kept in the library once computed."""
         from pixseek.search import zero_shot
 

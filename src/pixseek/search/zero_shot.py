@@ -142,7 +142,10 @@ class LogNormalisers:
         self._values: NDArray[np.float32] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> NDArray[np.float32]:
+    def __call__(
+        self, ids: NDArray[np.int64], vectors: NDArray[np.float32] | Callable[[NDArray[np.int64]], NDArray[np.float32]]
+    ) -> NDArray[np.float32]:
+        """The images' log normalisers; `vectors`: theirs, or a reader of given ids' vectors."""
         with self._lock:
             values = self._load()
             if len(ids) and int(ids.max()) >= len(values):
@@ -152,7 +155,8 @@ class LogNormalisers:
             found = values[ids]
             todo = np.isnan(found)
             if todo.any():
-                found[todo] = log_normalisers(self.scale, self._vocabulary().vectors, vectors[todo])
+                todo_vectors = vectors(ids[todo]) if callable(vectors) else vectors[todo]
+                found[todo] = log_normalisers(self.scale, self._vocabulary().vectors, todo_vectors)
                 values[ids[todo]] = found[todo]
                 self._save(values)
             return found

@@ -93,8 +93,9 @@ class Calibration:
         return cls(float(data["scale"]), float(data["bias"]), str(data["method"]), str(data["version"]), int(data.get("fitted_on", 0)))
 
 
-LogNormaliser = Callable[[NDArray[np.int64], NDArray[np.float32]], NDArray[np.float32]]
-"""(content ids, their vectors) -> each image's log normaliser log Z_i (kept once computed)."""
+LogNormaliser = Callable[[NDArray[np.int64], Callable[[NDArray[np.int64]], NDArray[np.float32]]], NDArray[np.float32]]
+"""(content ids, a reader of their vectors) -> each image's log normaliser log Z_i (kept once
+computed: the vectors are read only for images seen the first time)."""
 
 
 class TextTower(Protocol):
@@ -164,6 +165,7 @@ class ModelForQuery(QueryEvidence):
     _texts: dict[int, list[str]] = field(default_factory=dict)  # id(term) -> prompts
     _own: list[TermVector] | None = None
     _whole: list[list[TermVector]] | None = None
+    _near: dict[str, Neighbours] = field(default_factory=dict)  # text -> its nearest images
 
     # ---- terms -------------------------------------------------------------------------------
     def own_terms(self) -> list[TermVector]:
@@ -192,41 +194,73 @@ class ModelForQuery(QueryEvidence):
         return found
 
     # ---- contract ----------------------------------------------------------------------------
+    def neighbours(self, text: str, vector: NDArray[np.float32]) -> Neighbours:
+        """The text's nearest images (read once per query)."""
+        found = self._near.get(text)
+        if found is None:
+            k = MODEL_CANDIDATES
+            try:
+                ids, cosines = self.kind.store.spaces.nearest(self.owner, self.kind.tower.space, vector, k)
+            except StoreError:  # nothing embedded by the model yet: no space
+                ids, cosines = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            bound = float(cosines.min()) if len(ids) >= k else -1.0  # fewer: the space was exhausted
+            order = np.argsort(ids, kind="stable")
+            found = self._near[text] = Neighbours(ids[order].astype(np.int64), cosines[order].astype(np.float32), bound)
+        return found
+
     def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64] | None:
         texts = self.texts(term)
         if not texts:
             return None
-        spaces, space = self.kind.store.spaces, self.kind.tower.space
         floor = self.calibration.cosine_at(MIN_CANDIDATE_SCORE)
-        found = []
-        for vector in self.kind.text_vectors(texts):
-            try:
-                ids, cosines = spaces.nearest(self.owner, space, vector, min(budget, MODEL_CANDIDATES))
-            except StoreError:  # nothing embedded by the model yet: no space
-                return np.zeros(0, dtype=np.int64)
-            found.append(ids[cosines >= floor])
+        found = [nb.ids[nb.cosines >= floor][:budget] for nb in self._term_neighbours(texts)]
         return np.unique(np.concatenate(found)).astype(np.int64)
 
+    def _term_neighbours(self, texts: list[str]) -> list[Neighbours]:
+        return [self.neighbours(t, v) for t, v in zip(texts, self.kind.text_vectors(texts), strict=True)]
+
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredModel:
+        """Cosines from the texts' nearest images where they are among them; an image beyond every
+        text's head has a cosine under the head's last, and is read from the store only when that
+        bound could still score (a query with more strong matches than the head holds)."""
         answered = [t for t in terms if self.texts(t)]
+        floor = self.calibration.cosine_at(MIN_CANDIDATE_SCORE)
         cosines: dict[int, NDArray[np.float32]] = {}
-        log_norm = None
-        if answered and len(ids):
-            present, vectors = _vectors(self.kind.store, self.owner, self.kind.tower.space, ids)
+        unread = np.zeros(len(ids), dtype=bool)
+        for term in answered:
+            best = np.full(len(ids), -1.0, dtype=np.float32)
+            for nb in self._term_neighbours(self.texts(term)):
+                pos = np.minimum(np.searchsorted(nb.ids, ids), max(len(nb.ids) - 1, 0))
+                hit = nb.ids[pos] == ids if len(nb.ids) else np.zeros(len(ids), dtype=bool)
+                best[hit] = np.maximum(best[hit], nb.cosines[pos[hit]])
+                if nb.bound >= floor:
+                    unread |= ~hit
+            cosines[id(term)] = best
+        store, space = self.kind.store, self.kind.tower.space
+        if unread.any():
+            present, vectors = _vectors(store, self.owner, space, ids[unread])
             for term in answered:
-                if present.any():
-                    sims = (vectors @ self.kind.text_vectors(self.texts(term)).T).max(axis=1)  # best of its texts
-                else:
-                    sims = np.zeros(len(ids), dtype=np.float32)
-                cosines[id(term)] = np.where(present, sims, -1.0).astype(np.float32)
-            if self.calibration.per_image and self.kind.log_norm is not None:
-                log_norm = np.full(len(ids), -self.calibration.bias, dtype=np.float32)
-                if present.any():
-                    log_norm[present] = self.kind.log_norm(ids[present], vectors[present])
-        elif answered:
-            cosines = {id(t): np.zeros(0, np.float32) for t in answered}
+                exact = (vectors @ self.kind.text_vectors(self.texts(term)).T).max(axis=1) if present.any() else 0.0
+                cosines[id(term)][unread] = np.where(present, exact, -1.0)
+        log_norm = None
+        if answered and self.calibration.per_image and self.kind.log_norm is not None:
+            log_norm = np.full(len(ids), -self.calibration.bias, dtype=np.float32)
+            relevant = np.zeros(len(ids), dtype=bool)
+            for c in cosines.values():
+                relevant |= c >= floor
+            if relevant.any():
+                log_norm[relevant] = self.kind.log_norm(ids[relevant], lambda some: _vectors(store, self.owner, space, some)[1])
         scores = {k: self.calibration.probability(c, log_norm) for k, c in cosines.items()}
         return ScoredModel(self.kind.tower.name, cosines, scores)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """A text's nearest images in the model's space."""
+
+    ids: NDArray[np.int64]  # sorted
+    cosines: NDArray[np.float32]  # in the ids' order
+    bound: float  # no other image is closer than this (-1: there are no others)
 
 
 @dataclass
