@@ -73,11 +73,6 @@ def migrate(source: Store, target: Store, progress: Progress | None = None) -> M
                 target.learned.put(new_owner, model.kind, model.name, model.trained_on, model.model, model.updated_at)
                 target.learned.set_examples(new_owner, model.kind, model.name, examples)
                 report.learned += 1
-            # Taught concepts and trained heads: their files and their examples (by content hash).
-            for model, examples in source.learned.export(old_owner):
-                target.learned.put(new_owner, model.kind, model.name, model.trained_on, model.model, model.updated_at)
-                target.learned.set_examples(new_owner, model.kind, model.name, examples)
-                report.learned += 1
             for job in reversed(source.accounts.jobs(old_owner, limit=2**62)):  # oldest first
                 copy = target.accounts.add_job(new_owner, job.name, job.path, job.status, job.error, job_id=job.id)
                 done_content = contents.get(job.content_id or -1)
