@@ -31,6 +31,7 @@ from pixseek.pipeline.people import split_person as split_person_
 from pixseek.demo.face_set import FaceSample, write_face_set
 from pixseek.search.faces import SAME_PERSON_DISTANCE, NoFaceError
 from pixseek.store import EmbeddedStore
+from pixseek.store.embedded import SCHEMA_VERSION
 
 EILEEN, GRACE = "eileen_collins", "grace_hopper"
 
@@ -379,7 +380,7 @@ def test_schema_2_library_gets_faces(tmp_path):
     assert store.faces.people(1) == [] and store.faces.count() == 0
     store.close()
     with sqlite3.connect(home / "pixseek.db") as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
 
 # ---- the command line ------------------------------------------------------------------------

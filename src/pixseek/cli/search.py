@@ -185,13 +185,13 @@ def tags(
 
     try:
         found = open_library().engine.tags(open_library().owner, image_arg(image), k=limit, lang=lang)
+        found += open_library().learned_tags(image_arg(image))  # nearest words in the joint space
     except ImageDecodeError as exc:
         fail(f"{image}: {exc.reason}")
     except QueryError as exc:
         fail(str(exc), code=2)
     if as_json:
         print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
-        found += open_library().learned_tags(image_arg(image))  # nearest words in the joint space
         return
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("tag", "score", "kind"):

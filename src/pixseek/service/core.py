@@ -23,7 +23,7 @@ from pixseek.search.engine import Hit
 from pixseek.service import schemas
 from pixseek.service.auth import LoginThrottle
 from pixseek.service.errors import error
-from pixseek.service.jobs import JobRunner
+from pixseek.service.jobs import JobRunner, RunnerLock
 from pixseek.service.public_ids import PublicIds
 from pixseek.service.settings import ServiceSettings
 from pixseek.service.thumbnails import Thumbnails
@@ -51,6 +51,8 @@ class Service:
         self.runner = JobRunner(
             self.library.paths.store, self.library.paths.models, settings.workers, on_failed=self._discard_upload,
             options=self.library.index_options(settings.analysis), limits=settings.worker_limits,
+            # One runner per library, whatever the number of web processes or servers on it.
+            lock=RunnerLock(home / "jobs.lock"),
         )
         # Pictures searched by (not in the library) are analysed by the library's one analyzer, one
         # at a time: its dlib face detector is not safe to share between threads (dlib's docs) and

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.language.concepts import TermVector
+from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector, Vector
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
@@ -34,6 +35,14 @@ EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN
 _EMPTY = SparseVector.from_dict({})
 
 WordVector = Callable[[list[str]], "Vector | None"]
+
+
+def english_words(term: TermVector) -> list[str]:
+    """The words a term's GloVe (English) vector is read from: a foreign term's translation
+    ("chien" -> dog), so that the joint space answers a query as in English."""
+    if isinstance(term, TranslatedTerm) and term.translation:
+        return term.translation.split(",")[0].strip().split()
+    return term.term.split()
 
 
 @dataclass
@@ -66,7 +75,7 @@ class JointSpaceEvidence:
             large = self._large(owner)
             for term in plan.terms:
                 if term.faces is None and not (large and not term.glove_only and len(term.vector.ids)):
-                    vector = self.word_vector(term.term.split())
+                    vector = self.word_vector(english_words(term))
                     if vector is not None and head.support(vector) > 0:
                         vectors[term.term] = vector
             for word in plan.unknown_words:
