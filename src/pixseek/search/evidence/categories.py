@@ -65,12 +65,15 @@ class ScoredCategories(ScoredEvidence):
 
     def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
         """The (at most two) classes that contributed most, whatever the kinds after say."""
-        weights = dict(zip(term.vector.ids.tolist(), term.vector.weights.tolist()))
-        contributions = sorted(
-            ((weights.get(int(c), 0.0) * float(p), int(c)) for c, p in zip(self.class_ids[row], self.probs[row])),
-            reverse=True,
-        )
-        shown = [f"{self.concepts.label(c)} {p:.2f}" for p, c in contributions[:2] if p >= 0.01]
+        dense = np.zeros(CONCEPT_SPACE, dtype=np.float32)
+        inside = term.vector.ids < CONCEPT_SPACE
+        dense[term.vector.ids[inside]] = term.vector.weights[inside]
+        classes = self.class_ids[row]
+        contributions = dense[np.minimum(classes, CONCEPT_SPACE - 1)] * self.probs[row] * (classes < CONCEPT_SPACE)
+        best = np.argsort(-contributions, kind="stable")[:2]
+        shown = [
+            f"{self.concepts.label(int(classes[i]))} {float(contributions[i]):.2f}" for i in best if contributions[i] >= 0.01
+        ]
         return f"{term.term}: " + ", ".join(shown) if shown else None
 
 
