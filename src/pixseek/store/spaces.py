@@ -406,8 +406,10 @@ class EmbeddedSpaces:
                     "WHERE v.space_id = ? AND c.owner = ?", (space_id, owner),
                 )], dtype=np.int64)
             else:
+                # `+space_id`: walk the rowid range past the graph (a few rows), not the space's
+                # whole (space_id, content_id) index (110 ms at 1M vectors: measured).
                 ids = np.array([r[0] for r in self._db.execute(
-                    "SELECT content_id FROM space_vectors WHERE seq > ? AND space_id = ?", (covered, space_id)
+                    "SELECT content_id FROM space_vectors WHERE seq > ? AND +space_id = ?", (covered, space_id)
                 )], dtype=np.int64)
         scores = self._scores(rows, ids, query)
         if exact:
