@@ -23,11 +23,10 @@ from pixseek.records import Face, Person, StoredFace, Vector
 from pixseek.store.faces import _CARRY_OVER_IOU, FACE_EXACT_BELOW, _iou
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
+from pixseek.store.postgres.graph_scan import iterative_scan
 from pixseek.store.postgres.schema import FACE_DIM
 
 EXACT_BELOW = FACE_EXACT_BELOW  # an owner with at most this many faces is searched exactly
-EF_SEARCH_MIN = 100  # HNSW candidate list: pgvector's default 40 is too few once rows are filtered
-_EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 _BIGINT = (-(2**63), 2**63 - 1)
 
 _FACE_COLUMNS = "fa.id, fa.content_id, fa.x0, fa.y0, fa.x1, fa.y1, fa.score, fa.person_id, c.width, c.height"
@@ -308,27 +307,12 @@ class PostgresFaces:
         """The owner's live faces from the HNSW graph: iterative scan (relaxed order, so the
         caller re-sorts by exact distance) until k rows pass the filter. Settings are local to a
         transaction of their own, or to a savepoint rolled back inside the store's open batch."""
-        db = self._db
-        outer = db.in_transaction
-        db.execute("SAVEPOINT pixseek_faces_nearest" if outer else "BEGIN")
-        try:
-            db.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            ef = min(_EF_SEARCH_MAX, max(EF_SEARCH_MIN, params["k"]))
-            db.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            # The owner is large (we counted): the graph is the plan, not a btree scan + sort
-            # that the planner may think cheaper for a selective owner.
-            db.execute("SELECT set_config('enable_sort', 'off', true)")
-            return db.execute(
+        with iterative_scan(self._db, params["k"], "pixseek_faces_nearest"):
+            return self._db.execute(
                 "SELECT fa.id, fa.embedding <-> %(q)s::vector FROM faces fa "
                 f"WHERE fa.owner = %(owner)s AND {_LIVE} ORDER BY fa.embedding <-> %(q)s::vector LIMIT %(k)s",
                 params,
             ).fetchall()
-        finally:
-            if outer:
-                db.execute("ROLLBACK TO SAVEPOINT pixseek_faces_nearest")
-                db.execute("RELEASE SAVEPOINT pixseek_faces_nearest")
-            else:
-                db.execute("ROLLBACK")  # read only: nothing to keep, settings go with it
 
     def person(self, owner: int, person_id: int) -> Person | None:
         found = self.people(owner, person_id=person_id, include_empty=True)

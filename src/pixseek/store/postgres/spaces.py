@@ -22,11 +22,10 @@ from pixseek.records import Vector
 from pixseek.store.base import StoreError
 from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
+from pixseek.store.postgres.graph_scan import iterative_scan
 from pixseek.store.spaces import SPACE_EXACT_BELOW, check_space, checked_vectors
 
 EXACT_BELOW = SPACE_EXACT_BELOW  # an owner with at most this many vectors in a space is scanned exactly
-EF_SEARCH_MIN = 100
-_EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 _SPACES_LOCK = "hashtext('pixseek spaces')"  # one process at a time creates or drops a space
 # A content counts while a file of its owner holds it (files_by_content: (owner, content_id)).
 _LIVE = "EXISTS (SELECT 1 FROM files f WHERE f.owner = v.owner AND f.content_id = v.content_id)"
@@ -231,25 +230,12 @@ class PostgresSpaces:
     def _hnsw(self, table: str, params: dict[str, Any]) -> list[tuple]:
         """The owner's live contents from the space's graph with an iterative scan (relaxed order:
         the caller sorts); settings local to a transaction or a savepoint rolled back."""
-        db = self._db
-        outer = db.in_transaction
-        db.execute("SAVEPOINT pixseek_space_nearest" if outer else "BEGIN")
-        try:
-            db.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            ef = min(_EF_SEARCH_MAX, max(EF_SEARCH_MIN, params["k"]))
-            db.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            db.execute("SELECT set_config('enable_sort', 'off', true)")
-            return db.execute(
+        with iterative_scan(self._db, params["k"], "pixseek_space_nearest"):
+            return self._db.execute(
                 f"SELECT v.content_id, v.embedding <=> %(q)s::halfvec FROM {table} v "
                 f"WHERE v.owner = %(owner)s AND {_LIVE} ORDER BY v.embedding <=> %(q)s::halfvec LIMIT %(k)s",
                 params,
             ).fetchall()
-        finally:
-            if outer:
-                db.execute("ROLLBACK TO SAVEPOINT pixseek_space_nearest")
-                db.execute("RELEASE SAVEPOINT pixseek_space_nearest")
-            else:
-                db.execute("ROLLBACK")
 
     def bytes_on_disk(self) -> dict[str, int]:
         rows = self._db.execute(
