@@ -74,6 +74,12 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     """argv with --db, --user/-u and --store moved before the command, wherever they were typed:
     people put them after it (`pixseek index ~/Pictures --db lib`) as often as before. Nothing
     after a `--` moves; given twice, the later one wins (click keeps the last)."""
+    front, rest = split_global_options(argv)
+    return front + rest
+
+
+def split_global_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the global options with their values, everything else in order)."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -91,18 +97,14 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         else:
             rest.append(arg)
         i += 1
-    return front + rest
+    return front, rest
 
 
-def app_for(args: list[str]) -> typer.Typer:
-    """The app to run `args` with. Typer builds the parameters of every command on each call
+def app_for(command: str | None) -> typer.Typer:
+    """The app to run `command` with. Typer builds the parameters of every command on each call
     (~0.1 s of a CLI search's 0.5 s budget for forty commands): a call of one top-level command gets
     an app holding only that one (same callback, same options); anything else the whole app."""
-    i = 0  # past the global options, which hoist_global_options put first
-    while i < len(args) and args[i].split("=", 1)[0] in GLOBAL_OPTIONS:
-        i += 1 if "=" in args[i] else 2
-    name = args[i] if i < len(args) else None
-    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__.replace("_", "-")) == name]
+    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__.replace("_", "-")) == command]
     if not chosen:
         return app
     lite = typer.Typer(**_APP_SETTINGS)
@@ -113,8 +115,8 @@ def app_for(args: list[str]) -> typer.Typer:
 
 def main() -> None:
     try:
-        args = hoist_global_options(sys.argv[1:])
-        app_for(args)(args=args, prog_name="pixseek")
+        front, rest = split_global_options(sys.argv[1:])
+        app_for(rest[0] if rest else None)(args=front + rest, prog_name="pixseek")
     except KeyboardInterrupt:  # outside the indexer's own handling (which saves its work)
         err.print("interrupted")
         sys.exit(130)
