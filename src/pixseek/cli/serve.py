@@ -76,6 +76,8 @@ def serve(
     common = dict(host=host, port=port, server_header=False, timeout_graceful_shutdown=10, log_level="info")
     if web_workers == 1:
         uvicorn.run(create_app(settings), **common)
-    else:  # uvicorn starts the processes (spawned) and imports the app in each by name
+    else:  # uvicorn starts the processes (spawned), each imports the app by name and has its own queue
+        from pixseek.service.serving import run_web_workers
+
         settings.to_environment()
-        uvicorn.run("pixseek.service.app:app_from_environment", factory=True, workers=web_workers, **common)
+        run_web_workers(web_workers, **common)

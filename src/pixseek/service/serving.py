@@ -1,0 +1,85 @@
+"""Running several web processes on one port, each with its own accept queue.
+
+uvicorn's `--workers` binds one listening socket in the parent and hands it to every worker. The
+workers then race to accept(), and an idle event loop takes every connection waiting in the queue
+at once: eight keep-alive clients that connect together all land in one process (measured with
+`ss` during bench.http_service: 8/0 in 4 of 6 trials, 7/1 and 5/3 in the others), which then serves
+alone while the other idles. The known cure (nginx `reuseport`, granian, uvicorn PR #2472): each
+worker binds its own SO_REUSEPORT socket on the address, and the kernel spreads new connections
+over the workers' queues by a hash of the connection's addresses and ports.
+
+uvicorn's supervisor (which restarts dead workers) is kept as it is; what it passes to each
+spawned worker is a `ReusePortListener`, which unpickles in the worker as a *new* socket bound
+with SO_REUSEPORT to the same address, not yet listening: uvicorn calls listen() when the worker
+has finished its start-up, so no connection waits on a worker that cannot answer yet. The parent
+binds one too (it checks the address is free and resolves port 0) but never listens on it, so it
+never receives a connection. Elsewhere than Linux (where SO_REUSEPORT does not balance) the shared
+socket stays.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+APP_FACTORY = "pixseek.service.app:app_from_environment"
+
+
+def balances_by_reuseport() -> bool:
+    """Whether the kernel spreads connections over SO_REUSEPORT sockets (Linux does since 3.9)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+class ReusePortListener(socket.socket):
+    """A TCP socket bound with SO_REUSEPORT that is bound afresh, not copied, in each process it is
+    sent to (see the module's docstring)."""
+
+    @classmethod
+    def bind_to(cls, host: str, port: int) -> "ReusePortListener":
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = cls(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        host, port = self.getsockname()[:2]
+        return (ReusePortListener.bind_to, (host, port))
+
+
+def run_web_workers(
+    web_workers: int, host: str, port: int, app: str = APP_FACTORY, factory: bool = True, **uvicorn_options: Any
+) -> None:
+    """`uvicorn.run(app, factory=factory, workers=web_workers, ...)` with one accept queue per
+    worker where the kernel balances them. The service's settings must be in the environment."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    if not balances_by_reuseport():
+        uvicorn.run(app, factory=factory, workers=web_workers, host=host, port=port, **uvicorn_options)
+        return
+    config = uvicorn.Config(app, factory=factory, workers=web_workers, host=host, port=port, **uvicorn_options)
+    try:
+        listener = ReusePortListener.bind_to(host, port)
+    except OSError as exc:
+        config.configure_logging()
+        uvicorn.config.logger.error(exc)
+        sys.exit(STARTUP_FAILURE)
+    shown = f"[{host}]" if ":" in host else host
+    uvicorn.config.logger.info(
+        "Uvicorn running on http://%s:%d with %d web processes (Press CTRL+C to quit)",
+        shown, listener.getsockname()[1], web_workers,
+    )  # fmt: skip
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.close()
