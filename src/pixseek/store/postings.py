@@ -132,13 +132,14 @@ class PostingIndex:
     def candidates(self, query: SparseVector, min_impact: float, budget: int) -> NDArray[np.int64]:
         """Content ids whose weight × probability reaches min_impact for at least one query class.
 
-        At most about `budget` entries are read: each class's share is proportional to its query
-        weight (at least MIN_PER_LIST), and each segment's to the ids it covers. Lists are
-        impact-ordered, so what a cap leaves out is the weakest evidence.
+        At most about `budget` entries are kept: each class's share is proportional to its query
+        weight (at least MIN_PER_LIST). Lists are impact-ordered, so what a cap leaves out is the
+        weakest evidence. A class's head is the same whatever the segments: its `cap` best entries
+        (ties by id) across all of them, as one list would give (and as PostgreSQL reads its
+        postings), so both stores rank the same candidates.
         """
         weights = np.maximum(query.weights.astype(np.float64), 0.0)
         total_weight = float(weights.sum())
-        span = max(1, self.covered_until - 1)
         parts: list[NDArray[np.uint32]] = []
         for cls, w in zip(query.ids, weights):
             if w <= 0 or cls >= NUM_CLASSES:
@@ -148,15 +149,23 @@ class PostingIndex:
             if min_byte > 255:
                 continue
             cap = max(MIN_PER_LIST, math.ceil(budget * w / total_weight))
+            docs: list[NDArray[np.uint32]] = []
+            bytes_: list[NDArray[np.uint8]] = []
             for seg in self.segments:
                 if cls + 1 >= len(seg.offsets):
                     continue  # an older segment, written when only the 1000 classes had lists
-                seg_cap = max(1, math.ceil(cap * (seg.hi - seg.lo) / span))
                 start, stop = int(seg.offsets[cls]), int(seg.offsets[cls + 1])
                 # the list is sorted by weight, descending: binary-search the end of its head
                 n = bisect.bisect_left(seg.weights[start:stop], -min_byte, key=lambda b: -int(b))
                 if n:
-                    parts.append(seg.docs[start : start + min(n, seg_cap)])
+                    docs.append(seg.docs[start : start + min(n, cap)])
+                    bytes_.append(seg.weights[start : start + min(n, cap)])
+            if len(docs) == 1:
+                parts.append(docs[0])
+            elif docs:  # several segments: their heads merged into the one list's head
+                merged_docs, merged_bytes = np.concatenate(docs), np.concatenate(bytes_)
+                best = np.lexsort((merged_docs, -merged_bytes.astype(np.int16)))[:cap]
+                parts.append(merged_docs[best])
         if not parts:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(parts)).astype(np.int64)

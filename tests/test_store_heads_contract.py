@@ -1,0 +1,87 @@
+"""Both stores' candidate step, when the budget cuts the posting-list heads: the embedded store
+(its lists split into several segments) and PostgreSQL (one list per owner and class) must read
+the same heads, so the engine's one scoring definition ranks the same images in both; concepts
+that span several classes (the cat and dog breeds, "animal") included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pixseek.records import Analysis, FileState, ImageMeta
+from pixseek.search import engine as engine_mod
+from pixseek.search.engine import SearchEngine
+from pixseek.search.evidence.categories import MIN_IMPACT
+from pixseek.store import DEFAULT_OWNER, EmbeddedStore, open_store
+from pixseek.store.sparse import top_k
+
+CATS = (281, 282, 283, 284, 285)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+DOGS = (207, 208, 162, 229, 258)  # golden retriever, Labrador, beagle, Old English sheepdog, Samoyed
+IMAGES = 240
+BUDGET = 60  # per term: caps of 16 entries (MIN_PER_LIST) a class, far fewer than each list holds
+QUERIES = ["cat", "dog", "animal", "tabby", "cat dog", "tabby OR beagle"]
+
+
+def _analysis(rng: np.random.Generator, n: int) -> Analysis:
+    """Most of an image's mass on two or three breeds of one kind, coarsely rounded so that
+    equal weights (ties at a head's cut) are common."""
+    kind = CATS if n % 2 else DOGS
+    probs = rng.dirichlet(np.full(1000, 0.05)).astype(np.float32) * 0.1
+    chosen = rng.choice(len(kind), size=int(rng.integers(2, 4)), replace=False)
+    shares = np.round(rng.dirichlet(np.ones(len(chosen))) * 0.9, 1)
+    for k, share in zip(chosen, shares):
+        probs[kind[k]] += share
+    if n % 7 == 0:  # a few hold both kinds
+        probs[DOGS[0] if kind is CATS else CATS[0]] += 0.3
+    embedding = rng.random(1280).astype(np.float32)
+    return Analysis(ImageMeta(640, 480, "JPEG"), top_k(probs / probs.sum()), embedding)
+
+
+def _fill(store) -> None:
+    """Two batches, each indexed on its own: the embedded store's lists in two segments."""
+    rng = np.random.default_rng(18)
+    for n in range(IMAGES):
+        cid = store.add_content(DEFAULT_OWNER, f"sha{n}", "test-analyzer", _analysis(rng, n))
+        store.put_file(DEFAULT_OWNER, FileState(f"/photos/{n}.jpg", 1000 + n, n), cid)
+        if n in (IMAGES // 2 - 1, IMAGES - 1):
+            store.commit()
+            store.refresh_indexes()
+
+
+@pytest.fixture(scope="module")
+def stores(new_database, tmp_path_factory: pytest.TempPathFactory):
+    embedded = EmbeddedStore(tmp_path_factory.mktemp("embedded-heads"))
+    postgres = open_store(new_database("heads"))
+    for store in (embedded, postgres):
+        _fill(store)
+    yield embedded, postgres
+    embedded.close()
+    postgres.close()
+
+
+def test_the_embedded_lists_are_in_several_segments(stores):
+    embedded, _ = stores
+    assert len(embedded._postings.segments) == 2
+
+
+@pytest.mark.parametrize("word", ["cat", "dog", "animal"])
+def test_cut_heads_are_the_same_candidates(stores, concepts, word):
+    embedded, postgres = stores
+    term = concepts.encode_term(word)
+    assert term is not None and len(term.vector) >= 5  # a concept of several classes
+    every = embedded.sparse_candidates(DEFAULT_OWNER, term.vector, MIN_IMPACT, 10**6)
+    found = [s.sparse_candidates(DEFAULT_OWNER, term.vector, MIN_IMPACT, BUDGET) for s in stores]
+    assert len(found[0]) < len(every)  # the budget did cut the heads
+    assert found[0].tolist() == found[1].tolist()
+    assert set(found[0].tolist()) <= set(every.tolist())
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_cut_heads_give_the_same_top_ten(stores, concepts, query, monkeypatch):
+    monkeypatch.setattr(engine_mod, "CANDIDATE_BUDGET", BUDGET)
+    results = []
+    for store in stores:
+        result = SearchEngine(store, concepts).search(DEFAULT_OWNER, query, limit=10)
+        results.append(([(h.path, round(h.score, 4)) for h in result.hits], result.candidates))
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 10
