@@ -57,6 +57,19 @@ class SparseVector:
         return len(self.ids)
 
 
+# An image's category vector keeps its TOP_K strongest concepts (classes, and its characteristics in
+# the room the weakest classes make); the store's rows (store/sparse.py) are TOP_K entries wide. Here,
+# not in the store, so that the analysis pass (a worker process) does not import the storage layer.
+TOP_K = 50
+
+
+def top_k(probabilities: NDArray[np.float32], k: int = TOP_K) -> SparseVector:
+    """The k most probable classes, best first."""
+    ids = np.argpartition(-probabilities, k)[:k]
+    ids = ids[np.argsort(-probabilities[ids], kind="stable")]
+    return SparseVector(ids.astype(np.int32), probabilities[ids].astype(np.float32))
+
+
 @dataclass
 class ImageMeta:
     """What the file itself says: pixel size (after EXIF orientation), format, EXIF fields."""

@@ -27,8 +27,7 @@ from pixseek.analyzers.text import DETECT_SIDE as TEXT_DETECT_SIDE
 from pixseek.analyzers.text import OCR_MODEL_VERSION, TextReader
 from pixseek.imageio.decode import DecodedImage, ImageDecodeError, load_image, reduce_to
 from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
-from pixseek.records import Analysis, Face, ImageMeta, SparseVector, TextLine
-from pixseek.store.sparse import TOP_K, top_k
+from pixseek.records import TOP_K, Analysis, Face, ImageMeta, SparseVector, TextLine, top_k
 
 if TYPE_CHECKING:
     from pixseek.pipeline.vision import VisionEmbedder, VisionTarget

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.records import CLASS_COUNT, SparseVector
+from pixseek.records import CLASS_COUNT, TOP_K, SparseVector, top_k  # noqa: F401 (TOP_K, top_k re-exported)
 
-TOP_K = 50
 ROW_BYTES = TOP_K * 3
 _DECADES = 6.0
 _MIN_PROB = 10.0**-_DECADES
@@ -31,13 +30,6 @@ def quantise(probabilities: NDArray[np.floating]) -> NDArray[np.uint8]:
 DEQUANT = np.concatenate([[0.0], 10.0 ** (np.arange(0, 255) / 254.0 * _DECADES - _DECADES)]).astype(
     np.float32
 )
-
-
-def top_k(probabilities: NDArray[np.float32], k: int = TOP_K) -> SparseVector:
-    """The k most probable classes, best first."""
-    ids = np.argpartition(-probabilities, k)[:k]
-    ids = ids[np.argsort(-probabilities[ids], kind="stable")]
-    return SparseVector(ids.astype(np.int32), probabilities[ids].astype(np.float32))
 
 
 def encode_row(vector: SparseVector) -> bytes:
