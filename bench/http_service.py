@@ -84,6 +84,8 @@ class Plan:
     uploads_while_indexing: int
     upload_trials: int
     warm_thumbnail_s: float
+    compare_rounds: int  # --web-workers: rounds of one phase per server, in alternating order
+    compare_phase_s: float
 
 
 FULL = Plan(
@@ -93,6 +95,8 @@ FULL = Plan(
     uploads_while_indexing=100,
     upload_trials=5,
     warm_thumbnail_s=5.0,
+    compare_rounds=4,
+    compare_phase_s=6.0,
 )
 QUICK = Plan(
     warmup_s=0.5,
@@ -101,6 +105,8 @@ QUICK = Plan(
     uploads_while_indexing=10,
     upload_trials=2,
     warm_thumbnail_s=1.5,
+    compare_rounds=1,
+    compare_phase_s=2.0,
 )
 
 
@@ -115,8 +121,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def prepare_library(size: int) -> Path:
-    """A fresh copy of a cached synthetic library that the server may migrate and add to."""
+def prepare_library(size: int, name: str | None = None) -> Path:
+    """A fresh copy of a cached synthetic library that the server may migrate and add to (in
+    bench/.cache/`name`, which ends with this process's id)."""
     from bench.synth import build_library, library_dir
 
     source = library_dir(size)
@@ -126,7 +133,7 @@ def prepare_library(size: int) -> Path:
         with contextlib.suppress(ValueError):
             if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
                 shutil.rmtree(stale, ignore_errors=True)
-    dest = CACHE_DIR / f"http-library-{os.getpid()}"
+    dest = CACHE_DIR / (name or f"http-library-{os.getpid()}")
     shutil.rmtree(dest, ignore_errors=True)
     # Written in place by a store (SQLite, the row files): copied. Replaced by rename or never
     # touched once written (the HNSW graph, posting segments): hard-linked.
@@ -957,10 +964,77 @@ def search_while_indexing(
     return IndexingLoad(load, final, started, posted, indexed)
 
 
+def web_processes(server: Server) -> list[int]:
+    """The processes of a server that answer requests: uvicorn's workers, or the one process."""
+    if server.proc is None:
+        return []
+    kids = [p for p in _children(server.proc.pid) if "resource_tracker" not in _cmdline(p)]
+    return kids if server.web_workers > 1 else [server.proc.pid]
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return ""
+
+
+def _process_cpu_s(pid: int) -> float:
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    return 0.0
+
+
+def _box_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return (sum(values) - values[3] - values[4]) / _TICK, sum(values) / _TICK
+
+
+def connections_per_process(server: Server) -> list[int]:
+    """Established client connections held by each web process (from `ss`; [] without it)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{server.port} )"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout  # fmt: skip
+        return sorted((out.count(f"pid={p},") for p in web_processes(server)), reverse=True)
+    return []
+
+
+@dataclass
+class Phase:
+    """One search phase at 8 clients against one server, with what the machine did meanwhile."""
+
+    load: Load
+    process_cpu_s: list[float]  # per web process
+    box_busy_cores: float  # the whole machine: this server, the load generator and everyone else
+    connections: list[int]  # per web process, busiest first
+
+
+def search_phase(server: Server, token: str, paths: Sequence[str], plan: Plan) -> Phase:
+    pids = web_processes(server)
+    cpu0 = [_process_cpu_s(p) for p in pids]
+    box0 = _box_cpu()
+    _, finish_load, measure_from = run_load(
+        server, token, paths, 8, warmup_s=1.0, duration_s=plan.compare_phase_s, parse_took=True, background=True
+    )
+    time.sleep(max(0.0, measure_from + plan.compare_phase_s / 2 - time.monotonic()))
+    connections = connections_per_process(server)
+    load = finish_load()
+    box1 = _box_cpu()
+    cores = os.cpu_count() or 1
+    busy = (box1[0] - box0[0]) / max(1e-9, box1[1] - box0[1]) * cores
+    return Phase(load, [_process_cpu_s(p) - c for p, c in zip(pids, cpu0)], busy, connections)
+
+
 def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result:
-    """Search at 8 clients against servers of 1, 2 and 4 web processes, one after the other in one
-    run on copies of the same library; the one- and two-process servers also while uploads are
-    analysed. Then the memory of the four-process server's tree (web processes, the job runner's
+    """Search at 8 clients against servers of 1, 2 and 4 web processes on copies of the same
+    library, all started at once and loaded in turn: `compare_rounds` rounds of one phase each, the
+    order reversed every round (1 2 4 4 2 1 ...), so that the load the rest of the machine puts on
+    it falls on every server alike; figures pool each server's phases. Then the one- and
+    two-process servers while uploads are analysed, in the order 1 2 2 1 with half the uploads each
+    time. Then the memory of the four-process server's tree (web processes, the job runner's
     analysis process)."""
     import httpx
 
@@ -968,50 +1042,127 @@ def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result
     size = library_size(plan)
     uploads = big_uploads(plan.uploads_while_indexing)
     paths = search_paths()
-    for count in counts:
-        db = prepare_library(size)
-        cli(db, "user", "passwd", "default", "--password", PASSWORD)
-        token = cli(db, "user", "token", "default", "--label", "bench").strip().splitlines()[-1]
-        server = Server(db, db / "server.log", web_workers=count)
-        label = "one_process" if count == 1 else f"web_workers_{count}"
-        try:
+    servers: dict[int, Server] = {}
+    tokens: dict[int, str] = {}
+    clients: dict[int, Any] = {}
+    label = {count: "one_process" if count == 1 else f"web_workers_{count}" for count in counts}
+    try:
+        for count in counts:
+            db = prepare_library(size, name=f"http-library-{count}w-{os.getpid()}")
+            cli(db, "user", "passwd", "default", "--password", PASSWORD)
+            tokens[count] = cli(db, "user", "token", "default", "--label", "bench").strip().splitlines()[-1]
+            servers[count] = Server(db, db / "server.log", web_workers=count)
             print(f"{count} web process(es): starting ...", flush=True)
-            server.start()
-            client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
-            for _ in range(count * 2):  # every process answers each query once (language tables, pages)
-                for p in paths:
-                    client.get(p).raise_for_status()
-            load = run_load(server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=plan.phase_s, parse_took=True)
-            _report_errors(load)
-            results[f"http_search_rps_c8_{label}"] = rounded(load.rps)
-            results[f"http_search_p95_ms_c8_{label}"] = _ms(load.latency(95))
-            results[f"http_search_errors_c8_{label}"] = len(load.errors)
-            print(f"  search c8: {load.rps:.0f}/s, p95 {load.latency(95):.0f} ms", flush=True)
-            if count <= 2:
-                busy = search_while_indexing(server, token, client, paths, uploads, plan)
-                window = (busy.started, busy.indexed)
-                during = sum(1 for sample in busy.load.samples if window[0] <= sample[0] <= window[1])
-                results[f"http_search_rps_c8_while_indexing_{label}"] = rounded(during / (window[1] - window[0]))
-                results[f"http_search_p95_ms_c8_while_indexing_{label}"] = _ms(busy.load.latency(95, window))
-                results[f"http_upload_index_img_s_while_searching_{label}"] = rounded(len(uploads) / (window[1] - window[0]))
-                print(f"  while indexing: p95 {busy.load.latency(95, window):.0f} ms", flush=True)
-            if count == max(counts):
-                _, tree = tree_rss_mb(server.proc.pid)
-                results[f"http_server_tree_rss_mb_web_workers_{count}"] = rounded(tree)
-                results[f"http_server_processes_web_workers_{count}"] = len(process_tree(server.proc.pid))
-        finally:
+            servers[count].start()
+            clients[count] = httpx.Client(
+                base_url=servers[count].url, headers={"Authorization": f"Bearer {tokens[count]}"}, timeout=120
+            )
+            # Every process answers each query a few times (language tables, pages): 8 connections
+            # spread over the processes, each query sent 3 times per process.
+            warm = run_load(servers[count], tokens[count], list(paths) * 3 * count, 8, mode="once")
+            if warm.errors:
+                raise RuntimeError(f"warming the {count}-process server: {warm.errors[0]}")
+        phases: dict[int, list[Phase]] = {count: [] for count in counts}
+        for r in range(plan.compare_rounds):
+            for count in counts if r % 2 == 0 else list(reversed(counts)):
+                phase = search_phase(servers[count], tokens[count], paths, plan)
+                _report_errors(phase.load)
+                phases[count].append(phase)
+                print(
+                    f"  round {r + 1}, {count} process(es): {phase.load.rps:.0f}/s, p95 {phase.load.latency(95):.0f} ms, "
+                    f"connections {phase.connections}, process cores "
+                    f"{[round(c / phase.load.client_total_wall_s, 2) for c in phase.process_cpu_s]}, box {phase.box_busy_cores:.2f} cores busy",
+                    flush=True,
+                )
+        for count in counts:
+            results.update(_pooled(phases[count], label[count]))
+        one = results["http_search_rps_c8_one_process"]
+        for count in counts[1:]:
+            results[f"http_search_rps_c8_ratio_to_one_process_web_workers_{count}"] = rounded(
+                results[f"http_search_rps_c8_web_workers_{count}"] / one
+            )
+        if 2 in counts:
+            results["http_search_rps_c8_ratio_to_one_process"] = results["http_search_rps_c8_ratio_to_one_process_web_workers_2"]
+            results["http_search_p95_ratio_c8_web_workers_2_to_one_process"] = rounded(
+                results["http_search_p95_ms_c8_web_workers_2"] / results["http_search_p95_ms_c8_one_process"]
+            )
+            results.update(_compare_while_indexing(servers, tokens, clients, paths, uploads, plan, label))
+        biggest = max(counts)
+        _, tree = tree_rss_mb(servers[biggest].proc.pid)
+        results[f"http_server_tree_rss_mb_web_workers_{biggest}"] = rounded(tree)
+        results[f"http_server_processes_web_workers_{biggest}"] = len(process_tree(servers[biggest].proc.pid))
+    finally:
+        for client in clients.values():
+            client.close()
+        for server in servers.values():
             server.stop()
-            shutil.rmtree(db, ignore_errors=True)
-    one = results["http_search_rps_c8_one_process"]
-    for count in counts[1:]:
-        results[f"http_search_rps_c8_ratio_to_one_process_web_workers_{count}"] = rounded(
-            results[f"http_search_rps_c8_web_workers_{count}"] / one
+            shutil.rmtree(server.db, ignore_errors=True)
+    return results
+
+
+def _pooled(phases: Sequence[Phase], label: str) -> Result:
+    samples = [s for p in phases for s in p.load.samples]
+    wall = sum(p.load.wall_s for p in phases)
+    sent = sum(p.load.sent for p in phases)
+    pooled = Load(samples, [e for p in phases for e in p.load.errors], wall, 0.0, 0.0, sent)
+    process_cpu = [sum(p.process_cpu_s[i] for p in phases) for i in range(min(len(p.process_cpu_s) for p in phases))]
+    total_wall = sum(p.load.client_total_wall_s for p in phases)
+    out: Result = {
+        f"http_search_rps_c8_{label}": rounded(pooled.rps),
+        f"http_search_p50_ms_c8_{label}": _ms(pooled.latency(50)),
+        f"http_search_p95_ms_c8_{label}": _ms(pooled.latency(95)),
+        f"http_search_errors_c8_{label}": len(pooled.errors),
+        f"http_search_server_cpu_ms_per_req_c8_{label}": _ms(sum(p.load.server_cpu_s for p in phases) / max(1, sent) * 1e3),
+        f"http_search_client_cpu_ms_per_req_c8_{label}": _ms(sum(p.load.client_cpu_s for p in phases) / max(1, sent) * 1e3),
+        f"http_search_server_cores_busy_c8_{label}": rounded(sum(p.load.server_cpu_s for p in phases) / total_wall),
+        f"http_search_box_cores_busy_c8_{label}": rounded(statistics.fmean(p.box_busy_cores for p in phases)),
+        f"http_search_phases_c8_{label}": len(phases),
+    }
+    if len(process_cpu) > 1:
+        # 1/N: the processes shared the work evenly; 1.0: one process did it all.
+        out[f"http_search_busiest_process_cpu_share_c8_{label}"] = rounded(max(process_cpu) / max(1e-9, sum(process_cpu)))
+        split = [p.connections[0] / max(1, sum(p.connections)) for p in phases if p.connections]
+        if split:
+            out[f"http_search_busiest_process_connection_share_c8_{label}"] = rounded(statistics.fmean(split))
+    return out
+
+
+def _compare_while_indexing(
+    servers: dict[int, Server], tokens: dict[int, str], clients: dict[int, Any], paths: Sequence[str],
+    uploads: Sequence[Path], plan: Plan, label: dict[int, str],
+) -> Result:
+    """Search at 8 clients while uploads are analysed: one and two processes in the order 1 2 2 1,
+    half the uploads each time (new files each time, so none is a duplicate)."""
+    half = max(1, len(uploads) // 2)
+    parts = [uploads[:half], uploads[half:] or uploads[:half]]
+    done: dict[int, list[IndexingLoad]] = {1: [], 2: []}
+    for k, count in enumerate((1, 2, 2, 1)):
+        batch = parts[0] if k in (0, 1) else parts[1]
+        busy = search_while_indexing(servers[count], tokens[count], clients[count], paths, batch, plan)
+        done[count].append(busy)
+        window = (busy.started, busy.indexed)
+        print(
+            f"  while indexing {len(batch)} uploads, {count} process(es): p95 {busy.load.latency(95, window):.0f} ms, "
+            f"{len(batch) / (window[1] - window[0]):.1f} img/s",
+            flush=True,
         )
-    if 2 in counts:
-        results["http_search_rps_c8_ratio_to_one_process"] = results["http_search_rps_c8_ratio_to_one_process_web_workers_2"]
-        results["http_search_rps_c8_while_indexing_ratio_to_one_process"] = rounded(
-            results["http_search_rps_c8_while_indexing_web_workers_2"] / results["http_search_rps_c8_while_indexing_one_process"]
+    results: Result = {}
+    for count, runs in done.items():
+        during = [s for b in runs for s in b.load.samples if b.started <= s[0] <= b.indexed]
+        seconds = sum(b.indexed - b.started for b in runs)
+        indexed = sum(len(b.jobs) for b in runs)
+        results[f"http_search_rps_c8_while_indexing_{label[count]}"] = rounded(len(during) / seconds)
+        results[f"http_search_p95_ms_c8_while_indexing_{label[count]}"] = _ms(percentile([s[1] for s in during], 95))
+        results[f"http_upload_index_img_s_while_searching_{label[count]}"] = rounded(indexed / seconds)
+        results[f"http_upload_jobs_failed_{label[count]}"] = sum(
+            1 for b in runs for j in b.jobs.values() if j["status"] != "done"
         )
+    results["http_search_rps_c8_while_indexing_ratio_to_one_process"] = rounded(
+        results["http_search_rps_c8_while_indexing_web_workers_2"] / results["http_search_rps_c8_while_indexing_one_process"]
+    )
+    results["http_search_p95_ratio_c8_while_indexing_web_workers_2_to_one_process"] = rounded(
+        results["http_search_p95_ms_c8_while_indexing_web_workers_2"] / results["http_search_p95_ms_c8_while_indexing_one_process"]
+    )
     return results
 
 
