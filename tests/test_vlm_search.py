@@ -390,3 +390,38 @@ def test_cli_search_similar_and_tags(clip_library, pixseek_env: dict[str, str]):
     tags = cli("tags", beach, "--json")
     assert tags.returncode == 0, tags.stderr
     assert {"tag": "beach", "kind": "model"}.items() <= next(t for t in json.loads(tags.stdout) if t["kind"] == "model").items()
+
+
+def test_a_head_with_more_strong_matches_grows_and_answers_the_same(clip_library, monkeypatch: pytest.MonkeyPatch):
+    """A text with more strong matches than the head holds: the ANN head grows (fewer vectors read
+    one by one), and the ranking is the one an exhaustive head gives."""
+    from pixseek.search.evidence import vlm
+
+    library, ids = clip_library
+    engine, spaces = library.engine, library.store.spaces
+    queries = ("dog", "beach", "person on a bike", "sunset photo00")
+
+    def ranked(query: str) -> list[tuple[int, float]]:  # images with no score at all are left out
+        return [(h.content_id, round(h.score, 5)) for h in engine.search(OWNER, query, threshold=0.0).hits if h.score >= 1e-4]
+
+    whole = {q: ranked(q) for q in queries}
+
+    read: list[int] = []
+    real_get = spaces.get
+    monkeypatch.setattr(spaces, "get", lambda owner, space, some: read.append(len(some)) or real_get(owner, space, some))
+    calls: list[int] = []
+    real_nearest = spaces.nearest
+    monkeypatch.setattr(spaces, "nearest", lambda owner, space, v, k: calls.append(k) or real_nearest(owner, space, v, k))
+    monkeypatch.setattr(vlm, "MODEL_CANDIDATES", 2)
+    monkeypatch.setattr(vlm, "HEAD_GROWTH", 3)
+    monkeypatch.setattr(vlm, "MODEL_CANDIDATES_MAX", 6)
+    for q in queries:
+        assert ranked(q) == whole[q], q
+    assert 2 in calls and 6 in calls  # heads of 2 grew to 6 ...
+    grown = sum(read)
+
+    read.clear()
+    monkeypatch.setattr(vlm, "MODEL_CANDIDATES_MAX", 2)  # ... and kept at 2, more vectors are read
+    for q in queries:
+        assert ranked(q) == whole[q], q
+    assert sum(read) > grown

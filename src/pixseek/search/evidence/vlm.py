@@ -42,6 +42,11 @@ PROMPT = "a photo of {}"  # CLIP's zero-shot prompt, for English-only towers (th
 # Nearest images read per text: the page needs the head, not every match (an HNSW search costs about
 # its k here: 1000 took 8.7 ms CPU, 400 5.3, 200 3.7 at 25k vectors; bench/vlm_search.py).
 MODEL_CANDIDATES = 400
+# A text whose head ends above the scoring floor has more strong matches than the head holds: the
+# head grows by this factor up to the cap before the other candidates' vectors are read one by one
+# (a k = 1600 graph search costs less than reading ~10k candidates' vectors: bench/vlm_search.py).
+HEAD_GROWTH = 4
+MODEL_CANDIDATES_MAX = 6400
 # Candidates whose calibrated score is below this cannot count in an AND either (the engine's
 # TERM_FLOOR), so they are not worth a scoring pass.
 MIN_CANDIDATE_SCORE = 0.05
@@ -195,15 +200,21 @@ class ModelForQuery(QueryEvidence):
 
     # ---- contract ----------------------------------------------------------------------------
     def neighbours(self, text: str, vector: NDArray[np.float32]) -> Neighbours:
-        """The text's nearest images (read once per query)."""
+        """The text's nearest images (read once per query): a head of MODEL_CANDIDATES, grown while
+        its last cosine could still score (up to MODEL_CANDIDATES_MAX)."""
         found = self._near.get(text)
         if found is None:
+            floor = self.calibration.cosine_at(MIN_CANDIDATE_SCORE)
             k = MODEL_CANDIDATES
-            try:
-                ids, cosines = self.kind.store.spaces.nearest(self.owner, self.kind.tower.space, vector, k)
-            except StoreError:  # nothing embedded by the model yet: no space
-                ids, cosines = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-            bound = float(cosines.min()) if len(ids) >= k else -1.0  # fewer: the space was exhausted
+            while True:
+                try:
+                    ids, cosines = self.kind.store.spaces.nearest(self.owner, self.kind.tower.space, vector, k)
+                except StoreError:  # nothing embedded by the model yet: no space
+                    ids, cosines = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+                bound = float(cosines.min()) if len(ids) >= k else -1.0  # fewer: the space was exhausted
+                if bound < floor or k >= MODEL_CANDIDATES_MAX:
+                    break
+                k = min(k * HEAD_GROWTH, MODEL_CANDIDATES_MAX)
             order = np.argsort(ids, kind="stable")
             found = self._near[text] = Neighbours(ids[order].astype(np.int64), cosines[order].astype(np.float32), bound)
         return found
