@@ -194,3 +194,43 @@ def test_places_on_postgres_after_migration(geotagged, new_database, pixseek_env
     fresh = {**pixseek_env, "PIXSEEK_HOME": str(tmp_path / "pg-home-2"), "PIXSEEK_STORE": direct}
     assert run(fresh, "index", str(photos / "city"), "--no-ocr", "--no-faces").returncode == 0
     assert set(found(fresh, "paris")) == {"coffee_paris.jpg"}
+
+
+def test_catch_up_reads_only_contents_newer_than_its_mark(tmp_path):
+    """A library indexed before places catches up once; after that the check a search makes first
+    reads only the contents added since (the embedded store's high-water mark, store/places.py)."""
+    import numpy as np
+
+    from pixseek.pipeline.places import fill_places
+    from pixseek.records import Analysis, ImageMeta
+    from pixseek.store import DEFAULT_OWNER, EmbeddedStore
+    from pixseek.store.sparse import top_k
+
+    rng = np.random.default_rng(3)
+    store = EmbeddedStore(tmp_path / "lib")
+
+    def add(position: tuple[float, float] | None) -> int:
+        meta = ImageMeta(640, 480, "JPEG", gps_lat=position[0] if position else None, gps_lon=position[1] if position else None)
+        probabilities = rng.dirichlet(np.full(1000, 0.05)).astype(np.float32)
+        cid = store.add_content(DEFAULT_OWNER, f"{rng.random():.17f}", "test", Analysis(meta, top_k(probabilities), rng.random(1280).astype(np.float32)))
+        store.commit()
+        return cid
+
+    lisbon, paris = (38.7139, -9.1394), (48.8584, 2.2945)
+    old = [add(lisbon), add(None), add(paris)]  # as indexed before places existed: no rows, no mark
+    assert store.places.checked_through() == 0 and len(store.places.missing(10)) == 2
+    assert fill_places(store) == 2 and store.places.checked_through() == old[-1]
+    assert store.places.count(DEFAULT_OWNER) == 2 and fill_places(store) == 0
+    assert not store.places.mark_checked(store.places.newest_content())  # nothing new to record
+    newer = add(paris)
+    assert [cid for _, cid, _, _ in store.places.missing(10)] == [newer]
+    assert fill_places(store) == 1 and store.places.checked_through() == newer
+    # A mark read before contents were added covers only what it saw; it never moves back.
+    stale = store.places.newest_content()
+    unseen = add(lisbon)
+    assert store.places.mark_checked(stale) is False and [c for _, c, _, _ in store.places.missing(10)] == [unseen]
+    store.close()
+    reopened = EmbeddedStore(tmp_path / "lib")  # the mark is durable
+    assert reopened.places.checked_through() == newer and fill_places(reopened) == 1
+    assert reopened.places.count(DEFAULT_OWNER) == 4 and reopened.places.checked_through() == unseen
+    reopened.close()

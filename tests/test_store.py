@@ -242,4 +242,22 @@ def test_every_read_is_filtered_by_owner(tmp_path):
     assert store.list_images(bob)[0] == 1 and store.list_images(bob)[1][0].paths == ["/bob/cat.jpg"]
     assert store.remove_image(bob, a) == []  # bob cannot delete alice's image
     assert store.stats(alice).images == 1 and store.stats().images == 2
+    assert store.count_images(alice) == store.count_images(bob) == 1 and store.count_images(DEFAULT_OWNER) == 0
+    store.close()
+
+
+def test_count_images_of_a_library_of_one_user(tmp_path):
+    """With no other owner's rows the count is the table's (the fast path); a second user's first
+    image makes it an owner's count again, whatever the ids' order."""
+    rng = np.random.default_rng(6)
+    store = EmbeddedStore(tmp_path / "lib")
+    assert store.count_images(OWNER) == 0
+    for i in range(3):
+        store.add_content(OWNER, f"bytes-{i}", ANALYZER, make_analysis(rng, i))
+    store.commit()
+    assert store.count_images(OWNER) == 3 and store.count_images(OWNER + 1) == 0
+    late = store.accounts.add_user("late", None).id
+    store.add_content(late, "late-bytes", ANALYZER, make_analysis(rng, 4))
+    store.commit()
+    assert (store.count_images(OWNER), store.count_images(late), store.content_count()) == (3, 1, 4)
     store.close()

@@ -48,9 +48,7 @@ class Library:
         options: "AnalysisOptions | None" = None,
         store: str | None = None,
     ) -> None:
-        from pixseek.pipeline.analysis import AnalysisOptions
-
-        self.options = options or AnalysisOptions()
+        self._options = options  # the defaults are made on first use (see `options`)
         self.embed_with_model = True  # index runs embed with the active vision-language model
         # The joint image-word space shipped with pixseek (trained on the dev set) for users who
         # trained none: on unless switched off (PIXSEEK_SHIPPED_HEAD=off).
@@ -61,6 +59,20 @@ class Library:
         self.store = open_store(self.paths.store)
         # Whose images the CLI reads and writes: a named user, else the library's default user.
         self.owner = self.store.accounts.user(user).id if user else DEFAULT_OWNER
+
+    @property
+    def options(self) -> "AnalysisOptions":
+        """How this library analyses images (the defaults unless set). Made when first asked for:
+        importing the analysis pass (PIL, the analysers) is no cost a text search should pay."""
+        if self._options is None:
+            from pixseek.pipeline.analysis import AnalysisOptions
+
+            self._options = AnalysisOptions()
+        return self._options
+
+    @options.setter
+    def options(self, value: "AnalysisOptions") -> None:
+        self._options = value
 
     @cached_property
     def concepts(self) -> "ConceptSpace":
@@ -80,8 +92,7 @@ class Library:
         from pixseek.pipeline.places import fill_places
         from pixseek.search.engine import SearchEngine
 
-        if self.store.places.missing(1):  # a library indexed before places: catch up once
-            fill_places(self.store)
+        fill_places(self.store)  # a library indexed before places catches up once (a cheap check after)
 
         return SearchEngine(
             self.store,

@@ -5,13 +5,13 @@ people, users, serve, store), with what they share in common.py."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from pixseek.cli import duplicates, index, learn, models, people, prepare, search, serve, store, users
 from pixseek.cli.common import _state, err
 
 _APP_SETTINGS = dict(
@@ -20,11 +20,8 @@ _APP_SETTINGS = dict(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app = typer.Typer(**_APP_SETTINGS)
 
 
-
-@app.callback()
 def _main(
     db: Annotated[
         Optional[Path],
@@ -48,23 +45,40 @@ def _main(
 
 
 
-app.command()(index.index)
-# `pixseek search red car -cat`: the words are the query, "-cat" included (options still work).
-app.command(context_settings={"ignore_unknown_options": True})(search.search)
-for command in (search.similar, search.tags, search.text, search.words, search.stats):
-    app.command()(command)
-app.command()(search.places)
-app.command()(store.migrate)
-app.command()(duplicates.duplicates)
-app.command()(prepare.prepare)
-app.add_typer(people.faces_app, name="faces")
-app.add_typer(people.people_app, name="people")
-app.add_typer(users.users_app, name="user")
-app.add_typer(models.models_app, name="models")
-app.command()(learn.learn)
-app.command()(learn.teach)
-app.add_typer(learn.concepts_app, name="concepts")
-app.command()(serve.serve)
+# What the app holds, in the order `pixseek --help` lists it: (name, module of pixseek.cli,
+# attribute). A command's module is imported only when that command runs (or for the whole help),
+# so that `pixseek search` imports no indexing, serving, accounts or model-registry code.
+_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("index", "index", "index"),
+    ("search", "search", "search"),
+    ("similar", "search", "similar"),
+    ("tags", "search", "tags"),
+    ("text", "search", "text"),
+    ("words", "search", "words"),
+    ("stats", "search", "stats"),
+    ("places", "search", "places"),
+    ("migrate", "store", "migrate"),
+    ("duplicates", "duplicates", "duplicates"),
+    ("prepare", "prepare", "prepare"),
+    ("learn", "learn", "learn"),
+    ("teach", "learn", "teach"),
+    ("serve", "serve", "serve"),
+)
+_GROUPS: tuple[tuple[str, str, str], ...] = (  # listed after the commands, as typer does
+    ("faces", "people", "faces_app"),
+    ("people", "people", "people_app"),
+    ("user", "users", "users_app"),
+    ("models", "models", "models_app"),
+    ("concepts", "learn", "concepts_app"),
+)
+_COMMAND_SETTINGS: dict[str, dict] = {
+    # `pixseek search red car -cat`: the words are the query, "-cat" included (options still work).
+    "search": {"context_settings": {"ignore_unknown_options": True}},
+}
+
+
+def _attribute(module: str, name: str):
+    return getattr(importlib.import_module(f"pixseek.cli.{module}"), name)
 
 
 GLOBAL_OPTIONS = ("--db", "--user", "-u", "--store")
@@ -102,15 +116,27 @@ def split_global_options(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def app_for(command: str | None) -> typer.Typer:
     """The app to run `command` with. Typer builds the parameters of every command on each call
-    (~0.1 s of a CLI search's 0.5 s budget for forty commands): a call of one top-level command gets
-    an app holding only that one (same callback, same options); anything else the whole app."""
-    chosen = [c for c in app.registered_commands if (c.name or c.callback.__name__.replace("_", "-")) == command]
-    if not chosen:
-        return app
-    lite = typer.Typer(**_APP_SETTINGS)
-    lite.registered_callback = app.registered_callback
-    lite.registered_commands = chosen
-    return lite
+    (~0.1 s of a CLI search's 0.5 s budget for forty commands), and importing every command's
+    module costs as much again: a call of one top-level command or group gets an app holding only
+    that one (same callback, same options); anything else (no command, --help, an unknown
+    command) the whole app."""
+    commands = [c for c in _COMMANDS if c[0] == command]
+    groups = [g for g in _GROUPS if g[0] == command]
+    if not commands and not groups:
+        commands, groups = list(_COMMANDS), list(_GROUPS)
+    built = typer.Typer(**_APP_SETTINGS)
+    built.callback()(_main)
+    for name, module, attribute in commands:
+        built.command(**_COMMAND_SETTINGS.get(name, {}))(_attribute(module, attribute))
+    for name, module, attribute in groups:
+        built.add_typer(_attribute(module, attribute), name=name)
+    return built
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # the whole app, e.g. for typer.testing.CliRunner
+        return app_for(None)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:

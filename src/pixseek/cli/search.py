@@ -9,9 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
 from pixseek.records import clock, split_frame_path
 from pixseek.cli.common import (
     CameraOpt,
@@ -38,6 +36,8 @@ LangOpt = Annotated[
 
 def video_of(path: str) -> dict | None:
     """A hit in a video: {"path": the video file, "seconds": the frame's time, "at": "01:23"}."""
+    from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
+
     video, seconds = split_frame_path(path)
     if seconds is None and not has_image_extension(path, VIDEO_EXTENSIONS):
         return None
@@ -193,6 +193,8 @@ def tags(
     if as_json:
         print_json([{"tag": t.name, "score": round(t.score, 4), "kind": t.kind} for t in found])
         return
+    from rich.table import Table
+
     table = Table(box=None, show_header=True, header_style="bold")
     for column in ("tag", "score", "kind"):
         table.add_column(column)
@@ -260,6 +262,8 @@ def stats(as_json: JsonOpt = False) -> None:
     out.print(f"{s.faces} faces, {s.people} people, {s.with_text} images with text")
     for space, count in s.spaces.items():  # vision-language models' (and learned) embeddings
         out.print(f"{count} images embedded in {space}", markup=False, highlight=False)
+    from rich.table import Table
+
     table = Table(box=None, show_header=True, header_style="bold")
     for column, justify in (("part", "left"), ("bytes", "right"), ("bytes/image", "right")):
         table.add_column(column, justify=justify)
@@ -298,6 +302,8 @@ def places(
     if not found:
         out.print("no geotagged photos (no GPS position in their EXIF).", highlight=False)
         return
+    from rich.table import Table
+
     table = Table(box=None, show_header=True, header_style="bold")
     for column, justify in (("images", "right"), ("place", "left")):
         table.add_column(column, justify=justify)

@@ -16,11 +16,15 @@ BATCH = 5_000
 
 def fill_places(store: Store, limit: int | None = None) -> int:
     """Geocode the contents (of any owner) that have a position and no place; commits. Returns
-    how many were looked at."""
+    how many were looked at. A pass that leaves none missing moves the store's checked mark
+    (store/places.py), so that the next pass, a search's first step, reads only newer contents."""
+    newest = store.places.newest_content()  # before the pass: contents added during it are not covered
     done = 0
     while limit is None or done < limit:
         todo = store.places.missing(BATCH if limit is None else min(BATCH, limit - done))
         if not todo:
+            if store.places.mark_checked(newest):
+                store.commit()
             break
         found = gazetteer().places_at([(lat, lon) for _, _, lat, lon in todo])
         store.places.put([(owner, cid, place) for (owner, cid, _, _), place in zip(todo, found, strict=True)])
