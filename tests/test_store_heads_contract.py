@@ -85,3 +85,45 @@ def test_cut_heads_give_the_same_top_ten(stores, concepts, query, monkeypatch):
         results.append(([(h.path, round(h.score, 4)) for h in result.hits], result.candidates))
     assert results[0] == results[1]
     assert len(results[0][0]) == 10
+
+
+def _queries(concepts) -> list:
+    from pixseek.records import SparseVector
+
+    cat = concepts.encode_term("cat")
+    assert cat is not None
+    # weights above 1.25 reach entries below HEAD_ROWS_FROM: those heads are read without rows
+    strong = SparseVector(np.array([DOGS[0], CATS[1]], dtype=np.int32), np.array([3.0, 0.5], dtype=np.float32))
+    return [cat.vector, strong]
+
+
+def test_heads_come_with_the_rows_categories_reads(stores, concepts):
+    for store in stores:
+        for query in _queries(concepts):
+            ids, class_ids, probs = store.sparse_heads(DEFAULT_OWNER, query, MIN_IMPACT, BUDGET)
+            assert ids.tolist() == store.sparse_candidates(DEFAULT_OWNER, query, MIN_IMPACT, BUDGET).tolist()
+            expected_classes, expected_probs = store.categories(DEFAULT_OWNER, ids)
+            assert len(ids) and np.array_equal(class_ids, expected_classes) and np.array_equal(probs, expected_probs)
+
+
+def test_a_database_written_before_the_heads_carried_rows_gets_them(new_database, concepts):
+    from pixseek.store.postgres.schema import HEAD_ROWS_MARKER
+
+    url = new_database("heads_upgrade")
+    store = open_store(url)
+    _fill(store)
+    query = concepts.encode_term("dog").vector
+    before = store.sparse_heads(DEFAULT_OWNER, query, MIN_IMPACT, BUDGET)
+    with store._db.transaction():  # as the schema was before: no rows in the postings, no index
+        store._db.execute("DROP INDEX postings_head_rows")
+        store._db.execute("ALTER TABLE postings DROP COLUMN categories")
+        store._db.execute("DELETE FROM meta WHERE key = %s", (HEAD_ROWS_MARKER,))
+    store.close()
+    store = open_store(url)
+    try:
+        (carrying,) = store._db.execute("SELECT count(*) FROM postings WHERE categories IS NOT NULL").fetchone()
+        assert carrying > IMAGES  # a few strong classes an image
+        after = store.sparse_heads(DEFAULT_OWNER, query, MIN_IMPACT, BUDGET)
+        assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    finally:
+        store.close()

@@ -395,6 +395,13 @@ class Store(Protocol):
         read only the owner's lists (PostgreSQL) or lists shared by all owners (embedded): either
         way candidates must go through live() before anything is shown."""
 
+    def sparse_heads(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+        """sparse_candidates' ids with their forward rows, as categories() gives them: (ids, class
+        ids (n, K), probabilities (n, K)). A store may read both at once (PostgreSQL's heads carry
+        the rows)."""
+
     def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """k nearest contents by cosine similarity: the owner's (PostgreSQL) or any owner's
         (embedded), maybe dead either way: filter with live()."""

@@ -606,6 +606,12 @@ class EmbeddedStore:
             ids = np.union1d(ids, np.nonzero(hit)[0] + covered)
         return ids.astype(np.int64)
 
+    def sparse_heads(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+        ids = self.sparse_candidates(owner, query, min_impact, budget)
+        return (ids, *self.categories(owner, ids))
+
     def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """One graph for all owners here (the engine filters with live())."""
         with self._lock:

@@ -9,7 +9,7 @@ posting lists, and are rescored exactly from the forward rows: score(term) = Σ_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,16 +41,43 @@ class CategoriesForQuery(QueryEvidence):
     store: Store
     concepts: ConceptSpace
     owner: int
+    # forward rows that came with the candidates (store.sparse_heads), kept for this query's scoring
+    _read: list[tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]] = field(
+        default_factory=list, init=False, repr=False
+    )
 
     def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64]:
-        return self.store.sparse_candidates(self.owner, term.vector, MIN_IMPACT, budget)
+        ids, class_ids, probs = self.store.sparse_heads(self.owner, term.vector, MIN_IMPACT, budget)
+        self._read.append((ids, class_ids, probs))
+        return ids
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredCategories:
-        class_ids, probs = self.store.categories(self.owner, ids)
+        class_ids, probs = self._rows(ids)
         # Hub classes' shares shrink, the picture's own classes grow (language/calibration.py);
         # the reasons keep saying what the classifier said.
         scored = calibration().adjusted(class_ids, probs)
         return ScoredCategories(self.concepts, class_ids, probs, {id(t): term_scores(t.vector, class_ids, scored) for t in terms})
+
+    def _rows(self, ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """The forward rows of sorted ids: those read with the candidates, the rest from the store."""
+        if len(self._read) > 1:  # several terms: one table of what was read
+            known = np.concatenate([r[0] for r in self._read])
+            first = np.unique(known, return_index=True)[1]
+            self._read = [(known[first], *(np.concatenate([r[k] for r in self._read])[first] for k in (1, 2)))]
+        if not self._read:
+            return self.store.categories(self.owner, ids)
+        known_ids, known_classes, known_probs = self._read[0]
+        if not len(known_ids):
+            return self.store.categories(self.owner, ids)
+        at = np.minimum(np.searchsorted(known_ids, ids), len(known_ids) - 1)
+        have = known_ids[at] == ids
+        if have.all():
+            return known_classes[at], known_probs[at]
+        class_ids = np.zeros((len(ids), known_classes.shape[1]), dtype=known_classes.dtype)
+        probs = np.zeros((len(ids), known_probs.shape[1]), dtype=known_probs.dtype)
+        class_ids[have], probs[have] = known_classes[at[have]], known_probs[at[have]]
+        class_ids[~have], probs[~have] = self.store.categories(self.owner, ids[~have])
+        return class_ids, probs
 
 
 @dataclass

@@ -303,3 +303,37 @@ def distribute(db: Database) -> None:
         db.execute("CREATE EXTENSION IF NOT EXISTS citus")
     for statement in CITUS_DISTRIBUTION:  # each one moves data and takes its own locks
         db.execute(statement)
+
+
+# issue 18: the posting-list heads carry their images' forward rows, so a text query reads its
+# candidates' rows in the same index-only scan as the heads instead of one index descent per
+# candidate in `contents` (bench/postgres.py: ~4x less time in the store's part of a query at 1M
+# images; docs/postgres-sparse-layout.md). Only entries a head can reach carry the row: a head
+# keeps weight × p >= 0.01 (search/evidence/categories.py MIN_IMPACT), so p >= HEAD_ROWS_FROM
+# covers query weights up to 1.25; lower heads are read from postings_head and contents as before.
+HEAD_ROWS_FROM = 0.008
+HEAD_ROWS_MARKER = "postings_carry_rows"
+
+
+def postings_carry_rows(db: Database) -> None:
+    """Add the rows to a database written before they were (once: a full pass over postings),
+    then the covering index; a new database passes through in no time. Idempotent."""
+    from pixseek.store.sparse import DEQUANT
+
+    floor = float(DEQUANT[int(np.searchsorted(DEQUANT, HEAD_ROWS_FROM))])
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('pixseek schema'))")
+        if db.execute("SELECT 1 FROM meta WHERE key = %s", (HEAD_ROWS_MARKER,)).fetchone():
+            return
+        db.execute("ALTER TABLE postings ADD COLUMN IF NOT EXISTS categories bytea")
+        db.execute(
+            "UPDATE postings po SET categories = c.categories FROM contents c "
+            "WHERE c.owner = po.owner AND c.id = po.content_id AND po.p >= %s AND po.categories IS NULL",
+            (floor,),
+        )
+        # ties in p by id, as the embedded store orders its lists (store/postings.py)
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS postings_head_rows ON postings (owner, class, p DESC, content_id) "
+            "INCLUDE (categories) WHERE categories IS NOT NULL"
+        )
+        db.execute("INSERT INTO meta (key, value) VALUES (%s, %s)", (HEAD_ROWS_MARKER, repr(floor)))

@@ -38,7 +38,8 @@ from pixseek.store.postgres import vectors
 from pixseek.store.postgres.db import Database
 from pixseek.store.postgres.faces import PostgresFaces
 from pixseek.store.postgres.schema import (
-    BULK_LOAD_LOCK, EMBEDDING_DIM, PLACES_SCHEMA, VECTOR_INDEXES, distribute, ensure_schema,
+    BULK_LOAD_LOCK, EMBEDDING_DIM, HEAD_ROWS_FROM, PLACES_SCHEMA, VECTOR_INDEXES, distribute, ensure_schema,
+    postings_carry_rows,
 )
 from pixseek.store.postgres.spaces import PostgresSpaces
 from pixseek.store.postgres.hashes import PostgresHashes
@@ -56,6 +57,7 @@ HNSW_MAX_SCAN_TUPLES = 5_000  # where an iterative scan gives up (pgvector's 20k
 HNSW_MIN_MATCHES = 25  # use HNSW only if that many of the owner's rows are expected within the scan
 OWNER_SIZE_TTL_S = 60.0  # how long an owner's image count decides exact vs HNSW search
 _FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, INDEX_FLOOR))])
+_ROWS_FLOOR = float(DEQUANT[int(np.searchsorted(DEQUANT, HEAD_ROWS_FROM))])  # postings from here carry the row
 _META = "c.width, c.height, c.format, c.taken_at, c.camera_make, c.camera_model, c.gps_lat, c.gps_lon"
 _TABLES = ("contents", "files", "postings", "faces", "people", "text_lines", "texts", "jobs")
 EXPORT_BATCH = 500  # contents per query of export_contents
@@ -79,10 +81,15 @@ _CONTENT_TYPES = (
 )
 
 
-def _postings(row: bytes) -> list[tuple[int, float]]:
-    """(class, probability) of a forward row's entries that go into the posting lists."""
+def _postings(row: bytes) -> list[tuple[int, float, bytes | None]]:
+    """(class, probability, the row itself where a head can reach it) of a forward row's entries
+    that go into the posting lists."""
     vector = decode_row(row)
-    return [(c, p) for c, p in zip(vector.ids.tolist(), vector.weights.tolist()) if p >= _FLOOR]
+    return [
+        (c, p, row if p >= _ROWS_FLOOR else None)
+        for c, p in zip(vector.ids.tolist(), vector.weights.tolist())
+        if p >= _FLOOR
+    ]
 
 
 _JOIN = "files f JOIN contents c ON c.owner = f.owner AND c.id = f.content_id"
@@ -96,6 +103,7 @@ class PostgresStore:
         self.url = url
         self._db = Database(url)
         ensure_schema(self._db)
+        postings_carry_rows(self._db)
         self.accounts = PostgresAccounts(self._db)
         self.faces = PostgresFaces(self._db)
         self.texts = PostgresTexts(self._db)
@@ -145,8 +153,8 @@ class PostgresStore:
                  m.gps_lat, m.gps_lon, time.time(), row, vectors.literal(analysis.embedding)),
             ).fetchone()
             self._db.executemany(
-                "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)",
-                [(owner, c, p, content_id) for c, p in _postings(row)],
+                "INSERT INTO postings (owner, class, p, content_id, categories) VALUES (%s, %s, %s, %s, %s)",
+                [(owner, c, p, content_id, carried) for c, p, carried in _postings(row)],
             )
             if analysis.faces is not None:
                 self.faces.add(owner, content_id, sha256, analysis.faces)
@@ -188,11 +196,10 @@ class PostgresStore:
                 for cid, (sha256, analyzer, analysis), row in zip(ids, items, rows)
                 for m in (analysis.meta,)
             ))
-            self._db.copy_rows("postings", ("owner", "class", "p", "content_id"), ("int8", "int2", "float4", "int8"), (
-                (owner, c, p, cid)
-                for cid, row in zip(ids, rows)
-                for c, p in _postings(row)
-            ))
+            self._db.copy_rows(
+                "postings", ("owner", "class", "p", "content_id", "categories"), ("int8", "int2", "float4", "int8", "bytea"),
+                ((owner, c, p, cid, carried) for cid, row in zip(ids, rows) for c, p, carried in _postings(row)),
+            )
             face_ids = [faces for _, faces in kept_ids] if kept_ids is not None else [None] * len(items)
             for cid, (sha256, _, analysis), kept_faces in zip(ids, items, face_ids, strict=True):
                 if analysis.faces is not None:
@@ -301,8 +308,8 @@ class PostgresStore:
                 return False
             self._db.execute("DELETE FROM postings WHERE owner = %s AND content_id = %s", (owner, content_id))
             self._db.executemany(
-                "INSERT INTO postings (owner, class, p, content_id) VALUES (%s, %s, %s, %s)",
-                [(owner, c, p, content_id) for c, p in _postings(row)],
+                "INSERT INTO postings (owner, class, p, content_id, categories) VALUES (%s, %s, %s, %s, %s)",
+                [(owner, c, p, content_id, carried) for c, p, carried in _postings(row)],
             )
         return True
 
@@ -418,31 +425,72 @@ class PostgresStore:
         self, owner: int, query: SparseVector, min_impact: float, budget: int
     ) -> NDArray[np.int64]:
         """The heads of the owner's posting lists, as the embedded store reads its own: per class,
-        entries with weight × p >= min_impact, at most a share of `budget` proportional to the weight."""
+        entries with weight × p >= min_impact, at most a share of `budget` proportional to the
+        weight, ties in p by id."""
+        plan = self._heads_plan(query, min_impact, budget)
+        found = [ids for carried in (True, False) for ids, _ in [self._heads(owner, plan, carried, with_rows=False)]]
+        return np.unique(np.concatenate(found))
+
+    def sparse_heads(
+        self, owner: int, query: SparseVector, min_impact: float, budget: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float32]]:
+        """sparse_candidates and their forward rows (as categories() reads them), in one read: the
+        heads that reach HEAD_ROWS_FROM carry the rows (index-only, postings_head_rows); the rows
+        of lower heads' entries are read from contents."""
+        plan = self._heads_plan(query, min_impact, budget)
+        ids_carried, rows_carried = self._heads(owner, plan, True, with_rows=True)
+        ids_lower, _ = self._heads(owner, plan, False, with_rows=False)
+        ids = np.unique(np.concatenate([ids_carried, ids_lower]))
+        rows = np.zeros((len(ids), ROW_BYTES), dtype=np.uint8)
+        have = np.zeros(len(ids), dtype=bool)
+        if len(ids_carried):
+            where = np.searchsorted(ids, ids_carried)
+            rows[where] = np.frombuffer(b"".join(rows_carried), np.uint8).reshape(-1, ROW_BYTES)
+            have[where] = True
+        if not have.all():
+            positions, values = self._column_of(owner, ids[~have], "categories")
+            if values:
+                rows[np.flatnonzero(~have)[positions]] = np.frombuffer(b"".join(values), np.uint8).reshape(-1, ROW_BYTES)
+        class_ids, probs = decode_rows(rows)
+        return ids, class_ids, probs
+
+    @staticmethod
+    def _heads_plan(query: SparseVector, min_impact: float, budget: int) -> list[tuple[int, float, int]]:
+        """(class, smallest p, cap) of each head a query reads."""
         weights = np.maximum(query.weights.astype(np.float64), 0.0)
         total = float(weights.sum())
-        classes, floors, caps = [], [], []
+        plan = []
         for cls, w in zip(query.ids.tolist(), weights.tolist()):
             if w <= 0:
                 continue
             byte = int(np.searchsorted(DEQUANT, min_impact / w))
             if byte > 255:
                 continue
-            classes.append(cls)
-            floors.append(max(_FLOOR, float(DEQUANT[byte])))
-            caps.append(max(MIN_PER_LIST, math.ceil(budget * w / total)))
-        if not classes:
-            return np.zeros(0, dtype=np.int64)
-        # One statement whatever the number of classes ("animal" has hundreds): a LATERAL index-only
-        # scan of each list's head, best first, through postings (owner, class, p DESC).
-        rows = self._db.execute(
-            "SELECT h.content_id FROM unnest(%s::int2[], %s::real[], %s::int[]) AS q(class, floor, cap) "
-            "CROSS JOIN LATERAL (SELECT content_id FROM postings WHERE owner = %s AND class = q.class "
-            "AND p >= q.floor ORDER BY p DESC LIMIT q.cap) AS h",
-            (classes, floors, caps, owner),
+            plan.append((cls, max(_FLOOR, float(DEQUANT[byte])), max(MIN_PER_LIST, math.ceil(budget * w / total))))
+        return plan
+
+    def _heads(
+        self, owner: int, plan: list[tuple[int, float, int]], carried: bool, with_rows: bool
+    ) -> tuple[NDArray[np.int64], list[bytes]]:
+        """The entries (content ids, and their rows if asked) of the planned heads whose entries
+        carry rows (`carried`) or of the others, in one statement whatever the number of classes
+        ("animal" has hundreds): a LATERAL index-only scan of each list's head, best first."""
+        heads = [h for h in plan if (h[1] >= _ROWS_FLOOR) == carried]
+        if not heads:
+            return np.zeros(0, dtype=np.int64), []
+        assert with_rows <= carried, "rows are carried by postings_head_rows' entries only"
+        columns, rows_only = ("content_id, categories", " AND categories IS NOT NULL") if carried else ("content_id", "")
+        if carried and not with_rows:
+            columns = "content_id"
+        got = self._db.execute(
+            f"SELECT h.* FROM unnest(%s::int2[], %s::real[], %s::int[]) AS q(class, floor, cap) "
+            f"CROSS JOIN LATERAL (SELECT {columns} FROM postings WHERE owner = %s AND class = q.class "
+            f"AND p >= q.floor{rows_only} ORDER BY p DESC, content_id LIMIT q.cap) AS h",
+            ([h[0] for h in heads], [h[1] for h in heads], [h[2] for h in heads], owner),
             binary=True,
         ).fetchall()
-        return np.unique(np.array([r[0] for r in rows], dtype=np.int64))
+        ids = np.array([r[0] for r in got], dtype=np.int64)
+        return ids, [r[1] for r in got] if with_rows else []
 
     def knn(self, owner: int, vector: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The owner's k nearest contents by cosine similarity: exactly for a small owner; through
