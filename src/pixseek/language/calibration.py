@@ -41,32 +41,38 @@ class Calibration:
     provenance: dict[str, object]
     prior: NDArray[np.float32] | None = None  # (N_CLASSES,) mean probability per class (+ a floor)
     prior_power: float = 0.0
-    _divisor: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
+    _divisor: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)  # see __post_init__
 
     def __post_init__(self) -> None:
         if self.prior is not None and self.prior_power > 0:
-            # Lookup tables over every id a row may hold (ImageNet classes, then characteristics
-            # and the like, which are left alone): 1 / prior ** power, and whether it applies.
+            # A lookup table over every id a row may hold: 1 / prior ** power for the ImageNet
+            # classes, 0 for the ids after them (characteristics and the like), which are left alone.
             n = len(self.prior)
-            inverse = np.ones(_ID_TABLE, np.float32)
+            inverse = np.zeros(_ID_TABLE, np.float32)
             inverse[:n] = (1.0 / self.prior.astype(np.float64) ** self.prior_power).astype(np.float32)
-            known = np.zeros(_ID_TABLE, np.float32)
-            known[:n] = 1.0
-            object.__setattr__(self, "_divisor", np.stack([inverse, known]))
+            object.__setattr__(self, "_divisor", inverse)
 
     def adjusted(self, class_ids: NDArray[np.integer], probs: NDArray[np.float32]) -> NDArray[np.float32]:
         """Rows of (class ids, probabilities) with each class divided by its prior ** power, each row
         rescaled to its former sum over those classes. Ids beyond the prior (image characteristics,
-        already calibrated scores) are left as they are; padding (probability 0) stays 0."""
+        already calibrated scores) are left as they are; padding (probability 0) stays 0.
+
+        A search rescores thousands of rows with this (a quarter of its CPU before it was written
+        with as few passes over the rows as it takes): rows without such ids skip the masking."""
         if self._divisor is None or not probs.size:
             return probs
-        inverse, known = self._divisor
-        where = np.clip(class_ids, 0, _ID_TABLE - 1)
-        is_class = known[where]
-        own = probs * is_class
-        divided = own * inverse[where]
-        scale = own.sum(axis=-1, keepdims=True) / np.maximum(divided.sum(axis=-1, keepdims=True), 1e-30)
-        return (divided * scale + (probs - own)).astype(np.float32, copy=False)
+        assert self.prior is not None
+        others = class_ids >= len(self.prior)  # ids beyond the prior; an id past the table is one
+        divided = probs * np.take(self._divisor, class_ids, mode="clip")  # 0 where `others`
+        any_others = bool(others.any())
+        own = probs
+        if any_others:
+            own = probs.copy()
+            np.copyto(own, np.float32(0.0), where=others)
+        divided *= own.sum(axis=-1, keepdims=True) / np.maximum(divided.sum(axis=-1, keepdims=True), np.float32(1e-30))
+        if any_others:
+            np.copyto(divided, probs, where=others)
+        return divided.astype(np.float32, copy=False)
 
     def classes(self, lemma: str, base_forms: list[str] | None = None) -> dict[int, float]:
         """The learnt classes of a lemma, or of its first base form that has some ("trees" -> "tree")."""

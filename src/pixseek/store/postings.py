@@ -11,7 +11,6 @@ Entries below INDEX_FLOOR are not indexed: they can never make an image a candid
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 import shutil
@@ -45,7 +44,9 @@ class Segment:
 
     @staticmethod
     def open(path: Path, lo: int, hi: int) -> "Segment":
-        load = lambda name: np.load(path / f"{name}.npy", mmap_mode="r")  # noqa: E731
+        # Plain arrays over the mapped files: slicing an np.memmap runs Python code per slice,
+        # and a query slices each of its classes' lists.
+        load = lambda name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r"))  # noqa: E731
         return Segment(lo, hi, path, load("offsets"), load("docs"), load("weights"))
 
     def bytes_on_disk(self) -> int:
@@ -155,8 +156,9 @@ class PostingIndex:
                 if cls + 1 >= len(seg.offsets):
                     continue  # an older segment, written when only the 1000 classes had lists
                 start, stop = int(seg.offsets[cls]), int(seg.offsets[cls + 1])
-                # the list is sorted by weight, descending: binary-search the end of its head
-                n = bisect.bisect_left(seg.weights[start:stop], -min_byte, key=lambda b: -int(b))
+                # the list is sorted by weight, descending: binary-search the end of its head,
+                # the entries above min_byte (searched in the list read backwards, ascending)
+                n = (stop - start) - int(np.searchsorted(seg.weights[start:stop][::-1], min_byte, side="right"))
                 if n:
                     docs.append(seg.docs[start : start + min(n, cap)])
                     bytes_.append(seg.weights[start : start + min(n, cap)])
