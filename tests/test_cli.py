@@ -180,9 +180,9 @@ def test_query_from_several_words(indexed):
 
 
 # What a text search must not import (issue 18): model runtimes, the web service's stack, the
-# analysis pass, and the modules of the CLI's other commands.
+# analysis pass and PIL, and the modules of the CLI's other commands.
 NOT_FOR_A_TEXT_SEARCH = (
-    "onnxruntime", "dlib", "cv2", "torch", "transformers", "rapidocr_onnxruntime", "tokenizers",
+    "onnxruntime", "dlib", "cv2", "torch", "transformers", "rapidocr_onnxruntime", "tokenizers", "PIL",
     "fastapi", "pydantic", "uvicorn", "starlette", "pixseek.service", "pixseek.pipeline.analysis",
     "pixseek.pipeline.indexer", "pixseek.pipeline.workers", "pixseek.cli.index", "pixseek.cli.people",
     "pixseek.cli.users", "pixseek.cli.serve", "pixseek.cli.models", "pixseek.cli.learn", "pixseek.cli.duplicates",

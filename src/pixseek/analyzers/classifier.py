@@ -5,13 +5,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
-from pixseek.analyzers.export import INPUT_SIZE, export_classifier, fc_weights_path
 from pixseek.records import Vector
+
+# PIL and the exporter are imported where a picture is classified or a model exported: a text
+# search reads CLASSIFIER_VERSION (which analyses and learned models are this classifier's) and,
+# for some queries, the final layer, and needs neither.
+if TYPE_CHECKING:
+    from PIL import Image
 
 # Bump when preprocessing or the exported graph changes: stored analyses of another version are redone.
 CLASSIFIER_VERSION = "effnet-lite0/onnx-2-full160"
@@ -39,6 +44,10 @@ def preprocess(image: Image.Image) -> NDArray[np.float32]:
     Only the centre crop is resampled (PIL's `box`): the scaled picture is never made, so the work and
     memory are those of the 224 x 224 output whatever the picture's shape (a 1 x 100000 picture would
     otherwise be scaled to 256 x 25.6 million pixels)."""
+    from PIL import Image
+
+    from pixseek.analyzers.export import INPUT_SIZE
+
     image = image.convert("RGB") if image.mode != "RGB" else image
     w, h = image.size
     scale = RESIZE_SHORTER_TO / min(w, h)
@@ -55,6 +64,8 @@ def preprocess(image: Image.Image) -> NDArray[np.float32]:
 def preprocess_full(image: Image.Image, size: int = FULL_VIEW_SIZE) -> NDArray[np.float32]:
     """RGB image -> (1, 3, size, size): the whole picture, longer side `size` (bicubic), centred on
     mid-grey."""
+    from PIL import Image
+
     image = image.convert("RGB") if image.mode != "RGB" else image
     w, h = image.size
     scale = size / max(w, h)
@@ -74,6 +85,8 @@ def pool_views(crop: NDArray[np.float32], full: NDArray[np.float32]) -> NDArray[
 
 def ensure_model(model_dir: Path) -> Path:
     """Return the path of the exported ONNX model (and its full-view twin), exporting once if needed."""
+    from pixseek.analyzers.export import export_classifier, fc_weights_path
+
     onnx_path = model_dir / "efficientnet-lite0.onnx"
     with _export_lock:
         if not onnx_path.exists() or not fc_weights_path(onnx_path).exists():
@@ -136,5 +149,7 @@ class Classifier:
 
 def load_final_layer(model_dir: Path) -> NDArray[np.float32]:
     """The classification layer's weight matrix (1000, 1280), without starting a session."""
+    from pixseek.analyzers.export import fc_weights_path
+
     with np.load(fc_weights_path(ensure_model(model_dir))) as data:
         return data["weight"]
