@@ -239,6 +239,7 @@ class AnalysisWorkers:
                     continue
                 done: list[AnalysisResult] = []
                 self._wait(done, waiting, deaths)
+                self._fill(waiting, stop)  # a worker that just answered gets its next file before we store this one
                 for result in done:
                     self._worked = True
                     self.last_used = time.monotonic()
@@ -248,9 +249,14 @@ class AnalysisWorkers:
             raise
 
     def _fill(self, waiting: deque[str], stop: Callable[[], bool]) -> None:
-        """Hand waiting files to ready workers, the least loaded first."""
+        """Hand waiting files to ready workers, the least loaded first. A file is queued behind a
+        worker's current one only while at least as many files wait as there are workers: the last
+        ones go to whichever worker is free first, rather than wait behind another's file while a
+        worker has nothing to do (up to a whole file's time at the end of a run)."""
         for worker in sorted((w for w in self._live if w.ready), key=lambda w: len(w.sent)):
             while waiting and len(worker.sent) < _QUEUED_PER_WORKER and not stop():
+                if worker.sent and len(waiting) < len(self._live):
+                    break
                 try:
                     worker.conn.send(waiting[0])
                 except OSError:  # it just died: _wait sees its sentinel
