@@ -65,19 +65,20 @@ class JointSpaceEvidence:
         return seen[1] > EXACT_SCORING_MAX
 
     def for_query(self, owner: int, plan: QueryPlan) -> JointForQuery:
-        head = self.head(owner)
         vectors: dict[str, Vector] = {}
         own: list[TermVector] = []
-        large = False
+        # In a large library every joint-space term costs a k-NN search of the embedding graph
+        # (~4x a text query at 1M): there it answers only words the classes do not (no WordNet path).
+        large = self._large(owner)
+        terms = [t for t in plan.terms if t.faces is None and not (large and not t.glove_only and len(t.vector.ids))]
+        # The head is read (the user's from the store, or the shipped one from its file) only for a
+        # query it may answer: a class word in a large library needs none.
+        head = self.head(owner) if terms or plan.unknown_words else None
         if head is not None:
-            # In a large library every joint-space term costs a k-NN search of the embedding graph
-            # (~4x a text query at 1M): there it answers only words the classes do not (no WordNet path).
-            large = self._large(owner)
-            for term in plan.terms:
-                if term.faces is None and not (large and not term.glove_only and len(term.vector.ids)):
-                    vector = self.word_vector(english_words(term))
-                    if vector is not None and head.support(vector) > 0:
-                        vectors[term.term] = vector
+            for term in terms:
+                vector = self.word_vector(english_words(term))
+                if vector is not None and head.support(vector) > 0:
+                    vectors[term.term] = vector
             for word in plan.unknown_words:
                 vector = self.word_vector([word]) if word.isalpha() else None
                 if vector is not None and head.support(vector) > 0:
