@@ -119,3 +119,46 @@ def _worker_pids(pid: int) -> list[int]:
         with open(f"/proc/{pid}/task/{task}/children") as f:
             found += [int(p) for p in f.read().split()]
     return found
+
+
+FAULTS_OF_REPEATED_ARRAYS = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    from pixseek.service.serving import keep_search_memory
+
+    applied = keep_search_memory() if sys.argv[1] == "tuned" else False
+    rows = np.random.default_rng(0).random((9000, 50), dtype=np.float32)  # a search's candidate rows
+
+
+    def search_like() -> None:  # several temporaries of that size alive at once, then all freed
+        scaled = rows * 2.0
+        kept = [scaled + rows, scaled * rows, np.where(rows > 0.5, rows, 0.0), rows.copy()]
+        sum(k.sum() for k in kept)
+
+    for _ in range(3):  # warm
+        search_like()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        search_like()
+    print(applied, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_web_process_reuses_the_memory_a_search_freed(tmp_path):
+    script = tmp_path / "faults.py"
+    script.write_text(FAULTS_OF_REPEATED_ARRAYS)
+
+    def faults(mode: str) -> tuple[str, float]:
+        out = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, check=True).stdout.split()
+        return out[0], float(out[1])
+
+    applied, tuned = faults("tuned")
+    _, default = faults("default")
+    if applied != "True":
+        pytest.skip("not glibc")
+    # 1.8 MB arrays: glibc maps each afresh and faults its ~440 pages in, unless told to keep them
+    assert default > 200, default
+    assert tuned < 20, tuned

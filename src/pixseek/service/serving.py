@@ -19,11 +19,46 @@ socket stays.
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
 import socket
 import sys
 from typing import Any
 
+log = logging.getLogger("pixseek.service")
+
+# glibc's mallopt() parameters (malloc.h) and what a web process sets them to; see keep_search_memory.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+KEEP_FREED_MB = 64  # free memory a heap keeps before it is given back to the system
+HEAP_UP_TO_MB = 32  # blocks up to this size come from the heap rather than their own mapping
+ARENAS = 2  # heaps shared by the handler threads (glibc makes up to 8 per core)
+
 APP_FACTORY = "pixseek.service.app:app_from_environment"
+
+
+def keep_search_memory() -> bool:
+    """Let this process keep the memory a search frees for the next search (glibc only).
+
+    A search at 100k images allocates numpy arrays of one to a few MB (thousands of candidate
+    rows × 50 classes); glibc serves blocks that size from their own mappings or trims its heap
+    as soon as they are freed, so every search faulted its pages in again: ~1,100 page faults and
+    2.6 ms of system time per search, a fifth of its CPU (8 handler threads, 100k library). With
+    these settings: ~30 faults, 0.5 ms; the process keeps up to ~60 MB more (two arenas, so the
+    handler threads do not each hold their own). Returns whether the settings were applied."""
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION")  # None or an error elsewhere (musl, macOS, Windows)
+        mallopt = ctypes.CDLL("libc.so.6").mallopt if glibc else None
+    except (AttributeError, OSError, ValueError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    mib = 1024 * 1024
+    chosen = ((_M_TRIM_THRESHOLD, KEEP_FREED_MB * mib), (_M_MMAP_THRESHOLD, HEAP_UP_TO_MB * mib), (_M_ARENA_MAX, ARENAS))
+    applied = all(mallopt(param, value) == 1 for param, value in chosen)
+    if not applied:
+        log.warning("could not tune the memory allocator (mallopt); searches will fault more pages in")
+    return applied
 
 
 def balances_by_reuseport() -> bool:
