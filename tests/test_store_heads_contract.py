@@ -127,3 +127,25 @@ def test_a_database_written_before_the_heads_carried_rows_gets_them(new_database
         assert all(np.array_equal(a, b) for a, b in zip(before, after))
     finally:
         store.close()
+
+
+def test_rewritten_rows_move_with_their_heads(stores, concepts):
+    """replace_categories (an older analysis given the newer parts): the heads carry the new row.
+    Last in this module: it changes both stores' libraries alike."""
+    from pixseek.records import SparseVector
+
+    beagle = SparseVector(np.array([DOGS[2]], dtype=np.int32), np.ones(1, dtype=np.float32))
+    for store in stores:
+        target = int(store.matching(DEFAULT_OWNER)[5])
+        probs = np.full(1000, 0.02 / 999, dtype=np.float32)
+        probs[DOGS[2]] = 0.98  # now the surest beagle of all
+        assert store.replace_categories(DEFAULT_OWNER, target, top_k(probs), "test-analyzer+new")
+        store.commit()
+        store.refresh_indexes()
+        ids, class_ids, probs_read = store.sparse_heads(DEFAULT_OWNER, beagle, MIN_IMPACT, 16)
+        assert target in ids.tolist()
+        expected = store.categories(DEFAULT_OWNER, ids)
+        assert np.array_equal(class_ids, expected[0]) and np.array_equal(probs_read, expected[1])
+        assert class_ids[ids.tolist().index(target)][0] == DOGS[2]
+    results = [[h.path for h in SearchEngine(s, concepts).search(DEFAULT_OWNER, "beagle", limit=10).hits] for s in stores]
+    assert results[0] == results[1] and results[0][0] == "/photos/5.jpg"
