@@ -31,7 +31,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_table, rounded, setup_env
-from bench.corpus import big_jpegs
+
+# bench.corpus (the demo's sample sets, PIL.ImageOps) is imported in run(): multiprocessing re-imports
+# this main module in every process it spawns, analysis workers included, which the `pixseek`
+# command's workers do not pay (pixseek/__main__.py).
 
 if TYPE_CHECKING:
     from pixseek.pipeline.analysis import AnalysisOptions
@@ -281,6 +284,8 @@ def run(count: int, workers: int) -> Result:
 
     setup_env()
     models = model_dir()
+    from bench.corpus import big_jpegs
+
     paths = big_jpegs(count)
     sizes = [p.stat().st_size for p in paths]
     print(f"{count} JPEGs 4000x3000 q90, mean {np.mean(sizes) / 2**20:.2f} MiB; {workers} processes")
@@ -371,9 +376,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=None, help="number of 12 MP JPEGs (default 200, 24 quick)")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-write", action="store_true", help="print the figures only; results.json is not touched")
     args = p.parse_args(argv)
     count = args.count or (24 if args.quick else 200)
-    finish(run(count, args.workers), write=not args.quick)
+    finish(run(count, args.workers), write=not (args.quick or args.no_write))
 
 
 if __name__ == "__main__":
