@@ -440,18 +440,23 @@ def run_devset(folder: str | Path | None = None) -> Result:
         distractor_outcomes = devset_search(engine, distractor_queries, by_path, total)
         print_devset(outcomes, distractor_outcomes, pictures)
         results = devset_figures(outcomes, distractor_outcomes, pictures)
-        # The shipped joint image-word space (issue 16, search/data/joint-devset-*) is trained on
-        # every picture of this set, the held-out half included: the same figures without it say
-        # what the classifier, the concept calibration and the rest give on pictures they never saw.
-        trained_here = [k for k in engine.evidence if type(k).__name__ == "JointSpaceEvidence"]
-        if trained_here:
-            engine.evidence = [k for k in engine.evidence if k not in trained_here]
+        # What the evidence learnt from this set's tune half adds: the same figures without the
+        # shipped joint image-word space (issue 16, search/data/joint-devset-*) and without the
+        # shipped concept probes (search/data/concept-probes-*). Both saw the tune half only, so
+        # the overall and tune figures include their training pictures; the held-out ones do not.
+        everything = list(engine.evidence)
+        for kind, suffix in (("JointSpaceEvidence", "_no_joint"), ("ConceptProbeEvidence", "_no_probes")):
+            trained_here = [k for k in everything if type(k).__name__ == kind]
+            if not trained_here:
+                continue
+            engine.evidence = [k for k in everything if k not in trained_here]
             plain = devset_figures(
                 devset_search(engine, queries, by_path, total),
                 devset_search(engine, distractor_queries, by_path, total),
                 pictures,
             )
-            results |= {f"{k}_no_joint": v for k, v in plain.items() if k.startswith(("devset_text_p10", "devset_threshold_p", "devset_threshold_r", "devset_distractor_false"))}
+            results |= {f"{k}{suffix}": v for k, v in plain.items() if k.startswith(("devset_text_p10", "devset_threshold_p", "devset_threshold_r", "devset_distractor_false"))}
+        engine.evidence = everything
     return results
 
 

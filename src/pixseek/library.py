@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pixseek.pipeline.vision import VisionTarget
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.joint import JointHead
+    from pixseek.search.probes import ConceptProbes
     from pixseek.search.teaching import Teacher
     from pixseek.search.engine import SearchEngine
     from pixseek.search.duplicates import DuplicateGroup
@@ -108,6 +109,7 @@ class Library:
         made here, where the models and the store meet (search/ never loads a model itself)."""
         from pixseek.analyzers.classifier import CLASSIFIER_VERSION
         from pixseek.search.evidence.learned import JointSpaceEvidence
+        from pixseek.search.evidence.probes import ConceptProbeEvidence
         from pixseek.search.evidence.taught import TaughtEvidence
 
         # Taught concepts first: a word naming one is the user's concept before anything else.
@@ -115,7 +117,28 @@ class Library:
         if self.vision is not None:  # the active vision-language model's embeddings
             kinds.append(self.vision.evidence())
         kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
+        kinds.append(ConceptProbeEvidence(self.store, self._concept_probes(CLASSIFIER_VERSION), self._lemma_forms))
         return kinds
+
+    @staticmethod
+    def _concept_probes(classifier_version: str) -> "ConceptProbes | None":
+        """The shipped concept probes (search/probes.py), if trained on this classifier's embeddings."""
+        from pixseek.search.probes import shipped_probes
+
+        probes = shipped_probes()
+        if probes is not None and probes.trained_on != classifier_version:
+            import sys
+
+            print(f"pixseek: concept probes not used: trained on {probes.trained_on}, not {classifier_version}", file=sys.stderr)
+            return None
+        return probes
+
+    def _lemma_forms(self, text: str) -> list[str]:
+        """A term's lemma and its WordNet base forms ("body parts" -> body_part)."""
+        from pixseek.language.wordnet import normalize_lemma
+
+        lemma = normalize_lemma(text)
+        return [lemma, *self.concepts.wordnet.morphy(lemma)] if lemma else []
 
     def teacher(self, owner: int | None = None) -> "Teacher":
         """Teach this user's concepts and joint space from the stored embeddings (search/teaching.py)."""

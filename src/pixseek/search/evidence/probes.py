@@ -1,0 +1,109 @@
+"""The shipped concept probes (search/probes.py) as evidence for query terms: a term naming one of
+their concepts ("mammal", "building", "body part") scores each image by that concept's linear probe
+over its embedding, a calibrated probability. A term scores the best its evidence gives, so the
+probe adds the drawings and clip art the classes miss and takes nothing from what they find.
+
+Candidates: the probe is linear in the unit embedding, so the images it ranks first are the store's
+k-NN of its weight vector. In a library of more than EXACT_SCORING_MAX images a probe answers only
+terms the classes do not (each probe term costs a k-NN search, several text queries at 1M), as the
+joint space does. The why reads `concept probe: mammal 0.62`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pixseek.language.concepts import TermVector
+from pixseek.language.query import QueryPlan
+from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.learned import EXACT_SCORING_MAX, SIZE_TTL_S, english_words
+from pixseek.search.probes import ConceptProbes
+from pixseek.store.base import Store
+
+PROBE_CANDIDATES = 300  # nearest neighbours of a probe's vector read per term
+
+LemmaForms = Callable[[str], list[str]]  # a term's words -> its lemma and base forms ("trees" -> tree)
+
+
+@dataclass
+class ConceptProbeEvidence:
+    """The kind, registered with the engine."""
+
+    store: Store
+    probes: ConceptProbes | None
+    lemma_forms: LemmaForms
+    _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+
+    def _large(self, owner: int) -> bool:
+        now = time.monotonic()
+        seen = self._sizes.get(owner)
+        if seen is None or now - seen[0] > SIZE_TTL_S:
+            seen = (now, self.store.count_images(owner))
+            self._sizes[owner] = seen
+        return seen[1] > EXACT_SCORING_MAX
+
+    def for_query(self, owner: int, plan: QueryPlan) -> ProbesForQuery:
+        rows: dict[str, int] = {}
+        large = False
+        if self.probes is not None:
+            named = {}
+            for term in plan.terms:
+                if term.faces is None:
+                    row = self.probes.row(self.lemma_forms(" ".join(english_words(term))))
+                    if row is not None:
+                        named[term.term] = (row, not term.glove_only and len(term.vector.ids) > 0)
+            large = bool(named) and self._large(owner)
+            rows = {t: row for t, (row, has_classes) in named.items() if not (large and has_classes)}
+        return ProbesForQuery(self.store, owner, self.probes, rows, large=large)
+
+
+@dataclass
+class ProbesForQuery(QueryEvidence):
+    store: Store
+    owner: int
+    probes: ConceptProbes | None
+    rows: dict[str, int]  # a term's text -> its probe
+    large: bool = False  # more images than EXACT_SCORING_MAX: only a term's k-NN candidates are scored
+    _found: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+
+    def candidates(self, term: TermVector, budget: int) -> NDArray[np.int64] | None:
+        row = self.rows.get(term.term)
+        if row is None or self.probes is None:
+            return None
+        ids, _ = self.store.knn(self.owner, self.probes.query(row), min(budget, PROBE_CANDIDATES))
+        self._found[term.term] = found = np.unique(ids.astype(np.int64))
+        return found
+
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredProbes:
+        wanted = [t for t in terms if t.term in self.rows]
+        if not wanted or self.probes is None or not len(ids):
+            return ScoredProbes({})
+        if not self.large:  # a small library: every id, exactly
+            embeddings = self.store.embeddings(self.owner, ids)
+            return ScoredProbes({id(t): self.probes.scores(embeddings, self.rows[t.term]) for t in wanted})
+        scores: dict[int, NDArray[np.float32]] = {}
+        for t in wanted:  # a large one: the term's own k-NN candidates only
+            rows = np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
+            out = np.zeros(len(ids), dtype=np.float32)
+            if len(rows):
+                out[rows] = self.probes.scores(self.store.embeddings(self.owner, ids[rows]), self.rows[t.term])
+            scores[id(t)] = out
+        return ScoredProbes(scores)
+
+
+@dataclass
+class ScoredProbes(ScoredEvidence):
+    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
+
+    def of(self, term: TermVector) -> NDArray[np.float32] | None:
+        return self.scores.get(id(term))
+
+    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
+        if score > 0 and score >= rivals:  # the probe did more for this image than what follows
+            return f"concept probe: {term.term} {score:.2f}"
+        return None
