@@ -632,3 +632,14 @@ def test_revoked_token_is_refused(server):
     again = subprocess.run([sys.executable, "-m", "pixseek.cli", "--db", str(home), "user", "revoke", token],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 1 and "no such token" in again.stderr
+
+
+def test_uploads_are_analysed_below_the_priority_of_requests(server):
+    """The analysis processes yield the CPU to the web process (service/jobs.py ANALYSIS_NICE)."""
+    from pixseek.service.jobs import ANALYSIS_NICE
+
+    pids = server["app"].state.service.runner._workers.pids
+    assert pids, "the pool that analysed the module's uploads stops only after minutes idle"
+    for pid in pids:
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= ANALYSIS_NICE
+    assert os.getpriority(os.PRIO_PROCESS, 0) < ANALYSIS_NICE  # this process (the web one) is not lowered

@@ -43,6 +43,9 @@ BATCH = 32  # jobs taken from the queue at a time
 POLL_S = 1.0  # also look for jobs that another process queued
 REFRESH_EVERY_S = 30.0  # derived indexes catch up at least this often while jobs keep coming
 POOL_IDLE_S = 300.0  # worker processes are stopped after this long without work (memory back)
+# Analysis processes yield the CPU to the web processes (requests first, uploads in the time left):
+# on 2 cores the analysis process otherwise takes one, and a second web process gains little.
+ANALYSIS_NICE = 10
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 T = TypeVar("T")
 
@@ -110,6 +113,7 @@ class JobRunner:
         self._needs_refresh = False
         self._new_faces: set[int] = set()  # owners with images stored since their faces were grouped
         self._refreshed_at = time.monotonic()
+        self._niced: set[int] = set()  # analysis processes already at ANALYSIS_NICE
 
     # ---- control ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,7 +218,9 @@ class JobRunner:
         for job in to_analyse:
             pending.setdefault(job.path, []).append(job)
         try:
-            for result in self._workers.results(list(pending), stop=self._stop.is_set):
+            # The pool asks stop() at every turn, right after starting a process too: the moment to
+            # lower a new process's priority, before it loads its models.
+            for result in self._workers.results(list(pending), stop=self._lowered_then_stopping):
                 for job in pending.pop(result.path):
                     self._apply(job, result)
         except WorkersUnavailable:
@@ -234,6 +240,16 @@ class JobRunner:
         # catch up when the queue is empty, or every REFRESH_EVERY_S during a long run of uploads.
         if self._needs_refresh and time.monotonic() - self._refreshed_at > REFRESH_EVERY_S:
             self._refresh()
+
+    def _lowered_then_stopping(self) -> bool:
+        live = set(self._workers.pids)
+        for pid in live - self._niced:
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, ANALYSIS_NICE)
+            except (OSError, AttributeError):  # gone already, or no setpriority (Windows)
+                pass
+        self._niced = live
+        return self._stop.is_set()
 
     def _apply(self, job: Job, result: AnalysisResult) -> None:
         if result.error is not None or result.analysis is None or result.sha256 is None:
