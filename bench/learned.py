@@ -162,7 +162,7 @@ def joint_space(library, ids, labels, embeddings) -> Result:
 
 
 def teaching(library, ids, labels) -> Result:
-    from pixseek.search.taught import TaughtConcept
+    from pixseek.search.taught import Pictures, TaughtConcept
     from pixseek.search.teaching import Teacher
     from pixseek.store import DEFAULT_OWNER
 
@@ -172,7 +172,8 @@ def teaching(library, ids, labels) -> Result:
             by_fine[ls[-1]].append(cid)
     chosen = sorted(by_fine, key=lambda label: (-len(by_fine[label]), label))[:FINE_LABELS]
     print("fine labels:", ", ".join(f"{label} ({len(by_fine[label])})" for label in chosen))
-    embeddings = library.store.embeddings(DEFAULT_OWNER, ids)
+    hierarchy = library.class_hierarchy
+    pictures = Pictures(library.store.embeddings(DEFAULT_OWNER, ids), hierarchy.features(*library.store.categories(DEFAULT_OWNER, ids)))
     version = _library_version(library)  # the classifier the library's pictures were analysed by
     result: Result = {}
     for shots in SHOTS:
@@ -184,11 +185,12 @@ def teaching(library, ids, labels) -> Result:
             for draw in range(DRAWS):
                 rng = np.random.default_rng(draw)
                 examples = sorted(rng.choice(members, size=shots, replace=False).tolist())
-                teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw)
+                teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy)
                 teacher.teach("benchconcept", examples)
                 concept = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchconcept").model)
                 rest = ~np.isin(ids, examples)
-                order = ids[rest][np.argsort(-concept.scores(embeddings[rest]), kind="stable")]
+                rest_pictures = Pictures(pictures.embeddings[rest], pictures.ancestry[rest])  # type: ignore[index]
+                order = ids[rest][np.argsort(-concept.scores(rest_pictures), kind="stable")]
                 values.append(_p10(order.tolist(), set(members) - set(examples)))
                 teacher.forget("benchconcept")
         result[f"teach_p10_{shots}shot"] = rounded(float(np.mean(values)))
@@ -199,7 +201,7 @@ def teaching(library, ids, labels) -> Result:
 def _library_version(library) -> str:
     from pixseek.store import DEFAULT_OWNER
 
-    first = library.store.get_images(DEFAULT_OWNER, [1])
+    first = library.store.get_images(DEFAULT_OWNER, [int(library.store.matching(DEFAULT_OWNER, limit=1)[0])])
     row = library.store.learned.contents_of(DEFAULT_OWNER, [first[0].sha256])
     return next(iter(row.values()))[1].split("+")[0]
 
@@ -212,11 +214,12 @@ def teach_at_scale(size: int) -> Result:
 
     with Library(library_dir(size)) as library:
         version = _library_version(library)
+        hierarchy = library.class_hierarchy  # built once per process, as in a running service
         rng = np.random.default_rng(7)
         walls, cpus = [], []
         for draw in range(3):
             examples = sorted(rng.choice(np.arange(1, size + 1), size=5, replace=False).tolist())
-            teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw)
+            teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy)
             wall, cpu = time.perf_counter(), time.process_time()
             teacher.teach("benchscale", examples)
             walls.append((time.perf_counter() - wall) * 1e3)
@@ -239,14 +242,14 @@ def text_queries_with_concepts(size: int, concepts: int = 20, rounds: int = 3) -
     with Library(library_dir(size)) as library:
         version = _library_version(library)
         head = shipped_head()
-        taught = TaughtEvidence(library.store, version)
+        taught = TaughtEvidence(library.store, version, library.class_hierarchy)
         engines = {
             "plain": SearchEngine(library.store, library.concepts),
             "concepts": SearchEngine(library.store, library.concepts, evidence=[taught]),
             "concepts_joint": SearchEngine(library.store, library.concepts, evidence=[
                 taught, JointSpaceEvidence(library.store, lambda owner: head, library.concepts.glove.phrase_vector)]),
         }
-        teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=1)
+        teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=1, hierarchy=library.class_hierarchy)
         rng = np.random.default_rng(11)
         names = [f"benchconcept{n}" for n in range(concepts)]
         for name in names:

@@ -318,3 +318,57 @@ def test_api_teach_not_this_per_user(tmp_path, labelled, model_dir, cache_dir, m
         assert client.get("/api/concepts").status_code == 401
         assert as_alice.delete("/api/concepts/rex").status_code == 204
         assert as_alice.delete("/api/concepts/rex").status_code == 404
+
+
+def test_class_ancestry_features_and_what_they_teach():
+    """A concept whose examples share a WordNet ancestor but not an embedding cluster (five
+    different instruments) is learnt from the ancestry block; the sparse features equal the dense
+    product; a concept of an older trainer or another hierarchy says it is stale."""
+    from pixseek.search.taught import ClassHierarchy, Pictures, TaughtConcept, train_concept
+
+    rng = np.random.default_rng(3)
+    classes, synsets = 40, 6
+    matrix = np.zeros((classes, synsets), dtype=bool)
+    matrix[np.arange(classes), np.arange(classes) // 8 % synsets] = True  # 8 classes under each of 5 synsets
+    matrix[:, 5] = np.arange(classes) < 20  # and a broad one over the first 20
+    hierarchy = ClassHierarchy.from_matrix(matrix)
+    ids = np.stack([rng.permutation(classes + 3)[:4] for _ in range(300)])  # ids from 40 on: no ancestors
+    probs = np.sort(rng.uniform(0, 1, size=(300, 4)).astype(np.float32), axis=1)[:, ::-1]
+    dense = np.zeros((300, classes + 3), np.float32)
+    np.put_along_axis(dense, ids, probs, axis=1)
+    assert np.allclose(hierarchy.features(ids, probs), np.sqrt(dense[:, :classes] @ matrix), atol=1e-6)
+    weights = rng.normal(size=synsets).astype(np.float32)
+    assert np.allclose(hierarchy.class_weights(weights), matrix @ weights, atol=1e-6)
+
+    # Pictures whose top class lies under synset 1 ("instrument") have unrelated embeddings.
+    embeddings = rng.normal(size=(300, 32)).astype(np.float32)
+    top = ids[:, 0]
+    member = (top < classes) & (matrix[np.minimum(top, classes - 1), 1])
+    probs[:, 0] = np.where(member, 0.95, probs[:, 0])
+    pictures = Pictures(embeddings, hierarchy.features(ids, probs))
+    members, others = np.flatnonzero(member), np.flatnonzero(~member)
+    assert len(members) > 10
+    examples = members[:5]
+
+    def take(rows: np.ndarray) -> Pictures:
+        return Pictures(pictures.embeddings[rows], pictures.ancestry[rows])
+
+    concept = train_concept("music", take(examples), take(examples[:0]), take(others[:150]), take(others[150:]), "v", hierarchy)
+    rest = np.setdiff1d(np.arange(300), examples)
+    ranked = rest[np.argsort(-concept.scores(take(rest)))]
+    assert np.isin(ranked[:5], members).sum() >= 4  # the other instruments come first
+    plain = train_concept("music", embeddings[examples], embeddings[:0], embeddings[others[:150]], embeddings[others[150:]], "v")
+    assert np.isin(rest[np.argsort(-plain.scores(embeddings[rest]))][:5], members).sum() <= 2  # the embedding alone cannot
+
+    back = TaughtConcept.from_bytes(concept.to_bytes())
+    assert np.allclose(back.scores(take(rest)), concept.scores(take(rest))) and back.stale("v", hierarchy) is None
+    other = ClassHierarchy.from_matrix(~matrix)
+    assert "class hierarchy" in (back.stale("v", other) or "") and back.stale("w", hierarchy).startswith("it was taught on")
+    import io
+
+    out = io.BytesIO()  # a concept as the first trainer wrote it (format 1: unit embeddings only)
+    meta = {"format": 1, "name": "music", "bias": 0.0, "threshold": 0.0, "scale": 1.0, "trained_on": "v", "info": {}}
+    np.savez(out, weights=back.weights[:32], meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    old = TaughtConcept.from_bytes(out.getvalue())
+    assert old.format == 1 and "older pixseek" in (old.stale("v", hierarchy) or "")
+    assert old.scores(embeddings[:3]).shape == (3,)  # still readable (concepts list shows it stale)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.joint import JointHead
     from pixseek.search.probes import ConceptProbes
+    from pixseek.search.taught import ClassHierarchy
     from pixseek.search.teaching import Teacher
     from pixseek.search.engine import SearchEngine
     from pixseek.search.duplicates import DuplicateGroup
@@ -113,7 +114,7 @@ class Library:
         from pixseek.search.evidence.taught import TaughtEvidence
 
         # Taught concepts first: a word naming one is the user's concept before anything else.
-        kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION)]
+        kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION, self.class_hierarchy)]
         if self.vision is not None:  # the active vision-language model's embeddings
             kinds.append(self.vision.evidence())
         kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
@@ -147,8 +148,15 @@ class Library:
 
         return Teacher(
             self.store, self.owner if owner is None else owner, CLASSIFIER_VERSION,
-            word_vector=lambda words: self.concepts.glove.phrase_vector(words),
+            word_vector=lambda words: self.concepts.glove.phrase_vector(words), hierarchy=self.class_hierarchy,
         )
+
+    @cached_property
+    def class_hierarchy(self) -> "ClassHierarchy":
+        """The classifier's classes under their WordNet ancestors: taught concepts' ancestry features."""
+        from pixseek.search.taught import ClassHierarchy
+
+        return ClassHierarchy.from_matrix(self.concepts.ancestor_matrix())
 
     def learned_tags(self, image: "Path | bytes | int", k: int = 5) -> "list[Tag]":
         """The labels of the joint image-word space nearest an image (words beyond the

@@ -242,6 +242,17 @@ class ConceptSpace:
         wnids: list[str] = self._t["class_wnids"]
         return wnids
 
+    def ancestor_matrix(self) -> NDArray[np.bool_]:
+        """(classes, synsets): True where a class is under the WordNet synset, for every synset
+        over at least two classes (a picture's summed probability per ancestor: "musical
+        instrument", "bird"). Columns in synset order, so the matrix changes only with the tables."""
+        cover = self._t["cover"]
+        synsets = sorted(s for s, classes in cover.items() if len(classes) >= 2)
+        matrix = np.zeros((N_CLASSES, len(synsets)), dtype=bool)
+        for column, synset in enumerate(synsets):
+            matrix[cover[synset], column] = True
+        return matrix
+
     def label(self, class_id: int) -> str:
         """A class's display name; for ids from N_CLASSES on, the image characteristic's name."""
         if class_id >= N_CLASSES:

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from pixseek.search.evidence.taught import CONCEPT_KIND
 from pixseek.search.joint import JointHead, Training, train_head
-from pixseek.search.taught import ConceptError, TaughtConcept, check_name, train_concept
+from pixseek.search.taught import ClassHierarchy, ConceptError, Pictures, TaughtConcept, check_name, train_concept
 from pixseek.store.base import LearnedModel, Store
 
 HEAD_KIND = "head"
@@ -50,17 +50,19 @@ class LearnReport:
 
 
 class Teacher:
-    """One user's teaching: `classifier_version` is the version of the embeddings trained on."""
+    """One user's teaching: `classifier_version` is the version of the embeddings trained on;
+    with a `hierarchy` (the classes' WordNet ancestors), concepts use the class ancestry too."""
 
     def __init__(
         self, store: Store, owner: int, classifier_version: str,
         word_vector: Callable[[list[str]], NDArray[np.float32] | None] | None = None,
-        seed: int | None = None,
+        seed: int | None = None, hierarchy: ClassHierarchy | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
         self.classifier_version = classifier_version
         self.word_vector = word_vector
+        self.hierarchy = hierarchy
         self._rng = np.random.default_rng(seed)
 
     # ---- concepts ---------------------------------------------------------------------------
@@ -111,9 +113,10 @@ class Teacher:
         concept = concept or TaughtConcept.from_bytes(record.model)
         examples = self.store.learned.examples(self.owner, CONCEPT_KIND, name)
         live = self.store.learned.contents_of(self.owner, [sha for sha, _ in examples])
+        stale = record.trained_on != self.classifier_version or concept.stale(self.classifier_version, self.hierarchy) is not None
         return ConceptInfo(
             name, sum(1 for _, lbl in examples if lbl == POSITIVE), sum(1 for _, lbl in examples if lbl == NEGATIVE),
-            record.trained_on, record.trained_on != self.classifier_version, record.updated_at, concept.threshold,
+            record.trained_on, stale, record.updated_at, concept.threshold,
             sorted(live[sha][0] for sha, lbl in examples if lbl == POSITIVE and sha in live),
             sorted(live[sha][0] for sha, lbl in examples if lbl == NEGATIVE and sha in live),
         )
@@ -134,10 +137,12 @@ class Teacher:
         order = self._rng.permutation(len(sample))
         background = np.sort(sample[order[:BACKGROUND]]) if len(sample) > 20 else sample
         heldout = np.sort(sample[order[BACKGROUND:]]) if len(sample) > 20 else sample[:0]
-        concept = train_concept(
-            name, self._embeddings(positive), self._embeddings(negative), self._embeddings(background),
-            self._embeddings(heldout), self.classifier_version,
-        )
+        # One sorted read of the column files for every picture the training sees.
+        pictures = self._pictures(np.concatenate([positive, negative, background, heldout]).astype(np.int64))
+        cuts = np.cumsum([len(positive), len(negative), len(background)])
+        ancestry = np.split(pictures.ancestry, cuts) if pictures.ancestry is not None else [None] * 4
+        parts = [Pictures(e, a) for e, a in zip(np.split(pictures.embeddings, cuts), ancestry, strict=True)]
+        concept = train_concept(name, *parts, self.classifier_version, hierarchy=self.hierarchy)
         self.store.learned.put(self.owner, CONCEPT_KIND, name, self.classifier_version, concept.to_bytes())
         return concept
 
@@ -190,6 +195,23 @@ class Teacher:
 
     def _covers(self, analyzer: str) -> bool:
         return analyzer.split("+")[0] == self.classifier_version
+
+    def _pictures(self, ids: NDArray[np.int64]) -> Pictures:
+        """Embeddings (and, with a hierarchy, ancestry features) of the ids, in the given order:
+        one sorted read of each column file for all of them."""
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        embeddings = self.store.embeddings(self.owner, ordered).astype(np.float32) if len(ids) else np.zeros((0, 1280), np.float32)
+        ancestry = None
+        if self.hierarchy is not None:
+            if len(ids):
+                class_ids, probs = self.store.categories(self.owner, ordered)
+                ancestry = self.hierarchy.features(class_ids, probs)
+            else:
+                ancestry = np.zeros((0, self.hierarchy.width), np.float32)
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return Pictures(embeddings[back], None if ancestry is None else ancestry[back])
 
     def _embeddings(self, ids: Sequence[int] | NDArray[np.int64]) -> NDArray[np.float32]:
         ids = np.asarray(ids, dtype=np.int64)

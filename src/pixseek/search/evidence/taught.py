@@ -3,10 +3,12 @@ one of the user's concepts ("rex") finds what the concept accepts, alone or with
 ("rex beach"). A name the language layer does not know becomes a term of this evidence's own; a
 name that is also a word ("bike") adds the concept's scores to the word's other evidence.
 
-Candidates: the concept is linear over unit embeddings, so its best images are the k-NN of its
-weight vector among the stored embeddings. A query that names no concept costs one look-up of
+Candidates: the concept is linear over its features, so its best images are the k-NN of the
+embedding part of its weights among the stored embeddings, plus the posting lists of the classes
+the ancestry part favours (search/taught.py). A query that names no concept costs one look-up of
 the owner's concept names. A concept trained on another classifier's embeddings is refused with
-a message (EvidenceError), never used with wrong scores.
+a message (EvidenceError), never used with wrong scores; so is one of an older trainer or of
+another class hierarchy.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector
 from pixseek.search.evidence.base import EvidenceError, QueryEvidence, ScoredEvidence
-from pixseek.search.taught import TaughtConcept
+from pixseek.search.taught import ClassHierarchy, Pictures, TaughtConcept
 from pixseek.store.base import Store
 
 CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
 CONCEPT_CANDIDATES = 500  # nearest neighbours of the concept vector read per term
+ANCESTRY_CLASSES = 8  # the classes the ancestry part favours most, whose posting lists add candidates
+ANCESTRY_MIN_IMPACT = 0.05
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
 
@@ -36,6 +40,7 @@ class TaughtEvidence:
 
     store: Store
     classifier_version: str
+    hierarchy: ClassHierarchy | None = None  # the classes' WordNet ancestors (concepts' ancestry features)
     _cache: dict[tuple[int, str], tuple[float, TaughtConcept]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,7 +56,7 @@ class TaughtEvidence:
                 if word in names:
                     concepts[word] = self.concept(owner, word)
                     own.append(TermVector(term=word, vector=_EMPTY, why=[f"concept: {word}"]))
-        return TaughtForQuery(self.store, owner, concepts, own)
+        return TaughtForQuery(self.store, owner, concepts, own, self.hierarchy)
 
     def concept(self, owner: int, name: str) -> TaughtConcept:
         """The owner's concept, checked against the classifier (cached while unchanged)."""
@@ -64,11 +69,11 @@ class TaughtEvidence:
                 cached = (record.updated_at, TaughtConcept.from_bytes(record.model))
                 self._cache[(owner, name)] = cached
         concept = cached[1]
-        if concept.stale(self.classifier_version):
+        why = concept.stale(self.classifier_version, self.hierarchy)
+        if why is not None:
+            fix = "re-index the library, then " if concept.trained_on != self.classifier_version else ""
             raise EvidenceError(
-                f"the concept {name!r} was taught on embeddings of {concept.trained_on}, but this pixseek "
-                f"analyses images with {self.classifier_version}: re-index the library, then "
-                f"`pixseek concepts retrain {name}` (its examples are kept)"
+                f"the concept {name!r} cannot be used: {why}: {fix}`pixseek concepts retrain {name}` (its examples are kept)"
             )
         return concept
 
@@ -79,6 +84,7 @@ class TaughtForQuery(QueryEvidence):
     owner: int
     concepts: dict[str, TaughtConcept]  # a term's text -> the concept it names (terms other kinds made too)
     taught_terms: list[TermVector]
+    hierarchy: ClassHierarchy | None = None
     _found: dict[str, NDArray[np.int64]] = field(default_factory=dict)
 
     def own_terms(self) -> list[TermVector]:
@@ -93,6 +99,15 @@ class TaughtForQuery(QueryEvidence):
             return None
         ids, _ = self.store.knn(self.owner, concept.direction, min(budget, CONCEPT_CANDIDATES))
         found = np.unique(ids.astype(np.int64))
+        ancestry = concept.ancestry_weights
+        if ancestry is not None and self.hierarchy is not None:
+            classes = self.hierarchy.class_weights(ancestry)
+            top = np.argsort(-classes)[:ANCESTRY_CLASSES]
+            top = top[classes[top] > 0]
+            if len(top):
+                favoured = SparseVector(top.astype(np.int32), (classes[top] / classes[top[0]]).astype(np.float32))
+                more = self.store.sparse_candidates(self.owner, favoured, ANCESTRY_MIN_IMPACT, min(budget, CONCEPT_CANDIDATES))
+                found = np.union1d(found, more[self.store.live(self.owner, more)] if len(more) else more).astype(np.int64)
         self._found[term.term] = found
         return found
 
@@ -102,17 +117,24 @@ class TaughtForQuery(QueryEvidence):
             return ScoredTaught({}, {})
         scores: dict[int, NDArray[np.float32]] = {}
         if self.store.count_images(self.owner) <= EXACT_SCORING_MAX:  # a small library: every id, exactly
-            embeddings = self.store.embeddings(self.owner, ids)
+            pictures = self._pictures(ids, any(self.concepts[t.term].needs_ancestry() for t in wanted))
             for t in wanted:
-                scores[id(t)] = self.concepts[t.term].scores(embeddings)
+                scores[id(t)] = self.concepts[t.term].scores(pictures)
         else:
             for t in wanted:
                 rows = np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
                 out = np.zeros(len(ids), dtype=np.float32)
                 if len(rows):
-                    out[rows] = self.concepts[t.term].scores(self.store.embeddings(self.owner, ids[rows]))
+                    concept = self.concepts[t.term]
+                    out[rows] = concept.scores(self._pictures(ids[rows], concept.needs_ancestry()))
                 scores[id(t)] = out
         return ScoredTaught(scores, {id(t): self.concepts[t.term].name for t in wanted})
+
+    def _pictures(self, ids: NDArray[np.int64], ancestry: bool) -> Pictures:
+        embeddings = self.store.embeddings(self.owner, ids)
+        if not ancestry or self.hierarchy is None:
+            return Pictures(embeddings)
+        return Pictures(embeddings, self.hierarchy.features(*self.store.categories(self.owner, ids)))
 
 
 @dataclass
