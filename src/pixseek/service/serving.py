@@ -30,9 +30,9 @@ log = logging.getLogger("pixseek.service")
 
 # glibc's mallopt() parameters (malloc.h) and what a web process sets them to; see keep_search_memory.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
-KEEP_FREED_MB = 64  # free memory a heap keeps before it is given back to the system
+KEEP_FREED_MB = 32  # free memory the heap keeps before it is given back to the system
 HEAP_UP_TO_MB = 32  # blocks up to this size come from the heap rather than their own mapping
-ARENAS = 2  # heaps shared by the handler threads (glibc makes up to 8 per core)
+ARENAS = 1  # one heap for the handler threads (glibc makes up to 8 per core, each keeping its own)
 
 APP_FACTORY = "pixseek.service.app:app_from_environment"
 
@@ -43,9 +43,10 @@ def keep_search_memory() -> bool:
     A search at 100k images allocates numpy arrays of one to a few MB (thousands of candidate
     rows × 50 classes); glibc serves blocks that size from their own mappings or trims its heap
     as soon as they are freed, so every search faulted its pages in again: ~1,100 page faults and
-    2.6 ms of system time per search, a fifth of its CPU (8 handler threads, 100k library). With
-    these settings: ~30 faults, 0.5 ms; the process keeps up to ~60 MB more (two arenas, so the
-    handler threads do not each hold their own). Returns whether the settings were applied."""
+    2.6-3.3 ms of system time per search, a fifth of its CPU (8 threads searching, 100k library).
+    With these settings: ~70 faults, 0.6 ms; after 768 searches the process holds 17 MB more and
+    its peak is 34 MB lower (one arena: the threads do not each keep their own heap; 64 MB and two
+    arenas kept 76 MB more). Returns whether the settings were applied."""
     try:
         glibc = os.confstr("CS_GNU_LIBC_VERSION")  # None or an error elsewhere (musl, macOS, Windows)
         mallopt = ctypes.CDLL("libc.so.6").mallopt if glibc else None
