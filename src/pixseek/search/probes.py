@@ -78,7 +78,8 @@ class ConceptProbes:
         return (p * np.clip((nearest - lo) / (hi - lo), 0.0, 1.0)).astype(np.float32)
 
     def save(self, path: Path) -> None:
-        np.savez_compressed(
+        # Not compressed: a search process loads it in ~1 ms instead of ~15 (zlib), for 0.4 MB more.
+        np.savez(
             path, format=np.array(PROBES_FORMAT), trained_on=np.array(self.trained_on),
             words=np.array(self.words), weights=self.weights.astype(np.float16),
             bias=self.bias.astype(np.float32), platt=self.platt.astype(np.float32),
