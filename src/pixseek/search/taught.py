@@ -30,10 +30,15 @@ import io
 import json
 import math
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 CONCEPT_FORMAT = 2  # 1: weights over unit embeddings only (read, but stale)
 TRAINER = "lr-centred-ancestry-1"  # bump when training changes: older concepts say they need a retrain
@@ -283,20 +288,8 @@ def train_concept(
         np.full(len(pos), 1.0 / len(pos)), np.full(len(not_this), NOT_THIS_WEIGHT / len(pos)),
         np.full(len(background), 1.0 / max(len(background), 1)),
     ]).astype(np.float32)
-    weights, bias, step = _fit(x, y, w, None)
-    # Leave-one-out: each example scored by the concept trained without it (warm start).
-    loo: list[float] = []
-    if len(pos) >= 2:
-        held_out = range(len(pos)) if len(pos) <= LOO_MAX else np.random.default_rng(len(pos)).choice(len(pos), LOO_MAX, replace=False)
-        for i in held_out:
-            keep = np.ones(len(x), dtype=bool)
-            keep[i] = False
-            w_i = w[keep].copy()
-            w_i[: len(pos) - 1] = 1.0 / (len(pos) - 1)
-            # The full fit's step (a little shorter: one example fewer moves the curvature bound
-            # little) saves each leave-one-out fit its power iteration.
-            wi, bi, _ = _fit(x[keep], y[keep], w_i, (weights, bias), iterations=LOO_ITERATIONS, step=0.8 * step)
-            loo.append(float(pos[i] @ wi + bi))
+    with _one_blas_thread():
+        weights, bias, _, loo = _fit_with_loo(x, y, w, len(pos))
     held = (features(heldout) @ weights + bias) if len(heldout) else (neg @ weights + bias)
     negative_bar = float(np.quantile(held, NEGATIVE_QUANTILE))
     if loo:
@@ -319,6 +312,45 @@ def train_concept(
         mean_embedding.astype(np.float32), None if mean_ancestry is None else mean_ancestry.astype(np.float32),
         hierarchy.version if hierarchy is not None else "",
     )
+_blas: "ThreadpoolController | None" = None
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """The fit is a few hundred small matrix-vector products: OpenBLAS's threads only spin on
+    them, and on a busy machine (load 14 on 2 cores) they made a concept cost 2.5 s CPU and 13-19 s
+    wall instead of 0.1 s and ~1 s. (The controller is made once, on first use: finding the BLAS
+    libraries costs a few ms that an import should not.)"""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+def _fit_with_loo(
+    x: NDArray[np.float32], y: NDArray[np.float32], w: NDArray[np.float32], positives: int,
+) -> tuple[NDArray[np.float32], float, float, list[float]]:
+    """The full fit on rows (positives first), and each held-out example's logit under the
+    concept trained without it (warm-started from the full fit)."""
+    weights, bias, step = _fit(x, y, w, None)
+    pos = x[:positives]
+    # Leave-one-out: each example scored by the concept trained without it (warm start).
+    loo: list[float] = []
+    if positives >= 2:
+        held_out = range(positives) if positives <= LOO_MAX else np.random.default_rng(positives).choice(positives, LOO_MAX, replace=False)
+        for i in held_out:
+            keep = np.ones(len(x), dtype=bool)
+            keep[i] = False
+            w_i = w[keep].copy()
+            w_i[: positives - 1] = 1.0 / (positives - 1)
+            # The full fit's step (a little shorter: one example fewer moves the curvature bound
+            # little) saves each leave-one-out fit its power iteration.
+            wi, bi, _ = _fit(x[keep], y[keep], w_i, (weights, bias), iterations=LOO_ITERATIONS, step=0.8 * step)
+            loo.append(float(pos[i] @ wi + bi))
+    return weights, bias, step, loo
+
+
 def _fit(
     x: NDArray[np.float32], y: NDArray[np.float32], w: NDArray[np.float32],
     start: tuple[NDArray[np.float32], float] | None, iterations: int = ITERATIONS, step: float | None = None,
