@@ -126,6 +126,15 @@ def test_other_owners_rows_never_come_back(stores):
         assert not store.live(DEFAULT_OWNER, np.array(sorted(theirs))).any()
 
 
+def test_whether_other_owners_have_contents(stores):
+    for store, other in stores:
+        assert store.others_have_contents(DEFAULT_OWNER) and store.others_have_contents(other)
+        newcomer = store.accounts.add_user(f"newcomer-{type(store).__name__}", None).id
+        assert store.others_have_contents(newcomer)  # the store's users hold contents, he has none
+        assert store.count_images(newcomer) == 0
+        store.rollback()
+
+
 def test_postgres_candidates_and_neighbours_are_the_owners_own(stores):
     (_, _), (postgres, other) = stores
     theirs = set(postgres.matching(other).tolist())
@@ -197,3 +206,16 @@ def test_libpq_connection_strings_are_postgresql(tmp_path, monkeypatch):
         open_store("host=127.0.0.1 port=1 dbname=photos password=s3cret")
     assert "PostgreSQL" in str(caught.value) and "s3cret" not in str(caught.value)
     assert not any(tmp_path.iterdir())  # not taken for a directory to create
+
+
+def test_a_library_of_one_user_has_no_other_owner(new_database, tmp_path: Path):
+    rng = np.random.default_rng(3)
+    for store in (EmbeddedStore(tmp_path / "one"), open_store(new_database("one_user"))):
+        try:
+            assert not store.others_have_contents(DEFAULT_OWNER)
+            cid = store.add_content(DEFAULT_OWNER, "sha-one", ANALYZER, _analysis(rng, CLASSES[0], None))
+            store.put_file(DEFAULT_OWNER, FileState("/photos/one.jpg", 1, 1), cid)
+            store.commit()
+            assert not store.others_have_contents(DEFAULT_OWNER) and store.count_images(DEFAULT_OWNER) == 1
+        finally:
+            store.close()

@@ -419,7 +419,7 @@ class SearchEngine:
     def _restricted(self, owner: int, where: ImageFilter | None) -> bool:
         """Whether the owner sees less than the whole library (so a short page may be incomplete)."""
         filtered = where is not None and not where.is_empty()
-        return filtered or self.store.count_images(owner) < self.store.content_count()
+        return filtered or self.store.others_have_contents(owner)
 
     def _first_live(
         self, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None

@@ -408,6 +408,9 @@ class Store(Protocol):
 
     def content_count(self) -> int: ...
 
+    def others_have_contents(self, owner: int) -> bool:
+        """Whether any other owner has contents here (a few index seeks, whatever the size)."""
+
     def export_contents(self, owner: int) -> Iterator[tuple[int, str, str, Analysis]]:
         """Every content of the owner, live or not, ascending id: (id, sha256, analyzer, the
         analysis as stored, faces and text included). Streams: a migration reads it."""

@@ -541,6 +541,14 @@ class PostgresStore:
         (n,) = self._db.execute("SELECT count(*) FROM contents").fetchone()
         return int(n)
 
+    def others_have_contents(self, owner: int) -> bool:
+        # Two range probes of an index that starts with the owner (a count(*) is ~90 ms at 1M).
+        (others,) = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM contents WHERE owner < %s) OR EXISTS (SELECT 1 FROM contents WHERE owner > %s)",
+            (owner, owner),
+        ).fetchone()
+        return bool(others)
+
     def stats(self, owner: int | None = None) -> StoreStats:
         """Counts for one owner (or everyone); bytes are the database's tables and indexes."""
         mine, params = ("WHERE owner = %s", [owner]) if owner is not None else ("", [])
