@@ -1,6 +1,9 @@
 """Learned concepts (issue 16): the joint image-word space and taught concepts.
 
-    python -m bench.learned [--quick] [--skip-scale]
+    python -m bench.learned [--quick] [--skip-scale] [--teach-ms-only]
+
+(`--teach-ms-only`: only `teach_ms` / `teach_cpu_ms` at 100k, merged alone: the re-measure on an
+idle box.)
 
 On the labelled dev set (../shared/devset/build_devset.py output, bench/.cache/shared-devset;
 indexed with the real pipeline, classifier only, by tools/build_devset_head.py's library):
@@ -298,6 +301,7 @@ def run(quick: bool, scale: bool) -> Result:
         print(json.dumps(result, indent=1))
     if scale:
         result |= teach_at_scale(30_000 if quick else 100_000)
+        result["teach_ms_load"] = round(os.getloadavg()[0], 1)  # 1-minute load average after it
         print(json.dumps(result, indent=1))
         if not quick:
             result |= text_queries_with_concepts(1_000_000)
@@ -307,7 +311,12 @@ def run(quick: bool, scale: bool) -> Result:
 def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--skip-scale", action="store_true", help="only the dev set figures")
+    p.add_argument("--teach-ms-only", action="store_true", help="only teach_ms at 100k (re-measure on an idle box)")
     args = p.parse_args(argv)
+    if args.teach_ms_only:
+        setup_env()  # BLAS threads as a user's `pixseek teach` has them (the fit limits its own)
+        finish({**teach_at_scale(100_000), "teach_ms_load": round(os.getloadavg()[0], 1)}, write=not args.quick)
+        return
     finish(run(args.quick, not args.skip_scale), write=not args.quick)
 
 
