@@ -28,13 +28,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_table, rounded, setup_env
 
-# bench.corpus (the demo's sample sets, PIL.ImageOps) is imported in run(): multiprocessing re-imports
-# this main module in every process it spawns, analysis workers included, which the `pixseek`
-# command's workers do not pay (pixseek/__main__.py).
+# numpy and bench.corpus (the demo's sample sets, PIL.ImageOps) are imported where they are used:
+# multiprocessing re-imports this main module in every process it spawns, analysis workers included,
+# which must not load numpy before they set themselves up (pipeline/workers.py) and which the
+# `pixseek` command's workers do not pay (pixseek/__main__.py).
 
 if TYPE_CHECKING:
     from pixseek.pipeline.analysis import AnalysisOptions
@@ -59,6 +58,8 @@ def parallel_rate(
 
     The clock starts once every worker has started and run its initializer.
     """
+    import numpy as np
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=initializer, initargs=initargs
@@ -86,6 +87,7 @@ _pictures: Any = None
 
 def _init_classifier(model_directory: str, pictures_path: str) -> None:
     global _classifier, _pictures
+    import numpy as np
     from PIL import Image
 
     from pixseek.analyzers.classifier import Classifier
@@ -111,6 +113,8 @@ def _classify_task(i: int) -> float:
 
 def decoded_pictures(paths: Sequence[Path]) -> Path:
     """The files as load_image(min_side=256) gives them (uint8 RGB, "0".."n-1"), cached as .npz."""
+    import numpy as np
+
     from pixseek.imageio.decode import load_image
 
     out = CACHE_DIR / f"pictures-{paths[0].parent.name}-{len(paths)}.npz"
@@ -284,6 +288,8 @@ def run(count: int, workers: int) -> Result:
 
     setup_env()
     models = model_dir()
+    import numpy as np
+
     from bench.corpus import big_jpegs
 
     paths = big_jpegs(count)

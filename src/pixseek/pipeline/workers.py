@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
 import queue
 import resource
 import signal
@@ -35,9 +36,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult, ImageAnalyzer
 from pixseek.pipeline.limits import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, WorkerLimits  # noqa: F401 (re-exported)
+
+# The analysis pass (numpy, PIL, ONNX Runtime) is imported inside functions: a worker imports this
+# module to find its target before _worker_main can set the process up (see there).
+if TYPE_CHECKING:
+    from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
 
 CRASHED = "the image crashed the decoder"
 MiB = 1024 * 1024
@@ -103,12 +109,20 @@ def _worker_main(
     parent_pid: int,
     model_dir: str,
     skip_hashes: frozenset[str],
-    options: AnalysisOptions,
+    pickled_options: bytes,
     memory_mb: int | None,
 ) -> None:
-    """A worker's life: models once, then one path in, one AnalysisResult out, until None or EOF."""
+    """A worker's life: models once, then one path in, one AnalysisResult out, until None or EOF.
+
+    The options come pickled, so that nothing of the analysis pass is imported before this runs:
+    one thread each (the pool is the parallelism) must be set before numpy loads, whose OpenBLAS
+    otherwise starts a thread per core (~20 ms of CPU, and buffers that the memory ceiling counts)."""
     _exit_with_parent(parent_pid)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(threads, "1")
+    from pixseek.pipeline.analysis import AnalysisResult, ImageAnalyzer
+
+    options: AnalysisOptions = pickle.loads(pickled_options)
     if memory_mb:
         _, hard = resource.getrlimit(resource.RLIMIT_DATA)
         ceiling = memory_mb * MiB if hard == resource.RLIM_INFINITY else min(hard, memory_mb * MiB)
@@ -199,11 +213,13 @@ class AnalysisWorkers:
         model_dir: Path,
         workers: int,
         skip_hashes: frozenset[str] = frozenset(),
-        options: AnalysisOptions = AnalysisOptions(),
+        options: AnalysisOptions | None = None,  # None: the defaults
         limits: WorkerLimits = WorkerLimits(),
     ) -> None:
+        from pixseek.pipeline.analysis import AnalysisOptions
+
         self.model_dir = model_dir
-        self.options = options
+        self.options = options if options is not None else AnalysisOptions()
         self.limits = limits
         self.workers = max(1, workers)
         self.skip_hashes = skip_hashes
@@ -270,6 +286,8 @@ class AnalysisWorkers:
 
     def _wait(self, done: list[AnalysisResult], waiting: deque[str], deaths: Counter[str]) -> None:
         """Wait for a message, a worker's death or the nearest deadline, and deal with it."""
+        from pixseek.pipeline.analysis import AnalysisResult
+
         deadlines = [w.deadline for w in self._live if w.sent and w.deadline is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         handles = [w.conn for w in self._live] + [w.process.sentinel for w in self._live]
@@ -300,6 +318,8 @@ class AnalysisWorkers:
                 waiting.extendleft(reversed(worker.sent))
 
     def _read(self, worker: _Worker, done: list[AnalysisResult]) -> None:
+        from pixseek.pipeline.analysis import AnalysisResult
+
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
@@ -327,7 +347,10 @@ class AnalysisWorkers:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_worker_main,
-            args=(theirs, os.getpid(), str(self.model_dir), self.skip_hashes, self.options, self.limits.memory_mb),
+            args=(
+                theirs, os.getpid(), str(self.model_dir), self.skip_hashes, pickle.dumps(self.options),
+                self.limits.memory_mb,
+            ),
             name="pixseek-analysis",
             daemon=True,
         )
