@@ -1184,7 +1184,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p.add_argument(
         "--web-workers", action="store_true",
-        help="only compare servers of 1, 2 and 4 web processes (search at 8 clients, also while indexing)",
+        help="only compare servers of 1, 2 and 4 web processes, started together and loaded in turn "
+        "(search at 8 clients, 4 rounds of 6 s; 1 and 2 processes also while indexing); ~4 min on an idle box",
     )
     p.add_argument("--loadgen", help=argparse.SUPPRESS)  # internal: run as the load generator
     args = p.parse_args(argv)
