@@ -129,6 +129,8 @@ def decoded_pictures(paths: Sequence[Path]) -> Path:
 # ---- one worker's start-up --------------------------------------------------------------------
 def _startup_probe(model_directory: str) -> None:
     """What an analysis worker does before its first file: imports, then the models."""
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):  # as pipeline/workers._worker_main does
+        os.environ.setdefault(threads, "1")
     from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
 
     ImageAnalyzer(Path(model_directory), threads=1, options=AnalysisOptions(faces=False, text=False))
