@@ -76,3 +76,23 @@ def test_the_engine_finds_pictures_by_a_probe_and_says_so(fashion_library) -> No
         assert not any("concept probe" in w for h in plain for w in h.why)
     finally:
         del library.__dict__["engine"]  # the next user of the fixture gets the whole engine again
+
+
+def test_a_query_naming_no_probe_concept_reads_no_probe_weights(fashion_library) -> None:
+    """The probes' weights (~1 MB) are read by the first query that names one of their concepts."""
+    import subprocess
+    import sys
+
+    library, _ = fashion_library
+    probe = (
+        "import sys\n"
+        "from pixseek.library import Library\n"
+        "from pixseek.search.probes import shipped_probes\n"
+        "library = Library(sys.argv[1])\n"
+        "library.engine.search(library.owner, 'espresso')\n"
+        "print(shipped_probes.cache_info().currsize)\n"
+        "hits = library.engine.search(library.owner, 'clothing', limit=30).hits\n"
+        "print(shipped_probes.cache_info().currsize, any('concept probe' in w for h in hits for w in h.why))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(library.paths.home)], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["0", "1 True"], out.stdout + out.stderr

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from pixseek.pipeline.vision import VisionTarget
     from pixseek.language.concepts import ConceptSpace
     from pixseek.search.joint import JointHead
-    from pixseek.search.probes import ConceptProbes
     from pixseek.search.taught import ClassHierarchy
     from pixseek.search.teaching import Teacher
     from pixseek.search.engine import SearchEngine
@@ -111,6 +110,7 @@ class Library:
         from pixseek.analyzers.classifier import CLASSIFIER_VERSION
         from pixseek.search.evidence.learned import JointSpaceEvidence
         from pixseek.search.evidence.probes import ConceptProbeEvidence
+        from pixseek.search.probes import shipped_probes
         from pixseek.search.evidence.taught import TaughtEvidence
 
         # Taught concepts first: a word naming one is the user's concept before anything else.
@@ -118,21 +118,21 @@ class Library:
         if self.vision is not None:  # the active vision-language model's embeddings
             kinds.append(self.vision.evidence())
         kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
-        kinds.append(ConceptProbeEvidence(self.store, self._concept_probes(CLASSIFIER_VERSION), self._lemma_forms))
+        kinds.append(ConceptProbeEvidence(self.store, self._probe_concepts(CLASSIFIER_VERSION), shipped_probes, self._lemma_forms))
         return kinds
 
     @staticmethod
-    def _concept_probes(classifier_version: str) -> "ConceptProbes | None":
-        """The shipped concept probes (search/probes.py), if trained on this classifier's embeddings."""
-        from pixseek.search.probes import shipped_probes
+    def _probe_concepts(classifier_version: str) -> tuple[str, ...]:
+        """The shipped concept probes' words (search/probes.py), if trained on this classifier's embeddings."""
+        from pixseek.search.probes import shipped_concepts
 
-        probes = shipped_probes()
-        if probes is not None and probes.trained_on != classifier_version:
+        shipped = shipped_concepts()
+        if shipped is not None and shipped[0] != classifier_version:
             import sys
 
-            print(f"pixseek: concept probes not used: trained on {probes.trained_on}, not {classifier_version}", file=sys.stderr)
-            return None
-        return probes
+            print(f"pixseek: concept probes not used: trained on {shipped[0]}, not {classifier_version}", file=sys.stderr)
+            return ()
+        return shipped[1] if shipped else ()
 
     def _lemma_forms(self, text: str) -> list[str]:
         """A term's lemma and its WordNet base forms ("body parts" -> body_part)."""

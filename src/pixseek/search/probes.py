@@ -49,15 +49,11 @@ class ConceptProbes:
 
     @functools.cached_property
     def _row(self) -> dict[str, int]:
-        return {w: i for i, w in enumerate(self.words)}
+        return rows_of(self.words)
 
     def row(self, lemmas: list[str]) -> int | None:
         """The probe of the first of the lemma forms that has one ("trees" -> "tree")."""
-        for lemma in lemmas:
-            found = self._row.get(lemma)
-            if found is not None:
-                return found
-        return None
+        return first_row(self._row, lemmas)
 
     def query(self, row: int) -> NDArray[np.float32]:
         """The vector whose cosine nearest neighbours are the images this probe scores highest."""
@@ -99,12 +95,31 @@ class ConceptProbes:
             )
 
 
+def rows_of(words: tuple[str, ...]) -> dict[str, int]:
+    return {w: i for i, w in enumerate(words)}
+
+
+def first_row(rows: dict[str, int], lemmas: list[str]) -> int | None:
+    """The probe of the first of the lemma forms that has one ("trees" -> "tree")."""
+    return next((rows[lemma] for lemma in lemmas if lemma in rows), None)
+
+
 @functools.cache
 def shipped_probes(path: Path = SHIPPED_PROBES) -> ConceptProbes | None:
     """The probes shipped with pixseek (None when absent or switched off by $PIXSEEK_SHIPPED_PROBES=off)."""
     if os.environ.get(SHIPPED_PROBES_ENV, "").lower() in ("off", "0", "no") or not path.exists():
         return None
     return ConceptProbes.load(path)
+
+
+@functools.cache
+def shipped_concepts(path: Path = SHIPPED_PROBES) -> tuple[str, tuple[str, ...]] | None:
+    """(trained_on, words) of the shipped probes, read without their weights (an npz member is read
+    when asked for): a search that names none of their concepts loads nothing more."""
+    if os.environ.get(SHIPPED_PROBES_ENV, "").lower() in ("off", "0", "no") or not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return str(data["trained_on"]), tuple(str(w) for w in data["words"])
 
 
 def provenance(path: Path = SHIPPED_PROBES) -> dict[str, object]:

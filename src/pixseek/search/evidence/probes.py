@@ -11,6 +11,7 @@ joint space does. The why reads `concept probe: mammal 0.62`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.search.evidence.learned import EXACT_SCORING_MAX, SIZE_TTL_S, english_words
-from pixseek.search.probes import ConceptProbes
+from pixseek.search.probes import ConceptProbes, first_row, rows_of
 from pixseek.store.base import Store
 
 PROBE_CANDIDATES = 300  # nearest neighbours of a probe's vector read per term
@@ -35,9 +36,14 @@ class ConceptProbeEvidence:
     """The kind, registered with the engine."""
 
     store: Store
-    probes: ConceptProbes | None
+    words: tuple[str, ...]  # the probes' concepts, in their rows' order (none: no probes)
+    load_probes: Callable[[], ConceptProbes | None]  # their weights, read when a query names one
     lemma_forms: LemmaForms
     _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+
+    @functools.cached_property
+    def _rows(self) -> dict[str, int]:
+        return rows_of(self.words)
 
     def _large(self, owner: int) -> bool:
         now = time.monotonic()
@@ -48,18 +54,15 @@ class ConceptProbeEvidence:
         return seen[1] > EXACT_SCORING_MAX
 
     def for_query(self, owner: int, plan: QueryPlan) -> ProbesForQuery:
-        rows: dict[str, int] = {}
-        large = False
-        if self.probes is not None:
-            named = {}
-            for term in plan.terms:
-                if term.faces is None:
-                    row = self.probes.row(self.lemma_forms(" ".join(english_words(term))))
-                    if row is not None:
-                        named[term.term] = (row, not term.glove_only and len(term.vector.ids) > 0)
-            large = bool(named) and self._large(owner)
-            rows = {t: row for t, (row, has_classes) in named.items() if not (large and has_classes)}
-        return ProbesForQuery(self.store, owner, self.probes, rows, large=large)
+        named = {}
+        for term in plan.terms if self.words else []:
+            if term.faces is None:
+                row = first_row(self._rows, self.lemma_forms(" ".join(english_words(term))))
+                if row is not None:
+                    named[term.term] = (row, not term.glove_only and len(term.vector.ids) > 0)
+        large = bool(named) and self._large(owner)
+        rows = {t: row for t, (row, has_classes) in named.items() if not (large and has_classes)}
+        return ProbesForQuery(self.store, owner, self.load_probes() if rows else None, rows, large=large)
 
 
 @dataclass
