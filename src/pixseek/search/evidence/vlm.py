@@ -39,14 +39,16 @@ from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
 from pixseek.store.base import Store, StoreError
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot prompt, for English-only towers (the bare word reads worse)
-# Nearest images read per text: the page needs the head, not every match (an HNSW search costs about
-# its k here: 1000 took 8.7 ms CPU, 400 5.3, 200 3.7 at 25k vectors; bench/vlm_search.py).
-MODEL_CANDIDATES = 400
+# Nearest images read per text: the page needs the head, not every match. The graph walk's beam is
+# at least 1024 wide whatever k (store.spaces SPACE_EXPANSION_SEARCH, for recall), so a head of
+# that size costs what a smaller one does (1M vectors: k = 400 4.3 ms CPU, 1000 4.1, 1600 8.8;
+# bench/vlm_search.py); an exact scan (a small space) costs the same for any k.
+MODEL_CANDIDATES = 1024
 # A text whose head ends above the scoring floor has more strong matches than the head holds: the
 # head grows by this factor up to the cap before the other candidates' vectors are read one by one
-# (a k = 1600 graph search costs less than reading ~10k candidates' vectors: bench/vlm_search.py).
+# (a k = 4096 graph search costs less than reading ~10k candidates' vectors: bench/vlm_search.py).
 HEAD_GROWTH = 4
-MODEL_CANDIDATES_MAX = 6400
+MODEL_CANDIDATES_MAX = 4096
 # Candidates whose calibrated score is below this cannot count in an AND either (the engine's
 # TERM_FLOOR), so they are not worth a scoring pass.
 MIN_CANDIDATE_SCORE = 0.05
