@@ -179,10 +179,12 @@ def _key(step: str) -> str:
 def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
     """Mean overlap of engine.search's top `limit` with an exhaustive ranking of every image.
 
-    The exhaustive ranking scores every forward row with the engine's own scoring functions, so
-    this measures only what candidate generation (posting-list heads, per-list budget) loses.
+    The exhaustive ranking scores every forward row with the engine's own scoring functions (the
+    class priors' adjustment included), so this measures only what candidate generation
+    (posting-list heads, per-list budget) loses.
     None if the engine's scoring helpers are not available under the names used here.
     """
+    from pixseek.language.calibration import calibration
     from pixseek.language.query import parse_query
     from pixseek.search import engine as engine_mod
     from pixseek.search.evidence import categories
@@ -202,6 +204,7 @@ def text_recall_vs_exhaustive(library: Any, limit: int = 20) -> float | None:
     for lo in range(1, end, 65536):
         hi = min(end, lo + 65536)
         class_ids, probs = decode_rows(np.asarray(rows[lo:hi]))
+        probs = calibration().adjusted(class_ids, probs)  # as the category evidence scores rows
         for k, t in terms.items():
             scores[k][lo:hi] = term_scores(t.vector, class_ids, probs)
     overlaps = []
