@@ -96,3 +96,20 @@ def test_a_query_naming_no_probe_concept_reads_no_probe_weights(fashion_library)
     )
     out = subprocess.run([sys.executable, "-c", probe, str(library.paths.home)], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["0", "1 True"], out.stdout + out.stderr
+
+
+def test_the_shipped_joint_head_leaves_the_probes_concepts_to_them(fashion_library) -> None:
+    """Both were trained on the dev set's labels; for a concept a probe names, the probe ranks better
+    (bench/README.md, issue 15), so the shipped head stays out. A user's own head keeps the word."""
+    from dataclasses import replace
+
+    from pixseek.language.query import parse_query
+
+    library, _ = fashion_library
+    joint = next(k for k in library.engine.evidence if type(k).__name__ == "JointSpaceEvidence")
+    plan = parse_query("clothing", library.concepts)
+    shipped = joint.head(library.owner)
+    assert shipped is not None and shipped.shipped
+    assert "clothing" not in joint.for_query(library.owner, plan).vectors
+    own = replace(joint, head=lambda owner: replace(shipped, shipped=False))  # as if trained by the user
+    assert "clothing" in own.for_query(library.owner, plan).vectors

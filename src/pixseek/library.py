@@ -117,8 +117,9 @@ class Library:
         kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION, self.class_hierarchy)]
         if self.vision is not None:  # the active vision-language model's embeddings
             kinds.append(self.vision.evidence())
-        kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector))
-        kinds.append(ConceptProbeEvidence(self.store, self._probe_concepts(CLASSIFIER_VERSION), shipped_probes, self._lemma_forms))
+        probes = ConceptProbeEvidence(self.store, self._probe_concepts(CLASSIFIER_VERSION), shipped_probes, self._lemma_forms)
+        kinds.append(JointSpaceEvidence(self.store, self.joint_head, self.concepts.glove.phrase_vector, probes.answers))
+        kinds.append(probes)
         return kinds
 
     @staticmethod

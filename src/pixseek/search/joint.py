@@ -24,7 +24,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +73,7 @@ class JointHead:
     labels: list[str] = field(default_factory=list)  # the label vocabulary it was trained with
     label_vectors: NDArray[np.float32] | None = None  # (labels, word dim): their unit word vectors
     info: dict = field(default_factory=dict)  # provenance: images, loss, split, held-out precision
+    shipped: bool = field(default=False, compare=False)  # the one shipped with pixseek (not a user's own)
     _spreads: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
 
     # ---- inference ----------------------------------------------------------------------------
@@ -379,4 +380,4 @@ def shipped_head() -> JointHead | None:
         data = files("pixseek.search").joinpath("data", SHIPPED_HEAD).read_bytes()
     except (FileNotFoundError, OSError):
         return None
-    return JointHead.from_bytes(data)
+    return replace(JointHead.from_bytes(data), shipped=True)

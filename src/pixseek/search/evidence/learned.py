@@ -52,6 +52,10 @@ class JointSpaceEvidence:
     store: Store
     head: Callable[[int], JointHead | None]  # owner -> the head to use, None for none
     word_vector: WordVector  # a term's words -> its GloVe vector (None: unknown)
+    # Terms the shipped head leaves to another kind trained on the same labelled pictures (the
+    # shipped concept probes, which rank them better: bench/README.md, issue 15); a user's own head
+    # answers every word it knows.
+    left_by_shipped_head: Callable[[TermVector], bool] = lambda term: False
     _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
 
     def _large(self, owner: int) -> bool:
@@ -76,6 +80,8 @@ class JointSpaceEvidence:
         head = self.head(owner) if terms or plan.unknown_words else None
         if head is not None:
             for term in terms:
+                if head.shipped and self.left_by_shipped_head(term):
+                    continue
                 vector = self.word_vector(english_words(term))
                 if vector is not None and head.support(vector) > 0:
                     vectors[term.term] = vector

@@ -53,13 +53,21 @@ class ConceptProbeEvidence:
             self._sizes[owner] = seen
         return seen[1] > EXACT_SCORING_MAX
 
+    def _probe_of(self, term: TermVector) -> int | None:
+        if not self.words or term.faces is not None:
+            return None
+        return first_row(self._rows, self.lemma_forms(" ".join(english_words(term))))
+
+    def answers(self, term: TermVector) -> bool:
+        """Whether a probe names the term's concept."""
+        return self._probe_of(term) is not None
+
     def for_query(self, owner: int, plan: QueryPlan) -> ProbesForQuery:
         named = {}
-        for term in plan.terms if self.words else []:
-            if term.faces is None:
-                row = first_row(self._rows, self.lemma_forms(" ".join(english_words(term))))
-                if row is not None:
-                    named[term.term] = (row, not term.glove_only and len(term.vector.ids) > 0)
+        for term in plan.terms:
+            row = self._probe_of(term)
+            if row is not None:
+                named[term.term] = (row, not term.glove_only and len(term.vector.ids) > 0)
         large = bool(named) and self._large(owner)
         rows = {t: row for t, (row, has_classes) in named.items() if not (large and has_classes)}
         return ProbesForQuery(self.store, owner, self.load_probes() if rows else None, rows, large=large)
