@@ -321,17 +321,15 @@ class PostgresStore:
         ids = [int(i) for i in content_ids]
         if not ids:
             return []
+        # One round trip: each content with its paths (files_by_content), as a search's page asks.
         found: dict[int, StoredImage] = {}
         for row in self._db.execute(
-            f"SELECT c.id, c.sha256, {_META}, c.categories FROM contents c WHERE c.owner = %s AND c.id = ANY(%s)",
+            f"SELECT c.id, c.sha256, {_META}, c.categories, ARRAY(SELECT f.path FROM files f "
+            "WHERE f.owner = c.owner AND f.content_id = c.id ORDER BY f.path) "
+            "FROM contents c WHERE c.owner = %s AND c.id = ANY(%s)",
             (owner, ids),
         ).fetchall():
-            found[row[0]] = StoredImage(row[0], row[1], [], ImageMeta(*row[2:10]), decode_row(bytes(row[10])))
-        for cid, path in self._db.execute(
-            "SELECT content_id, path FROM files WHERE owner = %s AND content_id = ANY(%s) ORDER BY path",
-            (owner, ids),
-        ).fetchall():
-            found[cid].paths.append(path)
+            found[row[0]] = StoredImage(row[0], row[1], list(row[11]), ImageMeta(*row[2:10]), decode_row(bytes(row[10])))
         return [found[i] for i in ids if i in found and found[i].paths]
 
     def list_images(
