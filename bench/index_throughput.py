@@ -24,18 +24,17 @@ import resource
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_table, rounded, setup_env
-
-# numpy and bench.corpus (the demo's sample sets, PIL.ImageOps) are imported where they are used:
-# multiprocessing re-imports this main module in every process it spawns, analysis workers included,
-# which must not load numpy before they set themselves up (pipeline/workers.py) and which the
-# `pixseek` command's workers do not pay (pixseek/__main__.py).
+# numpy, bench.corpus (the demo's sample sets, PIL.ImageOps), bench.common (argparse, platform,
+# subprocess, json) and concurrent.futures are imported where they are used: multiprocessing
+# re-imports this main module in every process it spawns, analysis workers included, which must not
+# load numpy before they set themselves up (pipeline/workers.py), and whose start-up must cost what
+# the `pixseek` command's workers pay (pixseek/__main__.py: nothing), not ~35 ms of CPU more each.
 
 if TYPE_CHECKING:
+    from bench.common import Result
     from pixseek.pipeline.analysis import AnalysisOptions
 
 GOAL_E2E_IMG_S = 40.0
@@ -58,6 +57,8 @@ def parallel_rate(
 
     The clock starts once every worker has started and run its initializer.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     import numpy as np
 
     context = multiprocessing.get_context("spawn")
@@ -115,6 +116,7 @@ def decoded_pictures(paths: Sequence[Path]) -> Path:
     """The files as load_image(min_side=256) gives them (uint8 RGB, "0".."n-1"), cached as .npz."""
     import numpy as np
 
+    from bench.common import CACHE_DIR
     from pixseek.imageio.decode import load_image
 
     out = CACHE_DIR / f"pictures-{paths[0].parent.name}-{len(paths)}.npz"
@@ -171,6 +173,8 @@ class _Clock:
 
 def _input_folder(paths: Sequence[Path]) -> Path:
     """A folder holding exactly these files (hard links), so a run indexes only them."""
+    from bench.common import CACHE_DIR
+
     folder = CACHE_DIR / f"e2e-input-{paths[0].parent.name}-{len(paths)}"
     if not folder.exists() or len(os.listdir(folder)) != len(paths):
         shutil.rmtree(folder, ignore_errors=True)
@@ -182,6 +186,7 @@ def _input_folder(paths: Sequence[Path]) -> Path:
 
 def end_to_end(paths: Sequence[Path], workers: int, options: AnalysisOptions | None = None) -> dict[str, Any]:
     """Index `paths` into a fresh library (analysis `options`: the library's default if None)."""
+    from bench.common import CACHE_DIR
     from pixseek.library import Library
 
     folder = _input_folder(paths)
@@ -286,6 +291,7 @@ def profile_steps(paths: Sequence[Path], model_directory: Path) -> dict[str, flo
 
 # ---- main ---------------------------------------------------------------------------------------
 def run(count: int, workers: int) -> Result:
+    from bench.common import model_dir, print_table, rounded, setup_env
     from pixseek.pipeline.analysis import AnalysisOptions
 
     setup_env()
@@ -381,6 +387,8 @@ def _key(step: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from bench.common import finish, parser
+
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=None, help="number of 12 MP JPEGs (default 200, 24 quick)")
     p.add_argument("--workers", type=int, default=2)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # onnx is imported only when a graph is built: worker start-u
     import onnx
 
 MODEL_NAME = "efficientnet-lite0"
-INPUT_SIZE = 224
+from pixseek.analyzers.classifier import INPUT_SIZE  # noqa: E402 (defined where a worker needs it without this module)
 EMBEDDING_DIM = 1280
 NUM_CLASSES = 1000
 BATCHNORM_EPS = 1e-3

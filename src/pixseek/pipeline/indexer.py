@@ -96,6 +96,7 @@ class Indexer:
         self.model_dir = model_dir
         self.workers = workers or max(1, min(2, os.cpu_count() or 1))
         self.progress = progress
+        self._pool: AnalysisWorkers | None = None  # this run's local workers, started during the scan
 
     def index(self, root: Path) -> IndexReport:
         """Bring the store up to date with the files under `root`. If the store's server goes away
@@ -119,6 +120,12 @@ class Indexer:
         raise AssertionError("unreachable")
 
     def _index(self, root: Path, report: IndexReport, started: float) -> IndexReport:
+        try:
+            return self._index_and_store(root, report, started)
+        finally:
+            self._close_pool()
+
+    def _index_and_store(self, root: Path, report: IndexReport, started: float) -> IndexReport:
         plan = self._plan(root, report)
         try:
             # Cheap, in this process (no model): what fails to decode here is analysed in full instead.
@@ -186,6 +193,7 @@ class Indexer:
                 plan.to_analyse.append(state)
                 if old is not None:
                     plan.changed[state.path] = old
+                self._start_workers(len(plan.to_analyse))
         # A directory we could not read has unknown contents, not none: keep what it held.
         plan.gone = {
             p: f
@@ -232,6 +240,7 @@ class Indexer:
             if plan.again:  # analysed after all, in a second pass that skips nothing
                 passes.append((plan.again, frozenset()))
                 plan.again = []
+        self._close_pool()  # before the vision pass starts its own
         elapsed = time.perf_counter() - t0
         if analysed:
             report.stage_ms = {k: v / analysed for k, v in totals.items()}
@@ -336,12 +345,32 @@ class Indexer:
             return
         # Always in worker processes, even for one file: a hostile picture must not take this
         # process's memory or time, only a worker's (see pixseek.pipeline.workers).
-        processes = min(self.workers, len(paths))
+        if self._pool is None:
+            self._pool = AnalysisWorkers(self.model_dir, self.workers, options=self.options, limits=self.limits)
+        self._pool.skip_hashes = skip_hashes  # the workers started during the scan get them with their first file
         try:
-            with AnalysisWorkers(self.model_dir, processes, skip_hashes, self.options, self.limits) as workers:
-                yield from workers.results(paths)
+            yield from self._pool.results(paths)
         except WorkersUnavailable as exc:
             raise IndexingError(str(exc)) from None
+
+    def _start_workers(self, files: int) -> None:
+        """During the scan, once it has found `files` to analyse: have that many workers (at most the
+        pool's size) start loading their models, so that their start-up (~0.3 s of CPU each) overlaps
+        the rest of the scan and the plan rather than following them. A run with nothing to analyse
+        starts none."""
+        if self.scheduler is not None or files > self.workers:
+            return
+        if self._pool is None:
+            self._pool = AnalysisWorkers(self.model_dir, self.workers, options=self.options, limits=self.limits)
+        try:
+            self._pool.start(files)
+        except WorkersUnavailable as exc:
+            raise IndexingError(str(exc)) from None
+
+    def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
 
 def describe(report: IndexReport) -> Iterable[str]:

@@ -23,7 +23,6 @@ import ctypes
 import multiprocessing
 import os
 import pickle
-import queue
 import resource
 import signal
 import sys
@@ -31,7 +30,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -42,7 +40,11 @@ from pixseek.pipeline.limits import DEFAULT_IMAGE_SECONDS, DEFAULT_MEMORY_MB, Wo
 
 # The analysis pass (numpy, PIL, ONNX Runtime) is imported inside functions: a worker imports this
 # module to find its target before _worker_main can set the process up (see there).
+# So are concurrent.futures and queue (~10 ms of a worker's start-up): only the parent uses them.
 if TYPE_CHECKING:
+    import queue
+    from concurrent.futures import Future
+
     from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
 
 CRASHED = "the image crashed the decoder"
@@ -79,6 +81,13 @@ class _StartFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class _SkipHashes:
+    """From the parent: the contents to hash only, from now on (a pool may start before they are known)."""
+
+    hashes: frozenset[str]
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     """MemoryError (numpy, PIL, Python), or how ONNX Runtime, OpenCV and dlib report a failed
     allocation (as their own exception types, with these words)."""
@@ -112,7 +121,8 @@ def _worker_main(
     pickled_options: bytes,
     memory_mb: int | None,
 ) -> None:
-    """A worker's life: models once, then one path in, one AnalysisResult out, until None or EOF.
+    """A worker's life: models once, then one path in, one AnalysisResult out, until None or EOF
+    (a _SkipHashes message in between replaces `skip_hashes`).
 
     The options come pickled, so that nothing of the analysis pass is imported before this runs:
     one thread each (the pool is the parallelism) must be set before numpy loads, whose OpenBLAS
@@ -147,6 +157,9 @@ def _worker_main(
             path = conn.recv()
         except EOFError:  # the parent closed our pipe
             return
+        if isinstance(path, _SkipHashes):
+            skip_hashes = path.hashes
+            continue
         if path is None:
             # Done: exit now rather than through the interpreter's shutdown, which tears the models
             # down piece by piece (~0.1-1 s the parent's close() would wait for; the OS frees it all).
@@ -164,7 +177,7 @@ def _worker_main(
 
 
 # ---- in the parent --------------------------------------------------------------------------------
-_spawn_requests: "queue.SimpleQueue[tuple[BaseProcess, Future[None]]]" = queue.SimpleQueue()
+_spawn_requests: "queue.SimpleQueue[tuple[BaseProcess, Future[None]]] | None" = None
 _spawner: threading.Thread | None = None
 _spawner_lock = threading.Lock()
 
@@ -172,11 +185,13 @@ _spawner_lock = threading.Lock()
 def _start_process(process: BaseProcess) -> None:
     """process.start(), from a thread that lives as long as this process (PR_SET_PDEATHSIG would
     kill a worker when the thread that started it ended, e.g. the service's job-runner thread)."""
-    global _spawner
+    global _spawner, _spawn_requests
+    import queue
+    from concurrent.futures import Future
 
-    def serve() -> None:
+    def serve(requests: "queue.SimpleQueue[tuple[BaseProcess, Future[None]]]") -> None:
         while True:
-            child, done = _spawn_requests.get()
+            child, done = requests.get()
             try:
                 child.start()
                 done.set_result(None)
@@ -184,11 +199,14 @@ def _start_process(process: BaseProcess) -> None:
                 done.set_exception(exc)
 
     with _spawner_lock:
+        if _spawn_requests is None:
+            _spawn_requests = queue.SimpleQueue()
         if _spawner is None or not _spawner.is_alive():
-            _spawner = threading.Thread(target=serve, name="pixseek-spawner", daemon=True)
+            _spawner = threading.Thread(target=serve, args=(_spawn_requests,), name="pixseek-spawner", daemon=True)
             _spawner.start()
+        requests = _spawn_requests
     started: Future[None] = Future()
-    _spawn_requests.put((process, started))
+    requests.put((process, started))
     started.result()
 
 
@@ -198,6 +216,7 @@ class _Worker:
     conn: Connection
     ready: bool = False
     sent: deque[str] = field(default_factory=deque)  # in order; the first is being analysed
+    skip_hashes: frozenset[str] = frozenset()  # those the worker was last given
     deadline: float | None = None  # when the first of `sent` must be done
 
     @property
@@ -233,6 +252,13 @@ class AnalysisWorkers:
     @property
     def running(self) -> bool:
         return bool(self._live)
+
+    def start(self, workers: int | None = None) -> None:
+        """Start workers now (up to `workers`, at most the pool's size) rather than on the first file:
+        they load their models while the caller does something else (the indexer: its scan). Their
+        `skip_hashes` may still change: set the attribute before results()."""
+        while len(self._live) < min(self.workers, workers or self.workers):
+            self._spawn()
 
     @property
     def pids(self) -> list[int]:
@@ -274,6 +300,9 @@ class AnalysisWorkers:
                 if worker.sent and len(waiting) < len(self._live):
                     break
                 try:
+                    if worker.skip_hashes is not self.skip_hashes:  # changed since it started
+                        worker.conn.send(_SkipHashes(self.skip_hashes))
+                        worker.skip_hashes = self.skip_hashes
                     worker.conn.send(waiting[0])
                 except OSError:  # it just died: _wait sees its sentinel
                     break
@@ -356,7 +385,7 @@ class AnalysisWorkers:
         )
         _start_process(process)
         theirs.close()
-        self._live.append(_Worker(process, ours))
+        self._live.append(_Worker(process, ours, skip_hashes=self.skip_hashes))
         self.last_used = time.monotonic()
 
     def _forget(self, worker: _Worker, replaced: bool = False) -> None:
