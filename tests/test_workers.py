@@ -38,3 +38,23 @@ def test_workers_started_from_a_thread_outlive_it(gallery_master, model_dir: Pat
         (result,) = workers.results([second])
         assert result.error is None and result.analysis is not None
         assert workers.pids == [pid] and workers.replaced == 0
+
+
+def test_skip_hashes_set_after_the_workers_started_reach_them(gallery_master, model_dir: Path):
+    # The indexer starts its workers during the scan, before it knows which contents to skip.
+    import hashlib
+
+    gallery, _ = gallery_master
+    known, new = sorted(str(p) for p in (gallery / "fashion").iterdir())[:2]
+    digest = hashlib.sha256(Path(known).read_bytes()).hexdigest()
+    with AnalysisWorkers(model_dir, workers=1) as workers:
+        workers.start()
+        assert len(workers.pids) == 1
+        workers.skip_hashes = frozenset({digest})
+        results = {r.path: r for r in workers.results([known, new])}
+        assert results[known].sha256 == digest and results[known].analysis is None  # hashed only
+        assert results[new].analysis is not None
+        workers.skip_hashes = frozenset()
+        (again,) = workers.results([known])
+        assert again.analysis is not None
+        assert workers.replaced == 0
