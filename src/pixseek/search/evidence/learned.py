@@ -37,6 +37,64 @@ _EMPTY = SparseVector.from_dict({})
 WordVector = Callable[[list[str]], "Vector | None"]
 
 
+@dataclass
+class LibrarySize:
+    """Whether an owner has more than EXACT_SCORING_MAX images (counted at most once a minute: a
+    count over a million rows costs more than the query)."""
+
+    store: Store
+    _seen: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+
+    def large(self, owner: int) -> bool:
+        now = time.monotonic()
+        seen = self._seen.get(owner)
+        if seen is None or now - seen[0] > SIZE_TTL_S:
+            seen = self._seen[owner] = (now, self.store.count_images(owner))
+        return seen[1] > EXACT_SCORING_MAX
+
+
+def embedding_scores(
+    store: Store,
+    owner: int,
+    ids: NDArray[np.int64],
+    terms: list[TermVector],
+    prepare: Callable[[NDArray[np.float32]], NDArray[np.float32]],
+    score: Callable[[NDArray[np.float32], TermVector], NDArray[np.float32]],
+    found: dict[str, NDArray[np.int64]] | None,
+) -> dict[int, NDArray[np.float32]]:
+    """Each term's scores of the ids, `score(prepare(embeddings), term)`: of every id (`found` None,
+    a small library: the embeddings are prepared once for all terms), or of the term's own k-NN
+    candidates only (a large one: an image outside them would not pass, so a query reads ~k
+    embeddings per term, not one per candidate of every kind)."""
+    if found is None:
+        prepared = prepare(store.embeddings(owner, ids))
+        return {id(t): score(prepared, t) for t in terms}
+    scores: dict[int, NDArray[np.float32]] = {}
+    for t in terms:
+        rows = np.flatnonzero(np.isin(ids, found.get(t.term, np.zeros(0, np.int64))))
+        out = np.zeros(len(ids), dtype=np.float32)
+        if len(rows):
+            out[rows] = score(prepare(store.embeddings(owner, ids[rows])), t)
+        scores[id(t)] = out
+    return scores
+
+
+@dataclass
+class ScoredByTerm(ScoredEvidence):
+    """Scores per term of an evidence read from the images' embeddings (joint space, probes)."""
+
+    label: str  # the why's prefix: "learned: ocean 0.42", "concept probe: mammal 0.62"
+    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
+
+    def of(self, term: TermVector) -> NDArray[np.float32] | None:
+        return self.scores.get(id(term))
+
+    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
+        if score > 0 and score >= rivals:  # this evidence did more for the image than what follows
+            return f"{self.label}: {term.term} {score:.2f}"
+        return None
+
+
 def english_words(term: TermVector) -> list[str]:
     """The words a term's GloVe (English) vector is read from: a foreign term's translation
     ("chien" -> dog), so that the joint space answers a query as in English."""
@@ -56,17 +114,12 @@ class JointSpaceEvidence:
     # shipped concept probes, which rank them better: bench/README.md, issue 15); a user's own head
     # answers every word it knows.
     left_by_shipped_head: Callable[[TermVector], bool] = lambda term: False
-    _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+    _size: LibrarySize | None = None
 
     def _large(self, owner: int) -> bool:
-        """Whether the owner has more than EXACT_SCORING_MAX images (counted at most once a
-        minute: a count over a million rows costs more than the query)."""
-        now = time.monotonic()
-        seen = self._sizes.get(owner)
-        if seen is None or now - seen[0] > SIZE_TTL_S:
-            seen = (now, self.store.count_images(owner))
-            self._sizes[owner] = seen
-        return seen[1] > EXACT_SCORING_MAX
+        if self._size is None:
+            self._size = LibrarySize(self.store)
+        return self._size.large(owner)
 
     def for_query(self, owner: int, plan: QueryPlan) -> JointForQuery:
         vectors: dict[str, Vector] = {}
@@ -117,34 +170,14 @@ class JointForQuery(QueryEvidence):
         self._found[term.term] = found
         return found
 
-    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredJoint:
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredByTerm:
         wanted = [t for t in terms if t.term in self.vectors]
         if not wanted or self.head is None or not len(ids):
-            return ScoredJoint({})
-        if not self.large:  # a small library: every id, exactly
-            joint = self.head.project(self.store.embeddings(self.owner, ids))
-            return ScoredJoint({id(t): self.head.word_scores(joint, self.vectors[t.term]) for t in wanted})
-        # A large one: the term's k-NN candidates only (an image outside them would not pass), so
-        # a query reads ~JOINT_CANDIDATES embeddings per term, not one per candidate of every kind.
-        scores: dict[int, NDArray[np.float32]] = {}
-        for t in wanted:
-            found = (self._found or {}).get(t.term, np.zeros(0, np.int64))
-            rows = np.flatnonzero(np.isin(ids, found))
-            out = np.zeros(len(ids), dtype=np.float32)
-            if len(rows):
-                out[rows] = self.head.scores(self.store.embeddings(self.owner, ids[rows]), self.vectors[t.term])
-            scores[id(t)] = out
-        return ScoredJoint(scores)
-
-
-@dataclass
-class ScoredJoint(ScoredEvidence):
-    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
-
-    def of(self, term: TermVector) -> NDArray[np.float32] | None:
-        return self.scores.get(id(term))
-
-    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
-        if score > 0 and score >= rivals:  # the joint space did more for this image than the classes
-            return f"learned: {term.term} {score:.2f}"
-        return None
+            return ScoredByTerm("learned", {})
+        head = self.head
+        scores = embedding_scores(
+            self.store, self.owner, ids, wanted, head.project,
+            lambda joint, t: head.word_scores(joint, self.vectors[t.term]),
+            (self._found or {}) if self.large else None,
+        )
+        return ScoredByTerm("learned", scores)

@@ -12,7 +12,6 @@ joint space does. The why reads `concept probe: mammal 0.62`.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,8 +20,8 @@ from numpy.typing import NDArray
 
 from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
-from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
-from pixseek.search.evidence.learned import EXACT_SCORING_MAX, SIZE_TTL_S, english_words
+from pixseek.search.evidence.base import QueryEvidence
+from pixseek.search.evidence.learned import LibrarySize, ScoredByTerm, embedding_scores, english_words
 from pixseek.search.probes import ConceptProbes, first_row, rows_of
 from pixseek.store.base import Store
 
@@ -39,19 +38,16 @@ class ConceptProbeEvidence:
     words: tuple[str, ...]  # the probes' concepts, in their rows' order (none: no probes)
     load_probes: Callable[[], ConceptProbes | None]  # their weights, read when a query names one
     lemma_forms: LemmaForms
-    _sizes: dict[int, tuple[float, int]] = field(default_factory=dict)  # owner -> (when, images)
+    _size: LibrarySize | None = None
 
     @functools.cached_property
     def _rows(self) -> dict[str, int]:
         return rows_of(self.words)
 
     def _large(self, owner: int) -> bool:
-        now = time.monotonic()
-        seen = self._sizes.get(owner)
-        if seen is None or now - seen[0] > SIZE_TTL_S:
-            seen = (now, self.store.count_images(owner))
-            self._sizes[owner] = seen
-        return seen[1] > EXACT_SCORING_MAX
+        if self._size is None:
+            self._size = LibrarySize(self.store)
+        return self._size.large(owner)
 
     def _probe_of(self, term: TermVector) -> int | None:
         if not self.words or term.faces is not None:
@@ -90,31 +86,14 @@ class ProbesForQuery(QueryEvidence):
         self._found[term.term] = found = np.unique(ids.astype(np.int64))
         return found
 
-    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredProbes:
+    def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredByTerm:
         wanted = [t for t in terms if t.term in self.rows]
-        if not wanted or self.probes is None or not len(ids):
-            return ScoredProbes({})
-        if not self.large:  # a small library: every id, exactly
-            embeddings = self.store.embeddings(self.owner, ids)
-            return ScoredProbes({id(t): self.probes.scores(embeddings, self.rows[t.term]) for t in wanted})
-        scores: dict[int, NDArray[np.float32]] = {}
-        for t in wanted:  # a large one: the term's own k-NN candidates only
-            rows = np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
-            out = np.zeros(len(ids), dtype=np.float32)
-            if len(rows):
-                out[rows] = self.probes.scores(self.store.embeddings(self.owner, ids[rows]), self.rows[t.term])
-            scores[id(t)] = out
-        return ScoredProbes(scores)
-
-
-@dataclass
-class ScoredProbes(ScoredEvidence):
-    scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
-
-    def of(self, term: TermVector) -> NDArray[np.float32] | None:
-        return self.scores.get(id(term))
-
-    def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
-        if score > 0 and score >= rivals:  # the probe did more for this image than what follows
-            return f"concept probe: {term.term} {score:.2f}"
-        return None
+        probes = self.probes
+        if not wanted or probes is None or not len(ids):
+            return ScoredByTerm("concept probe", {})
+        scores = embedding_scores(
+            self.store, self.owner, ids, wanted, lambda embeddings: embeddings,
+            lambda embeddings, t: probes.scores(embeddings, self.rows[t.term]),
+            self._found if self.large else None,
+        )
+        return ScoredByTerm("concept probe", scores)
