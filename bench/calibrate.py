@@ -24,10 +24,8 @@ is dropped, one that fires only on the concept's pictures gets ~1.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import REPO_DIR, model_dir, parser, setup_env
-from bench.devset import devset_dir, label_queries, read_devset
+from bench.devset import devset_dir, label_queries, read_devset, tune_half_provenance
 
 OUT = REPO_DIR / "src" / "pixseek" / "language" / "data" / "concept_calibration.json"
 MIN_POSITIVES = 3
@@ -114,20 +112,11 @@ def learn(folder: Path) -> dict[str, object]:
     all_ids = np.broadcast_to(np.arange(probs.shape[1]), probs.shape)
     hubs = frozenset(int(c) for c in np.flatnonzero(np.asarray(prior) >= HUB_PRIOR))
     terms = learn_terms(adjust.adjusted(all_ids, probs.astype(np.float32)), pictures, hubs)
-    labels = (folder / "labels.jsonl").read_bytes()
-    rows_json = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
-    tune_files = set(files)
     return {
         "classifier": BASE_VERSION,
         "provenance": {
             "made_by": "python -m bench.calibrate (bench/calibrate.py)",
-            "dev_set": "../shared/devset/build_devset.py (GCompris, openclipart, art4apps Debian packages)",
-            "labels_jsonl_sha256": hashlib.sha256(labels).hexdigest(),
-            "packages": dict(sorted(Counter(r.get("package", "?") for r in rows_json if r["file"] in tune_files).items())),
-            "licenses": sorted({r.get("license", "?") for r in rows_json if r["file"] in tune_files}),
-            "split": "tune half only: sha256(base name)[0] % 2 == 0 (bench/devset.py half_of)",
-            "tune_pictures": len(files),
-            "styles": dict(sorted(Counter(p.style for p in pictures).items())),
+            **tune_half_provenance(folder, pictures),
             "rule": {
                 "min_positives": MIN_POSITIVES, "min_mean": MIN_MEAN, "min_lift": MIN_LIFT,
                 "min_support": MIN_SUPPORT, "present": PRESENT, "min_share": MIN_SHARE, "weight": "sqrt(share)",

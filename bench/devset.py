@@ -138,6 +138,25 @@ def read_devset(folder: Path) -> list[DevPicture]:
     return pictures
 
 
+def tune_half_provenance(folder: Path, pictures: list[DevPicture]) -> dict[str, object]:
+    """Where a file learnt from the tune half's `pictures` came from, for its provenance record: the
+    set and its labels' digest, the pictures' packages and licences, the split, their styles."""
+    from collections import Counter
+
+    labels = (folder / "labels.jsonl").read_bytes()
+    rows = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
+    tune = {p.file for p in pictures}
+    return {
+        "dev_set": "../shared/devset/build_devset.py (GCompris, openclipart, art4apps Debian packages)",
+        "labels_jsonl_sha256": hashlib.sha256(labels).hexdigest(),
+        "packages": dict(sorted(Counter(r.get("package", "?") for r in rows if r["file"] in tune).items())),
+        "licenses": sorted({r.get("license", "?") for r in rows if r["file"] in tune}),
+        "split": "tune half only: sha256(base name)[0] % 2 == 0 (bench/devset.py half_of)",
+        "tune_pictures": len(pictures),
+        "styles": dict(sorted(Counter(p.style for p in pictures).items())),
+    }
+
+
 def query_of(label: str) -> str:
     return QUERY_OF_LABEL.get(label, label.replace("_", " "))
 

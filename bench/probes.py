@@ -18,16 +18,14 @@ probe is worth on unseen pictures, not on its training ones.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bench.common import REPO_DIR, model_dir, parser, setup_env
-from bench.devset import devset_dir, label_queries, read_devset
+from bench.devset import devset_dir, label_queries, read_devset, tune_half_provenance
 
 OUT = REPO_DIR / "src" / "pixseek" / "search" / "data" / "concept-probes-devset-1.npz"
 MIN_POSITIVES = 3
@@ -100,19 +98,10 @@ def learn(folder: Path, lam: float = LAM) -> tuple[object, dict[str, object]]:
         w.T.astype(np.float32), b.astype(np.float32), calibration.astype(np.float32),
         x[used].astype(np.float32), (y[used] > 0).T, GATE,
     )
-    labels = (folder / "labels.jsonl").read_bytes()
-    rows = [json.loads(line) for line in labels.decode("utf-8").splitlines() if line.strip()]
-    tune = set(files)
     meta = {
         "made_by": "python -m bench.probes (bench/probes.py)",
         "trained_on": CLASSIFIER_VERSION,
-        "dev_set": "../shared/devset/build_devset.py (GCompris, openclipart, art4apps Debian packages)",
-        "labels_jsonl_sha256": hashlib.sha256(labels).hexdigest(),
-        "packages": dict(sorted(Counter(r.get("package", "?") for r in rows if r["file"] in tune).items())),
-        "licenses": sorted({r.get("license", "?") for r in rows if r["file"] in tune}),
-        "split": "tune half only: sha256(base name)[0] % 2 == 0 (bench/devset.py half_of)",
-        "tune_pictures": len(files),
-        "styles": dict(sorted(Counter(p.style for p in pictures).items())),
+        **tune_half_provenance(folder, pictures),
         "rule": {"model": "ridge regression on centred unit embeddings, targets +-1", "lam": lam,
                  "calibration": f"logistic fit on {FOLDS}-fold out-of-fold scores", "min_positives": MIN_POSITIVES,
                  "gate": f"x clip((cosine to the nearest own training picture - {GATE[0]}) / {GATE[1] - GATE[0]:.2f}, 0, 1)",
