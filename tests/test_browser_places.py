@@ -36,6 +36,7 @@ def test_map_view_and_the_query_language(browser, served):
         page.goto("/")
         page.get_by_test_id("places-link").click()
         expect(page.get_by_test_id("places-summary")).to_have_text("4 geotagged photos in 3 places")
+        expect(page.get_by_test_id("places-link")).to_have_attribute("aria-current", "page")
         clusters = page.get_by_test_id("map-cluster")
         expect(clusters).to_have_count(2)  # 20-degree cells: Lisbon's two photos; Paris and Berlin together
         page.get_by_test_id("map-zoom-in").click()  # 10-degree cells: Paris and Berlin apart
@@ -44,6 +45,7 @@ def test_map_view_and_the_query_language(browser, served):
         expect(page.get_by_test_id("place")).to_have_count(3)
         page.locator('[data-testid="map-cluster"][data-count="2"]').click()
         expect(page.get_by_test_id("description")).to_have_text("Searched for taken in Lisbon")
+        expect(page.get_by_test_id("places-link")).not_to_have_attribute("aria-current", "page")  # the map is left
         expect(page.locator('[data-testid="grid"] li')).to_have_count(2)
         page.locator('[data-testid="grid"] li').first.click()
         expect(page.get_by_test_id("photo-view")).to_contain_text("Lisbon, Portugal")

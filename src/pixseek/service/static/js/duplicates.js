@@ -6,10 +6,7 @@ import { el, formatDate, h, plural, sentence } from './dom.js';
 import { api, report } from './api.js';
 import { thumbUrl } from './pictures.js';
 import { toast } from './toast.js';
-import { resetView, setUrl, view } from './grid.js';
-import { closeViewer } from './photo.js';
-
-const link = document.getElementById('duplicates-link');
+import { onNavClick, openPage, pageStatus } from './grid.js';
 
 const size = (bytes) => {
   const units = ['B', 'KB', 'MB', 'GB'];
@@ -20,20 +17,13 @@ const size = (bytes) => {
 };
 
 export async function showDuplicates({ fromUrl = false } = {}) {
-  closeViewer();
-  if (!fromUrl) setUrl({ view: 'duplicates' }, view.mode !== 'duplicates');
-  el.searchInput.value = '';
-  const signal = resetView('duplicates');
-  view.done = true; // nothing for the grid's infinite scroll to load
-  link?.setAttribute('aria-current', 'page');
-  document.title = 'Duplicates · pixseek';
-  el.context.replaceChildren(h('h1', { class: 'title' }, 'Duplicates'), h('span', null, 'Looking for duplicates…'));
+  const signal = openPage('duplicates', 'Duplicates', 'Looking for duplicates…', fromUrl);
   let data;
   try {
     data = await api('/api/duplicates', { signal });
   } catch (err) {
     if (signal.aborted) return;
-    el.context.replaceChildren(h('h1', { class: 'title' }, 'Duplicates'), h('span', null, 'Could not look for duplicates.'));
+    pageStatus('Duplicates', 'Could not look for duplicates.');
     report(err);
     return;
   }
@@ -107,8 +97,4 @@ async function keepSelected(node, group, name, button) {
   button.disabled = false;
 }
 
-link?.addEventListener('click', (event) => {
-  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button) return;
-  event.preventDefault();
-  showDuplicates();
-});
+onNavClick(document.getElementById('duplicates-link'), () => showDuplicates());

@@ -6,7 +6,10 @@ import { api, report } from './api.js';
 import { altText, thumbUrl } from './pictures.js';
 import { loadSuggestions, renderContext, renderEmpty } from './context.js';
 import { labelNotThem, personCard, removeFromPerson, setPerson } from './people.js';
-import { openViewer } from './photo.js';
+import { closeViewer, openViewer } from './photo.js';
+
+// The nav link of each view that has one: it is marked the current page while its view is shown.
+const NAV_LINKS = { people: 'people-link', person: 'people-link', places: 'places-link', duplicates: 'duplicates-link' };
 
 const PAGE_LIBRARY = 48; // /api/images limit (server max 200); 48 fills rows of 2, 3, 4, 6 and 8
 const PAGE_SEARCH = 48; // /api/search limit per page
@@ -55,11 +58,37 @@ export function resetView(mode = 'library') {
   el.peopleGrid.replaceChildren();
   el.peopleGrid.hidden = mode !== 'people';
   el.grid.hidden = mode === 'people';
-  if (mode === 'people' || mode === 'person') el.peopleLink.setAttribute('aria-current', 'page');
-  else el.peopleLink.removeAttribute('aria-current');
+  for (const id of new Set(Object.values(NAV_LINKS))) document.getElementById(id)?.removeAttribute('aria-current');
+  document.getElementById(NAV_LINKS[mode])?.setAttribute('aria-current', 'page');
   el.empty.hidden = true;
   el.more.hidden = true;
   return view.ctrl.signal;
+}
+
+// A view of its own that loads once (places, duplicates): the viewer closed, the URL, the page's
+// title and its heading set, the grid emptied; the signal of its requests.
+export function openPage(mode, title, status, fromUrl) {
+  closeViewer();
+  if (!fromUrl) setUrl({ view: mode }, view.mode !== mode);
+  el.searchInput.value = '';
+  const signal = resetView(mode);
+  view.done = true; // nothing for the grid's infinite scroll to load
+  document.title = `${title} · pixseek`;
+  pageStatus(title, status);
+  return signal;
+}
+
+export function pageStatus(title, text) {
+  el.context.replaceChildren(h('h1', { class: 'title' }, title), h('span', null, text));
+}
+
+// A nav link opens its view in place; a click that asks for a new tab or window is the browser's.
+export function onNavClick(link, show) {
+  link?.addEventListener('click', (event) => {
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button) return;
+    event.preventDefault();
+    show();
+  });
 }
 
 export function setUrl(params, push = false) {

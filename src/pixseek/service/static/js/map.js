@@ -6,11 +6,9 @@
 import { el, h, plural } from './dom.js';
 import { api, report } from './api.js';
 import { thumbUrl } from './pictures.js';
-import { resetView, setUrl, view } from './grid.js';
-import { closeViewer } from './photo.js';
+import { onNavClick, openPage, pageStatus } from './grid.js';
 import { runSearch } from './searchbar.js';
 
-const link = document.getElementById('places-link');
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 720;
 const HEIGHT = 360;
@@ -27,14 +25,7 @@ const x = (lon) => ((lon + 180) / 360) * WIDTH;
 const y = (lat) => ((90 - lat) / 180) * HEIGHT;
 
 export async function showMap({ fromUrl = false, zoom = 0 } = {}) {
-  closeViewer();
-  if (!fromUrl) setUrl({ view: 'places' }, view.mode !== 'places');
-  el.searchInput.value = '';
-  const signal = resetView('places');
-  view.done = true; // nothing for the grid's infinite scroll to load
-  link?.setAttribute('aria-current', 'page');
-  document.title = 'Places · pixseek';
-  el.context.replaceChildren(h('h1', { class: 'title' }, 'Places'), h('span', null, 'Loading…'));
+  const signal = openPage('places', 'Places', 'Loading…', fromUrl);
   let map;
   let places;
   try {
@@ -44,7 +35,7 @@ export async function showMap({ fromUrl = false, zoom = 0 } = {}) {
     ]);
   } catch (err) {
     if (signal.aborted) return;
-    el.context.replaceChildren(h('h1', { class: 'title' }, 'Places'), h('span', null, 'Could not load the map.'));
+    pageStatus('Places', 'Could not load the map.');
     report(err);
     return;
   }
@@ -97,8 +88,4 @@ function render(map, places, zoom) {
   el.grid.replaceChildren(h('li', { class: 'map-view' }, drawing, list, h('div', { class: 'map-thumbs' }, thumbs)));
 }
 
-link?.addEventListener('click', (event) => {
-  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button) return;
-  event.preventDefault();
-  showMap();
-});
+onNavClick(document.getElementById('places-link'), () => showMap());

@@ -4,7 +4,7 @@ import { el, h, icon, plural, sentence } from './dom.js';
 import { api, report } from './api.js';
 import { faceImg } from './pictures.js';
 import { toast } from './toast.js';
-import { loadPage, removeItem, resetView, setUrl, view } from './grid.js';
+import { loadPage, onNavClick, removeItem, resetView, setUrl, view } from './grid.js';
 import { runSearch } from './searchbar.js';
 import { renderContext } from './context.js';
 import { closeViewer, viewer } from './photo.js';
@@ -317,8 +317,4 @@ export async function showFaceSearch(face, { fromUrl = false } = {}) {
   await loadPage();
 }
 
-el.peopleLink.addEventListener('click', (event) => {
-  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || event.button) return;
-  event.preventDefault();
-  showPeople();
-});
+onNavClick(el.peopleLink, () => showPeople());
