@@ -147,6 +147,7 @@ def _worker_main(
     except Exception as exc:
         if _is_out_of_memory(exc):
             reason = f"loading the models needs more than {memory_mb} MB (raise the worker memory limit)"
+            _lift_ceiling()  # the report must get out (its pickling needs memory too); the worker ends here
         else:
             reason = f"{type(exc).__name__}: {exc}"
         conn.send(_StartFailed(reason))
@@ -170,10 +171,18 @@ def _worker_main(
             result = analyzer.analyze_file(path, skip_hashes=skip_hashes)
         except Exception as exc:
             if _is_out_of_memory(exc):
+                _lift_ceiling()  # as at start-up: the worker ends after this one report
                 conn.send(AnalysisResult(path, error=too_much_memory(memory_mb)))
                 return  # libraries may keep what they grabbed: a fresh worker takes over
             result = AnalysisResult(path, error=f"analysis failed: {type(exc).__name__}: {exc}")
         conn.send(result)
+
+
+def _lift_ceiling() -> None:
+    """Back to the hard data limit, for a worker that ran out under its ceiling and only reports it
+    before it ends (a MemoryError while pickling the report left the parent a bare exit code)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    resource.setrlimit(resource.RLIMIT_DATA, (hard, hard))
 
 
 # ---- in the parent --------------------------------------------------------------------------------
