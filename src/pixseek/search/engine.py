@@ -10,58 +10,60 @@ alternative. So "dog" AND "2023" can be met by a dog photo whose caption says 20
 beach" by Alice's face on a beach. A new kind of evidence is a new module in search/evidence/,
 registered in `SearchEngine.evidence`.
 
-Similar images: k-NN over the 1280-d embeddings; with a focus concept, candidates are reranked by
-cosine similarity of embeddings re-weighted by that concept's classifier weights (Insight's
-"weighted features"), so "similar, but the cat" ignores the bottle beside it.
+Search by example picture is search/similar.py, an image's tags search/tagging.py; SearchEngine
+hands them to the callers. What every search shares (Hit, SearchResult, QueryError, ImageNotFound,
+indexed_content, describe_image, hit_of, ...) is search/results.py, re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.language.characteristics import characteristic_tags
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
-from pixseek.language.multilingual import UnsupportedLanguageError, check_language, multilingual, shown_term
+from pixseek.language.multilingual import UnsupportedLanguageError, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
 from pixseek.language.places import PlaceVocabulary
 from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
 from pixseek.language.syntax import QuerySyntaxError, describe, parse_syntax
-from pixseek.records import ImageFilter, ImageMeta, SparseVector, StoredFace, StoredImage, Vector
+from pixseek.records import ImageFilter, StoredImage
 from pixseek.search.evidence.base import EvidenceError, EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
-from pixseek.search.evidence.categories import MIN_IMPACT, CategoryEvidence
+from pixseek.search.evidence.categories import CategoryEvidence
 from pixseek.search.evidence.dates import DateEvidence
 from pixseek.search.evidence.faces import FaceEvidence
 from pixseek.search.evidence.places import PlaceEvidence
 from pixseek.search.evidence.text import TextInImageEvidence
 from pixseek.search.evidence.vlm import ActiveModel
 from pixseek.search.filters import empty_filters, merged, resolve_filters
-from pixseek.store.base import Store, StoreError
-from pixseek.store.dense import normalise
-from pixseek.store.sparse import dense_probabilities
+from pixseek.search.results import (  # noqa: F401 (ImageNotFound, describe_image, indexed_content re-exported)
+    EXACT_RESCORE_MAX,
+    EmbedImage,
+    Hit,
+    ImageNotFound,
+    ImageRef,
+    QueryError,
+    SearchResult,
+    describe_image,
+    first_live,
+    hit_of,
+    indexed_content,
+    restricted,
+)
+from pixseek.search.similar import SimilarImages
+from pixseek.search.tagging import Tagger
+from pixseek.store.base import Store
 
 DEFAULT_THRESHOLD = 0.10  # below this an image is not a match: best F1 region on the dev set (bench/)
 TERM_FLOOR = 0.05  # in an AND, every term must reach this on its own
-EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
 CANDIDATE_BUDGET = 10_000  # candidates read per query term and kind of evidence (posting entries, faces)
 SORT_BY_DATE_MAX = 2_000  # sorted by date: the best this many matches, newest first
 BROWSE_PAGE = 200  # a query of filters only lists the images they admit, this many at a time ...
 BROWSE_SCAN_MAX = 20_000  # ... looking at this many at most when excluded words drop some
 SORTS = ("relevance", "date")
-
-
-class QueryError(ValueError):
-    """A query that cannot be answered; the message is for the user."""
-
-
-class ImageNotFound(QueryError):
-    """The image id is unknown to this user (whether or not another user has it)."""
 
 
 @dataclass
@@ -109,39 +111,6 @@ class _BranchScores:
         return self.ids[passing[np.argsort(-self.score[passing], kind="stable")]]
 
 
-@dataclass
-class Hit:
-    content_id: int
-    path: str
-    score: float
-    why: list[str]
-    paths: list[str] = field(default_factory=list)
-    meta: ImageMeta | None = None
-    faces: list[StoredFace] = field(default_factory=list)  # the faces that made it a match
-    place: str | None = None  # where it was taken ("Lisbon, Portugal"), from its GPS position
-
-
-@dataclass
-class SearchResult:
-    query: str
-    hits: list[Hit]
-    unknown_words: list[str] = field(default_factory=list)
-    interpretation: list[str] = field(default_factory=list)  # how the query was understood
-    candidates: int = 0
-    took_ms: float = 0.0
-    language: str = "en"  # the language the query was read in (detected or given)
-    description: str = ""  # the query in words: "dog, not cat, taken in 2019"
-    notes: list[str] = field(default_factory=list)  # filters that match nothing, words not excluded, ...
-    model: str | None = None  # the vision-language model that took part, if one did
-
-
-ImageRef = Path | bytes | int
-"""An image to start from: a file (inside the library or not), its bytes, or one of the user's ids."""
-
-EmbedImage = Callable[[Path | bytes], tuple[Vector, NDArray[np.float32]]]
-"""Analyse an image outside the library: (embedding, class probabilities (1000,))."""
-
-
 class SearchEngine:
     def __init__(
         self,
@@ -168,9 +137,9 @@ class SearchEngine:
             *(evidence or []),
             CategoryEvidence(store, concepts),
         ]
-        self._embed_image = embed_image
-        self._final_layer = final_layer
-        self._fc: NDArray[np.float32] | None = None
+        # Similar images and tags are rooms of their own, handed what they need.
+        self._similar = SimilarImages(store, concepts, model=model, embed_image=embed_image, final_layer=final_layer)
+        self._tagger = Tagger(store, concepts, model=model, embed_image=embed_image)
 
     # ---- text ---------------------------------------------------------------------------------
     def search(
@@ -239,14 +208,13 @@ class SearchEngine:
             return self._finish(base, started)
         if not branches:
             return self._browse(base, owner, where, excluded, limit, offset, threshold, started)
-        terms = list({id(t): t for b in branches for t in b.terms}.values())
         per_term = [self._term_candidates(t, b.evidence) for b in branches for t in b.terms]  # sorted, unique
         candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
         scored = self._score_branches(branches, candidates, excluded, threshold)
         wanted = offset + limit
         pool = max(wanted, SORT_BY_DATE_MAX) if sort == "date" else wanted
-        chosen = self._first_live(scored.ranked(threshold), pool, owner, where)
-        if len(chosen) < pool and self._restricted(owner, where):
+        chosen = first_live(self.store, scored.ranked(threshold), pool, owner, where)
+        if len(chosen) < pool and restricted(self.store, owner, where):
             # The posting-list heads are shared by all users and the filter may be selective:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
@@ -416,25 +384,7 @@ class SearchEngine:
                 return reason
         return term.term
 
-    def _restricted(self, owner: int, where: ImageFilter | None) -> bool:
-        """Whether the owner sees less than the whole library (so a short page may be incomplete)."""
-        filtered = where is not None and not where.is_empty()
-        return filtered or self.store.others_have_contents(owner)
-
-    def _first_live(
-        self, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None
-    ) -> list[int]:
-        """The first `limit` ids that are the owner's, live and pass the filter, read in chunks."""
-        chosen: list[int] = []
-        step = max(4 * limit, 64)
-        for start in range(0, len(ranked), step):
-            chunk = ranked[start : start + step]
-            chosen.extend(int(c) for c in chunk[self.store.live(owner, chunk, where)])
-            if len(chosen) >= limit:
-                break
-        return chosen[:limit]
-
-    # ---- similar images ---------------------------------------------------------------------
+    # ---- similar images, tags, words: search/similar.py, search/tagging.py ------------------
     def similar(
         self,
         owner: int,
@@ -448,179 +398,15 @@ class SearchEngine:
 
         `by` "model" compares the active vision-language model's image embeddings, "classifier"
         the classifier's; by default the model's when one is active (and no focus is asked)."""
-        started = time.perf_counter()
-        own_id = self._indexed_content(owner, image)
-        if self._similar_by_model(by, focus):
-            return self._model_similar(owner, image, own_id, limit, where, started, explicit=by == "model")
-        if own_id is not None:
-            embedding = self.store.embeddings(owner, np.array([own_id]))[0]
-        else:
-            embedding, _ = self._analyse(image)
-        term = None
-        if focus:
-            term = self.concepts.encode_term(focus)
-            if term is None:
-                raise QueryError(f"unknown focus concept: {focus!r}")
-            ids, sims = self._focused(owner, embedding, term, limit)
-        else:
-            ids, sims = self._nearest(owner, embedding, limit + 1)
-        chosen = self._first_live(ids[ids != own_id], limit, owner, where)
-        if len(chosen) < limit and self._restricted(owner, where):
-            # Neighbours are drawn from every user's images, and a filter may be selective (the
-            # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
-            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
-            if len(admitted) <= EXACT_RESCORE_MAX:
-                ids, sims = self._exact_within(owner, embedding, admitted, term)
-                chosen = [int(c) for c in ids[ids != own_id][:limit]]
-        score = dict(zip(ids.tolist(), sims.tolist()))
-        hits = [
-            hit_of(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
-            for img in self.store.get_images(owner, chosen)
-        ]
-        return SearchResult(
-            query=describe_image(image),
-            hits=hits,
-            candidates=len(ids),
-            took_ms=(time.perf_counter() - started) * 1e3,
-        )
+        return self._similar.similar(owner, image, limit=limit, focus=focus, where=where, by=by)
 
-    def _similar_by_model(self, by: str | None, focus: str | None) -> bool:
-        if by not in (None, "model", "classifier"):
-            raise QueryError(f"similar by {by!r}: choose model or classifier")
-        if by == "model":
-            if self.model is None:
-                raise QueryError("similar by model: no vision-language model is active (pixseek models use NAME)")
-            if focus:
-                raise QueryError("focus compares the classifier's features: use it with by=classifier")
-            return True
-        return by is None and self.model is not None and not focus
-
-    def _model_similar(
-        self, owner: int, image: ImageRef, own_id: int | None, limit: int, where: ImageFilter | None,
-        started: float, explicit: bool,
-    ) -> SearchResult:
-        """similar() in the model's space: the image's stored embedding, or the image tower's."""
-        model = self.model
-        assert model is not None
-        space = self.store.spaces
-        if own_id is not None:
-            present, vectors = _model_vectors(self.store, owner, model.space, np.array([own_id], dtype=np.int64))
-            if not present[0]:
-                if explicit:
-                    raise QueryError(f"image {own_id} has no {model.name} embedding yet (run pixseek index)")
-                return self.similar(owner, own_id, limit=limit, where=where, by="classifier")
-            query = vectors[0]
-        else:
-            assert not isinstance(image, int)
-            query = model.embed_image(image)
-        try:
-            ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
-        except StoreError:  # nothing embedded by the model yet
-            ids, sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        chosen = self._first_live(ids[ids != own_id], limit, owner, where)
-        if len(chosen) < limit and self._restricted(owner, where):
-            admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
-            if len(admitted) <= EXACT_RESCORE_MAX:
-                present, vectors = _model_vectors(self.store, owner, model.space, admitted)
-                ids, sims = admitted[present], vectors[present] @ query
-                order = np.argsort(-sims, kind="stable")
-                ids, sims = ids[order], sims[order]
-                chosen = [int(c) for c in ids[ids != own_id][:limit]]
-        score = dict(zip(ids.tolist(), sims.tolist()))
-        hits = [
-            hit_of(img, float(score[img.content_id]), [f"{model.name} similarity {score[img.content_id]:.2f}"])
-            for img in self.store.get_images(owner, chosen)
-        ]
-        return SearchResult(
-            query=describe_image(image), hits=hits, candidates=len(ids),
-            took_ms=(time.perf_counter() - started) * 1e3, model=model.name,
-        )
-
-    def _exact_within(
-        self, owner: int, embedding: Vector, ids: NDArray[np.int64], term: TermVector | None
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        weights = self._focus_weights(term) if term else np.ones_like(embedding)
-        sims = normalise(self.store.embeddings(owner, ids) * weights) @ normalise(embedding * weights)
-        order = np.argsort(-sims, kind="stable")
-        return ids[order], sims[order]
-
-    def _focus_weights(self, term: TermVector) -> NDArray[np.float32]:
-        # Features that are evidence for the concept, weighted by how much they count for it.
-        fc = self._fc_weights()
-        classes = term.vector.ids < len(fc)  # characteristics (red, screenshot) have no classifier weights
-        if not classes.any():
-            raise QueryError(f"focus needs something the classifier sees; {term.term!r} is only a characteristic")
-        return np.maximum(term.vector.weights[classes] @ fc[term.vector.ids[classes]], 0.0)
-
-    def _nearest(self, owner: int, embedding: Vector, k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        # Over-fetch so that dead or filtered-out ids do not leave the page short.
-        return self.store.knn(owner, embedding, max(4 * k, 64))
-
-    def _focused(
-        self, owner: int, embedding: Vector, term: TermVector, limit: int
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        weights = self._focus_weights(term)
-        ann_ids, _ = self.store.knn(owner, embedding, max(20 * limit, 400))
-        concept_ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, 2000)
-        candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)
-        vectors = normalise(self.store.embeddings(owner, candidates) * weights)
-        query = normalise(embedding * weights)
-        sims = vectors @ query
-        order = np.argsort(-sims, kind="stable")
-        return candidates[order], sims[order]
-
-    def _fc_weights(self) -> NDArray[np.float32]:
-        if self._fc is None:
-            if self._final_layer is None:
-                raise QueryError("focus needs the classifier's weights, which this engine was not given")
-            self._fc = self._final_layer()
-        return self._fc
-
-    # ---- tags, words, helpers ----------------------------------------------------------------
     def tags(self, owner: int, image: ImageRef, k: int = 10, lang: str | None = None) -> list[Tag]:
         """The image's tags, named in `lang` when given (English where no translation is known)."""
-        try:
-            language = check_language(lang) if lang is not None else None
-        except UnsupportedLanguageError as exc:
-            raise QueryError(str(exc)) from None
-        own_id = self._indexed_content(owner, image)
-        characteristics: list[Tag] = []
-        if own_id is not None:
-            ids, probs = self.store.categories(owner, np.array([own_id]))
-            keep = probs[0] > 0
-            probabilities = dense_probabilities(SparseVector(ids[0][keep], probs[0][keep]))
-            # Colours, black-and-white, screenshot...: stored beside the classes (ids >= 1000).
-            characteristics = [Tag(n, w, "characteristic") for n, w in characteristic_tags(ids[0][keep], probs[0][keep])]
-        else:
-            _, probabilities = self._analyse(image)
-        tags = self.concepts.tags(probabilities, k=k) + characteristics
-        if self.model is not None:  # zero-shot tags the classifier has not given already
-            given = {t.name.lower() for t in tags}
-            tags += [t for t in self._model_tags(owner, image, own_id, k) if t.name.lower() not in given]
-        return tags if language is None else multilingual(self.concepts).translate_tags(tags, language)
-
-    def _model_tags(self, owner: int, image: ImageRef, own_id: int | None, k: int) -> list[Tag]:
-        model = self.model
-        assert model is not None
-        if own_id is not None:
-            present, vectors = _model_vectors(self.store, owner, model.space, np.array([own_id], dtype=np.int64))
-            if not present[0]:
-                return []  # not embedded by the model yet
-            return model.tags(vectors[0], k)
-        assert not isinstance(image, int)
-        return model.tags(model.embed_image(image), k)
+        return self._tagger.tags(owner, image, k=k, lang=lang)
 
     def words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
-        return self.concepts.nearest(word, k)
-
-    def _indexed_content(self, owner: int, image: ImageRef) -> int | None:
-        return indexed_content(self.store, owner, image)
-
-    def _analyse(self, image: Path | bytes | int) -> tuple[Vector, NDArray[np.float32]]:
-        assert not isinstance(image, int)  # ids are resolved by _indexed_content
-        if self._embed_image is None:
-            raise QueryError("this engine cannot analyse new images (no classifier given)")
-        return self._embed_image(image)
+        """The concept space's nearest words to `word`, with their similarity."""
+        return self._tagger.words(word, k)
 
 
 def _conjunction_scores(
@@ -644,32 +430,3 @@ def _conjunction_scores(
     for term in optional:
         combined += np.where(combined > 0, term_scores[id(term)], 0.0)
     return combined.astype(np.float32)
-
-
-def _model_vectors(store: Store, owner: int, space: str, ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
-    """store.spaces.get; none present while the model has embedded nothing yet (no space)."""
-    try:
-        return store.spaces.get(owner, space, ids)
-    except StoreError:
-        return np.zeros(len(ids), dtype=bool), np.zeros((len(ids), 1), dtype=np.float32)
-
-
-def indexed_content(store: Store, owner: int, image: ImageRef) -> int | None:
-    """The owner's content id for `image`: None for bytes or files outside their library."""
-    if isinstance(image, bytes):
-        return None
-    if isinstance(image, int):
-        if not store.live(owner, np.array([image], dtype=np.int64))[0]:
-            raise ImageNotFound(f"no image {image}")
-        return image
-    return store.content_of_path(owner, os.path.abspath(image))
-
-
-def describe_image(image: ImageRef) -> str:
-    if isinstance(image, bytes):
-        return "<image>"
-    return f"image {image}" if isinstance(image, int) else str(image)
-
-
-def hit_of(image: StoredImage, score: float, why: list[str], faces: list[StoredFace] | None = None) -> Hit:
-    return Hit(image.content_id, image.paths[0], round(score, 4), why, image.paths, image.meta, faces or [])
