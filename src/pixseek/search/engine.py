@@ -394,10 +394,7 @@ class SearchEngine:
         where: ImageFilter | None = None,
         by: str | None = None,
     ) -> SearchResult:
-        """The owner's images most like `image`: one of theirs (content id or path), or any file/bytes.
-
-        `by` "model" compares the active vision-language model's image embeddings, "classifier"
-        the classifier's; by default the model's when one is active (and no focus is asked)."""
+        """The owner's images most like `image` (search/similar.py SimilarImages.similar)."""
         return self._similar.similar(owner, image, limit=limit, focus=focus, where=where, by=by)
 
     def tags(self, owner: int, image: ImageRef, k: int = 10, lang: str | None = None) -> list[Tag]:
