@@ -53,6 +53,7 @@ class CategoriesForQuery(QueryEvidence):
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredCategories:
         class_ids, probs = self._rows(ids)
+        class_ids = class_ids.astype(np.intp)  # np.take converts int32 indices on every call: once here
         # Hub classes' shares shrink, the picture's own classes grow (language/calibration.py);
         # the reasons keep saying what the classifier said.
         scored = calibration().adjusted(class_ids, probs)
@@ -83,7 +84,7 @@ class CategoriesForQuery(QueryEvidence):
 @dataclass
 class ScoredCategories(ScoredEvidence):
     concepts: ConceptSpace
-    class_ids: NDArray[np.int32]
+    class_ids: NDArray[np.intp]
     probs: NDArray[np.float32]
     scores: dict[int, NDArray[np.float32]]  # id(term) -> score per id
 
@@ -92,9 +93,7 @@ class ScoredCategories(ScoredEvidence):
 
     def reason(self, term: TermVector, row: int, score: float, rivals: float) -> str | None:
         """The (at most two) classes that contributed most, whatever the kinds after say."""
-        dense = np.zeros(CONCEPT_SPACE, dtype=np.float32)
-        inside = term.vector.ids < CONCEPT_SPACE
-        dense[term.vector.ids[inside]] = term.vector.weights[inside]
+        dense = _dense_weights(term.vector)
         classes = self.class_ids[row]
         contributions = dense[np.minimum(classes, CONCEPT_SPACE - 1)] * self.probs[row] * (classes < CONCEPT_SPACE)
         best = np.argsort(-contributions, kind="stable")[:2]
@@ -104,15 +103,24 @@ class ScoredCategories(ScoredEvidence):
         return f"{term.term}: " + ", ".join(shown) if shown else None
 
 
-def term_scores(vector: SparseVector, class_ids: NDArray[np.int32], probs: NDArray[np.float32]) -> NDArray[np.float32]:
+def term_scores(vector: SparseVector, class_ids: NDArray[np.integer], probs: NDArray[np.float32]) -> NDArray[np.float32]:
     """Σ weight × probability over the image's classes that stand out of its noise floor.
 
     A broad concept ("animal": ~400 classes) would otherwise collect the flat tail of an
     uncertain image (a texture, a drawing) into a sizeable score."""
     if not len(class_ids):
         return np.zeros(0, np.float32)
+    # In place, one pass each: a search scores ~10k rows per term, and np.where / fancy indexing
+    # took 2.5x as long for the same (bit-identical) sums.
+    contributions = np.take(_dense_weights(vector), class_ids, mode="clip")  # a row never holds more; clip keeps indexing safe
+    contributions *= probs
+    contributions *= probs >= CLASS_NOISE_FLOOR
+    return contributions.sum(axis=1)
+
+
+def _dense_weights(vector: SparseVector) -> NDArray[np.float32]:
+    """The term's weight per concept id (CONCEPT_SPACE,); ids past the space are left out."""
     dense = np.zeros(CONCEPT_SPACE, dtype=np.float32)
     inside = vector.ids < CONCEPT_SPACE
     dense[vector.ids[inside]] = vector.weights[inside]
-    class_ids = np.minimum(class_ids, CONCEPT_SPACE - 1)  # a row never holds more; keeps indexing safe
-    return (dense[class_ids] * np.where(probs >= CLASS_NOISE_FLOOR, probs, 0.0)).sum(axis=1)
+    return dense
