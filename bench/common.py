@@ -198,7 +198,7 @@ def finish(results: Mapping[str, Any], write: bool) -> None:
         merge_results(stamped)
         print(f"merged into {RESULTS_PATH.relative_to(REPO_DIR)}")
     else:
-        print("(--quick: not written to results.json)")
+        print("(not written to results.json)")
 
 
 def parser(description: str) -> argparse.ArgumentParser:

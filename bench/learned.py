@@ -1,9 +1,10 @@
 """Learned concepts (issue 16): the joint image-word space and taught concepts.
 
-    python -m bench.learned [--quick] [--skip-scale] [--teach-ms-only]
+    python -m bench.learned [--quick] [--skip-scale] [--teach-ms-only] [--teach-only]
 
 (`--teach-ms-only`: only `teach_ms` / `teach_cpu_ms` at 100k, merged alone: the re-measure on an
-idle box.)
+idle box. `--teach-only`: only the dev set's `teach_p10_*` figures, printed with their split by
+the two halves of the fine labels (bench/devset.py half_of of the label's name), never written.)
 
 On the labelled dev set (../shared/devset/build_devset.py output, bench/.cache/shared-devset;
 indexed with the real pipeline, classifier only, by tools/build_devset_head.py's library):
@@ -165,6 +166,7 @@ def joint_space(library, ids, labels, embeddings) -> Result:
 
 
 def teaching(library, ids, labels) -> Result:
+    from bench.devset import half_of
     from pixseek.search.taught import Pictures, TaughtConcept
     from pixseek.search.teaching import Teacher
     from pixseek.store import DEFAULT_OWNER
@@ -179,8 +181,10 @@ def teaching(library, ids, labels) -> Result:
     pictures = Pictures(library.store.embeddings(DEFAULT_OWNER, ids), hierarchy.features(*library.store.categories(DEFAULT_OWNER, ids)))
     version = _library_version(library)  # the classifier the library's pictures were analysed by
     result: Result = {}
+    halves: list[tuple[int, float, float]] = []
     for shots in SHOTS:
         values = []
+        by_half: dict[str, list[float]] = defaultdict(list)
         for label in chosen:
             members = sorted(by_fine[label])
             if len(members) <= shots:
@@ -195,9 +199,16 @@ def teaching(library, ids, labels) -> Result:
                 rest_pictures = Pictures(pictures.embeddings[rest], pictures.ancestry[rest])  # type: ignore[index]
                 order = ids[rest][np.argsort(-concept.scores(rest_pictures), kind="stable")]
                 values.append(_p10(order.tolist(), set(members) - set(examples)))
+                by_half[half_of(label)].append(values[-1])
                 teacher.forget("benchconcept")
+        halves.append((shots, *(float(np.mean(by_half[h])) if by_half[h] else float("nan") for h in ("tune", "heldout"))))
         result[f"teach_p10_{shots}shot"] = rounded(float(np.mean(values)))
         result[f"teach_queries_{shots}shot"] = len(values)
+    print("fine labels by half: " + "; ".join(
+        f"{h}: " + ", ".join(label for label in chosen if half_of(label) == h) for h in ("tune", "heldout")))
+    print_table(["shots", "all", "tune half", "held-out half"],
+                [(s, f"{result[f'teach_p10_{s}shot']:.3f}", f"{t:.3f}", f"{h:.3f}") for s, t, h in halves],
+                title="teach P@10 by half of the fine labels")
     return result
 
 
@@ -284,7 +295,7 @@ def text_queries_with_concepts(size: int, concepts: int = 20, rounds: int = 3) -
     }
 
 
-def run(quick: bool, scale: bool) -> Result:
+def run(quick: bool, scale: bool, teach_only: bool = False) -> Result:
     setup_env()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from pixseek.library import Library
@@ -295,6 +306,8 @@ def run(quick: bool, scale: bool) -> Result:
     with Library(DEVSET_LIBRARY) as library:
         ids, labels, embeddings = _devset(library)
         print(f"dev set: {len(ids)} pictures")
+        if teach_only:
+            return teaching(library, ids, labels)
         result |= joint_space(library, ids, labels, embeddings)
         print(json.dumps(result, indent=1))
         result |= teaching(library, ids, labels)
@@ -312,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--skip-scale", action="store_true", help="only the dev set figures")
     p.add_argument("--teach-ms-only", action="store_true", help="only teach_ms at 100k (re-measure on an idle box)")
+    p.add_argument("--teach-only", action="store_true", help="only the dev set's teach_p10 figures, by label half; not written")
     args = p.parse_args(argv)
+    if args.teach_only:
+        finish(run(args.quick, scale=False, teach_only=True), write=False)
+        return
     if args.teach_ms_only:
         setup_env()  # BLAS threads as a user's `pixseek teach` has them (the fit limits its own)
         finish({**teach_at_scale(100_000), "teach_ms_load": round(os.getloadavg()[0], 1)}, write=not args.quick)
