@@ -163,6 +163,29 @@ def test_model_info(tiny_clip_onnx: Path, tiny_siglip_onnx: Path, tmp_path: Path
     assert check_folder(copy).version != info.version
 
 
+def test_the_version_is_remembered_until_a_file_changes(tiny_clip_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a model checks its files' digest; hashing them again (~600 MB for a real model) is
+    skipped while no file's size, times or inode changed, and any change is still seen."""
+    from pixseek.analyzers.vlm import layout
+
+    copy = shutil.copytree(tiny_clip_onnx, tmp_path / "copy")
+    (copy / layout.DIGEST_CACHE).unlink(missing_ok=True)  # the fixture's own, if it was loaded before
+    version = check_folder(copy).version
+    assert json.loads((copy / layout.DIGEST_CACHE).read_text())["digest"] == version
+
+    hashed: list[int] = []
+    real_sha256 = layout.hashlib.sha256
+    monkeypatch.setattr(layout.hashlib, "sha256", lambda *a: hashed.append(1) or real_sha256(*a))
+    assert check_folder(copy).version == version and not hashed  # remembered
+    config = copy / "config.json"
+    text = config.read_text()
+    assert " " in text
+    config.write_text(text.replace(" ", "\t", 1))  # other bytes, same size: only the times tell
+    assert check_folder(copy).version != version and hashed  # changed: hashed again
+    (copy / layout.DIGEST_CACHE).write_text("{not json")  # a damaged memory is only a cache
+    assert check_folder(copy).version == check_folder(shutil.copytree(copy, tmp_path / "again")).version
+
+
 def test_preprocessing_follows_the_resize_mode() -> None:
     """A wide picture, red in its centre square, blue at the sides: CLIP's crop sees only red,
     SigLIP's squash keeps the blue sides, the letterbox pads above and below."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from pixseek.analyzers.vlm.base import ModelFolderError
 
 DIGEST_CHARS = 16
+DIGEST_CACHE = ".pixseek-digest.json"  # folder_digest's memory, beside the towers (not part of the digest)
 # Bump when pixseek's preprocessing or tokenising changes what a folder's towers are fed: the digest,
 # and with it every embedding's space, changes, so old and new embeddings never mix.
 LAYER_VERSION = "vlm-layer-1"
@@ -102,18 +104,42 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def folder_digest(layout: ModelLayout) -> str:
     """A digest of what the embeddings depend on: pixseek's LAYER_VERSION, config.json and every file
-    of both towers (graphs, external weights, tokenizer, preprocessing), names and contents."""
-    digest = hashlib.sha256(LAYER_VERSION.encode() + b"\0")
+    of both towers (graphs, external weights, tokenizer, preprocessing), names and contents.
+
+    Every load of a model checks it (a registered copy whose files changed says so), and a real
+    model's towers weigh ~600 MB (~0.35 s of hashing in each worker and in each `pixseek search`
+    that reads the text tower). So the digest is remembered in the folder (DIGEST_CACHE, written
+    where the folder is writable) beside each file's size, mtime, ctime and inode, and hashed again
+    only when one of those changed: git's index makes the same trade."""
     files = [layout.folder / "config.json"]
     for tower in ("visual", "textual"):
         files += sorted(p for p in (layout.folder / tower).rglob("*") if p.is_file())
-    for path in files:
-        digest.update(path.relative_to(layout.folder).as_posix().encode() + b"\0")
+    names = [path.relative_to(layout.folder).as_posix() for path in files]
+    signature = [LAYER_VERSION] + [
+        [name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino] for name, st in zip(names, (p.stat() for p in files))
+    ]
+    remembered = layout.folder / DIGEST_CACHE
+    try:
+        cached = json.loads(remembered.read_text(encoding="utf-8"))
+        if cached["signature"] == signature and isinstance(cached["digest"], str):
+            return cached["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = hashlib.sha256(LAYER_VERSION.encode() + b"\0")
+    for name, path in zip(names, files):
+        digest.update(name.encode() + b"\0")
         with path.open("rb") as stream:
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
         digest.update(b"\0")
-    return digest.hexdigest()[:DIGEST_CHARS]
+    value = digest.hexdigest()[:DIGEST_CHARS]
+    tmp = remembered.with_name(f"{remembered.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"digest": value, "signature": signature}), encoding="utf-8")
+        os.replace(tmp, remembered)
+    except OSError:  # a read-only folder: hashed on every load, as before
+        tmp.unlink(missing_ok=True)
+    return value
 
 
 def _section(config: Mapping[str, Any], key: str) -> dict[str, Any]:
