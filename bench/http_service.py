@@ -24,21 +24,20 @@
 
 Only 127.0.0.1 is loaded, each phase is bounded in time, the server is always stopped.
 --quick: shorter phases, fewer uploads, nothing written.
+
+This module holds the plan, the phases, the --web-workers comparison and the results; the library
+copy and the server process are in bench/http_server.py, the load generator (started as
+`python -m bench.http_service --loadgen CONFIG`) in bench/http_loadgen.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
-import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,17 +47,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import (
-    CACHE_DIR,
-    MACHINE_ENV,
-    REPO_DIR,
-    Result,
-    finish,
-    machine_info,
-    percentile,
-    print_table,
-    rounded,
-    setup_env,
+from bench.common import MACHINE_ENV, Result, finish, machine_info, percentile, print_table, rounded, setup_env
+from bench.http_loadgen import Load, loadgen_main, run_load
+from bench.http_server import (
+    Server,
+    box_cpu,
+    cli,
+    connections_per_process,
+    pid_cpu_s,
+    prepare_library,
+    process_tree,
+    tree_rss_mb,
+    web_processes,
 )
 
 LIBRARY_SIZE = 100_000
@@ -70,14 +70,14 @@ UPLOAD_BATCH = 10  # files per POST /api/images request
 # A real coffee photo scores ~0.95 for "espresso", below ~500 of the synthetic library's images
 # (whose pool holds crops of that very photo), so the search looks in the user's uploads only.
 UPLOAD_SEARCH = "/api/search?q=espresso&limit=20&folder=uploads"
-START_TIMEOUT_S = 180.0  # server start (schema migration of a v1 library, model and index loading)
 JOB_TIMEOUT_S = 180.0
 THUMBNAILS = 48  # uploaded 12 MP images whose thumbnails are made (cold) and then served (warm)
-LOAD_CLIENT = os.environ.get("PIXSEEK_BENCH_HTTP_CLIENT", "raw")  # "httpx" to cross-check the raw client
 
 
 @dataclass(frozen=True)
 class Plan:
+    """How long each phase lasts and how much is uploaded: FULL, or QUICK for --quick."""
+
     warmup_s: float
     phase_s: float
     overhead_s: float  # /api/health and /api/me phases
@@ -110,472 +110,16 @@ QUICK = Plan(
 )
 
 
-# ---- the library --------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def prepare_library(size: int, name: str | None = None) -> Path:
-    """A fresh copy of a cached synthetic library that the server may migrate and add to (in
-    bench/.cache/`name`, which ends with this process's id)."""
-    from bench.synth import build_library, library_dir
-
-    source = library_dir(size)
-    if not (source / "BUILT.json").exists():
-        build_library(size)
-    for stale in CACHE_DIR.glob("http-library-*"):  # left by a killed run
-        with contextlib.suppress(ValueError):
-            if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
-                shutil.rmtree(stale, ignore_errors=True)
-    dest = CACHE_DIR / (name or f"http-library-{os.getpid()}")
-    shutil.rmtree(dest, ignore_errors=True)
-    # Written in place by a store (SQLite, the row files): copied. Replaced by rename or never
-    # touched once written (the HNSW graph, posting segments): hard-linked.
-    linked = {"dense.usearch", "dense.json"}
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
-        target = dest / rel
-        if path.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        if path.name == "BUILT.json":
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if path.name in linked or "postings" in rel.parts:
-            try:
-                os.link(path, target)
-                continue
-            except OSError:
-                pass
-        subprocess.run(["cp", "--reflink=auto", str(path), str(target)], check=True)
-    return dest
-
-
-def cli(db: Path, *args: str) -> str:
-    done = subprocess.run(  # noqa: PLW1510 (the return code is checked below)
-        [sys.executable, "-m", "pixseek.cli", "--db", str(db), *args],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"pixseek {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
-
-
-# ---- the server ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError):
-                kids += [int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-    return kids
-
-
-def process_tree(pid: int) -> list[int]:
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo += _children(p)
-    return tree
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants (plus reaped children)."""
-    total = 0.0
-    for i, p in enumerate(process_tree(pid)):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            # fields[0] is state (field 3): utime = field 14, stime 15, cutime 16, cstime 17
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-            if i == 0:
-                total += (int(fields[13]) + int(fields[14])) / _TICK
-    return total
-
-
-def tree_rss_mb(pid: int) -> tuple[float, float]:
-    """(RSS of the server process, RSS of its whole process tree) in MB."""
-    sizes = []
-    for p in process_tree(pid):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    sizes.append(int(line.split()[1]) / 1024.0)
-    return (sizes[0] if sizes else float("nan")), sum(sizes)
-
-
-class Server:
-    """`pixseek serve` in its own session (so stopping it stops its worker processes too)."""
-
-    def __init__(self, db: Path, log_path: Path, web_workers: int = 1, handler_threads: int | None = None) -> None:
-        self.db = db
-        self.web_workers = web_workers
-        self.handler_threads = handler_threads
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.start_s = float("nan")
-
-    def start(self) -> None:
-        import httpx
-
-        command = [
-            sys.executable, "-m", "pixseek.cli", "--db", str(self.db),
-            "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
-            "--web-workers", str(self.web_workers),
-            *(["--handler-threads", str(self.handler_threads)] if self.handler_threads else []),
-        ]  # fmt: skip
-        started = time.perf_counter()
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                command, cwd=REPO_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = started + START_TIMEOUT_S
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    self.start_s = time.perf_counter() - started
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"the server did not answer /api/health in {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}"
-        )
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def cpu_s(self) -> float:
-        return tree_cpu_s(self.proc.pid) if self.proc else float("nan")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)  # the group of the process we started (start_new_session)
-            try:
-                proc.wait(wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # stragglers (worker processes) of that group
-
-
-# ---- the load generator (runs in its own process) -----------------------------------------------
-def _loadgen_main(config_path: str) -> None:
-    config = json.loads(Path(config_path).read_text())
-    result = asyncio.run(_loadgen(config))
-    Path(config["out"]).write_text(json.dumps(result))
-
-
-class RawConnection:
-    """A minimal HTTP/1.1 keep-alive client for GET (Content-Length or chunked bodies).
-
-    httpx's AsyncClient costs ~1 ms of CPU per request here, ~3 ms with 32 connections in its pool:
-    on 2 cores shared with the server that is a third of the box, and at 32 clients the generator,
-    not the server, set the pace. This costs ~0.1 ms.
-    """
-
-    def __init__(self, host: str, port: int, extra_headers: bytes) -> None:
-        self.host, self.port = host, port
-        self.prefix = f"Host: {host}:{port}\r\n".encode() + extra_headers
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        try:
-            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + self.prefix + b"\r\n")
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length, chunked, close = -1, False, False
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"transfer-encoding":
-                    chunked = b"chunked" in value.lower()
-                elif name == b"connection":
-                    close = b"close" in value.lower()
-            if chunked:
-                parts = []
-                while True:
-                    size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                    if size == 0:
-                        await self.reader.readuntil(b"\r\n")
-                        break
-                    parts.append((await self.reader.readexactly(size + 2))[:-2])
-                body = b"".join(parts)
-            elif length >= 0:
-                body = await self.reader.readexactly(length)
-            else:
-                body, close = await self.reader.read(), True
-        except BaseException:
-            self.close()
-            raise
-        if close:
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-async def _loadgen(config: dict[str, Any]) -> dict[str, Any]:
-    """N tasks, each with its own keep-alive connection (like wrk), or one httpx pool of N.
-
-    mode "loop": task i cycles through `paths` from position i, until `until` (monotonic) or a
-    stop file appears; requests started before `measure_from` are warm-up and not recorded.
-    mode "once": every path exactly once, taken from a shared queue.
-    """
-    from urllib.parse import urlsplit
-
-    paths: list[str] = config["paths"]
-    n = int(config["concurrency"])
-    parse_took = bool(config.get("parse_took"))
-    stop_file = config.get("stop_file")
-    measure_from = float(config.get("measure_from", 0.0))
-    until = float(config.get("until", float("inf")))
-    samples: list[tuple[float, float, float, int]] = []  # (start, latency ms, took ms, bytes)
-    errors: list[str] = []
-    sent = [0]  # every request, warm-up included (CPU times cover the whole run)
-    stopping = asyncio.Event()
-    token = config.get("token")
-    failures: tuple[type[BaseException], ...] = (
-        OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
-    )  # fmt: skip
-    failures: tuple[type[BaseException], ...] = (
-        OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
-    )  # fmt: skip
-
-    if config.get("client") == "httpx":
-        import httpx
-
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        pool = httpx.AsyncClient(base_url=config["url"], headers=headers, limits=limits, timeout=60)
-        failures += (httpx.HTTPError,)
-        failures += (httpx.HTTPError,)
-
-        async def fetch(_: int, path: str) -> tuple[int, bytes]:
-            response = await pool.get(path)
-            return response.status_code, response.content
-
-        async def close_all() -> None:
-            await pool.aclose()
-    else:
-        url = urlsplit(config["url"])
-        extra = f"Authorization: Bearer {token}\r\n".encode() if token else b""
-        connections = [RawConnection(url.hostname or "127.0.0.1", url.port or 80, extra) for _ in range(n)]
-
-        async def fetch(i: int, path: str) -> tuple[int, bytes]:
-            return await asyncio.wait_for(connections[i].get(path), 60)
-
-        async def close_all() -> None:
-            for c in connections:
-                c.close()
-
-    async def watch_stop() -> None:
-        while not stopping.is_set():
-            if time.monotonic() >= until or (stop_file and os.path.exists(stop_file)):
-                stopping.set()
-                return
-            await asyncio.sleep(0.05)
-
-    async def one(i: int, path: str) -> None:
-        t = time.monotonic()
-        sent[0] += 1
-        try:
-            status, body = await fetch(i, path)
-            latency = (time.monotonic() - t) * 1e3
-        except failures as exc:
-            errors.append(f"{path}: {type(exc).__name__}: {exc}")
-            return
-        if status != 200:
-            errors.append(f"{path}: HTTP {status}: {body[:200]!r}")
-            return
-        took = float("nan")
-        if parse_took:
-            took = float(json.loads(body).get("took_ms", float("nan")))
-        if t >= measure_from:
-            samples.append((t, latency, took, len(body)))
-
-    cpu0, t0 = os.times(), time.monotonic()
-    try:
-        if config["mode"] == "once":
-            queue: asyncio.Queue[str] = asyncio.Queue()
-            for p in paths:
-                queue.put_nowait(p)
-
-            async def drain(i: int) -> None:
-                while not queue.empty():
-                    await one(i, queue.get_nowait())
-
-            await asyncio.gather(*(drain(i) for i in range(n)))
-        else:
-            watcher = asyncio.create_task(watch_stop())
-
-            async def loop(i: int) -> None:
-                k = i
-                while not stopping.is_set():
-                    await one(i, paths[k % len(paths)])
-                    k += 1
-
-            await asyncio.gather(*(loop(i) for i in range(n)))
-            stopping.set()
-            await watcher
-        cpu1, t1 = os.times(), time.monotonic()
-    finally:
-        await close_all()
-    return {
-        "samples": samples,
-        "errors": errors,
-        "wall_s": t1 - max(t0, measure_from) if config["mode"] == "loop" else t1 - t0,
-        "client_cpu_s": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
-        "client_total_wall_s": t1 - t0,
-        "sent": sent[0],
-    }
-
-
-@dataclass
-class Load:
-    """One load generator run, summarised."""
-
-    samples: list[tuple[float, float, float, int]]
-    errors: list[str]
-    wall_s: float
-    client_cpu_s: float
-    client_total_wall_s: float
-    sent: int  # requests sent, warm-up included
-    server_cpu_s: float = float("nan")
-
-    @property
-    def server_ms_per_req(self) -> float:
-        return self.server_cpu_s / max(1, self.sent) * 1e3
-
-    @property
-    def client_ms_per_req(self) -> float:
-        return self.client_cpu_s / max(1, self.sent) * 1e3
-
-    @property
-    def count(self) -> int:
-        return len(self.samples)
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.wall_s if self.wall_s > 0 else float("nan")
-
-    def latency(self, q: float, within: tuple[float, float] | None = None) -> float:
-        values = [s[1] for s in self.samples if within is None or within[0] <= s[0] <= within[1]]
-        return percentile(values, q)
-
-    def took_mean(self) -> float:
-        values = [s[2] for s in self.samples if s[2] == s[2]]
-        return statistics.fmean(values) if values else float("nan")
-
-    def took(self, q: float) -> float:
-        values = [s[2] for s in self.samples if s[2] == s[2]]
-        return percentile(values, q)
-
-
-def run_load(
-    server: Server,
-    token: str | None,
-    paths: Sequence[str],
-    concurrency: int,
-    *,
-    mode: str = "loop",
-    warmup_s: float = 0.0,
-    duration_s: float = 0.0,
-    parse_took: bool = False,
-    stop_file: Path | None = None,
-    background: bool = False,
-) -> Any:
-    """Run the load generator in a fresh process; returns a Load (or, in the background, a finisher)."""
-    scratch = Path(tempfile.mkdtemp(prefix="pixseek-load-"))
-    # Connections open during the first moments; the measurement starts after the warm-up.
-    start = time.monotonic() + 1.0  # the generator's interpreter and httpx import
-    config = {
-        "url": server.url,
-        "token": token,
-        "paths": list(paths),
-        "concurrency": concurrency,
-        "mode": mode,
-        "parse_took": parse_took,
-        "measure_from": start + warmup_s if mode == "loop" else 0.0,
-        "until": start + warmup_s + duration_s if duration_s else float("inf"),
-        "stop_file": str(stop_file) if stop_file else None,
-        "out": str(scratch / "out.json"),
-        "client": LOAD_CLIENT,
-    }
-    (scratch / "config.json").write_text(json.dumps(config))
-    cpu_before = server.cpu_s()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.http_service", "--loadgen", str(scratch / "config.json")], cwd=REPO_DIR
-    )
-
-    def finish_load(timeout: float = 600.0) -> Load:
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        server_cpu = server.cpu_s() - cpu_before
-        try:
-            if code != 0:
-                raise RuntimeError(f"the load generator failed ({code})")
-            data = json.loads((scratch / "out.json").read_text())
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        samples = [tuple(s) for s in data["samples"]]
-        return Load(
-            samples, data["errors"], data["wall_s"], data["client_cpu_s"], data["client_total_wall_s"],  # type: ignore[arg-type]
-            data["sent"], server_cpu,
-        )  # fmt: skip
-
-    if background:
-        return proc, finish_load, config["measure_from"]
-    return finish_load()
-
-
 # ---- requests from this process -----------------------------------------------------------------
 def search_paths() -> list[str]:
+    """`GET /api/search` paths of the 32 fixed queries of bench/scale_query.py."""
     from bench.scale_query import TEXT_QUERIES
 
     return [f"/api/search?q={quote(q)}&limit={SEARCH_LIMIT}" for q in TEXT_QUERIES]
 
 
 def upload(client: Any, files: Sequence[tuple[str, bytes, str]]) -> list[dict[str, Any]]:
+    """POST files (name, bytes, type) to /api/images; returns the jobs it queued."""
     response = client.post("/api/images", files=[("files", f) for f in files])
     if response.status_code != 202:
         raise RuntimeError(f"POST /api/images: HTTP {response.status_code}: {response.text[:300]}")
@@ -657,6 +201,7 @@ def upload_to_searchable(client: Any, trials: int) -> dict[str, Any]:
 
 
 def big_uploads(count: int) -> list[Path]:
+    """`count` camera JPEGs of bench/corpus.py."""
     from bench.corpus import big_jpegs
 
     return big_jpegs(max(count, 1))[:count]
@@ -673,10 +218,18 @@ def library_size(plan: Plan) -> int:
 
 # ---- the run ------------------------------------------------------------------------------------
 def _ms(x: float) -> float:
+    """A figure in ms, rounded for results.json."""
     return rounded(x, 3)
 
 
+def _report_errors(load: Load) -> None:
+    """Print how many requests of a load failed, and the first error."""
+    if load.errors:
+        print(f"  {len(load.errors)} errors, e.g. {load.errors[0]}", flush=True)
+
+
 def run(plan: Plan, keep: bool = False, sqlite_analyze: bool = False) -> Result:
+    """The whole benchmark on one server (phases 1-5 of the module's docstring); returns the figures."""
     import httpx
 
     setup_env()
@@ -940,6 +493,7 @@ class IndexingLoad:
 def search_while_indexing(
     server: Server, token: str, client: Any, paths: Sequence[str], uploads: Sequence[Path], plan: Plan
 ) -> IndexingLoad:
+    """Search at 8 clients (in the background) while `uploads` are posted and analysed."""
     stop_file = Path(tempfile.mkdtemp(prefix="pixseek-stop-")) / "stop"
     _, finish_load, measure_from = run_load(
         server, token, paths, 8, warmup_s=plan.warmup_s, duration_s=JOB_TIMEOUT_S + 30,
@@ -964,44 +518,7 @@ def search_while_indexing(
     return IndexingLoad(load, final, started, posted, indexed)
 
 
-def web_processes(server: Server) -> list[int]:
-    """The processes of a server that answer requests: uvicorn's workers, or the one process."""
-    if server.proc is None:
-        return []
-    kids = [p for p in _children(server.proc.pid) if "resource_tracker" not in _cmdline(p)]
-    return kids if server.web_workers > 1 else [server.proc.pid]
-
-
-def _cmdline(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    return ""
-
-
-def _process_cpu_s(pid: int) -> float:
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
-    return 0.0
-
-
-def _box_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
-    return (sum(values) - values[3] - values[4]) / _TICK, sum(values) / _TICK
-
-
-def connections_per_process(server: Server) -> list[int]:
-    """Established client connections held by each web process (from `ss`; [] without it)."""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(
-            ["ss", "-tnpH", "state", "established", f"( sport = :{server.port} )"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout  # fmt: skip
-        return sorted((out.count(f"pid={p},") for p in web_processes(server)), reverse=True)
-    return []
-
-
+# ---- --web-workers: servers of 1, 2 and 4 web processes -----------------------------------------
 @dataclass
 class Phase:
     """One search phase at 8 clients against one server, with what the machine did meanwhile."""
@@ -1013,19 +530,20 @@ class Phase:
 
 
 def search_phase(server: Server, token: str, paths: Sequence[str], plan: Plan) -> Phase:
+    """Search at 8 clients for `compare_phase_s`, with the CPU of each web process and of the box."""
     pids = web_processes(server)
-    cpu0 = [_process_cpu_s(p) for p in pids]
-    box0 = _box_cpu()
+    cpu0 = [pid_cpu_s(p) for p in pids]
+    box0 = box_cpu()
     _, finish_load, measure_from = run_load(
         server, token, paths, 8, warmup_s=1.0, duration_s=plan.compare_phase_s, parse_took=True, background=True
     )
     time.sleep(max(0.0, measure_from + plan.compare_phase_s / 2 - time.monotonic()))
     connections = connections_per_process(server)
     load = finish_load()
-    box1 = _box_cpu()
+    box1 = box_cpu()
     cores = os.cpu_count() or 1
     busy = (box1[0] - box0[0]) / max(1e-9, box1[1] - box0[1]) * cores
-    return Phase(load, [_process_cpu_s(p) - c for p, c in zip(pids, cpu0)], busy, connections)
+    return Phase(load, [pid_cpu_s(p) - c for p, c in zip(pids, cpu0)], busy, connections)
 
 
 def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result:
@@ -1101,6 +619,7 @@ def compare_web_workers(plan: Plan, counts: Sequence[int] = (1, 2, 4)) -> Result
 
 
 def _pooled(phases: Sequence[Phase], label: str) -> Result:
+    """The figures of one server, its phases pooled, keys ending with `label`."""
     samples = [s for p in phases for s in p.load.samples]
     wall = sum(p.load.wall_s for p in phases)
     sent = sum(p.load.sent for p in phases)
@@ -1166,12 +685,9 @@ def _compare_while_indexing(
     return results
 
 
-def _report_errors(load: Load) -> None:
-    if load.errors:
-        print(f"  {len(load.errors)} errors, e.g. {load.errors[0]}", flush=True)
-
-
+# ---- the command line ---------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> None:
+    """The benchmark's command line (and, with --loadgen, the load generator process)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short smoke run; results.json is not touched")
     p.add_argument(
@@ -1190,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--loadgen", help=argparse.SUPPRESS)  # internal: run as the load generator
     args = p.parse_args(argv)
     if args.loadgen:
-        _loadgen_main(args.loadgen)
+        loadgen_main(args.loadgen)
         return
     os.environ.setdefault(MACHINE_ENV, machine_info())  # the load before this run, not after it
     plan = QUICK if args.quick else FULL
