@@ -7,9 +7,11 @@ transaction, so an interrupted upgrade leaves the old schema intact.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pixseek.store.base import StoreError
@@ -130,8 +132,7 @@ def migrate(db: sqlite3.Connection, home: Path, schema_version: int = SCHEMA_VER
     if version == schema_version:
         return
     # All steps run in one transaction: an interrupted upgrade leaves the old schema intact.
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _one_transaction(db):
         if version == 0:
             for statement in _split_sql(_SCHEMA_V2):
                 db.execute(statement)
@@ -151,10 +152,6 @@ def migrate(db: sqlite3.Connection, home: Path, schema_version: int = SCHEMA_VER
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(schema_version),),
         )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def ensure_places_table(db: sqlite3.Connection, lock: threading.RLock) -> None:
@@ -162,12 +159,18 @@ def ensure_places_table(db: sqlite3.Connection, lock: threading.RLock) -> None:
     existed before 7 was filled in); a no-op read everywhere else."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'places'").fetchone():
         return
-    with lock:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _split_sql(MIGRATE_V6_TO_V7):
-                db.execute(statement)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    with lock, _one_transaction(db):
+        for statement in _split_sql(MIGRATE_V6_TO_V7):
+            db.execute(statement)
+
+
+@contextlib.contextmanager
+def _one_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a kill leaves nothing half done)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

@@ -53,7 +53,7 @@ class CategoriesForQuery(QueryEvidence):
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredCategories:
         class_ids, probs = self._rows(ids)
-        class_ids = class_ids.astype(np.intp)  # np.take converts int32 indices on every call: once here
+        class_ids = class_ids.astype(np.intp, copy=False)  # np.take converts int32 indices on every call: once here
         # Hub classes' shares shrink, the picture's own classes grow (language/calibration.py);
         # the reasons keep saying what the classifier said.
         scored = calibration().adjusted(class_ids, probs)
