@@ -1,6 +1,6 @@
 """The package's layering ([tool.importlinter] in pyproject.toml), checked by import-linter's own CLI:
 imports only go down (cli/service > library > pipeline, search > analyzers, store, language >
-imageio > records, config, fsutil), models and storage never import each other."""
+imageio > records, config, fsutil, ids), models and storage never import each other."""
 
 from __future__ import annotations
 

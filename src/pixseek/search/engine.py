@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import union_of_sorted
 from pixseek.language.concepts import ConceptSpace, Tag, TermVector
 from pixseek.language.multilingual import UnsupportedLanguageError, multilingual, shown_term
 from pixseek.language.people import PeopleVocabulary
@@ -209,7 +210,7 @@ class SearchEngine:
         if not branches:
             return self._browse(base, owner, where, excluded, limit, offset, threshold, started)
         per_term = [self._term_candidates(t, b.evidence) for b in branches for t in b.terms]  # sorted, unique
-        candidates = per_term[0] if len(per_term) == 1 else np.unique(np.concatenate(per_term))
+        candidates = union_of_sorted(per_term)
         scored = self._score_branches(branches, candidates, excluded, threshold)
         wanted = offset + limit
         pool = max(wanted, SORT_BY_DATE_MAX) if sort == "date" else wanted
@@ -339,12 +340,7 @@ class SearchEngine:
 
     def _term_candidates(self, term: TermVector, evidence: list[QueryEvidence]) -> NDArray[np.int64]:
         found = [ids for e in evidence for ids in [e.candidates(term, CANDIDATE_BUDGET)] if ids is not None]
-        if not found:
-            return np.zeros(0, dtype=np.int64)
-        union = found[0]
-        for ids in found[1:]:
-            union = np.union1d(union, ids)
-        return union
+        return union_of_sorted(found)
 
     def _score(
         self,

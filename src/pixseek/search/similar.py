@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.language.concepts import ConceptSpace, TermVector
 from pixseek.records import ImageFilter, Vector
 from pixseek.search.evidence.categories import MIN_IMPACT
@@ -176,7 +177,7 @@ class SimilarImages:
         weights = self._focus_weights(term)
         ann_ids, _ = self.store.knn(owner, embedding, max(20 * limit, 400))
         concept_ids = self.store.sparse_candidates(owner, term.vector, MIN_IMPACT, 2000)
-        candidates = np.union1d(ann_ids, concept_ids).astype(np.int64)
+        candidates = unique_ids(np.concatenate([ann_ids, concept_ids]))
         vectors = normalise(self.store.embeddings(owner, candidates) * weights)
         query = normalise(embedding * weights)
         sims = vectors @ query

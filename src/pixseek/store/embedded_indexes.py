@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import union_of_sorted
 from pixseek.records import CONCEPT_SPACE, SparseVector, Vector
 from pixseek.store.columns import RowFile
 from pixseek.store.dense import DenseIndex
@@ -137,7 +138,7 @@ class EmbeddedIndexes:
             inside = query.ids < CONCEPT_SPACE
             weight[query.ids[inside]] = query.weights[inside]
             hit = (weight[tail_classes] * tail_probs >= min_impact).any(axis=1)
-            ids = np.union1d(ids, np.nonzero(hit)[0] + covered)
+            ids = union_of_sorted([ids, np.nonzero(hit)[0] + covered])
         return ids.astype(np.int64)
 
     def sparse_heads(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.records import CONCEPT_SPACE, SparseVector
 from pixseek.store.columns import RowFile
 from pixseek.store.sparse import DEQUANT, TOP_K, decode_rows
@@ -170,7 +171,7 @@ class PostingIndex:
                 parts.append(merged_docs[best])
         if not parts:
             return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate(parts)).astype(np.int64)
+        return unique_ids(np.concatenate(parts))
 
     def bytes_on_disk(self) -> int:
         return sum(s.bytes_on_disk() for s in self.segments)

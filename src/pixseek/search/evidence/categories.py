@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import first_of_each
 from pixseek.language.calibration import calibration
 from pixseek.language.concepts import ConceptSpace, TermVector
 from pixseek.language.query import QueryPlan
@@ -63,7 +64,7 @@ class CategoriesForQuery(QueryEvidence):
         """The forward rows of sorted ids: those read with the candidates, the rest from the store."""
         if len(self._read) > 1:  # several terms: one table of what was read
             known = np.concatenate([r[0] for r in self._read])
-            first = np.unique(known, return_index=True)[1]
+            first = first_of_each(known)
             self._read = [(known[first], *(np.concatenate([r[k] for r in self._read])[first] for k in (1, 2)))]
         if not self._read:
             return self.store.categories(self.owner, ids)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
@@ -40,7 +41,7 @@ class FacesForQuery(QueryEvidence):
         if term.faces is None:
             return None
         with_faces = self.store.faces.presence(self.owner, _people(term), limit=budget)
-        return np.unique(np.fromiter(with_faces, dtype=np.int64, count=len(with_faces)))
+        return unique_ids(np.fromiter(with_faces, dtype=np.int64, count=len(with_faces)))
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredFaces:
         return ScoredFaces({id(t): self._scores(t, ids) for t in terms if t.faces is not None})

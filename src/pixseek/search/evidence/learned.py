@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.language.concepts import TermVector
 from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import QueryPlan
@@ -164,7 +165,7 @@ class JointForQuery(QueryEvidence):
         if vector is None or self.head is None:
             return None
         ids, _ = self.store.knn(self.owner, self.head.query(vector), min(budget, JOINT_CANDIDATES))
-        found = np.unique(ids.astype(np.int64))
+        found = unique_ids(ids)
         if self._found is None:
             self._found = {}
         self._found[term.term] = found

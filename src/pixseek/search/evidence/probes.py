@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.search.evidence.base import QueryEvidence
@@ -83,7 +84,7 @@ class ProbesForQuery(QueryEvidence):
         if row is None or self.probes is None:
             return None
         ids, _ = self.store.knn(self.owner, self.probes.query(row), min(budget, PROBE_CANDIDATES))
-        self._found[term.term] = found = np.unique(ids.astype(np.int64))
+        self._found[term.term] = found = unique_ids(ids)
         return found
 
     def score(self, terms: list[TermVector], ids: NDArray[np.int64]) -> ScoredByTerm:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import union_of_sorted, unique_ids
 from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector
@@ -98,7 +99,7 @@ class TaughtForQuery(QueryEvidence):
         if concept is None:
             return None
         ids, _ = self.store.knn(self.owner, concept.direction, min(budget, CONCEPT_CANDIDATES))
-        found = np.unique(ids.astype(np.int64))
+        found = unique_ids(ids)
         ancestry = concept.ancestry_weights
         if ancestry is not None and self.hierarchy is not None:
             classes = self.hierarchy.class_weights(ancestry)
@@ -107,7 +108,7 @@ class TaughtForQuery(QueryEvidence):
             if len(top):
                 favoured = SparseVector(top.astype(np.int32), (classes[top] / classes[top[0]]).astype(np.float32))
                 more = self.store.sparse_candidates(self.owner, favoured, ANCESTRY_MIN_IMPACT, min(budget, CONCEPT_CANDIDATES))
-                found = np.union1d(found, more[self.store.live(self.owner, more)] if len(more) else more).astype(np.int64)
+                found = union_of_sorted([found, more[self.store.live(self.owner, more)] if len(more) else more])
         self._found[term.term] = found
         return found
 

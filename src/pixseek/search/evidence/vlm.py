@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import union_of_sorted
 from pixseek.language.concepts import Tag, TermVector
 from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import STOPWORDS, QueryPlan
@@ -227,7 +228,7 @@ class ModelForQuery(QueryEvidence):
             return None
         floor = self.calibration.cosine_at(MIN_CANDIDATE_SCORE)
         found = [nb.ids[nb.cosines >= floor][:budget] for nb in self._term_neighbours(texts)]
-        return np.unique(np.concatenate(found)).astype(np.int64)
+        return union_of_sorted(found)
 
     def _term_neighbours(self, texts: list[str]) -> list[Neighbours]:
         return [self.neighbours(t, v) for t, v in zip(texts, self.kind.text_vectors(texts), strict=True)]

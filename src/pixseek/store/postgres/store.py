@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pixseek.ids import unique_ids
 from pixseek.records import (
     Analysis,
     FileState,
@@ -427,7 +428,7 @@ class PostgresStore:
         weight, ties in p by id."""
         plan = self._heads_plan(query, min_impact, budget)
         found = [ids for carried in (True, False) for ids, _ in [self._heads(owner, plan, carried, with_rows=False)]]
-        return np.unique(np.concatenate(found))
+        return unique_ids(np.concatenate(found))
 
     def sparse_heads(
         self, owner: int, query: SparseVector, min_impact: float, budget: int
