@@ -1,9 +1,10 @@
 """Sorted sets of content ids, as numpy arrays: what search and the stores take unions of.
 
 numpy 2.x's `np.unique` (and `np.union1d`, built on it) goes through a hash table before it
-sorts (numpy/numpy#26018, tracked in #28375): for 10k int64 ids 1.4 ms, where a sort and a neighbour comparison take 0.33 ms, and
-0.02 ms when the input is a few sorted runs (a union of candidate lists), which a stable sort
-(timsort) merges in one pass. A text query takes several such unions.
+sorts (numpy/numpy#26018, tracked in #28375): for 10k int64 ids 1.4 ms, where a sort and a
+neighbour comparison take 0.33 ms, and 0.02 ms when the input is a few sorted runs (a union of
+candidate lists), which a stable sort (timsort) merges in one pass. A text query takes several
+such unions.
 """
 
 from __future__ import annotations
