@@ -3,6 +3,7 @@ that connect at the same moment are spread over the processes, not all taken by 
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import pickle
@@ -57,6 +58,42 @@ def test_a_listener_is_bound_afresh_where_it_is_sent_and_the_sender_accepts_noth
             parent.accept()
     finally:
         parent.close()
+
+
+@needs_reuseport
+def test_connections_a_web_process_accepts_send_without_nagles_delay():
+    """asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose proto says TCP, and an
+    accepted socket copies its listener's: a listener made with proto 0 left every response after
+    the first on a keep-alive connection waiting ~40 ms for the client's delayed ACK."""
+    parent = ReusePortListener.bind_to("127.0.0.1", 0)
+    listener = pickle.loads(ForkingPickler.dumps(parent))  # what a spawned worker serves on
+    nodelay: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            nodelay.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)  # as uvicorn does
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+            for _ in range(100):
+                if nodelay:
+                    break
+                await asyncio.sleep(0.05)
+            writer.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    try:
+        asyncio.run(accept_one())
+    finally:
+        parent.close()
+        listener.close()
+    assert nodelay and nodelay[0] != 0
 
 
 def _pids_of_simultaneous_clients(port: int, clients: int) -> list[int]:

@@ -74,7 +74,10 @@ class ReusePortListener(socket.socket):
     @classmethod
     def bind_to(cls, host: str, port: int) -> "ReusePortListener":
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = cls(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: accepted sockets copy the listener's proto, and asyncio turns Nagle's
+        # algorithm off (TCP_NODELAY) only for sockets whose proto says TCP. With it on, every response
+        # after the first on a keep-alive connection waited ~40 ms for the client's delayed ACK.
+        sock = cls(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
