@@ -62,6 +62,16 @@ class WorkersUnavailable(RuntimeError):
     """The worker processes die before analysing anything: not a bad file, a broken setup."""
 
 
+def _start_death(exitcode: int | None, memory_mb: int | None) -> str:
+    """Why the workers cannot start, when they die before saying so themselves. Native code (ONNX
+    Runtime, numpy) that meets a failed allocation under the memory ceiling may crash (SIGSEGV,
+    SIGABRT) instead of raising MemoryError, so a signal under a ceiling names the ceiling too."""
+    died = f"analysis worker processes die while starting (exit code {exitcode})"
+    if memory_mb and exitcode is not None and exitcode < 0:
+        return f"{died}: loading the models needs more than {memory_mb} MB, it seems (raise the worker memory limit)"
+    return f"{died}; see the messages above"
+
+
 def too_much_memory(memory_mb: int | None) -> str:
     return f"needed more than {memory_mb} MB to analyse" if memory_mb else "ran out of memory while analysing"
 
@@ -338,10 +348,7 @@ class AnalysisWorkers:
                 if not worker.ready:
                     self._start_deaths += 1
                     if not self._worked or self._start_deaths >= _START_DEATHS:
-                        raise WorkersUnavailable(
-                            f"analysis worker processes die while starting (exit code {worker.process.exitcode}); "
-                            "see the messages above"
-                        )
+                        raise WorkersUnavailable(_start_death(worker.process.exitcode, self.limits.memory_mb))
                 if worker.sent and worker.process.exitcode != 0:  # died on its current file
                     culprit = worker.sent.popleft()
                     deaths[culprit] += 1
