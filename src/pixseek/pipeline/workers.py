@@ -68,8 +68,12 @@ def _start_death(exitcode: int | None, memory_mb: int | None) -> str:
     SIGABRT) instead of raising MemoryError, so a signal under a ceiling names the ceiling too."""
     died = f"analysis worker processes die while starting (exit code {exitcode})"
     if memory_mb and exitcode is not None and exitcode < 0:
-        return f"{died}: loading the models needs more than {memory_mb} MB, it seems (raise the worker memory limit)"
+        return f"{died}, likely because {models_need_more(memory_mb)}"
     return f"{died}; see the messages above"
+
+
+def models_need_more(memory_mb: int | None) -> str:
+    return f"loading the models needs more than {memory_mb} MB (raise the worker memory limit)"
 
 
 def too_much_memory(memory_mb: int | None) -> str:
@@ -156,7 +160,7 @@ def _worker_main(
             analyzer = ImageAnalyzer(Path(model_dir), threads=1, options=options)
     except Exception as exc:
         if _is_out_of_memory(exc):
-            reason = f"loading the models needs more than {memory_mb} MB (raise the worker memory limit)"
+            reason = models_need_more(memory_mb)
             _lift_ceiling()  # the report must get out (its pickling needs memory too); the worker ends here
         else:
             reason = f"{type(exc).__name__}: {exc}"
