@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -125,6 +126,31 @@ def test_probe_names_the_illegal_instruction_when_a_backend_dies_of_sigill(throw
     assert "postgresql://postgres@/postgres" in message  # which server
     # The postmaster restarted its backends: the server works again.
     check_vector_operations(throwaway.url)
+
+
+def test_probe_waits_for_a_crash_the_postmaster_logs_late(throwaway, tmp_path):
+    """The client can see its connection drop before the postmaster has logged why (seen in CI: the
+    message fell back to 'lost its backend'). Here the log line comes a second after the server is
+    back, from a log file of the test's own: the probe still finds it."""
+    late_log = tmp_path / "server.log"
+    late_log.write_text("LOG:  database system is ready to accept connections\n")
+
+    def log_the_crash_late() -> None:
+        time.sleep(1.0)
+        with open(late_log, "a") as log:
+            log.write("LOG:  server process (PID 1) was terminated by signal 4: Illegal instruction\n")
+
+    conn = psycopg.connect(throwaway.url, autocommit=True)
+    writer = threading.Thread(target=log_the_crash_late)
+    try:
+        os.kill(conn.info.backend_pid, signal.SIGILL)
+        writer.start()
+        with pytest.raises(VectorSupportError, match=r"killed by signal 4 \(Illegal instruction\)"):
+            check_vector_operations(throwaway.url, connection=conn, server_log=late_log)
+    finally:
+        writer.join()
+        conn.close()
+    check_vector_operations(throwaway.url)  # and it returned with the server back
 
 
 def test_probe_without_the_log_still_names_the_likely_cause(throwaway):

@@ -22,6 +22,7 @@ PGVECTOR_EXTENSION = "vector"
 # hnsw.iterative_scan and hnsw.max_scan_tuples came in 0.8.0 (halfvec and its binary COPY in 0.7.0).
 PGVECTOR_MIN_VERSION = (0, 8, 0)
 RECOVERY_WAIT_S = 20.0  # how long the probe waits for a server restarting after a crashed backend
+LOG_WAIT_S = 3.0  # how long, once the server is back, it waits for the crash to appear in the log
 _CRASH_LINE = re.compile(r"terminated by signal (\d+)(?::\s*([^\n]*))?")
 _SIGILL = 4
 
@@ -164,38 +165,76 @@ def _crash_message(url: str, error: str, server_log: Path | None, log_start: int
 
 
 def _crash_signal(url: str, server_log: Path | None, log_start: int) -> tuple[int | None, str | None]:
-    """(signal, its name) of the last backend crash in the server log, once the server is back."""
+    """(signal, its name) of the last backend crash in the server log, once the server is back.
+
+    The client can see its connection drop before the postmaster has reaped the backend and
+    logged why, and a connection made in that moment is still accepted: so the log is read until
+    the crash line is there (for up to LOG_WAIT_S once the server answers), and then the server is
+    waited for once more, since the postmaster restarts every backend right after logging it."""
     import psycopg
 
-    text = ""
     deadline = time.monotonic() + RECOVERY_WAIT_S
-    while True:  # the postmaster logs the crash, restarts every backend, then accepts connections
+    back_at: float | None = None  # when the server first accepted a connection
+    crash: tuple[int | None, str | None] = (None, None)
+    while True:
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-                if server_log is None:
-                    text = conn.execute(
-                        "SELECT pg_read_file(pg_current_logfile()) WHERE pg_current_logfile() IS NOT NULL"
-                    ).fetchone() or ""
-                    text = text[0] if text else ""
+            if server_log is not None:  # read before connecting: a crash logged by then is behind us
+                text = _read_log(server_log, log_start)
+                with psycopg.connect(url, autocommit=True, connect_timeout=5):
+                    pass
+            else:
+                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                    text = _log_by_sql(conn)
+            back_at = back_at if back_at is not None else time.monotonic()
+            if text is None:  # no log this process can read: the caller's message says where to look
+                break
+            crashes = _CRASH_LINE.findall(text)
+            if crashes:
+                signal, name = crashes[-1]
+                crash = (int(signal), name.strip() or None)
+                break
+        except psycopg.OperationalError:  # still restarting
+            pass
+        except psycopg.Error:  # no right to read the log
             break
+        now = time.monotonic()
+        if now > deadline or (back_at is not None and now - back_at > LOG_WAIT_S):
+            break
+        time.sleep(0.2)
+    if server_log is None and crash[0] is not None:
+        _wait_until_back(url, deadline)  # the crash line was read on a connection made before it
+    return crash
+
+
+def _wait_until_back(url: str, deadline: float) -> None:
+    import psycopg
+
+    while True:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5):
+                return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
-                break
+                return
             time.sleep(0.2)
-        except psycopg.Error:  # no right to read the log: the caller's message says where to look
-            break
-    if server_log is not None:
-        try:
-            with open(server_log, "rb") as log:
-                log.seek(log_start)
-                text = log.read().decode(errors="replace")
-        except OSError:
-            text = ""
-    crashes = _CRASH_LINE.findall(text)
-    if not crashes:
-        return None, None
-    signal, name = crashes[-1]
-    return int(signal), name.strip() or None
+
+
+def _read_log(server_log: Path, log_start: int) -> str | None:
+    try:
+        with open(server_log, "rb") as log:
+            log.seek(log_start)
+            return log.read().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _log_by_sql(conn: Any) -> str | None:
+    """The server's current log file read through SQL (superuser, or pg_read_server_files); None
+    where the server writes no log file (e.g. to its stderr)."""
+    row = conn.execute(
+        "SELECT pg_read_file(pg_current_logfile()) WHERE pg_current_logfile() IS NOT NULL"
+    ).fetchone()
+    return row[0] if row else None
 
 
 def avx512_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
