@@ -59,6 +59,16 @@ def _wait(predicate, timeout: float, what: str, log: Path):
     pytest.fail(f"{what} within {timeout:.0f} s:\n{log.read_text()[-4000:]}")
 
 
+def _lock_holder(lock: Path) -> int | None:
+    """The pid in the runner lock; None while there is none, or while a new holder has emptied the
+    file but not yet written its pid (RunnerLock.try_acquire truncates, then writes)."""
+    try:
+        text = lock.read_text()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def _jobs_done(client: httpx.Client, ids: list[int]) -> list[dict] | None:
     jobs = [client.get(f"/api/jobs/{i}").json() for i in ids]
     return jobs if all(j["status"] in ("done", "failed") for j in jobs) else None
@@ -86,7 +96,7 @@ def test_two_web_processes_one_runner_and_a_takeover(gallery_master, pixseek_env
 
         _wait(healthy, 120, "the server did not answer", log)
         web = _wait(lambda: _children(server.pid, 2), 60, "two web processes did not start", log)
-        leader = int(_wait(lambda: lock.exists() and lock.read_text(), 60, "no process took the runner lock", log))
+        leader = _wait(lambda: _lock_holder(lock), 60, "no process took the runner lock", log)
         assert leader in web
         photos = sorted((gallery / "photos").iterdir())[:3]
 
@@ -101,7 +111,7 @@ def test_two_web_processes_one_runner_and_a_takeover(gallery_master, pixseek_env
         assert _runs_jobs_lines(log) == 1  # exactly one process ever ran jobs
 
         os.kill(leader, signal.SIGKILL)
-        taken = _wait(lambda: lock.read_text() != str(leader) and int(lock.read_text()), 60, "nobody took over", log)
+        taken = _wait(lambda: (holder := _lock_holder(lock)) not in (None, leader) and holder, 60, "nobody took over", log)
         assert taken != leader and taken in _children(server.pid, 1)
         late = upload(photos[2])
         (after,) = _wait(lambda: _jobs_done(client, [late]), 180, "the new runner did not analyse", log)
