@@ -1,6 +1,7 @@
 """The web UI's duplicates view and videos, in headless Chromium against the real `pixseek serve`:
 groups shown side by side with size, date and resolution, keeping one deletes the uploaded copies
-(never the server folder's picture); a search hit in a video opens the video at its second."""
+(never the server folder's picture); a search hit in a video opens the video at its second; a video
+uploaded with the upload button is searched by its frames."""
 
 from __future__ import annotations
 
@@ -104,6 +105,28 @@ def test_a_hit_in_a_video_opens_the_video_at_its_second(browser, served):
             "(s) => { const v = document.getElementById('viewer-video'); return v && v.readyState >= 1 && Math.abs(v.currentTime - s) < 0.6; }",
             arg=seconds, timeout=20_000,
         )
+    finally:
+        _close(page)
+
+
+def test_a_video_uploaded_with_the_upload_button_is_searchable_by_its_frames(browser, served, tmp_path):
+    from pixseek.demo.video_set import Scene, photo, write_video
+
+    base, _, _ = served
+    clip = write_video(tmp_path / "picnic.mp4", [Scene(photo("coffee"), 3.0), Scene(photo("chelsea"), 3.0)])
+    page = _new_page(browser, base)
+    try:
+        page.goto("/")
+        page.get_by_test_id("upload-input").set_input_files(str(clip))
+        item = page.locator('[data-testid="upload-item"][data-name="picnic.mp4"]')
+        expect(item).to_have_attribute("data-status", "done", timeout=90_000)
+        expect(item.get_by_test_id("upload-open")).to_be_visible()  # the poster's thumbnail
+        hits = page.request.get("/api/search?q=cat").json()["results"]
+        cat = next(h["image"] for h in hits if h["image"]["name"].startswith("picnic.mp4"))
+        assert cat["video"]["seconds"] > 2 and cat["name"] == f"picnic.mp4 @ {cat['video']['at']}"  # after the coffee
+        page.goto("/?q=cat")
+        tile = page.locator(f'[data-testid="tile"][data-id="{cat["id"]}"]')
+        expect(tile).to_be_visible()
     finally:
         _close(page)
 

@@ -135,6 +135,57 @@ def test_api_names_the_time_and_serves_frames_and_ranges(indexed, model_dir, cac
         assert client.get(image["original"], headers={"Range": "bytes=999999999-"}).status_code == 416
 
 
+def test_videos_uploaded_through_the_api_are_searchable_and_deleted_whole(videos, model_dir, cache_dir, monkeypatch, tmp_path):
+    """The web app's upload takes videos as the indexer does: every sampled frame searchable with
+    its time; a corrupt one refused with its reason at upload; deleting any of its frames deletes
+    the video, its frames and the stored file."""
+    import time
+
+    from pixseek.service.app import create_app
+    from pixseek.service.settings import ServiceSettings
+
+    monkeypatch.setenv("PIXSEEK_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("PIXSEEK_CACHE_DIR", str(cache_dir))
+    home = tmp_path / "home"
+    settings = ServiceSettings(home=home, single_user=True, faces=False, ocr=False)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", headers={"X-Requested-With": "pixseek-tests"}) as client:
+        sent = client.post("/api/images", files=[
+            ("files", ("holiday.mp4", (videos / "holiday.mp4").read_bytes())),
+            ("files", ("broken.mp4", (videos / "broken.mp4").read_bytes())),
+        ])
+        assert sent.status_code == 202, sent.text
+        good, bad = sent.json()["jobs"]
+        assert bad["status"] == "failed" and "corrupt or unsupported video" in bad["error"]
+        deadline = time.monotonic() + 120
+        while (job := client.get(f"/api/jobs/{good['id']}").json())["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "done", job
+        found = client.get("/api/search", params={"q": "espresso"}).json()["results"]
+        frame = next(r["image"] for r in found if r["image"]["video"])
+        assert frame["video"]["at"] == "00:04" and frame["name"] == "holiday.mp4 @ 00:04"
+        thumb = client.get(frame["thumbnail"])
+        assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+        listed = client.get("/api/images").json()
+        assert listed["total"] == 1  # the video once, not each frame
+        again = client.post("/api/images", files=[("files", ("holiday.mp4", (videos / "holiday.mp4").read_bytes()))])
+        (same,) = again.json()["jobs"]  # the same bytes again: the stored video and its frames
+        while (same := client.get(f"/api/jobs/{same['id']}").json())["status"] not in ("done", "failed"):
+            time.sleep(0.2)
+        assert same["status"] == "done" and same["image_id"] == job["image_id"]
+        stored = [p for p in (home / "uploads").rglob("holiday.mp4")]
+        assert len(stored) == 1
+        assert client.delete(f"/api/images/{frame['id']}").status_code == 204  # a frame: the video goes
+        assert not stored[0].exists()
+        assert client.get("/api/images").json()["total"] == 0
+        assert not [r for r in client.get("/api/search", params={"q": "espresso"}).json()["results"] if r["image"]["video"]]
+    store = open_store(home)
+    try:
+        assert store.indexed_files(1) == {}
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 def test_postgres_indexes_and_finds_video_frames(videos, pixseek_env, new_database, tmp_path):
     folder = tmp_path / "clips"

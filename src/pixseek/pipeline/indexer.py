@@ -75,6 +75,25 @@ class _Plan:
     frames: dict[str, list[str]] = field(default_factory=dict)  # video path -> its stored frames' paths
 
 
+def store_video_frames(
+    store: Store, owner: int, version: str, result: AnalysisResult, state: FileState
+) -> tuple[set[str], bool]:
+    """Store an analysed video's frames: one content each (found again by hash when known), held
+    by the video's path (the poster) and "<path>#t=<seconds>". Returns the paths written and
+    whether any frame was new. (The indexer and the service's upload jobs both store videos so.)"""
+    written: set[str] = set()
+    new = False
+    for frame in result.frames or []:
+        content_id = store.find_content(owner, frame.sha256, version)
+        if content_id is None:
+            content_id = store.add_content(owner, frame.sha256, version, frame.analysis)
+            new = True
+        path = frame_path(state.path, frame.seconds)
+        store.put_file(owner, FileState(path, state.size, state.mtime_ns), content_id)
+        written.add(path)
+    return written, new
+
+
 class Indexer:
     def __init__(
         self,
@@ -308,22 +327,11 @@ class Indexer:
     def _apply_video(
         self, result: AnalysisResult, state: FileState, plan: _Plan, previous: int | None, report: IndexReport
     ) -> None:
-        """Store a video's frames: one content each (found again by hash when known), held by
-        the video's path (the poster) and "<path>#t=<seconds>"; frames it no longer has go."""
-        store = self.store
-        written = set()
-        new = False
-        for frame in result.frames or []:
-            content_id = store.find_content(self.owner, frame.sha256, self.version)
-            if content_id is None:
-                content_id = store.add_content(self.owner, frame.sha256, self.version, frame.analysis)
-                new = True
-            path = frame_path(state.path, frame.seconds)
-            store.put_file(self.owner, FileState(path, state.size, state.mtime_ns), content_id)
-            written.add(path)
+        """Store a video's frames (store_video_frames); frames it no longer has go."""
+        written, new = store_video_frames(self.store, self.owner, self.version, result, state)
         stale = [p for p in plan.frames.pop(state.path, []) if p not in written]
         if stale:
-            store.remove_files(self.owner, stale)
+            self.store.remove_files(self.owner, stale)
         if previous is None:
             report.indexed += new
             report.reused += not new

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date
 
 from pixseek.library import Library
-from pixseek.records import ImageFilter, StoredFace, StoredImage
+from pixseek.records import ImageFilter, StoredFace, StoredImage, is_video_format, split_frame_path
 from pixseek.search.engine import Hit
 from pixseek.service import schemas
 from pixseek.service.auth import LoginThrottle
@@ -28,7 +28,7 @@ from pixseek.service.public_ids import PublicIds
 from pixseek.service.settings import ServiceSettings
 from pixseek.service.thumbnails import Thumbnails
 from pixseek.service.uploads import ReceivedFile, UploadArea
-from pixseek.store.base import ID_MAX
+from pixseek.store.base import ID_MAX, Store
 
 log = logging.getLogger("pixseek.service")
 
@@ -86,7 +86,7 @@ class Service:
     # ---- uploads ------------------------------------------------------------------------------
     def accept(self, owner: int, received: ReceivedFile) -> schemas.Job:
         """Check one received file; store it and queue its analysis, or record why not."""
-        reason = "empty file" if received.size == 0 else self.uploads.check_image(received.temp_path)
+        reason = "empty file" if received.size == 0 else self.uploads.check_media(received.temp_path, received.name)
         if reason is not None:
             received.temp_path.unlink(missing_ok=True)
             return schemas.job(self.runner.add_job(owner, received.name, "", status="failed", error=reason), self.ids)
@@ -112,9 +112,24 @@ class Service:
                 f"this photo lives in a folder on the server ({on_server[0]}): delete or move it "
                 "there, and the next `pixseek index` removes it from the library",
             )
-        for path in self.runner.remove_image(owner, image.content_id):
+        # A video goes whole, whichever of its frames was asked for: its poster and every frame.
+        videos = {split_frame_path(p)[0] for p in image.paths} if is_video_format(image.meta.format) else set()
+
+        def remove(store: Store) -> tuple[list[str], set[str]]:
+            removed, hashes = store.remove_image(owner, image.content_id), {image.sha256}
+            for video in videos:
+                frames = {p: f for p, f in store.indexed_files(owner, under=os.path.dirname(video)).items()
+                          if split_frame_path(p)[0] == video}
+                store.remove_files(owner, list(frames))
+                removed += frames
+                hashes.update(f.sha256 for f in frames.values())
+            return removed, hashes
+
+        removed, hashes = self.runner.write(remove)
+        for path in dict.fromkeys(split_frame_path(p)[0] for p in removed):
             self.uploads.remove_if_unused(owner, path, self._still_needed(owner))
-        self.thumbnails.forget(image.sha256)
+        for sha in hashes:
+            self.thumbnails.forget(sha)
 
     # ---- shaping answers ----------------------------------------------------------------------
     def folders(self, owner: int) -> list[str]:

@@ -29,7 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
 from pixseek.pipeline.analysis import AnalysisOptions, AnalysisResult
+from pixseek.pipeline.indexer import store_video_frames
 from pixseek.pipeline.people import cluster_faces
 from pixseek.pipeline.places import fill_places
 from pixseek.records import FileState, Job
@@ -207,9 +209,12 @@ class JobRunner:
             if not os.path.isfile(job.path):
                 self._fail(job, "the uploaded file is gone")
                 continue
-            # The folder name is the content hash: bytes this user has analysed already need no work.
+            # The folder name is the content hash: bytes this user has analysed already need no work
+            # (a video only where its frames are stored at this very path: elsewhere they are not).
             sha = Path(job.path).parent.name
             known = self.store.find_content(job.owner, sha, self.options.version) if _SHA256.match(sha) else None
+            if known is not None and has_image_extension(job.path, VIDEO_EXTENSIONS):
+                known = known if self.store.content_of_path(job.owner, job.path) == known else None
             if known is not None:
                 self._finish(job, known, None, sha)
             else:
@@ -266,13 +271,19 @@ class JobRunner:
             return
         with self.write_lock:
             try:
-                if content_id is None:
-                    content_id = store.find_content(job.owner, sha, self.options.version)
-                if content_id is None:
-                    assert result is not None and result.analysis is not None
-                    content_id = store.add_content(job.owner, sha, self.options.version, result.analysis)
-                    self._needs_refresh = True
-                store.put_file(job.owner, FileState(job.path, stat.st_size, stat.st_mtime_ns), content_id)
+                state = FileState(job.path, stat.st_size, stat.st_mtime_ns)
+                if result is not None and result.frames is not None:  # a video: its poster and frames
+                    _, new = store_video_frames(store, job.owner, self.options.version, result, state)
+                    self._needs_refresh |= new
+                    content_id = store.content_of_path(job.owner, job.path)
+                else:
+                    if content_id is None:
+                        content_id = store.find_content(job.owner, sha, self.options.version)
+                    if content_id is None:
+                        assert result is not None and result.analysis is not None
+                        content_id = store.add_content(job.owner, sha, self.options.version, result.analysis)
+                        self._needs_refresh = True
+                    store.put_file(job.owner, state, content_id)
                 # Same transaction: the job is done exactly when its image is visible.
                 self.accounts.update_job(job.owner, job.id, "done", content_id=content_id)
                 store.commit()

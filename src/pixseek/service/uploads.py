@@ -1,9 +1,11 @@
-"""Uploaded files: streamed to disk with a byte limit, checked to be images, stored by content.
+"""Uploaded files: streamed to disk with a byte limit, checked to be images (or videos, by their
+name's suffix), stored by content.
 
 Layout: `<home>/uploads/<owner>/<sha256>/<name>`, where `name` is the sanitised basename the
 client gave. Bytes arrive in a temporary file under `<home>/uploads/.incoming/` (same file system,
 so the final step is an atomic rename); nothing reaches its final place before it decoded as an
-image. A second upload of the same bytes by the same user reuses the stored file.
+image (a video: its first frame). A second upload of the same bytes by the same user reuses the
+stored file.
 
 Each temporary file is locked (flock) by the request that writes it until that request is done
 with it, so a part nobody holds was left by a server that died mid-request: those are removed at
@@ -31,6 +33,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from pixseek.imageio.decode import ImageDecodeError, load_image
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
+from pixseek.imageio.video import frame_at, video_info
 from pixseek.records import visible_text
 
 MAX_NAME_BYTES = 120  # well under every file system's 255-byte limit
@@ -268,11 +272,16 @@ class UploadArea:
 
     # ---- checking and storing ------------------------------------------------------------------
     @staticmethod
-    def check_image(path: Path) -> str | None:
-        """None if the file decodes as an image we can analyse, else the reason it does not.
-        Runs in the server process, so PIL's MAX_IMAGE_PIXELS here is the bomb limit that counts."""
+    def check_media(path: Path, name: str) -> str | None:
+        """None if the file decodes as an image we can analyse (or, named as a video, as a video
+        whose first frame decodes), else the reason it does not. Runs in the server process, so
+        PIL's MAX_IMAGE_PIXELS here is the bomb limit that counts."""
         try:
-            load_image(path)
+            if has_image_extension(name, VIDEO_EXTENSIONS):
+                video_info(str(path))  # a picture size within the limit
+                frame_at(str(path), 0.0)
+            else:
+                load_image(path)
         except ImageDecodeError as exc:
             return exc.reason
         return None
