@@ -111,6 +111,11 @@ class StoreError(RuntimeError):
     """The store cannot be opened or used (clear message for the user)."""
 
 
+def newer_schema(store: str, found: int, known: int) -> StoreError:
+    """The refusal of a store whose schema a newer pixseek wrote (`store`: "the library at ...")."""
+    return StoreError(f"{store} was written by a newer pixseek (schema {found} > {known}); upgrade pixseek to use it")
+
+
 class StoreUnavailable(StoreError):
     """The store's server went away mid-operation: what was not committed is lost; reconnect()
     and go on from the last commit."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pixseek.store.base import StoreError
+from pixseek.store.base import newer_schema
 from pixseek.store.faces import MIGRATE_V2_TO_V3
 from pixseek.store.hashes import MIGRATE_V7_TO_V8
 from pixseek.store.learned import MIGRATE_V5_TO_V6
@@ -125,10 +125,7 @@ def migrate(db: sqlite3.Connection, home: Path, schema_version: int = SCHEMA_VER
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     version = int(row[0]) if row else 0
     if version > schema_version:
-        raise StoreError(
-            f"the library at {home} was written by a newer pixseek "
-            f"(schema {version} > {schema_version}); upgrade pixseek to use it"
-        )
+        raise newer_schema(f"the library at {home}", version, schema_version)
     if version == schema_version:
         return
     # All steps run in one transaction: an interrupted upgrade leaves the old schema intact.

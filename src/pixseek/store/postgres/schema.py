@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from pixseek.store.base import StoreError
+from pixseek.store.base import StoreError, newer_schema
 from pixseek.store.postgres.db import Database, shown_url
 from pixseek.store.postgres.health import require_pgvector
 
@@ -208,10 +208,7 @@ def ensure_schema(db: Database) -> None:
                 row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the PostgreSQL store at {shown_url(db.url)} was written by a newer pixseek "
-                    f"(schema {version} > {SCHEMA_VERSION}); upgrade pixseek to use it"
-                )
+                raise newer_schema(f"the PostgreSQL store at {shown_url(db.url)}", version, SCHEMA_VERSION)
             if version < SCHEMA_VERSION:
                 if version == 1:
                     _forward_rows_as_bytes(db)
