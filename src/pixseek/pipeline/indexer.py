@@ -77,11 +77,12 @@ class _Plan:
 
 def store_video_frames(
     store: Store, owner: int, version: str, result: AnalysisResult, state: FileState
-) -> tuple[set[str], bool]:
+) -> tuple[dict[str, int], bool]:
     """Store an analysed video's frames: one content each (found again by hash when known), held
-    by the video's path (the poster) and "<path>#t=<seconds>". Returns the paths written and
-    whether any frame was new. (The indexer and the service's upload jobs both store videos so.)"""
-    written: set[str] = set()
+    by the video's path (the poster) and "<path>#t=<seconds>". Returns the paths written with
+    their content ids and whether any frame was new. (The indexer and the service's upload jobs
+    both store videos so.)"""
+    written: dict[str, int] = {}
     new = False
     for frame in result.frames or []:
         content_id = store.find_content(owner, frame.sha256, version)
@@ -90,7 +91,7 @@ def store_video_frames(
             new = True
         path = frame_path(state.path, frame.seconds)
         store.put_file(owner, FileState(path, state.size, state.mtime_ns), content_id)
-        written.add(path)
+        written[path] = content_id
     return written, new
 
 

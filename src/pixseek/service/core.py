@@ -121,7 +121,7 @@ class Service:
                 frames = {p: f for p, f in store.indexed_files(owner, under=os.path.dirname(video)).items()
                           if split_frame_path(p)[0] == video}
                 store.remove_files(owner, list(frames))
-                removed += frames
+                removed += list(frames)
                 hashes.update(f.sha256 for f in frames.values())
             return removed, hashes
 

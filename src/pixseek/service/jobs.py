@@ -273,9 +273,9 @@ class JobRunner:
             try:
                 state = FileState(job.path, stat.st_size, stat.st_mtime_ns)
                 if result is not None and result.frames is not None:  # a video: its poster and frames
-                    _, new = store_video_frames(store, job.owner, self.options.version, result, state)
+                    written, new = store_video_frames(store, job.owner, self.options.version, result, state)
                     self._needs_refresh |= new
-                    content_id = store.content_of_path(job.owner, job.path)
+                    content_id = written[job.path]  # the poster's
                 else:
                     if content_id is None:
                         content_id = store.find_content(job.owner, sha, self.options.version)

@@ -175,35 +175,27 @@ def _crash_signal(url: str, server_log: Path | None, log_start: int) -> tuple[in
 
     deadline = time.monotonic() + RECOVERY_WAIT_S
     back_at: float | None = None  # when the server first accepted a connection
-    crash: tuple[int | None, str | None] = (None, None)
     while True:
+        text: str | None = ""
         try:
-            if server_log is not None:  # read before connecting: a crash logged by then is behind us
-                text = _read_log(server_log, log_start)
-                with psycopg.connect(url, autocommit=True, connect_timeout=5):
-                    pass
-            else:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-                    text = _log_by_sql(conn)
-            back_at = back_at if back_at is not None else time.monotonic()
-            if text is None:  # no log this process can read: the caller's message says where to look
-                break
-            crashes = _CRASH_LINE.findall(text)
-            if crashes:
-                signal, name = crashes[-1]
-                crash = (int(signal), name.strip() or None)
-                break
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                back_at = back_at if back_at is not None else time.monotonic()
+                text = _read_log(server_log, log_start) if server_log is not None else _log_by_sql(conn)
         except psycopg.OperationalError:  # still restarting
             pass
-        except psycopg.Error:  # no right to read the log
-            break
+        except psycopg.Error:  # no right to read the log: the caller's message says where to look
+            return None, None
+        if text is None:  # no log this process can read
+            return None, None
+        crashes = _CRASH_LINE.findall(text)
+        if crashes:
+            _wait_until_back(url, deadline)  # the line may have been read on a connection made before it
+            signal, name = crashes[-1]
+            return int(signal), name.strip() or None
         now = time.monotonic()
         if now > deadline or (back_at is not None and now - back_at > LOG_WAIT_S):
-            break
+            return None, None
         time.sleep(0.2)
-    if server_log is None and crash[0] is not None:
-        _wait_until_back(url, deadline)  # the crash line was read on a connection made before it
-    return crash
 
 
 def _wait_until_back(url: str, deadline: float) -> None:
