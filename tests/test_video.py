@@ -224,6 +224,37 @@ def test_the_library_list_shows_a_video_once(kind, new_database, tmp_path):
         store.close()
 
 
+@pytest.mark.parametrize("kind", ["embedded", "postgres"])
+def test_a_page_of_hits_shows_each_video_once(kind, new_database, tmp_path):
+    """Three frames of one clip ranked first do not fill the page: its best frame stands for it,
+    and the page is filled from further down the ranking (the photo after them)."""
+    import numpy as np
+
+    from pixseek.records import Analysis, FileState, ImageMeta, SparseVector, frame_path
+    from pixseek.search.results import first_live
+
+    store = open_store(tmp_path / "lib" if kind == "embedded" else new_database("videopage"))
+    try:
+        def analysis(fmt: str) -> Analysis:
+            return Analysis(ImageMeta(64, 48, fmt), SparseVector.from_dict({1: 0.5}), np.ones(1280, np.float32))
+        frames = []
+        for n, seconds in enumerate((4.0, 0.0, 8.0)):
+            cid = store.add_content(1, f"{n}" * 64, "v", analysis("VIDEO:MP4"))
+            store.put_file(1, FileState(frame_path("/p/clip.mp4", seconds), 1, 1), cid)
+            frames.append(cid)
+        other = store.add_content(1, "e" * 64, "v", analysis("VIDEO:MKV"))
+        store.put_file(1, FileState(frame_path("/p/other.mkv", 2.0), 1, 1), other)
+        photo = store.add_content(1, "f" * 64, "v", analysis("JPEG"))
+        store.put_file(1, FileState("/p/#t=1.000/x.jpg", 1, 1), photo)  # a folder with the mark in its name
+        store.commit()
+        ranked = np.array([frames[0], frames[1], other, frames[2], photo], dtype=np.int64)
+        assert first_live(store, ranked, 3, 1, None) == [frames[0], frames[1], other]
+        assert first_live(store, ranked, 3, 1, None, one_per_video=True) == [frames[0], other, photo]
+        assert first_live(store, ranked, 10, 1, None, one_per_video=True) == [frames[0], other, photo]
+    finally:
+        store.close()
+
+
 def test_an_interrupted_run_resumes(videos, model_dir, tmp_path):
     from pixseek.pipeline.analysis import AnalysisOptions
     from pixseek.pipeline.indexer import Indexer

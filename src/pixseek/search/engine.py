@@ -214,14 +214,14 @@ class SearchEngine:
         scored = self._score_branches(branches, candidates, excluded, threshold)
         wanted = offset + limit
         pool = max(wanted, SORT_BY_DATE_MAX) if sort == "date" else wanted
-        chosen = first_live(self.store, scored.ranked(threshold), pool, owner, where)
+        chosen = first_live(self.store, scored.ranked(threshold), pool, owner, where, one_per_video=True)
         if len(chosen) < pool and restricted(self.store, owner, where):
             # The posting-list heads are shared by all users and the filter may be selective:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if 0 < len(admitted) <= EXACT_RESCORE_MAX:
                 scored = self._score_branches(branches, admitted, excluded, threshold)
-                chosen = [int(c) for c in scored.ranked(threshold)[:pool]]
+                chosen = first_live(self.store, scored.ranked(threshold), pool, owner, None, one_per_video=True)
         if sort == "date":
             chosen = self._newest_first(owner, chosen)
         chosen = chosen[offset : offset + limit]

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.records import ImageFilter, ImageMeta, StoredFace, StoredImage, Vector
+from pixseek.records import ImageFilter, ImageMeta, StoredFace, StoredImage, Vector, is_video_format, split_frame_path
 from pixseek.store.base import Store, StoreError
 
 EXACT_RESCORE_MAX = 200_000  # a short page is completed by scoring all admitted images up to this
@@ -107,14 +107,37 @@ def restricted(store: Store, owner: int, where: ImageFilter | None) -> bool:
 
 
 def first_live(
-    store: Store, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None
+    store: Store, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None,
+    one_per_video: bool = False,
 ) -> list[int]:
-    """The first `limit` ids that are the owner's, live and pass the filter, read in chunks."""
+    """The first `limit` ids that are the owner's, live and pass the filter, read in chunks.
+
+    `one_per_video`: a video's frames after its best-ranked one are left out, so that ten
+    frames of one clip do not fill a page (the hit names the frame's time)."""
     chosen: list[int] = []
+    videos_seen: set[str] = set()
     step = max(4 * limit, 64)
     for start in range(0, len(ranked), step):
         chunk = ranked[start : start + step]
-        chosen.extend(int(c) for c in chunk[store.live(owner, chunk, where)])
+        live = [int(c) for c in chunk[store.live(owner, chunk, where)]]
+        chosen.extend(_first_frames(store, owner, live, videos_seen) if one_per_video else live)
         if len(chosen) >= limit:
             break
     return chosen[:limit]
+
+
+def _first_frames(store: Store, owner: int, ids: list[int], videos_seen: set[str]) -> list[int]:
+    """`ids` in order without the frames of a video already seen (updated in place)."""
+    videos = {
+        image.content_id: split_frame_path(image.paths[0])[0]
+        for image in store.get_images(owner, ids)
+        if is_video_format(image.meta.format) and image.paths
+    }
+    kept = []
+    for content_id in ids:
+        video = videos.get(content_id)
+        if video is None or video not in videos_seen:
+            kept.append(content_id)
+            if video is not None:
+                videos_seen.add(video)
+    return kept

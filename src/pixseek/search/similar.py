@@ -79,14 +79,14 @@ class SimilarImages:
             ids, sims = self._focused(owner, embedding, term, limit)
         else:
             ids, sims = self._nearest(owner, embedding, limit + 1)
-        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where)
+        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True)
         if len(chosen) < limit and restricted(self.store, owner, where):
             # Neighbours are drawn from every user's images, and a filter may be selective (the
             # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
                 ids, sims = self._exact_within(owner, embedding, admitted, term)
-                chosen = [int(c) for c in ids[ids != own_id][:limit]]
+                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True)
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
             hit_of(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
@@ -132,7 +132,7 @@ class SimilarImages:
             ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
         except StoreError:  # nothing embedded by the model yet
             ids, sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where)
+        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True)
         if len(chosen) < limit and restricted(self.store, owner, where):
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
@@ -140,7 +140,7 @@ class SimilarImages:
                 ids, sims = admitted[present], vectors[present] @ query
                 order = np.argsort(-sims, kind="stable")
                 ids, sims = ids[order], sims[order]
-                chosen = [int(c) for c in ids[ids != own_id][:limit]]
+                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True)
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
             hit_of(img, float(score[img.content_id]), [f"{model.name} similarity {score[img.content_id]:.2f}"])
