@@ -120,14 +120,19 @@ def first_live(
     for start in range(0, len(ranked), step):
         chunk = ranked[start : start + step]
         live = [int(c) for c in chunk[store.live(owner, chunk, where)]]
-        chosen.extend(_first_frames(store, owner, live, videos_seen) if one_per_video else live)
+        if not one_per_video:
+            chosen.extend(live)
+        while one_per_video and live and len(chosen) < limit:
+            # Only as many as the page still needs are read (a library without videos: one read).
+            wanted, live = live[: limit - len(chosen)], live[limit - len(chosen) :]
+            chosen.extend(_first_frames(store, owner, wanted, videos_seen))
         if len(chosen) >= limit:
             break
     return chosen[:limit]
 
 
 def _first_frames(store: Store, owner: int, ids: list[int], videos_seen: set[str]) -> list[int]:
-    """`ids` in order without the frames of a video already seen (updated in place)."""
+    """`ids` in order without the frames of a video already seen (`videos_seen` is updated)."""
     videos = {
         image.content_id: split_frame_path(image.paths[0])[0]
         for image in store.get_images(owner, ids)
