@@ -120,12 +120,13 @@ def first_live(
     for start in range(0, len(ranked), step):
         chunk = ranked[start : start + step]
         live = [int(c) for c in chunk[store.live(owner, chunk, where)]]
-        if not one_per_video:
+        if one_per_video:
+            while live and len(chosen) < limit:
+                # Only as many as the page still needs are read (a library without videos: one read).
+                wanted, live = live[: limit - len(chosen)], live[limit - len(chosen) :]
+                chosen.extend(_first_frames(store, owner, wanted, videos_seen))
+        else:
             chosen.extend(live)
-        while one_per_video and live and len(chosen) < limit:
-            # Only as many as the page still needs are read (a library without videos: one read).
-            wanted, live = live[: limit - len(chosen)], live[limit - len(chosen) :]
-            chosen.extend(_first_frames(store, owner, wanted, videos_seen))
         if len(chosen) >= limit:
             break
     return chosen[:limit]
