@@ -51,6 +51,7 @@ from pixseek.search.results import (  # noqa: F401 (ImageNotFound, describe_imag
     describe_image,
     first_live,
     hit_of,
+    images_of,
     indexed_content,
     restricted,
 )
@@ -214,18 +215,19 @@ class SearchEngine:
         scored = self._score_branches(branches, candidates, excluded, threshold)
         wanted = offset + limit
         pool = max(wanted, SORT_BY_DATE_MAX) if sort == "date" else wanted
-        chosen = first_live(self.store, scored.ranked(threshold), pool, owner, where, one_per_video=True)
+        read: dict[int, StoredImage] = {}  # the records first_live reads, for the hits and the date sort
+        chosen = first_live(self.store, scored.ranked(threshold), pool, owner, where, one_per_video=True, read=read)
         if len(chosen) < pool and restricted(self.store, owner, where):
             # The posting-list heads are shared by all users and the filter may be selective:
             # when the page is short, score every image the owner's filter admits, if few enough.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if 0 < len(admitted) <= EXACT_RESCORE_MAX:
                 scored = self._score_branches(branches, admitted, excluded, threshold)
-                chosen = first_live(self.store, scored.ranked(threshold), pool, owner, None, one_per_video=True)
+                chosen = first_live(self.store, scored.ranked(threshold), pool, owner, None, one_per_video=True, read=read)
         if sort == "date":
-            chosen = self._newest_first(owner, chosen)
+            chosen = self._newest_first(owner, chosen, read)
         chosen = chosen[offset : offset + limit]
-        images = self.store.get_images(owner, chosen)
+        images = images_of(self.store, owner, chosen, read)
         rows = [int(np.searchsorted(scored.ids, image.content_id)) for image in images]  # ids are sorted
         hits: list[Hit | None] = [None] * len(images)
         for b, branch in enumerate(branches):
@@ -320,9 +322,9 @@ class SearchEngine:
             result.notes += empty_filters(self.store, owner, where)
         return self._finish(result, started)
 
-    def _newest_first(self, owner: int, ids: list[int]) -> list[int]:
+    def _newest_first(self, owner: int, ids: list[int], read: dict[int, StoredImage]) -> list[int]:
         """Ids by EXIF date, newest first (undated last, then by relevance as given)."""
-        taken = {image.content_id: image.meta.taken_at or "" for image in self.store.get_images(owner, ids)}
+        taken = {image.content_id: image.meta.taken_at or "" for image in images_of(self.store, owner, ids, read)}
         dated = sorted((i for i in ids if taken.get(i)), key=lambda i: taken[i], reverse=True)  # stable
         return dated + [i for i in ids if not taken.get(i)]
 

@@ -108,12 +108,13 @@ def restricted(store: Store, owner: int, where: ImageFilter | None) -> bool:
 
 def first_live(
     store: Store, ranked: NDArray[np.int64], limit: int, owner: int, where: ImageFilter | None,
-    one_per_video: bool = False,
+    one_per_video: bool = False, read: dict[int, StoredImage] | None = None,
 ) -> list[int]:
     """The first `limit` ids that are the owner's, live and pass the filter, read in chunks.
 
     `one_per_video`: a video's frames after its best-ranked one are left out, so that ten
-    frames of one clip do not fill a page (the hit names the frame's time)."""
+    frames of one clip do not fill a page (the hit names the frame's time). That reads the
+    records of the ids it keeps: given `read`, they are put there, for `images_of`."""
     chosen: list[int] = []
     videos_seen: set[str] = set()
     step = max(4 * limit, 64)
@@ -124,7 +125,7 @@ def first_live(
             while live and len(chosen) < limit:
                 # Only as many as the page still needs are read (a library without videos: one read).
                 wanted, live = live[: limit - len(chosen)], live[limit - len(chosen) :]
-                chosen.extend(_first_frames(store, owner, wanted, videos_seen))
+                chosen.extend(_first_frames(store, owner, wanted, videos_seen, read))
         else:
             chosen.extend(live)
         if len(chosen) >= limit:
@@ -132,11 +133,24 @@ def first_live(
     return chosen[:limit]
 
 
-def _first_frames(store: Store, owner: int, ids: list[int], videos_seen: set[str]) -> list[int]:
+def images_of(store: Store, owner: int, ids: list[int], read: dict[int, StoredImage]) -> list[StoredImage]:
+    """store.get_images(owner, ids), taking the records first_live has already read from `read`."""
+    missing = [i for i in ids if i not in read]
+    if missing:
+        read.update((image.content_id, image) for image in store.get_images(owner, missing))
+    return [read[i] for i in ids if i in read]
+
+
+def _first_frames(
+    store: Store, owner: int, ids: list[int], videos_seen: set[str], read: dict[int, StoredImage] | None,
+) -> list[int]:
     """`ids` in order without the frames of a video already seen (`videos_seen` is updated)."""
+    images = store.get_images(owner, ids)
+    if read is not None:
+        read.update((image.content_id, image) for image in images)
     videos = {
         image.content_id: split_frame_path(image.paths[0])[0]
-        for image in store.get_images(owner, ids)
+        for image in images
         if is_video_format(image.meta.format) and image.paths
     }
     kept = []

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from pixseek.ids import unique_ids
 from pixseek.language.concepts import ConceptSpace, TermVector
-from pixseek.records import ImageFilter, Vector
+from pixseek.records import ImageFilter, StoredImage, Vector
 from pixseek.search.evidence.categories import MIN_IMPACT
 from pixseek.search.evidence.vlm import ActiveModel
 from pixseek.search.results import (
@@ -29,6 +29,7 @@ from pixseek.search.results import (
     analyse,
     describe_image,
     first_live,
+    images_of,
     hit_of,
     indexed_content,
     model_vectors,
@@ -79,18 +80,19 @@ class SimilarImages:
             ids, sims = self._focused(owner, embedding, term, limit)
         else:
             ids, sims = self._nearest(owner, embedding, limit + 1)
-        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True)
+        read: dict[int, StoredImage] = {}  # the records first_live reads, for the hits
+        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True, read=read)
         if len(chosen) < limit and restricted(self.store, owner, where):
             # Neighbours are drawn from every user's images, and a filter may be selective (the
             # pgvector "filtered HNSW" problem): search exactly inside what the owner may see.
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
                 ids, sims = self._exact_within(owner, embedding, admitted, term)
-                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True)
+                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True, read=read)
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
             hit_of(img, float(score[img.content_id]), [f"focus: {term.term}"] if term else ["visual similarity"])
-            for img in self.store.get_images(owner, chosen)
+            for img in images_of(self.store, owner, chosen, read)
         ]
         return SearchResult(
             query=describe_image(image),
@@ -132,7 +134,8 @@ class SimilarImages:
             ids, sims = space.nearest(owner, model.space, query, max(4 * (limit + 1), 64))
         except StoreError:  # nothing embedded by the model yet
             ids, sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True)
+        read: dict[int, StoredImage] = {}  # the records first_live reads, for the hits
+        chosen = first_live(self.store, ids[ids != own_id], limit, owner, where, one_per_video=True, read=read)
         if len(chosen) < limit and restricted(self.store, owner, where):
             admitted = self.store.matching(owner, where, limit=EXACT_RESCORE_MAX + 1)
             if len(admitted) <= EXACT_RESCORE_MAX:
@@ -140,11 +143,11 @@ class SimilarImages:
                 ids, sims = admitted[present], vectors[present] @ query
                 order = np.argsort(-sims, kind="stable")
                 ids, sims = ids[order], sims[order]
-                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True)
+                chosen = first_live(self.store, ids[ids != own_id], limit, owner, None, one_per_video=True, read=read)
         score = dict(zip(ids.tolist(), sims.tolist()))
         hits = [
             hit_of(img, float(score[img.content_id]), [f"{model.name} similarity {score[img.content_id]:.2f}"])
-            for img in self.store.get_images(owner, chosen)
+            for img in images_of(self.store, owner, chosen, read)
         ]
         return SearchResult(
             query=describe_image(image), hits=hits, candidates=len(ids),
