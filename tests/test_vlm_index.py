@@ -244,3 +244,50 @@ def test_uploads_are_embedded_with_the_active_model(tmp_path, tiny_clip_onnx, mo
     store = open_store(home)
     assert store.spaces.count(space, DEFAULT_OWNER) == 1
     store.close()
+
+
+def test_a_model_added_later_embeds_the_frames_of_videos(tmp_path, tiny_clip_onnx, pixseek_env):
+    """The model-only pass reads a video's frames from the video (a frame has no file of its own):
+    every frame indexed before the model was added gets its vector, none is skipped."""
+    from pixseek.demo.video_set import write_video_set
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name, video in write_video_set(tmp_path / "videos").items():
+        if name != "broken.mp4":
+            shutil.copyfile(video.path, clips / name)
+    env = pixseek_env
+    lib = ("--db", tmp_path / "lib")
+    assert _json(env, *lib, "index", clips, *NO_SLOW_ANALYZERS)["indexed"] == 3
+    store = open_store(tmp_path / "lib")
+    try:
+        contents = len(store.matching(DEFAULT_OWNER))
+    finally:
+        store.close()
+    assert contents > 3  # posters and later frames
+    added = _json(env, *lib, "models", "add", tiny_clip_onnx, "--name", "clip", "--use")
+    assert added["waiting"] == contents
+    again = _json(env, *lib, "index", clips, *NO_SLOW_ANALYZERS)
+    assert again["embedding"]["embedded"] == contents and not again["embedding"]["skipped"], again["embedding"]
+    listed = _json(env, *lib, "models", "list")
+    assert listed[0]["embedded"] == contents
+    # The same vectors as frames embedded while the video was indexed with the model on.
+    fresh = ("--db", tmp_path / "fresh")
+    _json(env, *fresh, "models", "add", tiny_clip_onnx, "--name", "clip", "--use")
+    assert _json(env, *fresh, "index", clips, *NO_SLOW_ANALYZERS)["embedding"]["embedded"] == 0
+    later, during = (_vectors_by_hash(tmp_path / name, listed[0]["space"]) for name in ("lib", "fresh"))
+    assert later.keys() == during.keys() and len(later) == contents
+    for sha, vector in later.items():
+        np.testing.assert_allclose(vector, during[sha], atol=1e-4)
+
+
+def _vectors_by_hash(library: Path, space: str) -> dict[str, np.ndarray]:
+    store = open_store(library)
+    try:
+        ids = store.matching(DEFAULT_OWNER)
+        present, vectors = store.spaces.get(DEFAULT_OWNER, space, ids)
+        assert present.all()
+        sha = {image.content_id: image.sha256 for image in store.get_images(DEFAULT_OWNER, ids.tolist())}
+        return {sha[int(i)]: v for i, v in zip(ids, vectors, strict=True)}
+    finally:
+        store.close()

@@ -187,7 +187,7 @@ class ImageAnalyzer:
         """Analyse a picture already in memory at full size (a video's frame), like analyze()."""
         t0 = time.perf_counter()
         min_side = self.classifier.min_side
-        for analyzer in (self.faces, self.text):
+        for analyzer in (self.faces, self.text, self.vision):
             if analyzer is not None:
                 min_side = max(min_side, analyzer.decode_side)
         decoded = DecodedImage(reduce_to(image, min_side), meta)

@@ -9,16 +9,19 @@ copied video is recognised like a moved picture), later frames under the SHA-256
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pixseek.imageio.decode import ImageDecodeError
-from pixseek.imageio.files import sha256_file
-from pixseek.imageio.video import sample_frames
-from pixseek.records import VIDEO_FORMAT_PREFIX, ImageMeta
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension, sha256_file
+from pixseek.imageio.video import frame_at, sample_frames
+from pixseek.records import VIDEO_FORMAT_PREFIX, ImageMeta, split_frame_path
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from pixseek.pipeline.analysis import AnalysisResult, ImageAnalyzer
 
 
@@ -26,6 +29,34 @@ def frame_sha256(video_sha256: str, seconds: float) -> str:
     if seconds <= 0:
         return video_sha256
     return hashlib.sha256(f"{video_sha256}@{round(seconds * 1000)}".encode()).hexdigest()
+
+
+def is_video_path(path: str) -> bool:
+    """Whether a stored path is a video's (its poster, or "<video>#t=<seconds>" for a later frame)."""
+    return has_image_extension(split_frame_path(path)[0], VIDEO_EXTENSIONS)
+
+
+def read_stored_frame(path: str, digests: dict[tuple[str, int, int], str]) -> tuple[str, "Image.Image", dict[str, float]]:
+    """A stored frame read back from its video (a frame has no file of its own): (the frame
+    content's SHA-256, the picture, timings in ms). `digests` remembers each video's hash by path,
+    size and modification time, so a pass over one video's frames hashes it once. Raises
+    ImageDecodeError (an unreadable or corrupt video)."""
+    video, seconds = split_frame_path(path)
+    t0 = time.perf_counter()
+    try:
+        st = os.stat(video)
+        key = (video, st.st_size, st.st_mtime_ns)
+        if key not in digests:
+            digests.clear()  # the frames of one video come together: one is enough to remember
+            digests[key] = sha256_file(video)
+    except PermissionError:
+        raise ImageDecodeError("permission denied") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    t1 = time.perf_counter()
+    image = frame_at(video, seconds or 0.0)
+    timings = {"hash": (t1 - t0) * 1e3, "video_decode": (time.perf_counter() - t1) * 1e3}
+    return frame_sha256(digests[key], seconds or 0.0), image, timings
 
 
 def analyze_video(analyzer: "ImageAnalyzer", path: str, skip_hashes: frozenset[str] = frozenset()) -> "AnalysisResult":

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from pixseek.imageio.decode import ImageDecodeError, load_image, reduce_to
-from pixseek.records import Skipped, Vector
+from pixseek.records import Skipped, Vector, split_frame_path
 from pixseek.store.base import ID_MAX, Store, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class VisionEmbedder:
         from pixseek.analyzers.vlm import ModelFolderError, load_model
 
         self.target = target
+        self._video_digests: dict[tuple[str, int, int], str] = {}  # see pipeline/video.read_stored_frame
         self.model = load_model(Path(target.folder), threads=threads, name=target.name, towers="image")
         if self.model.info.space != target.space:
             raise ModelFolderError(
@@ -74,7 +75,14 @@ class VisionEmbedder:
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> "AnalysisResult":
         """The model-only analysis of one file: its hash and its vector (no classifier, faces, OCR)."""
         from pixseek.pipeline.analysis import AnalysisResult, read_file, sha256_bytes
+        from pixseek.pipeline.video import is_video_path, read_stored_frame
 
+        if is_video_path(path):  # a video's frame: decoded from the video at its time
+            try:
+                digest, frame, timings = read_stored_frame(path, self._video_digests)
+            except ImageDecodeError as exc:
+                return AnalysisResult(path, error=exc.reason)
+            return AnalysisResult(path, sha256=digest, timings_ms=timings, vectors=self.embed(frame, timings))
         t0 = time.perf_counter()
         try:
             data = read_file(path)
@@ -189,7 +197,7 @@ def _embed(
                 if not paths:
                     report.outside += 1
                     continue
-                path = next((p for p in paths if os.path.isfile(p)), paths[0])
+                path = next((p for p in paths if os.path.isfile(split_frame_path(p)[0])), paths[0])
                 wanted[path] = (image.content_id, image.sha256)
             if progress:
                 progress.advance(len(chunk) - len(wanted))
