@@ -84,6 +84,29 @@ def test_hits_in_videos_name_the_time(indexed):
     assert f"{folder / 'holiday.mp4'} @ 00:04" in plain.stdout
 
 
+def test_a_video_or_a_frame_is_a_picture_to_search_by(indexed, videos):
+    """similar / tags / text take a video (its first frame) or a frame as hits name it, inside or
+    outside the library; the frame's own hit is left out like any picture searched by itself."""
+    folder, env, _ = indexed
+    (coffee,) = [h for h in hits(env, "espresso") if h["video"] == {"path": str(folder / "holiday.mp4"), "seconds": 4.0, "at": "00:04"}]
+    found = json.loads(run(env, "similar", coffee["path"], "-n", "3", "--json").stdout)["results"]
+    assert coffee["path"].endswith("#t=4.000") and coffee["path"] not in [h["path"] for h in found]
+    assert found[0]["video"]["path"].endswith("titles.webm") and found[0]["score"] > 0.9  # its coffee scene
+    outside = json.loads(run(env, "similar", str(videos / "holiday.mp4"), "-n", "1", "--json").stdout)
+    assert outside["query"] == str(videos / "holiday.mp4")
+    assert outside["results"][0]["path"] == str(folder / "holiday.mp4") and outside["results"][0]["score"] > 0.99  # the poster
+    tagged = json.loads(run(env, "tags", str(videos / "holiday.mp4"), "--json").stdout)
+    assert any(t["tag"] == "cat" for t in tagged)
+    card = run(env, "text", str(folder / "titles.webm"))
+    assert card.returncode == 0 and "HOLIDAY" in card.stdout
+    taught = run(env, "teach", "mug", coffee["path"], "--json")  # a hit's frame as an example
+    assert taught.returncode == 0 and json.loads(taught.stdout)["examples"] == 1, taught.stderr
+    assert run(env, "concepts", "forget", "mug").returncode == 0
+    for missing in (folder / "gone.mp4", folder / "holiday.mp4#t=x"):
+        failed = run(env, "similar", str(missing))
+        assert failed.returncode == 1 and "not a file" in failed.stderr
+
+
 def test_unchanged_moved_and_deleted_videos_keep_their_frames_right(indexed, tmp_path):
     folder, env, _ = indexed
     again = json.loads(run(env, "index", str(folder), "--json").stdout)

@@ -17,11 +17,14 @@ concepts_app = typer.Typer(help="Concepts you taught: list, show, retrain, forge
 
 
 def _content_ids(library, refs: list[str]) -> list[int]:
-    """Content ids of the user's images named by path (an indexed file) or by id."""
+    """Content ids of the user's images named by path (an indexed file, or a video's frame as hits
+    name it: clip.mp4#t=4.000) or by id."""
+    from pixseek.records import split_frame_path
+
     ids: list[int] = []
     for ref in refs:
         path = Path(ref)
-        if path.is_file():
+        if path.is_file() or os.path.isfile(split_frame_path(ref)[0]):
             content = library.store.content_of_path(library.owner, os.path.abspath(path))
             if content is None:
                 fail(f"not in the library (index it first): {ref}")
@@ -96,7 +99,7 @@ def learn(
 
 def teach(
     name: Annotated[str, typer.Argument(help="The concept's name: one word, as you will search it.")],
-    images: Annotated[list[str], typer.Argument(help="Example pictures: indexed files, or image ids.")],
+    images: Annotated[list[str], typer.Argument(help="Example pictures: indexed files (a video's frame as hits name it: clip.mp4#t=4.000), or image ids.")],
     not_this: Annotated[
         Optional[list[str]], typer.Option("--not", help="A picture that is not NAME (repeatable).")
     ] = None,

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pixseek.cli.common import (
+    PICTURE_HELP,
     CameraOpt,
     FromOpt,
     InOpt,
@@ -50,7 +51,7 @@ def _person_label(person_id: int | None, names: dict[int, str]) -> str:
 
 @faces_app.command("similar")
 def faces_similar(
-    image: Annotated[Path, typer.Argument(help="A picture with a face, inside or outside the library.")],
+    image: Annotated[Path, typer.Argument(help=PICTURE_HELP)],
     face: Annotated[Optional[int], typer.Option("--face", min=1, help="Which face, counted from the left (default: the largest).")] = None,
     limit: LimitOpt = 20,
     max_distance: Annotated[
@@ -102,7 +103,7 @@ def faces_similar(
 
 @faces_app.command("show")
 def faces_show(
-    image: Annotated[Path, typer.Argument(help="A picture, inside or outside the library.")],
+    image: Annotated[Path, typer.Argument(help=PICTURE_HELP)],
     as_json: JsonOpt = False,
 ) -> None:
     """The faces in IMAGE, numbered from the left (the numbers --face takes)."""

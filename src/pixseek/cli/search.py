@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from pixseek.records import clock, split_frame_path
 from pixseek.cli.common import (
+    PICTURE_HELP,
     CameraOpt,
     FromOpt,
     InOpt,
@@ -145,7 +146,7 @@ def _locale_language() -> str | None:
 
 
 def similar(
-    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    image: Annotated[Path, typer.Argument(help=PICTURE_HELP)],
     limit: LimitOpt = 20,
     focus: Annotated[Optional[str], typer.Option(help='Compare only on this concept, e.g. "cat".')] = None,
     by: Annotated[
@@ -163,16 +164,18 @@ def similar(
 
     engine = open_library().engine
     try:
+        picture = image_arg(image)
         result = engine.similar(
-            open_library().owner, image_arg(image), limit=limit, focus=focus, where=image_filter(folder, date_from, date_to, camera), by=by
+            open_library().owner, picture, limit=limit, focus=focus, where=image_filter(folder, date_from, date_to, camera), by=by
         )
     except (QueryError, ImageDecodeError) as exc:
         fail(f"{image}: {getattr(exc, 'reason', exc)}")
+    result.query = str(image)  # a video's frame outside the library went in as its picture's bytes
     _show_hits(result, as_json)
 
 
 def tags(
-    image: Annotated[Path, typer.Argument(help="An image file.")],
+    image: Annotated[Path, typer.Argument(help=PICTURE_HELP)],
     limit: LimitOpt = 10,
     lang: Annotated[
         Optional[str], typer.Option("--lang", help="Name the tags in this language: en, fr, de, es, it, pt, nl.")
@@ -184,8 +187,9 @@ def tags(
     from pixseek.search.engine import QueryError
 
     try:
-        found = open_library().engine.tags(open_library().owner, image_arg(image), k=limit, lang=lang)
-        found += open_library().learned_tags(image_arg(image))  # nearest words in the joint space
+        picture = image_arg(image)
+        found = open_library().engine.tags(open_library().owner, picture, k=limit, lang=lang)
+        found += open_library().learned_tags(picture)  # nearest words in the joint space
     except ImageDecodeError as exc:
         fail(f"{image}: {exc.reason}")
     except QueryError as exc:
@@ -204,19 +208,19 @@ def tags(
 
 
 def text(
-    image: Annotated[Path, typer.Argument(help="An image file, inside or outside the library.")],
+    image: Annotated[Path, typer.Argument(help=PICTURE_HELP)],
     as_json: JsonOpt = False,
 ) -> None:
     """The text in IMAGE, line by line with its box (x0,y0,x1,y1 in pixels) and confidence."""
     from pixseek.imageio.decode import ImageDecodeError
 
     library = open_library()
-    path = image_arg(image)
-    content_id = library.store.content_of_path(library.owner, os.path.abspath(path))
+    picture = image_arg(image)
+    content_id = library.store.content_of_path(library.owner, os.path.abspath(picture)) if isinstance(picture, Path) else None
     lines = library.store.texts.lines(library.owner, content_id) if content_id is not None else None
     if lines is None:  # not indexed, or indexed without OCR: read it now
         try:
-            lines = library.analyzer.read_text(path)
+            lines = library.analyzer.read_text(picture)
         except ImageDecodeError as exc:
             fail(f"{image}: {exc.reason}")
     if as_json:
