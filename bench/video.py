@@ -38,6 +38,15 @@ def make_video(seconds: float, size: tuple[int, int]) -> "Path":
     return Path(path)
 
 
+def _folder_of(video: "Path") -> "Path":
+    """A folder holding only the video (a link to it): what the indexer is pointed at."""
+    folder = CACHE_DIR / "dups-video-bench-folder"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / video.name).symlink_to(video)
+    return folder
+
+
 def run(quick: bool) -> Result:
     from pixseek.imageio.video import sample_frames
     from pixseek.pipeline.indexer import Indexer
@@ -45,10 +54,7 @@ def run(quick: bool) -> Result:
 
     seconds, size = (12.0, (1280, 720)) if quick else (60.0, (1920, 1080))
     video = make_video(seconds, size)
-    folder = CACHE_DIR / "dups-video-bench-folder"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    (folder / video.name).symlink_to(video)
+    folder = _folder_of(video)
     t0 = time.perf_counter()
     info, frames = sample_frames(str(video))
     sample_s = time.perf_counter() - t0
@@ -74,9 +80,78 @@ def run(quick: bool) -> Result:
     } if not quick else {"video_index_s_per_minute_quick": rounded(index_s / minutes, 2)}
 
 
+def with_model(quick: bool) -> Result:
+    """The same video with the ViT-B/32-shaped vision-language model on (bench/vlm_models.py):
+    the model's cost per frame embedded in one batch (a video's frames, as the indexer does)
+    against one at a time, in one process; the whole index with the model on (faces and OCR off,
+    both runs); and the model-only pass over the library indexed without it, which decodes each
+    frame again from the video."""
+    from bench.vlm_index import HOME, _library_home
+    from bench.vlm_models import ensure_vitb32
+    from pixseek.imageio.video import sample_frames
+    from pixseek.library import Library
+    from pixseek.pipeline.analysis import AnalysisOptions, ImageAnalyzer
+    from pixseek.pipeline.vision import embed_missing
+    from pixseek.records import ImageMeta
+
+    seconds, size = (12.0, (1280, 720)) if quick else (60.0, (1920, 1080))
+    video = make_video(seconds, size)
+    folder = _folder_of(video)
+    ensure_vitb32()
+    _library_home()
+    options = AnalysisOptions(faces=False, text=False)
+    with Library(HOME, options=options) as library:
+        target = library.vision_target()
+    info, sampled = sample_frames(str(video))
+    pictures = [(f.image, ImageMeta(f.image.width, f.image.height, "video/MP4")) for f in sampled]
+    analyzer = ImageAnalyzer(model_dir(), options=AnalysisOptions(faces=False, text=False, vision=target))
+    analyzer.analyze_pictures(pictures[:2])  # warm
+    batched, single = [], []
+    for _ in range(3):
+        batched.append(sum(a.timings_ms["vlm"] for a in analyzer.analyze_pictures(pictures)))
+        timings: dict[str, float] = {}
+        total = 0.0
+        for image, _meta in pictures:
+            analyzer.vision.embed(image, timings)  # type: ignore[union-attr]
+            total += timings["vlm"]
+        single.append(total)
+    per_batched, per_single = min(batched) / len(pictures), min(single) / len(pictures)
+    print(f"ViT-B/32 per frame: {per_batched:.1f} ms in a batch of {len(pictures)}, {per_single:.1f} ms one at a time")
+    minutes = info.duration_s / 60
+    walls = {}
+    for model in (True, False):  # the model-off run leaves the library the model-only pass embeds
+        for part in HOME.glob("pixseek.db*"):
+            part.unlink()
+        shutil.rmtree(HOME / "index", ignore_errors=True)
+        with Library(HOME, options=options) as library:
+            library.embed_with_model = model
+            t0 = time.perf_counter()
+            report = library.indexer(workers=1).index(folder)
+            walls[model] = time.perf_counter() - t0
+            assert report.indexed == 1 and not report.skipped, report
+    with Library(HOME) as library:
+        t0 = time.perf_counter()
+        embedded = embed_missing(library.store, library.owner, target, library.paths.models, workers=1)
+        reembed_s = time.perf_counter() - t0
+    assert embedded.embedded == len(sampled) and not embedded.skipped, embedded
+    print(f"indexed with the model in {walls[True]:.1f} s, without {walls[False]:.1f} s; "
+          f"model-only pass {reembed_s:.1f} s ({embedded.stage_ms})")
+    suffix = "_quick" if quick else ""
+    return {
+        f"video_vlm_ms_per_frame_batched{suffix}": rounded(per_batched, 3),
+        f"video_vlm_ms_per_frame_single{suffix}": rounded(per_single, 3),
+        f"video_vlm_index_s_per_minute{suffix}": rounded(walls[True] / minutes, 3),
+        f"video_vlm_model_off_index_s_per_minute{suffix}": rounded(walls[False] / minutes, 3),
+        f"video_vlm_reembed_s_per_minute{suffix}": rounded(reembed_s / minutes, 3),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args(argv)
-    finish(run(args.quick), write=not args.quick)
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--model-only", action="store_true", help="only the figures with a vision-language model on")
+    args = p.parse_args(argv)
+    result = {} if args.model_only else run(args.quick)
+    finish(result | with_model(args.quick), write=not args.quick)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,12 @@ def analyze_video(analyzer: "ImageAnalyzer", path: str, skip_hashes: frozenset[s
         return AnalysisResult(path, error=exc.reason)
     t2 = time.perf_counter()
     meta = ImageMeta(info.width, info.height, VIDEO_FORMAT_PREFIX + info.format, taken_at=info.created_at)
-    frames = []
-    for frame in sampled:
-        analysis = analyzer.analyze_picture(frame.image, replace(meta, width=frame.image.width, height=frame.image.height))
-        frames.append(VideoFrame(frame.seconds, frame_sha256(digest, frame.seconds), analysis))
+    analyses = analyzer.analyze_pictures(
+        [(frame.image, replace(meta, width=frame.image.width, height=frame.image.height)) for frame in sampled]
+    )
+    frames = [
+        VideoFrame(frame.seconds, frame_sha256(digest, frame.seconds), analysis)
+        for frame, analysis in zip(sampled, analyses, strict=True)
+    ]
     timings = {"hash": (t1 - t0) * 1e3, "video_decode": (t2 - t1) * 1e3, "video_analysis": (time.perf_counter() - t2) * 1e3}
     return AnalysisResult(path, sha256=digest, analysis=frames[0].analysis, timings_ms=timings, frames=frames)

@@ -67,10 +67,14 @@ class VisionEmbedder:
 
     def embed(self, image: Image.Image, timings: dict[str, float]) -> dict[str, Vector]:
         """{space: vector} of a decoded picture (box-reduced first: the model resizes exactly)."""
+        return self.embed_many([image], timings)[0]
+
+    def embed_many(self, images: list[Image.Image], timings: dict[str, float]) -> list[dict[str, Vector]]:
+        """embed() of several pictures, in one batch through the tower (timings["vlm"]: all of them)."""
         t0 = time.perf_counter()
-        vector = self.model.embed_images([reduce_to(image, self.decode_side)])[0]
+        vectors = self.model.embed_images([reduce_to(image, self.decode_side) for image in images])
         timings["vlm"] = (time.perf_counter() - t0) * 1e3
-        return {self.target.space: vector}
+        return [{self.target.space: vector} for vector in vectors]
 
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> "AnalysisResult":
         """The model-only analysis of one file: its hash and its vector (no classifier, faces, OCR)."""
