@@ -250,6 +250,11 @@ def test_people_names_win_over_the_dictionary(ml: Multilingual, concepts: Concep
         ("strand", None, "en"),
         ("auto", None, "en"),
         ("cane", None, "en"),
+        ("zebra", None, "en"),  # rarer English nouns the others translate first as themselves
+        ("espresso", None, "en"),
+        ("karaoke", None, "en"),
+        ("kat", None, "nl"),  # in English a rare name of khat: Dutch for cat
+        ("kopje", None, "nl"),  # Dutch "cup" first; the hill English borrowed second
         ("chat noir", None, "fr"),
         ("auto rossa", None, "it"),
         # ... or the user prefers the other language (a code or an Accept-Language header).

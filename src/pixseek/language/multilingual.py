@@ -283,9 +283,24 @@ class Multilingual:
             if senses and (lemma_rank < ENGLISH_WORD_MAX_RANK or any(s.count > 0 for s in senses)):
                 return True
         if rank is None or rank >= ENGLISH_WORD_MAX_RANK:
-            return False
+            return self._shared_with_english(token)
         foreign = (lang for lang in SUPPORTED if lang != "en")
         return not any(token in STOPWORDS_BY_LANGUAGE[lang] or self.headword_forms(lang, token)[1] for lang in foreign)
+
+    def _shared_with_english(self, token: str) -> bool:
+        """A less common English noun that the other languages knowing it translate first as itself
+        ("zebra", "espresso", "kimono", "karaoke"): read as English it means the same and no one
+        is told it was read as Portuguese. Dutch "kat" (cat; in English a rare name of khat) and
+        "kopje" (cup first, then the hill English borrowed) are not."""
+        if not any(s for lemma in self.concepts.wordnet.morphy(token) for s in self.concepts.wordnet.senses(lemma) if not s.proper):
+            return False
+        knowing = [lang for lang in SUPPORTED if lang != "en" and self.headword_forms(lang, token)[1] >= 1.0]
+        for lang in knowing:
+            forms, _ = self.headword_forms(lang, token)
+            entries = [e for form in forms for e in self.entries(lang, form, bridge=False) if e.senses]
+            if not entries or token not in {w.lower() for e in entries for w in e.senses[0].words}:
+                return False
+        return bool(knowing)
 
     # ---- queries ---------------------------------------------------------------------------
 
