@@ -89,6 +89,7 @@ def main() -> None:
         ["search", "black", "and", "white", "-n", "3"],  # image characteristics
         ["search", "animal", "-cat", "-n", "5"],  # the query language: animals, not the cat
         ["search", "coffee", "type:video", "-n", "3"],  # a hit in a video names the time
+        ["similar", f"{gallery / 'video' / 'holiday.mp4'}#t=4.000", "-n", "3"],  # ... and its path is a picture to search by
         ["duplicates"],  # the gallery's edited copies (flipped, recompressed) grouped
     ):
         run(args, env)
