@@ -355,8 +355,9 @@ def test_more_like_this(alice, library: dict[str, int], shot: Shots) -> None:
     shot(page, "more-like-this")
 
 
-def test_search_by_dropping_a_picture(alice, library: dict[str, int], gallery_master, shot: Shots) -> None:
-    """A mirrored copy of the cat, dropped on "Search by this photo", finds the cat; it is not stored."""
+def test_search_by_dropping_a_picture(alice, library: dict[str, int], gallery_master, shot: Shots, tmp_path: Path) -> None:
+    """A mirrored copy of the cat, dropped on "Search by this photo", finds the cat; it is not stored.
+    A video is searched by its first frame."""
     page = alice
     _open_library(page)
     picture = _gallery_file(gallery_master, "chelsea_flip.jpg")
@@ -390,6 +391,13 @@ def test_search_by_dropping_a_picture(alice, library: dict[str, int], gallery_ma
     page.get_by_test_id("search-image-input").set_input_files(str(_gallery_file(gallery_master, "coffee_crop.jpg")))
     expect(page.get_by_test_id("context-bar")).to_contain_text("Like coffee_crop.jpg")
     expect(page.get_by_test_id("tile").first).to_have_attribute("data-name", "coffee.png")
+    from pixseek.demo.video_set import write_video_set
+
+    clip = write_video_set(tmp_path)["holiday.mp4"].path  # the cat first, then coffee
+    page.get_by_test_id("search-image-input").set_input_files(str(clip))
+    expect(page.get_by_test_id("context-bar")).to_contain_text("Like holiday.mp4")
+    expect(page.get_by_test_id("ctx-video")).to_have_count(1)
+    expect(page.get_by_test_id("tile").first).to_have_attribute("data-name", "chelsea.png")
     # Nothing was added to the library by searching.
     _open_library(page)
     expect(page.get_by_test_id("tile")).to_have_count(len(UPLOADED))

@@ -21,6 +21,8 @@ from pixseek.imageio.video import frame_at, sample_frames
 from pixseek.records import split_frame_path
 from pixseek.store import open_store
 
+CSRF = {"X-Requested-With": "pixseek-tests"}  # what the web app sends with its cookie
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
@@ -134,7 +136,7 @@ def _original(folder: Path) -> Path:
     return write_video_set(folder.parent / "again")["holiday.mp4"].path
 
 
-def test_api_names_the_time_and_serves_frames_and_ranges(indexed, model_dir, cache_dir, monkeypatch):
+def test_api_names_the_time_and_serves_frames_and_ranges(indexed, videos, model_dir, cache_dir, monkeypatch):
     from pixseek.service.app import create_app
     from pixseek.service.settings import ServiceSettings
 
@@ -156,6 +158,12 @@ def test_api_names_the_time_and_serves_frames_and_ranges(indexed, model_dir, cac
         assert part.status_code == 206 and part.content == full.content[100:200]
         assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
         assert client.get(image["original"], headers={"Range": "bytes=999999999-"}).status_code == 416
+        # A video sent to search by: its first frame (the cat) finds the cat's frame.
+        by_video = client.post("/api/search/by-image", files={"file": ("clip.mp4", (videos / "holiday.mp4").read_bytes())}, params={"limit": 1}, headers=CSRF)
+        assert by_video.status_code == 200, by_video.text
+        assert by_video.json()["results"][0]["image"]["video"]["seconds"] == 0.0
+        broken = client.post("/api/search/by-image", files={"file": ("clip.mp4", (videos / "broken.mp4").read_bytes())}, headers=CSRF)
+        assert broken.status_code == 422 and "corrupt or unsupported video" in broken.json()["detail"]
 
 
 def test_videos_uploaded_through_the_api_are_searchable_and_deleted_whole(videos, model_dir, cache_dir, monkeypatch, tmp_path):

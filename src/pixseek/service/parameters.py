@@ -3,15 +3,19 @@ multipart bodies (a picture and its form fields) that the handlers read themselv
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Query, Request
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
+from pixseek.imageio.decode import ImageDecodeError
+from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
 from pixseek.language.languages import UnsupportedLanguageError, check_language
 from pixseek.service.dependencies import service_of
-from pixseek.service.errors import error
+from pixseek.service.errors import decode_status, error
 from pixseek.service.uploads import UploadRejected
 
 
@@ -84,12 +88,30 @@ async def query_picture(request: Request) -> tuple[bytes, dict[str, str]]:
     try:
         if not form.files:
             raise error(422, "no image: send it as multipart/form-data in the field 'file'")
-        data = await run_in_threadpool(form.files[0].temp_path.read_bytes)
+        upload = form.files[0]
+        if has_image_extension(upload.name, VIDEO_EXTENSIONS):
+            data = await run_in_threadpool(_first_frame, upload.temp_path)
+        else:
+            data = await run_in_threadpool(upload.temp_path.read_bytes)
     finally:
         form.discard()
     if not data:
         raise error(422, "empty file")
     return data, form.fields
+
+
+def _first_frame(path: Path) -> bytes:
+    """A video sent to search by: its first frame as a PNG (what the search then analyses)."""
+    from pixseek.imageio.video import frame_at, video_info
+
+    try:
+        video_info(str(path))  # its picture size within the decompression-bomb limit
+        frame = frame_at(str(path), 0.0)
+    except ImageDecodeError as exc:
+        raise error(decode_status(exc.reason), exc.reason) from None
+    out = io.BytesIO()
+    frame.save(out, format="PNG")
+    return out.getvalue()
 
 
 def form_int(value: str | None, name: str, default: int, low: int, high: int) -> int:

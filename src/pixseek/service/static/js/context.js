@@ -5,7 +5,7 @@ import { LANGUAGE_NAMES } from './i18n.js';
 import { api } from './api.js';
 import { faceImg, thumbUrl } from './pictures.js';
 import { showLibrary, view } from './grid.js';
-import { runSearch } from './searchbar.js';
+import { isVideoFile, runSearch } from './searchbar.js';
 import { peopleChip, personHead, personLabel, showPerson } from './people.js';
 
 const BROAD_WORDS = ['animal', 'person', 'food', 'vehicle', 'building', 'plant'];
@@ -110,7 +110,10 @@ export function renderContext() {
   } else {
     const name = view.mode === 'similar' ? view.source.name : view.source.name || 'your photo';
     const thumb = view.mode === 'similar' ? thumbUrl(view.source, 128) : view.sourceUrl;
-    parts.push(h('img', { class: 'ctx-thumb', src: thumb, alt: '' }));
+    const video = view.mode !== 'similar' && view.source instanceof File && isVideoFile(view.source);
+    parts.push(video
+      ? h('video', { class: 'ctx-thumb', src: thumb, muted: true, preload: 'metadata', 'aria-hidden': 'true', 'data-testid': 'ctx-video' })
+      : h('img', { class: 'ctx-thumb', src: thumb, alt: '' }));
     parts.push(h('h1', { class: 'title' }, `Like ${name}`));
     if (view.result) parts.push(h('span', null, countText));
     parts.push(backChip());

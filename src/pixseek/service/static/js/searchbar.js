@@ -40,10 +40,15 @@ function isImageFile(file) {
   return (file.type || '').startsWith('image/') || /\.(jpe?g|png|gif|webp|bmp|tiff?|heic|heif|avif)$/i.test(file.name || '');
 }
 
+/** A video is searched by its first frame (the server decodes it). */
+export function isVideoFile(file) {
+  return (file.type || '').startsWith('video/') || /\.(mp4|m4v|mov|mkv|webm)$/i.test(file.name || '');
+}
+
 export async function searchByImage(file) {
   if (!file) return;
-  if (!isImageFile(file)) {
-    toast(`“${file.name}” is not a picture. Drop a JPEG, PNG, WebP or HEIC file to search by it.`, { kind: 'error' });
+  if (!isImageFile(file) && !isVideoFile(file)) {
+    toast(`“${file.name}” is not a picture or a video. Drop a JPEG, PNG, WebP or HEIC file, or a video, to search by it.`, { kind: 'error' });
     return;
   }
   closeViewer();
