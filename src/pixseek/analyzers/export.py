@@ -56,6 +56,31 @@ STAGES: tuple[Stage, ...] = (
     Stage(4, 5, 2, 6, 112, 192),
     Stage(1, 3, 1, 6, 192, 320),
 )
+STAGE_STRIDES = tuple(stage.stride for stage in STAGES)  # the same in every EfficientNet(-Lite)
+
+
+def stages_of(weights: dict[str, NDArray[np.float32]]) -> tuple[Stage, ...]:
+    """The stages of an EfficientNet-Lite's weights (Lite0's are STAGES; Lite2's are wider and
+    deeper): a stage is a run of blocks of one kernel and output width; the strides are the family's."""
+    found: list[Stage] = []
+    block = 0
+    while f"_blocks.{block}._depthwise_conv.weight" in weights:
+        depthwise = weights[f"_blocks.{block}._depthwise_conv.weight"]
+        out_channels = int(weights[f"_blocks.{block}._project_conv.weight"].shape[0])
+        kernel, mid = int(depthwise.shape[-1]), int(depthwise.shape[0])
+        expand_conv = weights.get(f"_blocks.{block}._expand_conv.weight")
+        in_channels = int(expand_conv.shape[1]) if expand_conv is not None else mid
+        last = found[-1] if found else None
+        if last is not None and (last.kernel, last.out_channels) == (kernel, out_channels) and in_channels == out_channels:
+            found[-1] = Stage(last.repeats + 1, kernel, last.stride, last.expand, last.in_channels, out_channels)
+        else:
+            if len(found) == len(STAGE_STRIDES):
+                raise ExportError("the weights have more stages than an EfficientNet-Lite")
+            found.append(Stage(1, kernel, STAGE_STRIDES[len(found)], mid // in_channels, in_channels, out_channels))
+        block += 1
+    if len(found) != len(STAGE_STRIDES):
+        raise ExportError(f"the weights have {len(found)} stages, not an EfficientNet-Lite's {len(STAGE_STRIDES)}")
+    return tuple(found)
 
 
 class ExportError(RuntimeError):
@@ -98,7 +123,7 @@ class _GraphBuilder:
         try:
             return self._weights[name].astype(np.float32)
         except KeyError:
-            raise ExportError(f"the weights file has no {name!r}: not EfficientNet-Lite0") from None
+            raise ExportError(f"the weights file has no {name!r}: not an EfficientNet-Lite") from None
 
     def _constant(self, name: str, value: NDArray[np.float32]) -> str:
         self.initializers.append(self._numpy_helper.from_array(value, name))
@@ -152,8 +177,9 @@ class _GraphBuilder:
 
 
 def build_classifier_graph(weights: dict[str, NDArray[np.float32]], input_size: int = INPUT_SIZE) -> onnx.ModelProto:
-    """The EfficientNet-Lite0 graph with these weights: input `image` (N, 3, input_size, input_size)
-    (the padding is baked for that size; the head pools globally, so any size gives 1000 logits)."""
+    """The EfficientNet-Lite graph with these weights (Lite0's, or another of the family's:
+    `stages_of`): input `image` (N, 3, input_size, input_size) (the padding is baked for that size;
+    the head pools globally, so any size gives 1000 logits)."""
     from onnx import TensorProto, checker, helper
 
     g = _GraphBuilder(weights)
@@ -161,7 +187,7 @@ def build_classifier_graph(weights: dict[str, NDArray[np.float32]], input_size: 
     x = g.conv_bn("image", "_conv_stem", "_bn0", size, stride=2)
     size = math.ceil(size / 2)
     block = 0
-    for stage in STAGES:
+    for stage in stages_of(weights):
         for repeat in range(stage.repeats):
             stride = stage.stride if repeat == 0 else 1
             in_channels = stage.in_channels if repeat == 0 else stage.out_channels
