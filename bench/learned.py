@@ -36,8 +36,9 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -295,16 +296,22 @@ def text_queries_with_concepts(size: int, concepts: int = 20, rounds: int = 3) -
     }
 
 
-def run(quick: bool, scale: bool, teach_only: bool = False) -> Result:
+@contextmanager
+def devset_library() -> Iterator[tuple[Any, np.ndarray, list[list[str]], np.ndarray]]:
+    """(library, content ids, labels, embeddings): tools/build_devset_head.py's library of the dev set."""
     setup_env()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from pixseek.library import Library
 
     if not (DEVSET_LIBRARY / "pixseek.db").exists():
         raise SystemExit(f"{DEVSET_LIBRARY} is missing: run python tools/build_devset_head.py first")
-    result: Result = {}
     with Library(DEVSET_LIBRARY) as library:
-        ids, labels, embeddings = _devset(library)
+        yield library, *_devset(library)
+
+
+def run(quick: bool, scale: bool, teach_only: bool = False) -> Result:
+    result: Result = {}
+    with devset_library() as (library, ids, labels, embeddings):
         print(f"dev set: {len(ids)} pictures")
         if teach_only:
             return teaching(library, ids, labels)

@@ -22,7 +22,6 @@ weights (tests/test_export.py holds it equal to torch's model). On each variant:
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -30,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import CACHE_DIR, Result, finish, model_dir, parser, print_table, rounded, setup_env
+from bench.common import Result, finish, model_dir, parser, print_table, rounded
 
-LIBRARY = CACHE_DIR / "learned-devset-head-library"
 LITE2_CROP, LITE2_RESIZE, LITE2_FULL = 260, 297, 186  # Lite0's 224 / 256 / 160, scaled by 260 / 224
 SHOTS = 5
 
@@ -164,18 +162,12 @@ def teach_p10(library, labels: list[list[str]], embeddings: np.ndarray, probabil
 
 
 def run(quick: bool) -> Result:
-    setup_env()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from bench.learned import _devset
+    from bench.learned import devset_library
     from pixseek.imageio.decode import load_image
-    from pixseek.library import Library
     from pixseek.store import DEFAULT_OWNER
 
-    if not (LIBRARY / "pixseek.db").exists():
-        raise SystemExit(f"{LIBRARY} is missing: run python tools/build_devset_head.py first")
     result: Result = {}
-    with Library(LIBRARY) as library:
-        ids, labels, _ = _devset(library)
+    with devset_library() as (library, ids, labels, _):
         if quick:
             ids, labels = ids[:120], labels[:120]
         paths = {image.content_id: image.paths[0] for image in library.store.get_images(DEFAULT_OWNER, ids.tolist())}
