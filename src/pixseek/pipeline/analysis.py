@@ -185,7 +185,8 @@ class ImageAnalyzer:
 
     def analyze_pictures(self, pictures: list[tuple[Image.Image, ImageMeta]]) -> list[Analysis]:
         """Analyse pictures already in memory at full size (a video's frames), each like analyze();
-        the vision-language model embeds them in one batch (~12-22 % less per picture at 8)."""
+        the vision-language model embeds them in one batch (bench/video.py: a ViT-B/32 79 ms a frame
+        against 103 one at a time)."""
         analyses = []
         for image, meta in pictures:
             t0 = time.perf_counter()
