@@ -397,7 +397,9 @@ def test_search_by_dropping_a_picture(alice, library: dict[str, int], gallery_ma
     page.get_by_test_id("search-image-input").set_input_files(str(clip))
     expect(page.get_by_test_id("context-bar")).to_contain_text("Like holiday.mp4")
     expect(page.get_by_test_id("ctx-video")).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('[data-testid=ctx-video]').readyState >= 2")  # its first frame shows
     expect(page.get_by_test_id("tile").first).to_have_attribute("data-name", "chelsea.png")
+    shot(page, "search-by-video")
     # Nothing was added to the library by searching.
     _open_library(page)
     expect(page.get_by_test_id("tile")).to_have_count(len(UPLOADED))

@@ -112,7 +112,7 @@ export function renderContext() {
     const thumb = view.mode === 'similar' ? thumbUrl(view.source, 128) : view.sourceUrl;
     const video = view.mode !== 'similar' && view.source instanceof File && isVideoFile(view.source);
     parts.push(video
-      ? h('video', { class: 'ctx-thumb', src: thumb, muted: true, preload: 'metadata', 'aria-hidden': 'true', 'data-testid': 'ctx-video' })
+      ? h('video', { class: 'ctx-thumb', src: thumb, muted: true, preload: 'auto', 'aria-hidden': 'true', 'data-testid': 'ctx-video' })
       : h('img', { class: 'ctx-thumb', src: thumb, alt: '' }));
     parts.push(h('h1', { class: 'title' }, `Like ${name}`));
     if (view.result) parts.push(h('span', null, countText));
