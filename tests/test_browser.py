@@ -460,6 +460,11 @@ def test_phone_sized_screen(browser, server: str, alice, library: dict[str, int]
     expect(page.get_by_test_id("search-input")).to_be_visible()
     expect(page.locator("#upload-btn")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling"
+    for link in ("people-link", "places-link", "duplicates-link"):  # labels are hidden: each shows its icon
+        icon_box = page.get_by_test_id(link).locator("svg").bounding_box()
+        assert icon_box is not None and icon_box["width"] >= 16, link
+    brand, select = page.locator(".brand").bounding_box(), page.get_by_test_id("teach-select").bounding_box()
+    assert select["x"] > brand["x"], "the Select button sits with the actions, not before the brand"
     boxes = [tiles.nth(i).bounding_box() for i in range(len(UPLOADED))]
     assert len({round(b["y"]) for b in boxes}) == 1, "three square tiles in one row"
     assert all(abs(b["width"] - b["height"]) < 1 for b in boxes)
