@@ -315,6 +315,8 @@ def test_photo_view_shows_tags_and_navigates_with_the_keyboard(alice, library: d
     expect(viewer).to_be_visible()
     expect(page.get_by_test_id("photo-view-title")).to_have_text("chelsea.png")
     expect(page.get_by_test_id("photo-view-tags").locator('[data-testid="tag"][data-tag="cat"]')).to_be_visible()
+    groups = page.get_by_test_id("photo-view-tags").locator(".tag-group")
+    expect(groups).to_contain_text(["Looks like", "Broader", "Characteristics"])  # every kind named alike
     expect(page.get_by_test_id("photo-view-why")).to_contain_text("cat")
     meta = page.get_by_test_id("photo-view-meta")
     expect(meta).to_contain_text("451 × 300")
