@@ -85,6 +85,24 @@ def test_duplicates_view_keeps_one_and_deletes_the_uploaded_copies(browser, serv
         _close(page)
 
 
+def test_duplicates_only_in_server_folders_offer_no_deleting(browser, served, pixseek_env):
+    """Copies that are all in a server folder: the view says where to delete them, with no button."""
+    base, folder, root = served
+    shutil.copyfile(folder / "coffee.png", folder / "coffee copy.png")
+    _cli({**pixseek_env, "PIXSEEK_HOME": str(root / "lib")}, "index", "--no-faces", "--no-ocr")
+    page = _new_page(browser, base)
+    try:
+        page.goto("/?view=duplicates")
+        group = page.get_by_test_id("duplicate-group")
+        expect(group).to_have_count(1)
+        expect(page.get_by_test_id("duplicates-summary")).to_contain_text("all in folders on the server")
+        expect(group.get_by_test_id("duplicates-server-only")).to_be_visible()
+        expect(group.get_by_test_id("duplicates-keep")).to_have_count(0)
+    finally:
+        _close(page)
+        (folder / "coffee copy.png").unlink()
+
+
 def test_a_hit_in_a_video_opens_the_video_at_its_second(browser, served):
     base, _, _ = served
     page = _new_page(browser, base)

@@ -32,9 +32,12 @@ export async function showDuplicates({ fromUrl = false } = {}) {
 }
 
 function render(data) {
-  const summary = data.groups.length
-    ? `${plural(data.groups.length, 'group')}, ${plural(data.images, 'photo')}; keeping one of each frees ${size(data.removable_bytes)}`
-    : 'No duplicates: every photo is one of a kind.';
+  const found = `${plural(data.groups.length, 'group')}, ${plural(data.images, 'photo')}`;
+  const summary = !data.groups.length
+    ? 'No duplicates: every photo is one of a kind.'
+    : data.removable_bytes
+      ? `${found}; keeping one of each frees ${size(data.removable_bytes)}`
+      : `${found}, all in folders on the server: delete the copies there`;
   el.context.replaceChildren(h('h1', { class: 'title' }, 'Duplicates'), h('span', { 'data-testid': 'duplicates-summary' }, summary));
   el.grid.replaceChildren(...data.groups.map((group, n) => groupNode(group, n)));
 }
@@ -42,7 +45,10 @@ function render(data) {
 function groupNode(group, n) {
   const name = `keep-${n}`;
   const cards = group.images.map((entry, k) => card(entry, name, k === 0));
-  const button = h('button', { type: 'button', class: 'btn primary', 'data-testid': 'duplicates-keep' }, 'Keep the selected one, delete the others');
+  // A group with nothing this app may delete (every copy in a server folder) offers no button.
+  const button = group.images.some((entry) => entry.deletable)
+    ? h('button', { type: 'button', class: 'btn primary', 'data-testid': 'duplicates-keep' }, 'Keep the selected one, delete the others')
+    : h('span', { class: 'dup-note', 'data-testid': 'duplicates-server-only' }, 'In folders on the server: delete the copies there');
   const node = h(
     'li',
     { class: 'dup-group', 'data-testid': 'duplicate-group' },
@@ -51,7 +57,7 @@ function groupNode(group, n) {
       button),
     h('div', { class: 'dup-row' }, cards),
   );
-  button.addEventListener('click', () => keepSelected(node, group, name, button));
+  if (button.tagName === 'BUTTON') button.addEventListener('click', () => keepSelected(node, group, name, button));
   return node;
 }
 
