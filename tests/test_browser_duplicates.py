@@ -92,6 +92,10 @@ def test_duplicates_only_in_server_folders_offer_no_deleting(browser, served, pi
     _cli({**pixseek_env, "PIXSEEK_HOME": str(root / "lib")}, "index", "--no-faces", "--no-ocr")
     page = _new_page(browser, base)
     try:
+        page.goto("/?q=coffee")
+        expect(page.get_by_test_id("tile").first).to_be_visible()
+        expect(page.get_by_test_id("video-badge")).to_have_count(0)  # photos have no badge
+        page.screenshot(path=str(root / "coffee.png"))
         page.goto("/?view=duplicates")
         group = page.get_by_test_id("duplicate-group")
         expect(group).to_have_count(1)
@@ -113,6 +117,7 @@ def test_a_hit_in_a_video_opens_the_video_at_its_second(browser, served):
         page.goto("/?q=cat")
         tile = page.get_by_test_id("grid").locator("li").first
         expect(tile).to_be_visible()
+        expect(tile.get_by_test_id("video-badge")).to_have_text(hit["video"]["at"])  # a clip's frame, by its time
         tile.locator("button, a").first.click()
         video = page.get_by_test_id("photo-view-video")
         expect(video).to_be_visible()

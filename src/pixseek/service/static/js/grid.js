@@ -130,6 +130,8 @@ function tile(item) {
       'button',
       { type: 'button', class: 'tile', 'data-testid': 'tile', 'data-id': image.id, 'data-name': image.name, title },
       img,
+      // A frame of a video: a badge with its time, so a page of hits tells clips from photos.
+      image.video ? h('span', { class: 'tile-badge', 'data-testid': 'video-badge', 'aria-hidden': 'true' }, icon('play'), image.video.at) : null,
       h('span', { class: 'tile-caption', 'aria-hidden': 'true' }, h('b', null, image.name), why.join(' · ')),
     ),
     notThem,
