@@ -104,26 +104,23 @@ def image_arg(path: Path) -> Path | bytes:
     """A picture named on the command line: an image file, a video (its first frame) or a video's
     frame as hits name it (`clip.mp4#t=4.000`). An indexed one stays a path (what is stored is
     used); a frame of a video outside the library is decoded here and passed on as a PNG's bytes."""
-    from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension
+    from pixseek.imageio.files import is_video_path
     from pixseek.records import split_frame_path
 
-    video, seconds = split_frame_path(str(path))
-    if path.is_file() and not has_image_extension(str(path), VIDEO_EXTENSIONS):
+    if not is_video_path(str(path)):
+        if not path.is_file():
+            fail(f"not a file: {path}")
         return path
-    if not os.path.isfile(video) or not has_image_extension(video, VIDEO_EXTENSIONS):
+    video, seconds = split_frame_path(str(path))
+    if not os.path.isfile(video):
         fail(f"not a file: {path}")
     library = open_library()
     if library.store.content_of_path(library.owner, os.path.abspath(path)) is not None:
         return path
-    import io
-
     from pixseek.imageio.decode import ImageDecodeError
-    from pixseek.imageio.video import frame_at
+    from pixseek.imageio.video import frame_png
 
     try:
-        frame = frame_at(video, seconds or 0.0)
+        return frame_png(video, seconds or 0.0)
     except ImageDecodeError as exc:
         fail(f"{path}: {exc.reason}")
-    buf = io.BytesIO()
-    frame.save(buf, format="PNG")
-    return buf.getvalue()

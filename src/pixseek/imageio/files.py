@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pixseek.records import FileState, Skipped
+from pixseek.records import FileState, Skipped, split_frame_path
 
 _BASE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 _HEIF_EXTENSIONS = frozenset({".heic", ".heif"})
@@ -93,6 +93,11 @@ def has_image_extension(name: str, extensions: Collection[str] = IMAGE_EXTENSION
     """True if `name` ends with one of `extensions` (case-insensitive)."""
     dot = name.rfind(".")
     return dot > 0 and name[dot:].lower() in extensions  # like os.path.splitext, minus its overhead
+
+
+def is_video_path(path: str) -> bool:
+    """Whether a stored path is a video's (its poster, or "<video>#t=<seconds>" for a later frame)."""
+    return has_image_extension(split_frame_path(path)[0], VIDEO_EXTENSIONS)
 
 
 # --- internals ---------------------------------------------------------------------------------------------

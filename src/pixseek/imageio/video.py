@@ -190,8 +190,17 @@ def frame_at(path: str, seconds: float) -> Image.Image:
 
 def frame_jpeg(path: str, seconds: float, quality: int = 92) -> bytes:
     """The frame at `seconds` as JPEG bytes (what thumbnails are made from)."""
+    return _encoded(frame_at(path, seconds), "JPEG", quality=quality)
+
+
+def frame_png(path: str, seconds: float) -> bytes:
+    """The frame at `seconds` as PNG bytes, losslessly (a frame searched by, analysed as a picture)."""
+    return _encoded(frame_at(path, seconds), "PNG")
+
+
+def _encoded(image: Image.Image, format: str, **options: int) -> bytes:
     import io
 
     buf = io.BytesIO()
-    frame_at(path, seconds).save(buf, format="JPEG", quality=quality)
+    image.save(buf, format=format, **options)
     return buf.getvalue()

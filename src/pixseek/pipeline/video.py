@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pixseek.imageio.decode import ImageDecodeError
-from pixseek.imageio.files import VIDEO_EXTENSIONS, has_image_extension, sha256_file
+from pixseek.imageio.files import sha256_file
 from pixseek.imageio.video import frame_at, sample_frames
 from pixseek.records import VIDEO_FORMAT_PREFIX, ImageMeta, split_frame_path
 
@@ -29,11 +29,6 @@ def frame_sha256(video_sha256: str, seconds: float) -> str:
     if seconds <= 0:
         return video_sha256
     return hashlib.sha256(f"{video_sha256}@{round(seconds * 1000)}".encode()).hexdigest()
-
-
-def is_video_path(path: str) -> bool:
-    """Whether a stored path is a video's (its poster, or "<video>#t=<seconds>" for a later frame)."""
-    return has_image_extension(split_frame_path(path)[0], VIDEO_EXTENSIONS)
 
 
 def read_stored_frame(path: str, digests: dict[tuple[str, int, int], str]) -> tuple[str, "Image.Image", dict[str, float]]:

@@ -79,7 +79,8 @@ class VisionEmbedder:
     def analyze_file(self, path: str, skip_hashes: frozenset[str] = frozenset()) -> "AnalysisResult":
         """The model-only analysis of one file: its hash and its vector (no classifier, faces, OCR)."""
         from pixseek.pipeline.analysis import AnalysisResult, read_file, sha256_bytes
-        from pixseek.pipeline.video import is_video_path, read_stored_frame
+        from pixseek.imageio.files import is_video_path
+        from pixseek.pipeline.video import read_stored_frame
 
         if is_video_path(path):  # a video's frame: decoded from the video at its time
             try:

@@ -3,7 +3,6 @@ multipart bodies (a picture and its form fields) that the handlers read themselv
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,16 +101,13 @@ async def query_picture(request: Request) -> tuple[bytes, dict[str, str]]:
 
 def _first_frame(path: Path) -> bytes:
     """A video sent to search by: its first frame as a PNG (what the search then analyses)."""
-    from pixseek.imageio.video import frame_at, video_info
+    from pixseek.imageio.video import frame_png, video_info
 
     try:
         video_info(str(path))  # its picture size within the decompression-bomb limit
-        frame = frame_at(str(path), 0.0)
+        return frame_png(str(path), 0.0)
     except ImageDecodeError as exc:
         raise error(decode_status(exc.reason), exc.reason) from None
-    out = io.BytesIO()
-    frame.save(out, format="PNG")
-    return out.getvalue()
 
 
 def form_int(value: str | None, name: str, default: int, low: int, high: int) -> int:
