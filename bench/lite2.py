@@ -66,20 +66,6 @@ def _sessions(variant: str) -> tuple[object, object, int, int, int]:
     return made[0], made[1], LITE2_CROP, LITE2_RESIZE, LITE2_FULL
 
 
-def _crop(image, side: int, resize: int) -> np.ndarray:
-    """classifier.preprocess at another size: shorter side `resize`, centre crop `side`, (x - 127) / 128."""
-    from PIL import Image
-
-    image = image.convert("RGB") if image.mode != "RGB" else image
-    w, h = image.size
-    scale = resize / min(w, h)
-    new_w, new_h = max(side, round(w * scale)), max(side, round(h * scale))
-    left, top = (new_w - side) // 2, (new_h - side) // 2
-    box = (left * w / new_w, top * h / new_h, (left + side) * w / new_w, (top + side) * h / new_h)
-    x = (np.asarray(image.resize((side, side), Image.Resampling.BICUBIC, box=box), dtype=np.float32) - 127.0) / 128.0
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
-
 def _softmax(logits: np.ndarray) -> np.ndarray:
     e = np.exp(logits - logits.max())
     return e / e.sum()
@@ -87,12 +73,12 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 def features(variant: str, images: list) -> tuple[np.ndarray, np.ndarray, float]:
     """(embeddings, pooled class probabilities, classify ms per picture) of the pictures."""
-    from pixseek.analyzers.classifier import pool_views, preprocess_full
+    from pixseek.analyzers.classifier import pool_views, preprocess, preprocess_full
 
     crop_session, full_session, side, resize, full_side = _sessions(variant)
     embeddings, probabilities, seconds = [], [], 0.0
     for image in images:
-        crop, full = _crop(image, side, resize), preprocess_full(image, full_side)
+        crop, full = preprocess(image, side, resize), preprocess_full(image, full_side)
         t0 = time.perf_counter()
         crop_logits, embedding = crop_session.run(["logits", "embedding"], {"image": crop})  # type: ignore[attr-defined]
         full_logits, _ = full_session.run(["logits", "embedding"], {"image": full})  # type: ignore[attr-defined]

@@ -41,24 +41,25 @@ class Classification:
     probabilities: NDArray[np.float32]  # (1000,), sums to 1
     embedding: Vector  # (1280,), pooled head features (ReLU6 outputs, so >= 0)
 
-def preprocess(image: Image.Image) -> NDArray[np.float32]:
-    """RGB image -> (1, 3, 224, 224) float32: shorter side 256 (bicubic), centre crop, (x - 127) / 128.
+def preprocess(image: Image.Image, size: int = INPUT_SIZE, resize: int = RESIZE_SHORTER_TO) -> NDArray[np.float32]:
+    """RGB image -> (1, 3, size, size) float32: shorter side `resize` (bicubic), centre crop, (x - 127) / 128
+    (224 of 256: the shipped classifier's; bench/lite2.py measures another one's).
 
     Only the centre crop is resampled (PIL's `box`): the scaled picture is never made, so the work and
-    memory are those of the 224 x 224 output whatever the picture's shape (a 1 x 100000 picture would
+    memory are those of the size x size output whatever the picture's shape (a 1 x 100000 picture would
     otherwise be scaled to 256 x 25.6 million pixels)."""
     from PIL import Image
 
     image = image.convert("RGB") if image.mode != "RGB" else image
     w, h = image.size
-    scale = RESIZE_SHORTER_TO / min(w, h)
-    new_w, new_h = max(INPUT_SIZE, round(w * scale)), max(INPUT_SIZE, round(h * scale))
-    left, top = (new_w - INPUT_SIZE) // 2, (new_h - INPUT_SIZE) // 2
+    scale = resize / min(w, h)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    left, top = (new_w - size) // 2, (new_h - size) // 2
     to_source_x, to_source_y = w / new_w, h / new_h
     box = (
-        left * to_source_x, top * to_source_y, (left + INPUT_SIZE) * to_source_x, (top + INPUT_SIZE) * to_source_y
+        left * to_source_x, top * to_source_y, (left + size) * to_source_x, (top + size) * to_source_y
     )
-    image = image.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BICUBIC, box=box)
+    image = image.resize((size, size), Image.Resampling.BICUBIC, box=box)
     x = (np.asarray(image, dtype=np.float32) - 127.0) / 128.0
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
