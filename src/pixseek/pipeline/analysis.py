@@ -187,13 +187,12 @@ class ImageAnalyzer:
         """Analyse pictures already in memory at full size (a video's frames), each like analyze();
         the vision-language model embeds them in one batch (bench/video.py: a ViT-B/32 79 ms a frame
         against 103 one at a time)."""
+        min_side = max(
+            [self.classifier.min_side] + [a.decode_side for a in (self.faces, self.text, self.vision) if a is not None]
+        )
         analyses = []
         for image, meta in pictures:
             t0 = time.perf_counter()
-            min_side = self.classifier.min_side
-            for analyzer in (self.faces, self.text, self.vision):
-                if analyzer is not None:
-                    min_side = max(min_side, analyzer.decode_side)
             decoded = DecodedImage(reduce_to(image, min_side), meta)
 
             def load_at_least(side: int, decoded: DecodedImage = decoded, image: Image.Image = image) -> Image.Image:
