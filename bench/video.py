@@ -17,15 +17,14 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.common import CACHE_DIR, Result, finish, model_dir, parser, rounded
 
 SCENES = ("chelsea", "coffee", "rocket", "astronaut", "china", "flower", "motorcycle", "grace_hopper", "text", "coins")
 
 
-def make_video(seconds: float, size: tuple[int, int]) -> "Path":
-    from pathlib import Path
-
+def make_video(seconds: float, size: tuple[int, int]) -> Path:
     from pixseek.demo.video_set import Scene, photo, text_card, write_video
 
     path = CACHE_DIR / f"dups-video-{size[1]}p-{seconds:g}s.mp4"
@@ -38,7 +37,7 @@ def make_video(seconds: float, size: tuple[int, int]) -> "Path":
     return Path(path)
 
 
-def _folder_of(video: "Path") -> "Path":
+def _folder_of(video: Path) -> Path:
     """A folder holding only the video (a link to it): what the indexer is pointed at."""
     folder = CACHE_DIR / "dups-video-bench-folder"
     shutil.rmtree(folder, ignore_errors=True)
@@ -86,7 +85,7 @@ def with_model(quick: bool) -> Result:
     against one at a time, in one process; the whole index with the model on (faces and OCR off,
     both runs); and the model-only pass over the library indexed without it, which decodes each
     frame again from the video."""
-    from bench.vlm_index import HOME, _library_home
+    from bench.vlm_index import HOME, _library_home, _wipe_records
     from bench.vlm_models import ensure_vitb32
     from pixseek.imageio.video import sample_frames
     from pixseek.library import Library
@@ -120,9 +119,7 @@ def with_model(quick: bool) -> Result:
     minutes = info.duration_s / 60
     walls = {}
     for model in (True, False):  # the model-off run leaves the library the model-only pass embeds
-        for part in HOME.glob("pixseek.db*"):
-            part.unlink()
-        shutil.rmtree(HOME / "index", ignore_errors=True)
+        _wipe_records()
         with Library(HOME, options=options) as library:
             library.embed_with_model = model
             t0 = time.perf_counter()
