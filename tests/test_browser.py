@@ -466,7 +466,7 @@ def test_phone_sized_screen(browser, server: str, alice, library: dict[str, int]
         icon_box = page.get_by_test_id(link).locator("svg").bounding_box()
         assert icon_box is not None and icon_box["width"] >= 16, link
     brand, select = page.locator(".brand").bounding_box(), page.get_by_test_id("teach-select").bounding_box()
-    assert select["x"] > brand["x"], "the Select button sits with the actions, not before the brand"
+    assert select["x"] > brand["x"], "the Select button sits after the brand, not before it"
     boxes = [tiles.nth(i).bounding_box() for i in range(len(UPLOADED))]
     assert len({round(b["y"]) for b in boxes}) == 1, "three square tiles in one row"
     assert all(abs(b["width"] - b["height"]) < 1 for b in boxes)

@@ -95,7 +95,6 @@ def test_duplicates_only_in_server_folders_offer_no_deleting(browser, served, pi
         page.goto("/?q=coffee")
         expect(page.get_by_test_id("tile").first).to_be_visible()
         expect(page.get_by_test_id("video-badge")).to_have_count(0)  # photos have no badge
-        page.screenshot(path=str(root / "coffee.png"))
         page.goto("/?view=duplicates")
         group = page.get_by_test_id("duplicate-group")
         expect(group).to_have_count(1)

@@ -46,7 +46,8 @@ function groupNode(group, n) {
   const name = `keep-${n}`;
   const cards = group.images.map((entry, k) => card(entry, name, k === 0));
   // A group with nothing this app may delete (every copy in a server folder) offers no button.
-  const button = group.images.some((entry) => entry.deletable)
+  const deletable = group.images.some((entry) => entry.deletable);
+  const button = deletable
     ? h('button', { type: 'button', class: 'btn primary', 'data-testid': 'duplicates-keep' }, 'Keep the selected one, delete the others')
     : h('span', { class: 'dup-note', 'data-testid': 'duplicates-server-only' }, 'In folders on the server: delete the copies there');
   const node = h(
@@ -57,7 +58,7 @@ function groupNode(group, n) {
       button),
     h('div', { class: 'dup-row' }, cards),
   );
-  if (button.tagName === 'BUTTON') button.addEventListener('click', () => keepSelected(node, group, name, button));
+  if (deletable) button.addEventListener('click', () => keepSelected(node, group, name, button));
   return node;
 }
 
