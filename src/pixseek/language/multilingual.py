@@ -20,11 +20,8 @@ A word X-eng lacks is looked up in eng-X read backwards (small dictionaries only
 English (a loanword: "pizza"), as a cognate (cognates.py: "astronomía" ~ astronomy), and in a
 related language's dictionary (Spanish "dalia" in the Portuguese one); else it is unknown.
 
-Language detection counts, per language, the query words it knows (a stopword, a headword of its
-dictionary, or, for English, a common WordNet noun or common word that is no foreign headword);
-the best count wins, a tie goes to the preferred language, then English ("chat", "strand",
-"auto" are English words too), then TIE_ORDER. A capitalised German noun ("Mantel") counts a
-little extra. If no word of the query is known in the winner, the other languages are tried.
+A query's language is detected from its words (detection.py); if no word of the query is known
+in the likeliest language, the others are tried in turn.
 
 Word forms and stopwords are in languages.py, tag names in tag_names.py.
 """
@@ -42,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from pixseek.language import freedict
-from pixseek.language.characteristics import foreign_english, foreign_phrases
+from pixseek.language.characteristics import foreign_english
 from pixseek.language.cognates import Cognates
+from pixseek.language.detection import LanguageDetector
 from pixseek.language.concepts import ConceptSpace, FaceTerm, Tag, TermVector
 from pixseek.language.freedict import Dictionary, Entry, Sense, fold
 from pixseek.language.languages import (
@@ -84,10 +82,6 @@ WN_COUNT_SATURATION = 40  # SemCor tag count that counts as fully common
 GLOVE_VOCAB = 400_000
 POS_FACTOR = {"": 1.0, "n": 1.0, "adj": 1.0, "v": 0.6}  # other parts of speech: OTHER_POS_FACTOR
 OTHER_POS_FACTOR = 0.3
-# English detection: a WordNet noun this common (GloVe row), or any word this common that is no
-# foreign headword ("sunny", "beautiful" are no nouns).
-ENGLISH_NOUN_MAX_RANK = 40_000
-ENGLISH_WORD_MAX_RANK = 20_000
 # Where to look up a word the query language's dictionaries lack: related languages first.
 SIBLINGS = {
     "fr": ("it", "es", "pt"),
@@ -104,8 +98,6 @@ MAX_WHY = 6
 REVERSE_MAX_HEADWORDS = 50_000  # dictionaries read backwards only up to this size (not the German ones)
 # Ties between languages: the preferred one, then this order. The big German dictionary lists
 # many foreign words ("Flor", "Praia"), so it comes last.
-TIE_ORDER = ("en", "fr", "es", "it", "pt", "nl", "de")
-CAPITAL_EVIDENCE = 0.25  # per capitalised word that is a German noun: breaks ties towards German
 WEAK_EVIDENCE = 0.5  # a headword only up to accents, or only a name, is weaker evidence
 
 
@@ -147,6 +139,7 @@ class Multilingual:
         self._readings: dict[tuple[str, str], _Reading | None] = {}
         self.cognates = Cognates(concepts)
         self.tag_names = TagNames(self)
+        self.detector = LanguageDetector(concepts, self)
         self._lock = threading.RLock()
 
     # ---- dictionaries ----------------------------------------------------------------------
@@ -231,76 +224,13 @@ class Multilingual:
         """A small dictionary read backwards; {} for the big German ones (rich enough either way)."""
         return d.reverse() if len(d) <= REVERSE_MAX_HEADWORDS else {}
 
-    # ---- language detection ----------------------------------------------------------------
+    # ---- language detection (detection.py) ------------------------------------------------
 
     def detect_language(
         self, tokens: list[str], preferred: str | None = None, capitalized: Collection[str] = ()
     ) -> str:
-        """The query's language: most words known wins; ties go to `preferred`, then English.
-
-        `preferred` is a language code or an Accept-Language header; unknown codes are ignored.
-        `capitalized`: the tokens the user wrote with a capital ("Mantel"), a hint of German nouns.
-        """
-        return self.ranked_languages(tokens, preferred, capitalized)[0]
-
-    def ranked_languages(
-        self, tokens: list[str], preferred: str | None = None, capitalized: Collection[str] = ()
-    ) -> list[str]:
-        """Every supported language, most likely first (see detect_language)."""
-        pref = preferred_language(preferred)
-        words = [t for t in tokens if looks_like_word(t)]
-        scores = {lang: sum(self._evidence(lang, t) for t in words) for lang in SUPPORTED}
-        for lang, count in foreign_phrases(tokens).items():  # "capture d'écran": a French phrase
-            scores[lang] += count
-        # German writes nouns with a capital: "Mantel" is the coat, "mantel" may be Spanish.
-        scores["de"] += sum(CAPITAL_EVIDENCE for t in words if t in capitalized and self._german_noun(t))
-
-        def key(lang: str) -> tuple[float, bool, int]:
-            return (-round(scores[lang], 6), lang != pref, TIE_ORDER.index(lang))
-
-        return sorted(SUPPORTED, key=key)
-
-    def _german_noun(self, token: str) -> bool:
-        forms, evidence = self.headword_forms("de", token)
-        return evidence > 0 and any(e.headword[:1].isupper() for f in forms for e in self.entries("de", f))
-
-    def _evidence(self, lang: str, token: str) -> float:
-        if token in STOPWORDS_BY_LANGUAGE[lang]:
-            return 1.0
-        if lang == "en":
-            return 1.0 if self._is_english(token) else 0.0
-        return self.headword_forms(lang, token)[1]
-
-    def _is_english(self, token: str) -> bool:
-        wn, glove = self.concepts.wordnet, self.concepts.glove
-        rank = glove.row(token)
-        for lemma in wn.morphy(token):
-            lemma_rank = glove.row(lemma.split("_")[-1])
-            if lemma_rank is None or lemma_rank >= ENGLISH_NOUN_MAX_RANK:
-                continue
-            senses = [s for s in wn.senses(lemma) if not s.proper]
-            # A rare noun nobody tagged ("kat": khat) is no sign of English; "strand", "cane" are.
-            if senses and (lemma_rank < ENGLISH_WORD_MAX_RANK or any(s.count > 0 for s in senses)):
-                return True
-        if rank is None or rank >= ENGLISH_WORD_MAX_RANK:
-            return self._shared_with_english(token)
-        foreign = (lang for lang in SUPPORTED if lang != "en")
-        return not any(token in STOPWORDS_BY_LANGUAGE[lang] or self.headword_forms(lang, token)[1] for lang in foreign)
-
-    def _shared_with_english(self, token: str) -> bool:
-        """A less common English noun that the other languages knowing it translate first as itself
-        ("zebra", "espresso", "kimono", "karaoke"): read as English it means the same and no one
-        is told it was read as Portuguese. Dutch "kat" (cat; in English a rare name of khat) and
-        "kopje" (cup first, then the hill English borrowed) are not."""
-        if not any(s for lemma in self.concepts.wordnet.morphy(token) for s in self.concepts.wordnet.senses(lemma) if not s.proper):
-            return False
-        knowing = [lang for lang in SUPPORTED if lang != "en" and self.headword_forms(lang, token)[1] >= 1.0]
-        for lang in knowing:
-            forms, _ = self.headword_forms(lang, token)
-            entries = [e for form in forms for e in self.entries(lang, form, bridge=False) if e.senses]
-            if not entries or token not in {w.lower() for e in entries for w in e.senses[0].words}:
-                return False
-        return bool(knowing)
+        """The query's language (detection.LanguageDetector.detect)."""
+        return self.detector.detect(tokens, preferred, capitalized)
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -343,7 +273,7 @@ class Multilingual:
         """[lang] when given (checked), else every language, the likeliest for the words first."""
         if lang is not None and lang.strip():
             return [check_language(lang)]
-        return self.ranked_languages(words.tokens[:MAX_TOKENS], preferred, words.capitalized)
+        return self.detector.ranked(words.tokens[:MAX_TOKENS], preferred, words.capitalized)
 
     def _parse_ranked(self, words: QueryText, base: Vocabulary, ranked: list[str]) -> QueryPlan:
         try:
