@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from bench.common import Result, finish, model_dir, parser, print_table, rounded
-from bench.lite2 import categories_p10, features, teach_p10
+from bench.lite2 import categories_p10, devset_pictures, features, teach_p10
 
 TRIM_TOLERANCE = 24  # levels (0-255) a pixel may differ from the background and still be background
 TRIM_RING_SHARE = 0.9  # this share of the outermost pixels must be background
@@ -109,16 +109,8 @@ def mid_stage_features(images: list[Image.Image]) -> np.ndarray:
 
 
 def run(quick: bool) -> Result:
-    from bench.learned import devset_library
-    from pixseek.imageio.decode import load_image
-    from pixseek.store import DEFAULT_OWNER
-
     result: Result = {}
-    with devset_library() as (library, ids, labels, _):
-        if quick:
-            ids, labels = ids[:120], labels[:120]
-        paths = {image.content_id: image.paths[0] for image in library.store.get_images(DEFAULT_OWNER, ids.tolist())}
-        images = [load_image(paths[int(c)]).image for c in ids]
+    with devset_pictures(quick) as (library, labels, images):
         embeddings, probabilities, ms = features("lite0", images)
         variants: dict[str, tuple[np.ndarray, np.ndarray, float]] = {"base": (embeddings, probabilities, 1.0)}
         trimmed = [trim_borders(im) for im in images]
@@ -139,9 +131,9 @@ def run(quick: bool) -> Result:
             if not quick:
                 result[f"features_{name}_teach_p10_5shot"] = rounded(teach)
             rows.append((name, f"x{cost:.0f}", f"{p10:.3f}", f"{teach:.3f}"))
-    result["features_pictures"] = len(ids)
+    result["features_pictures"] = len(images)
     result["features_base_classify_ms"] = rounded(ms, 3)
-    print_table(["variant", "classifier runs", "categories P@10", "teach P@10 5-shot"], rows, title=f"{len(ids)} dev-set pictures")
+    print_table(["variant", "classifier runs", "categories P@10", "teach P@10 5-shot"], rows, title=f"{len(images)} dev-set pictures")
     return result
 
 

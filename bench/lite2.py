@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.common import Result, finish, model_dir, parser, print_table, rounded
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 LITE2_CROP, LITE2_RESIZE, LITE2_FULL = 260, 297, 186  # Lite0's 224 / 256 / 160, scaled by 260 / 224
 SHOTS = 5
@@ -147,17 +152,24 @@ def teach_p10(library, labels: list[list[str]], embeddings: np.ndarray, probabil
     return float(np.mean(values))
 
 
-def run(quick: bool) -> Result:
+@contextmanager
+def devset_pictures(quick: bool) -> Iterator[tuple[Any, list[list[str]], list[Image.Image]]]:
+    """(library, labels, decoded pictures) of tools/build_devset_head.py's library, row for row
+    (--quick: the first 120)."""
     from bench.learned import devset_library
     from pixseek.imageio.decode import load_image
     from pixseek.store import DEFAULT_OWNER
 
-    result: Result = {}
     with devset_library() as (library, ids, labels, _):
         if quick:
             ids, labels = ids[:120], labels[:120]
         paths = {image.content_id: image.paths[0] for image in library.store.get_images(DEFAULT_OWNER, ids.tolist())}
-        images = [load_image(paths[int(c)]).image for c in ids]
+        yield library, labels, [load_image(paths[int(c)]).image for c in ids]
+
+
+def run(quick: bool) -> Result:
+    result: Result = {}
+    with devset_pictures(quick) as (library, labels, images):
         rows, per_query = [], {}
         for variant in ("lite0", "lite2"):
             embeddings, probabilities, ms = features(variant, images)
@@ -169,8 +181,8 @@ def run(quick: bool) -> Result:
                 result[f"{variant}_teach_p10_5shot"] = rounded(teach)
             rows.append((variant, f"{ms:.1f}", f"{p10:.3f}", f"{teach:.3f}"))
     result["lite2_classify_ms_ratio"] = rounded(result["lite2_classify_ms"] / result["lite0_classify_ms"], 3)
-    result["lite2_pictures"] = len(ids)
-    print_table(["classifier", "classify ms", "categories P@10", "teach P@10 5-shot"], rows, title=f"{len(ids)} dev-set pictures")
+    result["lite2_pictures"] = len(images)
+    print_table(["classifier", "classify ms", "categories P@10", "teach P@10 5-shot"], rows, title=f"{len(images)} dev-set pictures")
     better = sorted((q for q in per_query["lite0"] if per_query["lite2"][q] != per_query["lite0"][q]),
                     key=lambda q: per_query["lite2"][q] - per_query["lite0"][q])
     print("queries that differ (lite0 -> lite2): " + ", ".join(f"{q} {per_query['lite0'][q]:.2f}->{per_query['lite2'][q]:.2f}" for q in better))
