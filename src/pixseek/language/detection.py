@@ -26,6 +26,8 @@ from pixseek.language.query import looks_like_word
 # headword ("sunny", "beautiful" are no nouns).
 ENGLISH_NOUN_MAX_RANK = 40_000
 ENGLISH_WORD_MAX_RANK = 20_000
+# Ties between languages: the preferred one, then this order. The big German dictionary lists
+# many foreign words ("Flor", "Praia"), so it comes last.
 TIE_ORDER = ("en", "fr", "es", "it", "pt", "nl", "de")
 CAPITAL_EVIDENCE = 0.25  # per capitalised word that is a German noun: breaks ties towards German
 

@@ -41,8 +41,8 @@ import numpy as np
 from pixseek.language import freedict
 from pixseek.language.characteristics import foreign_english
 from pixseek.language.cognates import Cognates
-from pixseek.language.detection import LanguageDetector
 from pixseek.language.concepts import ConceptSpace, FaceTerm, Tag, TermVector
+from pixseek.language.detection import LanguageDetector
 from pixseek.language.freedict import Dictionary, Entry, Sense, fold
 from pixseek.language.languages import (
     STOPWORDS_BY_LANGUAGE,
@@ -96,8 +96,6 @@ SIBLINGS = {
 BRIDGES = {"it": ("fra-ita", "fr")}
 MAX_WHY = 6
 REVERSE_MAX_HEADWORDS = 50_000  # dictionaries read backwards only up to this size (not the German ones)
-# Ties between languages: the preferred one, then this order. The big German dictionary lists
-# many foreign words ("Flor", "Praia"), so it comes last.
 WEAK_EVIDENCE = 0.5  # a headword only up to accents, or only a name, is weaker evidence
 
 
