@@ -32,6 +32,7 @@ from PIL import Image, ImageOps
 
 from bench.common import Result, finish, model_dir, parser, print_table, rounded
 from bench.lite2 import categories_p10, devset_pictures, features, teach_p10
+from pixseek.search.taught import unit
 
 TRIM_TOLERANCE = 24  # levels (0-255) a pixel may differ from the background and still be background
 TRIM_RING_SHARE = 0.9  # this share of the outermost pixels must be background
@@ -62,27 +63,21 @@ def trim_borders(image: Image.Image) -> Image.Image:
     return image.crop(tuple(int(round(v)) for v in box))
 
 
-def _unit(a: np.ndarray) -> np.ndarray:
-    return (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
-def _session(size: int, pooled_from: Callable[[object], str] | None = None):
-    """An ONNX Runtime session of the shipped graph of input side `size` (the crop's or the full
-    view's); with `pooled_from`, one more output `pooled`: the global average of the tensor it names."""
+def _session_with_pooled(pooled_from: Callable[[object], str]):
+    """An ONNX Runtime session of the shipped crop graph with one more output, `pooled`: the global
+    average of the tensor `pooled_from(model)` names."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from pixseek.analyzers import classifier as C
+    from pixseek.analyzers.classifier import ensure_model
 
-    crop = C.ensure_model(model_dir())
-    model = onnx.load(str(crop if size == C.INPUT_SIZE else C.full_view_path(crop)))
-    if pooled_from is not None:
-        model.graph.node.extend([
-            helper.make_node("GlobalAveragePool", [pooled_from(model)], ["pooled_4d"]),
-            helper.make_node("Flatten", ["pooled_4d"], ["pooled"], axis=1),
-        ])
-        model.graph.output.append(helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", None]))
+    model = onnx.load(str(ensure_model(model_dir())))
+    model.graph.node.extend([
+        helper.make_node("GlobalAveragePool", [pooled_from(model)], ["pooled_4d"]),
+        helper.make_node("Flatten", ["pooled_4d"], ["pooled"], axis=1),
+    ])
+    model.graph.output.append(helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", None]))
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -94,35 +89,28 @@ def _mid_stage_output(model) -> str:
     return next(n.output[0] for n in model.graph.node if n.op_type == "Add" and any(i.startswith(prefix) for i in n.input))
 
 
-def full_view_embeddings(images: list[Image.Image]) -> np.ndarray:
-    from pixseek.analyzers.classifier import FULL_VIEW_SIZE, preprocess_full
-
-    session = _session(FULL_VIEW_SIZE)
-    return np.array([session.run(["embedding"], {"image": preprocess_full(im)})[0][0] for im in images], np.float32)
-
-
 def mid_stage_features(images: list[Image.Image]) -> np.ndarray:
-    from pixseek.analyzers.classifier import INPUT_SIZE, preprocess
+    from pixseek.analyzers.classifier import preprocess
 
-    session = _session(INPUT_SIZE, _mid_stage_output)
+    session = _session_with_pooled(_mid_stage_output)
     return np.array([session.run(["pooled"], {"image": preprocess(im)})[0][0] for im in images], np.float32)
 
 
 def run(quick: bool) -> Result:
     result: Result = {}
     with devset_pictures(quick) as (library, labels, images):
-        embeddings, probabilities, ms = features("lite0", images)
+        base = features("lite0", images)
+        embeddings, probabilities = base.embeddings, base.probabilities
         variants: dict[str, tuple[np.ndarray, np.ndarray, float]] = {"base": (embeddings, probabilities, 1.0)}
         trimmed = [trim_borders(im) for im in images]
         result["features_trimmed_share"] = rounded(float(np.mean([t is not im for t, im in zip(trimmed, images)])))
-        trim_embeddings, trim_probabilities, _ = features("lite0", trimmed)
-        variants["trim"] = (trim_embeddings, trim_probabilities, 1.0)
-        flip_embeddings, flip_probabilities, _ = features("lite0", [ImageOps.mirror(im) for im in images])
-        variants["flip"] = (_unit(embeddings) + _unit(flip_embeddings), (probabilities + flip_probabilities) / 2, 2.0)
-        full = full_view_embeddings(images)
-        variants["full_embedding"] = (np.concatenate([_unit(embeddings), _unit(full)], axis=1), probabilities, 1.0)
+        trim = features("lite0", trimmed)
+        variants["trim"] = (trim.embeddings, trim.probabilities, 1.0)
+        flip = features("lite0", [ImageOps.mirror(im) for im in images])
+        variants["flip"] = (unit(embeddings) + unit(flip.embeddings), (probabilities + flip.probabilities) / 2, 2.0)
+        variants["full_embedding"] = (np.concatenate([unit(embeddings), unit(base.full_embeddings)], axis=1), probabilities, 1.0)
         mid = mid_stage_features(images)
-        variants["mid_features"] = (np.concatenate([_unit(embeddings), _unit(mid)], axis=1), probabilities, 1.0)
+        variants["mid_features"] = (np.concatenate([unit(embeddings), unit(mid)], axis=1), probabilities, 1.0)
         rows = []
         for name, (e, p, cost) in variants.items():
             p10, _ = categories_p10(library, labels, p)
@@ -132,7 +120,7 @@ def run(quick: bool) -> Result:
                 result[f"features_{name}_teach_p10_5shot"] = rounded(teach)
             rows.append((name, f"x{cost:.0f}", f"{p10:.3f}", f"{teach:.3f}"))
     result["features_pictures"] = len(images)
-    result["features_base_classify_ms"] = rounded(ms, 3)
+    result["features_base_classify_ms"] = rounded(base.ms, 3)
     print_table(["variant", "classifier runs", "categories P@10", "teach P@10 5-shot"], rows, title=f"{len(images)} dev-set pictures")
     return result
 

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -76,21 +76,32 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def features(variant: str, images: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """(embeddings, pooled class probabilities, classify ms per picture) of the pictures."""
+class Classified(NamedTuple):
+    embeddings: np.ndarray  # (n, D) the crop's
+    probabilities: np.ndarray  # (n, 1000) the two views' pooled
+    ms: float  # classification (both views) per picture
+    full_embeddings: np.ndarray  # (n, D) the whole frame's (the indexer drops it)
+
+
+def features(variant: str, images: list) -> Classified:
+    """The pictures classified by the variant as the indexer classifies them."""
     from pixseek.analyzers.classifier import pool_views, preprocess, preprocess_full
 
     crop_session, full_session, side, resize, full_side = _sessions(variant)
-    embeddings, probabilities, seconds = [], [], 0.0
+    embeddings, probabilities, full_embeddings, seconds = [], [], [], 0.0
     for image in images:
         crop, full = preprocess(image, side, resize), preprocess_full(image, full_side)
         t0 = time.perf_counter()
         crop_logits, embedding = crop_session.run(["logits", "embedding"], {"image": crop})  # type: ignore[attr-defined]
-        full_logits, _ = full_session.run(["logits", "embedding"], {"image": full})  # type: ignore[attr-defined]
+        full_logits, full_embedding = full_session.run(["logits", "embedding"], {"image": full})  # type: ignore[attr-defined]
         seconds += time.perf_counter() - t0
         probabilities.append(pool_views(_softmax(crop_logits[0]), _softmax(full_logits[0])))
         embeddings.append(embedding[0])
-    return np.array(embeddings, np.float32), np.array(probabilities, np.float32), seconds / len(images) * 1e3
+        full_embeddings.append(full_embedding[0])
+    return Classified(
+        np.array(embeddings, np.float32), np.array(probabilities, np.float32), seconds / len(images) * 1e3,
+        np.array(full_embeddings, np.float32),
+    )
 
 
 def _top_classes(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +183,7 @@ def run(quick: bool) -> Result:
     with devset_pictures(quick) as (library, labels, images):
         rows, per_query = [], {}
         for variant in ("lite0", "lite2"):
-            embeddings, probabilities, ms = features(variant, images)
+            embeddings, probabilities, ms, _ = features(variant, images)
             p10, per_query[variant] = categories_p10(library, labels, probabilities)
             teach = teach_p10(library, labels, embeddings, probabilities) if not quick else float("nan")
             result[f"{variant}_classify_ms"] = rounded(ms, 3)
