@@ -82,7 +82,7 @@ def learn_terms(probs: np.ndarray, pictures: Sequence[Any], hubs: frozenset[int]
     for q in label_queries(list(pictures), min_images=MIN_POSITIVES):
         if q.query in FACE_WORDS:
             continue
-        rows = sorted(row[f] for f in q.relevant)
+        rows = sorted(row[f] for f in q.completed)
         m = probs[rows].mean(axis=0)
         support = (present[rows] > 0).sum(axis=0)
         share = present[rows].sum(axis=0) / np.maximum(total, 1e-12)

@@ -221,9 +221,22 @@ NOT_KINDS: dict[str, dict[str, str]] = {
 }
 
 
+# Kinds WordNet cannot see, judged by hand from the label: named places it does not know. Only
+# what a person would call one without a second thought ("building": a palace, a temple, a
+# cathedral; not a gate, an arch, a tower, a statue, a ruin).
+HAND_KINDS: dict[str, tuple[str, ...]] = {
+    "building": tuple(f"monument/{name}" for name in (
+        "arles amphitheatre", "château de chambord", "colosseum", "george washington birthplace", "golden temple",
+        "konark sun temple", "lincoln memorial", "neuschwanstein castle", "palais des papes", "rang ghar",
+        "schwerin palace", "taj mahal, india", "victoria memorial", "worms cathedral",
+    )) + tuple(f"monuments/{name}" for name in ("burj", "taj mahal", "us capitol", "victoria memorial", "zimni palace")),
+    "house": ("monument/george washington birthplace",),
+}
+
+
 def kinds_of_query(pictures: list[DevPicture], queries: list[LabelQuery]) -> dict[str, frozenset[str]]:
     """query -> the files not carrying its labels whose own label WordNet makes a kind of it (in
-    the senses their label paths confirm), less NOT_KINDS."""
+    the senses their label paths confirm), less NOT_KINDS, plus HAND_KINDS."""
     from pixseek.language.wordnet import WordNet
 
     wordnet = WordNet.load()
@@ -254,7 +267,10 @@ def kinds_of_query(pictures: list[DevPicture], queries: list[LabelQuery]) -> dic
         kinds[q.query] = frozenset(
             p.file for p in pictures
             if p.file not in q.relevant and "/".join(p.labels) not in rejected
-            and any(above(s) & wanted for _, chosen in read[p.file] for s in chosen)
+            and (
+                "/".join(p.labels) in HAND_KINDS.get(q.query, ())
+                or any(above(s) & wanted for _, chosen in read[p.file] for s in chosen)
+            )
         )
     return kinds
 

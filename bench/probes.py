@@ -84,7 +84,7 @@ def learn(folder: Path, lam: float = LAM) -> tuple[object, dict[str, object]]:
     files = [p.file for p in pictures]
     x = tune_embeddings(folder, files)
     queries = [q for q in label_queries(pictures, min_images=MIN_POSITIVES) if q.query not in FACE_WORDS]
-    y = np.array([[1.0 if f in q.relevant else -1.0 for q in queries] for f in files])
+    y = np.array([[1.0 if f in q.completed else -1.0 for q in queries] for f in files])
     w, b = ridge(x, y, lam)
     fold = np.arange(len(files)) % FOLDS
     out_of_fold = np.zeros_like(y)
@@ -106,7 +106,7 @@ def learn(folder: Path, lam: float = LAM) -> tuple[object, dict[str, object]]:
                  "calibration": f"logistic fit on {FOLDS}-fold out-of-fold scores", "min_positives": MIN_POSITIVES,
                  "gate": f"x clip((cosine to the nearest own training picture - {GATE[0]}) / {GATE[1] - GATE[0]:.2f}, 0, 1)",
                  "never_learnt": "face words"},
-        "concepts": {normalize_lemma(q.query): {"query": q.query, "labels": list(q.labels), "pictures": len(q.relevant)} for q in queries},
+        "concepts": {normalize_lemma(q.query): {"query": q.query, "labels": list(q.labels), "pictures": len(q.completed)} for q in queries},
     }
     return probes, meta
 

@@ -81,10 +81,18 @@ def main() -> None:
                 ids.append(content)
                 labels.append(picture["labels"])
                 halves.append(half_of(picture["file"]))
-        order = sorted(range(len(ids)), key=ids.__getitem__)
         import numpy as np
 
-        embeddings = library.store.embeddings(DEFAULT_OWNER, np.array([ids[i] for i in order], dtype=np.int64))
+        # Rows in the set's own (labels.jsonl) order, not by content id: the index workers hand
+        # ids out in the order they finish, so id order (and with it the early-stopping split and
+        # the shipped head) changed from one build of the same pictures to the next.
+        order = list(range(len(ids)))
+        by_id = np.argsort(ids, kind="stable")
+        embeddings = np.empty((len(ids), 0), np.float32)
+        if len(ids):
+            stored = library.store.embeddings(DEFAULT_OWNER, np.asarray(ids, dtype=np.int64)[by_id])
+            embeddings = np.empty_like(stored)
+            embeddings[by_id] = stored
         tune = [n for n, i in enumerate(order) if halves[i] == "tune"]
         held = [n for n, i in enumerate(order) if halves[i] != "tune"]
         started = time.perf_counter()
