@@ -49,10 +49,9 @@ MIN_SHARE = 0.1
 # divided by ~0), applied as p / prior ** PRIOR_POWER (language/calibration.py Calibration.adjusted).
 PRIOR_FLOOR = 0.001
 PRIOR_POWER = 0.5
-# A class whose prior is this high fires on everything of a kind ("comic book": 0.13 mean
-# probability, 100x the median class): it is never learnt as evidence for a concept, whatever
-# its share ("worker" drawings are 0.6 comic book, but so is every other drawing).
-HUB_PRIOR = 0.05
+# A class whose prior is at least HUB_PRIOR (language/calibration.py) fires on everything of a kind
+# ("comic book": 0.14 mean probability, 100x the median class): it is never learnt as evidence for
+# a concept, whatever its share ("worker" drawings are 0.6 comic book, but so is every other drawing).
 DIGITS = 3
 
 
@@ -102,7 +101,7 @@ def learn_terms(probs: np.ndarray, pictures: Sequence[Any], hubs: frozenset[int]
 def learn(folder: Path) -> dict[str, object]:
     from pixseek.pipeline.analysis import BASE_VERSION
 
-    from pixseek.language.calibration import Calibration
+    from pixseek.language.calibration import HUB_PRIOR, Calibration
 
     pictures = [p for p in read_devset(folder) if p.half == "tune"]
     files = [p.file for p in pictures]

@@ -344,6 +344,17 @@ def test_beach_ball_gives_two_alternatives(space: ConceptSpace) -> None:
     assert plan.unknown_words == []
 
 
+def test_a_phrase_whose_word_alone_has_no_class_is_read_as_the_phrase_only(space: ConceptSpace) -> None:
+    # "musical" alone reaches no class (a word vector only): read word by word, the query would be
+    # "instrument" (weighing scales, rifles) with a bonus, not musical instruments.
+    musical = space.encode_term("musical")
+    assert musical is None or musical.glove_only
+    plan = parse_query("musical instrument", space)
+    assert [[t.term for t in a.terms] for a in plan.alternatives] == [["musical instrument"]]
+    # Both words with classes of their own: both readings stay.
+    assert len(parse_query("beach ball", space).alternatives) == 2
+
+
 def test_greedy_phrases(space: ConceptSpace) -> None:
     plan = parse_query("golden retriever on the beach", space)
     readings = [[t.term for t in a.terms] for a in plan.alternatives]

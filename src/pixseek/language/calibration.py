@@ -32,6 +32,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "data" / "concept_calibration.json"
+# A class whose prior is this high fires on everything of a kind ("comic book": 0.14 mean
+# probability on the labelled set, 5x the next class): a style, not a thing in the picture. It is
+# never learnt for a concept (bench/calibrate.py), and a word reaches it only by its own senses or
+# as a kind of picture (ConceptSpace: "book" backs off to "publication", which holds comic book).
+HUB_PRIOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,13 @@ class Calibration:
         if any_others:
             np.copyto(divided, probs, where=others)
         return divided.astype(np.float32, copy=False)
+
+    @functools.cached_property
+    def hubs(self) -> frozenset[int]:
+        """The classes whose prior is at least HUB_PRIOR (none without priors)."""
+        if self.prior is None:
+            return frozenset()
+        return frozenset(int(c) for c in np.flatnonzero(self.prior >= HUB_PRIOR))
 
     def classes(self, lemma: str, base_forms: list[str] | None = None) -> dict[int, float]:
         """The learnt classes of a lemma, or of its first base form that has some ("trees" -> "tree")."""

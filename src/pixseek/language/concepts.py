@@ -79,6 +79,17 @@ ABSTRACT = frozenset(
     liquid game""".split()
 )
 
+# Senses that name a kind of picture (a drawing, an illustration, a cartoon, a comic strip, a
+# picture book): only a word under one of them backs off onto a hub class (calibration.hubs, the
+# "comic book" that fires on every drawing for its style). "book" backs off to "publication", which
+# holds comic book: without this every drawing of a library was a book.
+PICTURE_KINDS = (
+    "n06873252",  # visual communication (drawing, illustration, artwork)
+    "n04076846",  # representation: a visual rendering (drawing, picture, illustration)
+    "n06780678",  # cartoon (comic strip)
+    "n03931651",  # picture book
+)
+
 # WordNet files some young animals only under "young mammal"/"larva", which reaches no class;
 # these extra parent links let "kitten" find the cat classes. (child lemma, parent lemma)
 EXTRA_PARENTS = (
@@ -347,7 +358,9 @@ class ConceptSpace:
                 reach = cover.get(node)
                 # A parent over very many classes ("mammal") says too little.
                 if reach is not None and len(reach) <= BACKOFF_MAX_CLASSES:
-                    acc.add(reach, w * level_w, self._reason(node, reach, via=self.wordnet.name(origin)))
+                    reach = self._without_style_hubs(reach, origin)
+                    if len(reach):
+                        acc.add(reach, w * level_w, self._reason(node, reach, via=self.wordnet.name(origin)))
             if acc.weights:
                 return
             if level == 0 and "_" in lemma:
@@ -356,6 +369,16 @@ class ConceptSpace:
                 self._add_head_word(lemma, acc, scale=scale * BACKOFF_WEIGHTS[0])
                 if acc.weights:
                     return
+
+    def _without_style_hubs(self, reach: NDArray[np.int16], origin: int) -> NDArray[np.int16]:
+        """A parent's classes less the hub classes, unless the sense backing off names a kind of picture."""
+        hubs = calibration().hubs
+        if not hubs or not hubs.intersection(reach.tolist()):
+            return reach
+        kinds = {s for s in (self.wordnet.synset_by_wnid(w) for w in PICTURE_KINDS) if s is not None}
+        if kinds & (self.wordnet.ancestors(origin) | {origin}):
+            return reach
+        return reach[~np.isin(reach, list(hubs))]
 
     def _parents(
         self, frontier: list[tuple[int, float, int]], seen: set[int]

@@ -135,6 +135,11 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def _known_meaning(term: TermVector | None) -> bool:
+    """A term with a class of its own (not unknown, not known through word vectors only)."""
+    return term is not None and not term.glove_only
+
+
 def parse_query(text: str | QueryText, concepts: Vocabulary, stopwords: frozenset[str] = STOPWORDS) -> QueryPlan:
     """Parse free text (or a text read by read_query) into alternatives; raises UnknownQueryError
     if no word is known.
@@ -185,6 +190,12 @@ def parse_query(text: str | QueryText, concepts: Vocabulary, stopwords: frozense
             phrase_alt.append(tv)
             covered.update(seg)
 
+    # A word of a known phrase that alone has no class ("musical" of "musical instrument", "hot"
+    # of "hot dog": unknown, or a word vector only, which cannot veto) leaves the word-by-word
+    # reading as "instrument", "dog": not a reading of the query, so the phrase alone stands.
+    in_phrases = [w for seg in segments if len(seg) > 1 and _known_meaning(encode(seg)) for w in seg if not _is_stop(w)]
+    if any(not _known_meaning(encode([w])) for w in in_phrases):
+        words_alt = []
     alternatives: list[Conjunction] = []
     for terms in (words_alt, phrase_alt):
         if terms and all(_key(terms) != _key(a.terms) for a in alternatives):
