@@ -429,3 +429,64 @@ def test_a_head_with_more_strong_matches_grows_and_answers_the_same(clip_library
     for q in queries:
         assert ranked(q) == whole[q], q
     assert sum(read) > grown
+
+
+def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(clip_folder: Path, concepts: ConceptSpace, tmp_path: Path):
+    """With a model active, a taught concept also learns from the model's image embeddings: ten
+    pictures the classifier sees as nothing alike but the model sees alike are found from four
+    examples; taught with the classifier alone, they are not. With the model off, the concept says
+    it needs a retrain, and a retrain teaches it on what is active then."""
+    from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+    from pixseek.search.teaching import Teacher
+
+    library = Library(tmp_path / "home")
+    library.concepts = concepts
+    model = load_model(clip_folder, name="clip-test")
+    st = library.store
+    names = [f"other{i:02d}.jpg" for i in range(40)] + [f"rex{i}.jpg" for i in range(10)]
+    photos = pictures(len(names))
+    files = tmp_path / "files"
+    files.mkdir()
+    ids = {}
+    for seed, name in enumerate(names):
+        photos[seed].save(files / name)
+        cid = st.add_content(OWNER, f"sha-{name}", CLASSIFIER_VERSION, analysis(100 + seed))  # random classes and embeddings
+        st.put_file(OWNER, FileState(str(files / name), 100 + seed, seed), cid)
+        ids[name] = cid
+    vectors = model.embed_images(photos)
+    rng = np.random.default_rng(3)
+    rex = rng.normal(size=vectors.shape[1]).astype(np.float32)  # not a text's reading: the model's words do not find it
+    rex /= np.linalg.norm(rex)
+    for i in range(10):  # what a trained model's image tower would make of ten pictures of rex
+        v = rex + 0.25 * rng.normal(size=rex.shape).astype(np.float32) / np.sqrt(len(rex))
+        vectors[40 + i] = v / np.linalg.norm(v)
+    st.spaces.ensure(model.info.space, model.info.dim)
+    st.spaces.put(OWNER, model.info.space, [ids[n] for n in names], vectors)
+    st.commit()
+    st.refresh_indexes()
+    library.models.add(clip_folder, name="clip-test", use=True)
+    examples = [ids[f"rex{i}.jpg"] for i in range(4)]
+    wanted = {ids[f"rex{i}.jpg"] for i in range(4, 10)}
+
+    info = library.teacher().teach("rex", examples)
+    assert info.model_space == model.info.space and not info.stale
+    hits = library.engine.search(OWNER, "rex", limit=10, threshold=0.0).hits
+    assert {h.content_id for h in hits} == wanted | set(examples), [h.why for h in hits]
+    assert all(any(w.startswith("concept: rex") for w in h.why) for h in hits)
+    # The classifier alone (the same examples, no model): the ten are nothing alike to it.
+    Teacher(st, OWNER, CLASSIFIER_VERSION, hierarchy=library.class_hierarchy, seed=0).teach("plainrex", examples)
+    plain_hits = library.engine.search(OWNER, "plainrex", limit=10, threshold=0.0).hits
+    assert len({h.content_id for h in plain_hits} & wanted) <= 3
+    library.close()
+
+    library.models.deactivate()
+    without = Library(tmp_path / "home")
+    without.concepts = concepts
+    assert without.vision is None
+    assert without.teacher().info("rex").stale
+    with pytest.raises(QueryError, match="vision-language model space"):
+        without.engine.search(OWNER, "rex")
+    retrained = without.teacher().retrain("rex")
+    assert retrained.model_space == "" and not retrained.stale
+    without.engine.search(OWNER, "rex")  # answered again, by the classifier's features
+    without.close()

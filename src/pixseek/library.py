@@ -114,7 +114,7 @@ class Library:
         from pixseek.search.evidence.taught import TaughtEvidence
 
         # Taught concepts first: a word naming one is the user's concept before anything else.
-        kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION, self.class_hierarchy)]
+        kinds: list = [TaughtEvidence(self.store, CLASSIFIER_VERSION, self.class_hierarchy, self._model_space)]
         if self.vision is not None:  # the active vision-language model's embeddings
             kinds.append(self.vision.evidence())
         probes = ConceptProbeEvidence(self.store, self._probe_concepts(CLASSIFIER_VERSION), shipped_probes, self._lemma_forms)
@@ -150,7 +150,13 @@ class Library:
         return Teacher(
             self.store, self.owner if owner is None else owner, CLASSIFIER_VERSION,
             word_vector=lambda words: self.concepts.glove.phrase_vector(words), hierarchy=self.class_hierarchy,
+            model_space=self._model_space,
         )
+
+    @property
+    def _model_space(self) -> str | None:
+        """The active vision-language model's space (concepts are taught with it too), if one is active."""
+        return self.vision.space if self.vision is not None else None
 
     @cached_property
     def class_hierarchy(self) -> "ClassHierarchy":

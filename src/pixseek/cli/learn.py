@@ -134,7 +134,8 @@ def concepts_list(as_json: JsonOpt = False) -> None:
     for column in ("concept", "examples", "not this", "trained on"):
         table.add_column(column)
     for c in found:
-        table.add_row(c.name, str(c.examples), str(c.not_this), c.trained_on + (" (stale: retrain)" if c.stale else ""))
+        model = f" + {c.model_space}" if c.model_space else ""
+        table.add_row(c.name, str(c.examples), str(c.not_this), c.trained_on + model + (" (stale: retrain)" if c.stale else ""))
     out.print(table)
 
 
@@ -151,7 +152,8 @@ def concepts_show(name: Annotated[str, typer.Argument(help="A concept's name.")]
     if as_json:
         print_json(asdict(info))
         return
-    out.print(f"{info.name}: trained on {info.trained_on}{' (stale: retrain)' if info.stale else ''}", highlight=False)
+    model = f" and {info.model_space}" if info.model_space else ""
+    out.print(f"{info.name}: trained on {info.trained_on}{model}{' (stale: retrain)' if info.stale else ''}", highlight=False)
     for label, ids in (("example", info.example_ids), ("not this", info.not_this_ids)):
         for image in library.store.get_images(library.owner, ids):
             out.print(f"  {label:8s} {image.content_id:>8d}  {image.paths[0]}", markup=False, highlight=False)
@@ -169,7 +171,8 @@ def concepts_retrain(name: Annotated[Optional[str], typer.Argument(help="A conce
             info = teacher.retrain(n)
         except ConceptError as exc:
             fail(str(exc), code=2)
-        out.print(f"{info.name}: retrained on {info.trained_on} ({info.examples} examples)", highlight=False)
+        model = f" and {info.model_space}" if info.model_space else ""
+        out.print(f"{info.name}: retrained on {info.trained_on}{model} ({info.examples} examples)", highlight=False)
 
 
 @concepts_app.command("forget")

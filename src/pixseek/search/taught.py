@@ -15,6 +15,12 @@ library pictures (never trained on) score. Scores are mapped into the engine's s
 threshold lands on `CALIBRATED_AT` (the engine's default threshold): a picture the concept
 accepts scores above it, one it rejects below.
 
+With a vision-language model active (`pixseek models use`), the model's image embedding of each
+picture is a third block (`model_space`): five pictures of one thing a CLIP-class model sees
+alike even where the classifier does not. Such a concept is tied to that model's space too: with
+another model active or none, it is stale and says so (`pixseek concepts retrain` trains it on
+what is active then).
+
 Inference is a dot product over the features, so nothing per image is stored; candidates are
 the k-NN of the embedding part of the weights plus the posting lists of the classes the
 ancestry part favours. A concept is tied to the classifier version of the embeddings it was
@@ -50,6 +56,9 @@ ITERATIONS = 150  # the full fit; each leave-one-out fit starts from it and take
 LOO_ITERATIONS = 40
 LOO_MAX = 5  # examples held out one by one for the threshold (more examples: a random five)
 ANCESTRY_WEIGHT = 1.0  # the ancestry block's norm against the embedding block's
+# The model block's norm against the embedding block's: equal, so the fit puts the weight where
+# the examples agree (not tuned: no trained vision-language model can be measured here).
+MODEL_WEIGHT = 1.0
 NEGATIVE_QUANTILE = 0.995  # the threshold keeps at least this share of held-out negatives out
 POSITIVE_QUANTILE = 0.25  # ... and, when it can, lets this share of held-out examples fail
 NAME_RE = re.compile(r"^[a-z0-9]+(?:['-][a-z0-9]+)*$")
@@ -128,11 +137,12 @@ class ClassHierarchy:
 
 @dataclass
 class Pictures:
-    """What a concept sees of some pictures: their embeddings and (with a hierarchy) ancestry
-    features, row for row."""
+    """What a concept sees of some pictures: their embeddings, (with a hierarchy) ancestry
+    features and (with a vision-language model) the model's image embeddings, row for row."""
 
     embeddings: NDArray[np.float32]  # (n, D)
     ancestry: NDArray[np.float32] | None = None  # (n, S)
+    model: NDArray[np.float32] | None = None  # (n, M) in the concept's model space
 
     @classmethod
     def of(cls, value: "Pictures | NDArray[np.floating]") -> "Pictures":
@@ -144,9 +154,17 @@ class Pictures:
     @staticmethod
     def concat(parts: "list[Pictures]") -> "Pictures":
         with_ancestry = all(p.ancestry is not None for p in parts)
+        with_model = all(p.model is not None for p in parts)
         return Pictures(
             np.concatenate([p.embeddings for p in parts]),
             np.concatenate([p.ancestry for p in parts]) if with_ancestry else None,  # type: ignore[misc]
+            np.concatenate([p.model for p in parts]) if with_model else None,  # type: ignore[misc]
+        )
+
+    def rows(self, keep: NDArray[np.bool_]) -> "Pictures":
+        return Pictures(
+            self.embeddings[keep], None if self.ancestry is None else self.ancestry[keep],
+            None if self.model is None else self.model[keep],
         )
 
 
@@ -164,13 +182,16 @@ class TaughtConcept:
     hierarchy: str = ""  # ClassHierarchy.version of the ancestry block
     trainer: str = TRAINER
     format: int = CONCEPT_FORMAT
+    model_space: str = ""  # the vision-language model space of the model block ("": none)
+    mean_model: NDArray[np.float32] | None = None  # the library's mean unit model embedding
 
     @property
     def dim(self) -> int:
-        return len(self.weights) - (0 if self.mean_ancestry is None else len(self.mean_ancestry))
+        blocks = (self.mean_ancestry, self.mean_model)
+        return len(self.weights) - sum(len(m) for m in blocks if m is not None)
 
     def features(self, pictures: "Pictures | NDArray[np.floating]") -> NDArray[np.float32]:
-        return _features(Pictures.of(pictures), self.mean_embedding, self.mean_ancestry)
+        return _features(Pictures.of(pictures), self.mean_embedding, self.mean_ancestry, self.mean_model)
 
     def logits(self, pictures: "Pictures | NDArray[np.floating]") -> NDArray[np.float32]:
         return (self.features(pictures) @ self.weights + self.bias).astype(np.float32)
@@ -187,32 +208,47 @@ class TaughtConcept:
 
     @property
     def ancestry_weights(self) -> NDArray[np.float32] | None:
-        return None if self.mean_ancestry is None else self.weights[self.dim :]
+        if self.mean_ancestry is None:
+            return None
+        return self.weights[self.dim : self.dim + len(self.mean_ancestry)]
+
+    @property
+    def model_direction(self) -> NDArray[np.float32] | None:
+        """The k-NN query vector in the model space that ranks images as the model block does."""
+        return None if self.mean_model is None else self.weights[len(self.weights) - len(self.mean_model) :]
 
     def needs_ancestry(self) -> bool:
         return self.mean_ancestry is not None
 
-    def stale(self, classifier_version: str, hierarchy: "ClassHierarchy | None" = None) -> str | None:
-        """Why this concept cannot be used as it is (None: it can)."""
+    def stale(
+        self, classifier_version: str, hierarchy: "ClassHierarchy | None" = None, model_space: str | None = None,
+    ) -> str | None:
+        """Why this concept cannot be used as it is (None: it can); `model_space` is the active
+        vision-language model's space, if one is active."""
         if self.trained_on != classifier_version:
             return f"it was taught on embeddings of {self.trained_on}, but this pixseek analyses images with {classifier_version}"
         if self.trainer != TRAINER or self.format != CONCEPT_FORMAT:
             return f"it was trained by an older pixseek (trainer {self.trainer or 'format ' + str(self.format)}, now {TRAINER})"
         if self.needs_ancestry() and (hierarchy is None or hierarchy.version != self.hierarchy):
             return f"it was trained on the class hierarchy {self.hierarchy}, not {hierarchy.version if hierarchy else 'none'}"
+        if self.model_space and self.model_space != model_space:
+            now = f"the active model's is {model_space}" if model_space else "no vision-language model is active"
+            return f"it was taught with the vision-language model space {self.model_space}, but {now}"
         return None
 
     def to_bytes(self) -> bytes:
         meta = {
             "format": CONCEPT_FORMAT, "name": self.name, "bias": self.bias, "threshold": self.threshold,
             "scale": self.scale, "trained_on": self.trained_on, "info": self.info, "hierarchy": self.hierarchy,
-            "trainer": self.trainer,
+            "trainer": self.trainer, "model_space": self.model_space,
         }
         arrays = {"weights": self.weights.astype(np.float32), "meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
         if self.mean_embedding is not None:
             arrays["mean_embedding"] = self.mean_embedding.astype(np.float32)
         if self.mean_ancestry is not None:
             arrays["mean_ancestry"] = self.mean_ancestry.astype(np.float32)
+        if self.mean_model is not None:
+            arrays["mean_model"] = self.mean_model.astype(np.float32)
         out = io.BytesIO()
         np.savez(out, **arrays)
         return out.getvalue()
@@ -230,23 +266,33 @@ class TaughtConcept:
                 z["mean_embedding"].astype(np.float32) if "mean_embedding" in z.files else None,
                 z["mean_ancestry"].astype(np.float32) if "mean_ancestry" in z.files else None,
                 str(meta.get("hierarchy", "")), str(meta.get("trainer", "")), int(fmt),
+                str(meta.get("model_space", "")), z["mean_model"].astype(np.float32) if "mean_model" in z.files else None,
             )
 
 
 def _features(
     pictures: Pictures, mean_embedding: NDArray[np.float32] | None, mean_ancestry: NDArray[np.float32] | None,
+    mean_model: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
-    """unit(unit(e) - mean) per block; the ancestry block weighted ANCESTRY_WEIGHT, the whole of
-    unit norm. Without means (format 1), the unit embedding alone."""
+    """unit(unit(x) - mean) per block; the ancestry block weighted ANCESTRY_WEIGHT, the model block
+    MODEL_WEIGHT, the whole of unit norm. Without means (format 1), the unit embedding alone."""
     e = unit(pictures.embeddings)
     if mean_embedding is not None:
         e = unit(e - mean_embedding)
-    if mean_ancestry is None:
+    blocks, norm = [e], 1.0
+    if mean_ancestry is not None:
+        if pictures.ancestry is None:
+            raise ValueError("this concept scores class ancestry too: pass the pictures' ancestry features")
+        blocks.append(np.float32(ANCESTRY_WEIGHT) * unit(unit(pictures.ancestry) - mean_ancestry))
+        norm += ANCESTRY_WEIGHT**2
+    if mean_model is not None:
+        if pictures.model is None:
+            raise ValueError("this concept scores a vision-language model's embeddings too: pass the pictures' model vectors")
+        blocks.append(np.float32(MODEL_WEIGHT) * unit(unit(pictures.model) - mean_model))
+        norm += MODEL_WEIGHT**2
+    if len(blocks) == 1:
         return e
-    if pictures.ancestry is None:
-        raise ValueError("this concept scores class ancestry too: pass the pictures' ancestry features")
-    a = unit(unit(pictures.ancestry) - mean_ancestry)
-    return (np.concatenate([e, np.float32(ANCESTRY_WEIGHT) * a], axis=1) / np.float32(math.sqrt(1 + ANCESTRY_WEIGHT**2))).astype(np.float32)
+    return (np.concatenate(blocks, axis=1) / np.float32(math.sqrt(norm))).astype(np.float32)
 
 
 def train_concept(
@@ -257,11 +303,13 @@ def train_concept(
     heldout: "Pictures | NDArray[np.floating]",
     trained_on: str,
     hierarchy: ClassHierarchy | None = None,
+    model_space: str = "",
 ) -> TaughtConcept:
     """A concept from its examples (n, dim), the pictures marked "not this", negatives sampled
     from the rest of the library (`background`, whose mean also centres the features) and other
     library pictures kept out of training (`heldout`, for the threshold). With a hierarchy, every
-    set carries ancestry features (Pictures.ancestry) and the concept uses them."""
+    set carries ancestry features (Pictures.ancestry) and the concept uses them; with a
+    `model_space`, every set carries that space's vectors (Pictures.model) and the concept too."""
     examples, not_this, background, heldout = (Pictures.of(v) for v in (examples, not_this, background, heldout))
     if len(examples) == 0:
         raise ConceptError(f"teaching {name!r} needs at least one example picture")
@@ -274,9 +322,14 @@ def train_concept(
         if any(p.ancestry is None for p in (examples, not_this, background, heldout)):
             raise ValueError("training with a class hierarchy needs every picture's ancestry features")
         mean_ancestry = unit(library.ancestry).mean(axis=0)  # type: ignore[arg-type]
+    mean_model = None
+    if model_space:
+        if any(p.model is None for p in (examples, not_this, background, heldout)):
+            raise ValueError("training with a model space needs every picture's model vector")
+        mean_model = unit(library.model).mean(axis=0)  # type: ignore[arg-type]
 
     def features(p: Pictures) -> NDArray[np.float32]:
-        return _features(p, mean_embedding, mean_ancestry)
+        return _features(p, mean_embedding, mean_ancestry, mean_model)
 
     pos = features(examples)
     neg = features(Pictures.concat([not_this, background])) if len(not_this) else features(background)
@@ -311,6 +364,7 @@ def train_concept(
         name, weights.astype(np.float32), float(bias), float(threshold), float(scale), trained_on, info,
         mean_embedding.astype(np.float32), None if mean_ancestry is None else mean_ancestry.astype(np.float32),
         hierarchy.version if hierarchy is not None else "",
+        model_space=model_space, mean_model=None if mean_model is None else mean_model.astype(np.float32),
     )
 _blas: "ThreadpoolController | None" = None
 

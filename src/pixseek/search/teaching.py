@@ -39,6 +39,7 @@ class ConceptInfo:
     threshold: float = 0.0
     example_ids: list[int] = field(default_factory=list)  # live content ids of the examples
     not_this_ids: list[int] = field(default_factory=list)
+    model_space: str = ""  # the vision-language model space it was taught with ("": none)
 
 
 @dataclass
@@ -51,18 +52,21 @@ class LearnReport:
 
 class Teacher:
     """One user's teaching: `classifier_version` is the version of the embeddings trained on;
-    with a `hierarchy` (the classes' WordNet ancestors), concepts use the class ancestry too."""
+    with a `hierarchy` (the classes' WordNet ancestors), concepts use the class ancestry too; with
+    a `model_space` (the active vision-language model's), that model's image embeddings too,
+    whenever every example has one."""
 
     def __init__(
         self, store: Store, owner: int, classifier_version: str,
         word_vector: Callable[[list[str]], NDArray[np.float32] | None] | None = None,
-        seed: int | None = None, hierarchy: ClassHierarchy | None = None,
+        seed: int | None = None, hierarchy: ClassHierarchy | None = None, model_space: str | None = None,
     ) -> None:
         self.store = store
         self.owner = owner
         self.classifier_version = classifier_version
         self.word_vector = word_vector
         self.hierarchy = hierarchy
+        self.model_space = model_space
         self._rng = np.random.default_rng(seed)
 
     # ---- concepts ---------------------------------------------------------------------------
@@ -113,12 +117,16 @@ class Teacher:
         concept = concept or TaughtConcept.from_bytes(record.model)
         examples = self.store.learned.examples(self.owner, CONCEPT_KIND, name)
         live = self.store.learned.contents_of(self.owner, [sha for sha, _ in examples])
-        stale = record.trained_on != self.classifier_version or concept.stale(self.classifier_version, self.hierarchy) is not None
+        stale = (
+            record.trained_on != self.classifier_version
+            or concept.stale(self.classifier_version, self.hierarchy, self.model_space) is not None
+        )
         return ConceptInfo(
             name, sum(1 for _, lbl in examples if lbl == POSITIVE), sum(1 for _, lbl in examples if lbl == NEGATIVE),
             record.trained_on, stale, record.updated_at, concept.threshold,
             sorted(live[sha][0] for sha, lbl in examples if lbl == POSITIVE and sha in live),
             sorted(live[sha][0] for sha, lbl in examples if lbl == NEGATIVE and sha in live),
+            concept.model_space,
         )
 
     def _train(self, name: str, pairs: Sequence[tuple[str, str]]) -> TaughtConcept:
@@ -138,11 +146,19 @@ class Teacher:
         background = np.sort(sample[order[:BACKGROUND]]) if len(sample) > 20 else sample
         heldout = np.sort(sample[order[BACKGROUND:]]) if len(sample) > 20 else sample[:0]
         # One sorted read of the column files for every picture the training sees.
-        pictures = self._pictures(np.concatenate([positive, negative, background, heldout]).astype(np.int64))
+        every = np.concatenate([positive, negative, background, heldout]).astype(np.int64)
+        pictures, embedded = self._pictures(every)
         cuts = np.cumsum([len(positive), len(negative), len(background)])
-        ancestry = np.split(pictures.ancestry, cuts) if pictures.ancestry is not None else [None] * 4
-        parts = [Pictures(e, a) for e, a in zip(np.split(pictures.embeddings, cuts), ancestry, strict=True)]
-        concept = train_concept(name, *parts, self.classifier_version, hierarchy=self.hierarchy)
+        part_of = np.repeat(np.arange(4), np.diff(np.concatenate([[0], cuts, [len(every)]])))
+        # The model's block only if it has seen every example; pictures it has not embedded yet
+        # (a re-embed still running) then stay out of the negatives and the threshold's sample.
+        space = self.model_space if pictures.model is not None and embedded[: len(positive)].all() else ""
+        if not space:
+            pictures, embedded = Pictures(pictures.embeddings, pictures.ancestry), np.ones(len(every), dtype=bool)
+        parts = [pictures.rows((part_of == k) & embedded) for k in range(4)]
+        concept = train_concept(name, *parts, self.classifier_version, hierarchy=self.hierarchy, model_space=space)
+        if self.model_space and not space:
+            concept.info["model"] = f"not used: {int((~embedded[: len(positive)]).sum())} examples have no {self.model_space} vector yet"
         self.store.learned.put(self.owner, CONCEPT_KIND, name, self.classifier_version, concept.to_bytes())
         return concept
 
@@ -196,9 +212,10 @@ class Teacher:
     def _covers(self, analyzer: str) -> bool:
         return analyzer.split("+")[0] == self.classifier_version
 
-    def _pictures(self, ids: NDArray[np.int64]) -> Pictures:
-        """Embeddings (and, with a hierarchy, ancestry features) of the ids, in the given order:
-        one sorted read of each column file for all of them."""
+    def _pictures(self, ids: NDArray[np.int64]) -> tuple[Pictures, NDArray[np.bool_]]:
+        """Embeddings (with a hierarchy, ancestry features; with a model space, its vectors) of
+        the ids, in the given order, and which of them have a model vector: one sorted read of
+        each column file for all of them."""
         order = np.argsort(ids, kind="stable")
         ordered = ids[order]
         embeddings = self.store.embeddings(self.owner, ordered).astype(np.float32) if len(ids) else np.zeros((0, 1280), np.float32)
@@ -209,9 +226,16 @@ class Teacher:
                 ancestry = self.hierarchy.features(class_ids, probs)
             else:
                 ancestry = np.zeros((0, self.hierarchy.width), np.float32)
+        model, embedded = None, np.zeros(len(ids), dtype=bool)
+        if self.model_space and self.model_space in self.store.spaces.spaces():
+            embedded, model = self.store.spaces.get(self.owner, self.model_space, ordered)
+            model = model.astype(np.float32)
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
-        return Pictures(embeddings[back], None if ancestry is None else ancestry[back])
+        return (
+            Pictures(embeddings[back], None if ancestry is None else ancestry[back], None if model is None else model[back]),
+            embedded[back],
+        )
 
     def _embeddings(self, ids: Sequence[int] | NDArray[np.int64]) -> NDArray[np.float32]:
         ids = np.asarray(ids, dtype=np.int64)

@@ -5,10 +5,12 @@ name that is also a word ("bike") adds the concept's scores to the word's other 
 
 Candidates: the concept is linear over its features, so its best images are the k-NN of the
 embedding part of its weights among the stored embeddings, plus the posting lists of the classes
-the ancestry part favours (search/taught.py). A query that names no concept costs one look-up of
-the owner's concept names. A concept trained on another classifier's embeddings is refused with
-a message (EvidenceError), never used with wrong scores; so is one of an older trainer or of
-another class hierarchy.
+the ancestry part favours (search/taught.py), plus, for a concept taught with a vision-language
+model, the k-NN of its model part in that model's space; a picture the model has not embedded
+scores 0 for such a concept. A query that names no concept costs one look-up of the owner's concept
+names. A concept trained on another classifier's embeddings is refused with a message
+(EvidenceError), never used with wrong scores; so is one of an older trainer, of another class
+hierarchy, or taught with a model that is no longer the active one.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector
 from pixseek.search.evidence.base import EvidenceError, QueryEvidence, ScoredEvidence
 from pixseek.search.taught import ClassHierarchy, Pictures, TaughtConcept
-from pixseek.store.base import Store
+from pixseek.store.base import Store, StoreError
 
 CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
 CONCEPT_CANDIDATES = 500  # nearest neighbours of the concept vector read per term
@@ -42,6 +44,7 @@ class TaughtEvidence:
     store: Store
     classifier_version: str
     hierarchy: ClassHierarchy | None = None  # the classes' WordNet ancestors (concepts' ancestry features)
+    model_space: str | None = None  # the active vision-language model's space, if one is active
     _cache: dict[tuple[int, str], tuple[float, TaughtConcept]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,7 +73,7 @@ class TaughtEvidence:
                 cached = (record.updated_at, TaughtConcept.from_bytes(record.model))
                 self._cache[(owner, name)] = cached
         concept = cached[1]
-        why = concept.stale(self.classifier_version, self.hierarchy)
+        why = concept.stale(self.classifier_version, self.hierarchy, self.model_space)
         if why is not None:
             fix = "re-index the library, then " if concept.trained_on != self.classifier_version else ""
             raise EvidenceError(
@@ -109,6 +112,14 @@ class TaughtForQuery(QueryEvidence):
                 favoured = SparseVector(top.astype(np.int32), (classes[top] / classes[top[0]]).astype(np.float32))
                 more = self.store.sparse_candidates(self.owner, favoured, ANCESTRY_MIN_IMPACT, min(budget, CONCEPT_CANDIDATES))
                 found = union_of_sorted([found, more[self.store.live(self.owner, more)] if len(more) else more])
+        direction = concept.model_direction
+        if direction is not None:
+            try:
+                near, _ = self.store.spaces.nearest(self.owner, concept.model_space, direction, min(budget, CONCEPT_CANDIDATES))
+            except StoreError:  # the space is gone (its model removed): nothing near in it
+                near = np.zeros(0, np.int64)
+            near = unique_ids(near)
+            found = union_of_sorted([found, near[self.store.live(self.owner, near)] if len(near) else near])
         self._found[term.term] = found
         return found
 
@@ -117,25 +128,31 @@ class TaughtForQuery(QueryEvidence):
         if not wanted or not len(ids):
             return ScoredTaught({}, {})
         scores: dict[int, NDArray[np.float32]] = {}
-        if self.store.count_images(self.owner) <= EXACT_SCORING_MAX:  # a small library: every id, exactly
-            pictures = self._pictures(ids, any(self.concepts[t.term].needs_ancestry() for t in wanted))
-            for t in wanted:
-                scores[id(t)] = self.concepts[t.term].scores(pictures)
-        else:
-            for t in wanted:
-                rows = np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
-                out = np.zeros(len(ids), dtype=np.float32)
-                if len(rows):
-                    concept = self.concepts[t.term]
-                    out[rows] = concept.scores(self._pictures(ids[rows], concept.needs_ancestry()))
-                scores[id(t)] = out
+        exact = self.store.count_images(self.owner) <= EXACT_SCORING_MAX  # a small library: every id, exactly
+        for t in wanted:
+            concept = self.concepts[t.term]
+            rows = np.arange(len(ids)) if exact else np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
+            out = np.zeros(len(ids), dtype=np.float32)
+            if len(rows):
+                pictures, embedded = self._pictures(ids[rows], concept)
+                out[rows[embedded]] = concept.scores(pictures.rows(embedded))
+            scores[id(t)] = out
         return ScoredTaught(scores, {id(t): self.concepts[t.term].name for t in wanted})
 
-    def _pictures(self, ids: NDArray[np.int64], ancestry: bool) -> Pictures:
-        embeddings = self.store.embeddings(self.owner, ids)
-        if not ancestry or self.hierarchy is None:
-            return Pictures(embeddings)
-        return Pictures(embeddings, self.hierarchy.features(*self.store.categories(self.owner, ids)))
+    def _pictures(self, ids: NDArray[np.int64], concept: TaughtConcept) -> tuple[Pictures, NDArray[np.bool_]]:
+        """What the concept sees of the ids, and which of them it can score (all, unless it needs
+        model vectors some of them lack)."""
+        pictures = Pictures(self.store.embeddings(self.owner, ids))
+        if concept.needs_ancestry() and self.hierarchy is not None:
+            pictures.ancestry = self.hierarchy.features(*self.store.categories(self.owner, ids))
+        embedded = np.ones(len(ids), dtype=bool)
+        if concept.model_space:
+            try:
+                embedded, pictures.model = self.store.spaces.get(self.owner, concept.model_space, ids)
+            except StoreError:  # the space is gone: the concept can score nothing
+                embedded = np.zeros(len(ids), dtype=bool)
+                pictures.model = np.zeros((len(ids), 0 if concept.mean_model is None else len(concept.mean_model)), np.float32)
+        return pictures, embedded
 
 
 @dataclass

@@ -29,7 +29,8 @@ class Concept(BaseModel):
     examples: int = Field(description="example pictures it was taught from")
     not_this: int = Field(description='pictures marked "not this"')
     trained_on: str = Field(description="the classifier version of the embeddings it was trained on")
-    stale: bool = Field(description="trained on another classifier: retrain before it is used")
+    stale: bool = Field(description="trained on another classifier (or vision-language model): retrain before it is used")
+    model_space: str = Field("", description="the vision-language model space it was taught with too ('': none)")
 
 
 class ConceptDetail(Concept):
@@ -51,7 +52,10 @@ class NotThisRequest(BaseModel):
 
 
 def _concept(info: ConceptInfo) -> Concept:
-    return Concept(name=info.name, examples=info.examples, not_this=info.not_this, trained_on=info.trained_on, stale=info.stale)
+    return Concept(
+        name=info.name, examples=info.examples, not_this=info.not_this, trained_on=info.trained_on, stale=info.stale,
+        model_space=info.model_space,
+    )
 
 
 def _detail(request: Request, info: ConceptInfo) -> ConceptDetail:
