@@ -170,9 +170,10 @@ def joint_space(library, ids, labels, embeddings) -> Result:
     return result
 
 
-def _kinds_by_content(library, ids: np.ndarray) -> dict[str, set[int]]:
-    """query (bench/devset.py) -> content ids of the pictures the completed judgments add to it
-    (a chicken photo for "bird"), among `ids`."""
+def _completed_by_content(library, ids: np.ndarray) -> dict[str, set[int]]:
+    """query (bench/devset.py) -> content ids of the pictures the completed judgments make relevant
+    to it, among `ids`: those carrying its labels anywhere in their path ("hummers" under
+    "vehicles") and its kinds (a chicken photo for "bird")."""
     from bench.devset import label_queries, read_devset
     from pixseek.store import DEFAULT_OWNER
 
@@ -182,7 +183,7 @@ def _kinds_by_content(library, ids: np.ndarray) -> dict[str, set[int]]:
         cid = library.store.content_of_path(DEFAULT_OWNER, str((DEVSET / picture.file).resolve()))
         if cid in present:
             content[picture.file] = cid
-    return {q.query: {content[f] for f in q.kinds if f in content} for q in label_queries(read_devset(DEVSET))}
+    return {q.query: {content[f] for f in q.completed if f in content} for q in label_queries(read_devset(DEVSET))}
 
 
 def teaching(library, ids, labels) -> Result:
@@ -200,7 +201,7 @@ def teaching(library, ids, labels) -> Result:
     hierarchy = library.class_hierarchy
     pictures = Pictures(library.store.embeddings(DEFAULT_OWNER, ids), hierarchy.features(*library.store.categories(DEFAULT_OWNER, ids)))
     version = _library_version(library)  # the classifier the library's pictures were analysed by
-    kinds = _kinds_by_content(library, ids)
+    completed_of = _completed_by_content(library, ids)
     result: Result = {}
     halves: list[tuple[int, float, float]] = []
     for shots in SHOTS:
@@ -220,9 +221,9 @@ def teaching(library, ids, labels) -> Result:
                 rest_pictures = Pictures(pictures.embeddings[rest], pictures.ancestry[rest])  # type: ignore[index]
                 order = ids[rest][np.argsort(-concept.scores(rest_pictures), kind="stable")]
                 values.append(_p10(order.tolist(), set(members) - set(examples)))
-                # The same ranking judged with the set's missing judgments: the other birds are
-                # right answers to a concept taught from five clip-art birds.
-                completed.append(_p10(order.tolist(), (set(members) | kinds.get(query_of(label), set())) - set(examples)))
+                # The same ranking judged by the completed judgments of the label's query: the
+                # other birds are right answers to a concept taught from five clip-art birds.
+                completed.append(_p10(order.tolist(), (set(members) | completed_of.get(query_of(label), set())) - set(examples)))
                 by_half[half_of(label)].append(values[-1])
                 teacher.forget("benchconcept")
         halves.append((shots, *(float(np.mean(by_half[h])) if by_half[h] else float("nan") for h in ("tune", "heldout"))))
