@@ -437,6 +437,7 @@ def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(clip
     examples; taught with the classifier alone, they are not. With the model off, the concept says
     it needs a retrain, and a retrain teaches it on what is active then."""
     from pixseek.analyzers.classifier import CLASSIFIER_VERSION
+    from pixseek.search.taught import TaughtConcept
     from pixseek.search.teaching import Teacher
 
     library = Library(tmp_path / "home")
@@ -477,6 +478,14 @@ def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(clip
     Teacher(st, OWNER, CLASSIFIER_VERSION, hierarchy=library.class_hierarchy, seed=0).teach("plainrex", examples)
     plain_hits = library.engine.search(OWNER, "plainrex", limit=10, threshold=0.0).hits
     assert len({h.content_id for h in plain_hits} & wanted) <= 3
+    # An example the model has not embedded yet (a re-embed still running): taught without the model, saying why.
+    photos[0].save(files / "new.jpg")
+    new = st.add_content(OWNER, "sha-new.jpg", CLASSIFIER_VERSION, analysis(99))
+    st.put_file(OWNER, FileState(str(files / "new.jpg"), 99, 99), new)
+    st.commit()
+    assert library.teacher().teach("newrex", [new, *examples]).model_space == ""
+    record = st.learned.get(OWNER, "concept", "newrex")
+    assert "1 of the examples have no" in TaughtConcept.from_bytes(record.model).info["model"]
     library.close()
 
     library.models.deactivate()

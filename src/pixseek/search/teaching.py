@@ -152,13 +152,14 @@ class Teacher:
         part_of = np.repeat(np.arange(4), np.diff(np.concatenate([[0], cuts, [len(every)]])))
         # The model's block only if it has seen every example; pictures it has not embedded yet
         # (a re-embed still running) then stay out of the negatives and the threshold's sample.
-        space = self.model_space if pictures.model is not None and embedded[: len(positive)].all() else ""
+        unseen = int((~embedded[: len(positive)]).sum())
+        space = self.model_space if pictures.model is not None and not unseen else ""
         if not space:
             pictures, embedded = Pictures(pictures.embeddings, pictures.ancestry), np.ones(len(every), dtype=bool)
         parts = [pictures.rows((part_of == k) & embedded) for k in range(4)]
         concept = train_concept(name, *parts, self.classifier_version, hierarchy=self.hierarchy, model_space=space)
         if self.model_space and not space:
-            concept.info["model"] = f"not used: {int((~embedded[: len(positive)]).sum())} examples have no {self.model_space} vector yet"
+            concept.info["model"] = f"not used: {unseen} of the examples have no {self.model_space} vector yet"
         self.store.learned.put(self.owner, CONCEPT_KIND, name, self.classifier_version, concept.to_bytes())
         return concept
 
