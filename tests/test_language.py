@@ -351,6 +351,9 @@ def test_a_phrase_whose_word_alone_has_no_class_is_read_as_the_phrase_only(space
     assert musical is None or musical.glove_only
     plan = parse_query("musical instrument", space)
     assert [[t.term for t in a.terms] for a in plan.alternatives] == [["musical instrument"]]
+    # Read word by word, "hot dog" was a dog and "sea lion" a lion (with a word-vector bonus).
+    for phrase in ("hot dog", "sea lion", "polar bear"):
+        assert [[t.term for t in a.terms] for a in parse_query(phrase, space).alternatives] == [[phrase]]
     # Both words with classes of their own: both readings stay.
     assert len(parse_query("beach ball", space).alternatives) == 2
 
