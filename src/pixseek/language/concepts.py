@@ -49,7 +49,10 @@ CACHE_VERSION = f"concepts-7+{wordnet_mod.CACHE_VERSION}+{glove_mod.CACHE_VERSIO
 
 SENSE_FLOOR = 0.25  # weight of senses never seen in SemCor, relative to the most frequent sense
 BACKOFF_WEIGHTS = (0.6, 0.35)  # parent level 1, level 2
-BACKOFF_MAX_CLASSES = 150  # a parent covering more classes than this says too little ("mammal")
+# A parent covering more classes than this is a category of other things, not what the word names:
+# "meat" (no class) backed off onto "food" (27 classes: fruit, vegetables, bread), "worker" (as in
+# worker bee) onto "insect" (27). "architecture" onto "building" (14) is kept. (150 before.)
+BACKOFF_MAX_CLASSES = 20
 GLOVE_WEIGHT = 0.1
 GLOVE_TOP = 10
 # A word with no WordNet noun path ("sunny", "kayaking") is kept only if its GloVe vector is
