@@ -431,16 +431,20 @@ def test_a_head_with_more_strong_matches_grows_and_answers_the_same(clip_library
     assert sum(read) > grown
 
 
-def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(clip_folder: Path, concepts: ConceptSpace, tmp_path: Path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(
+    backend: str, clip_folder: Path, concepts: ConceptSpace, tmp_path: Path, request: pytest.FixtureRequest,
+):
     """With a model active, a taught concept also learns from the model's image embeddings: ten
     pictures the classifier sees as nothing alike but the model sees alike are found from four
     examples; taught with the classifier alone, they are not. With the model off, the concept says
-    it needs a retrain, and a retrain teaches it on what is active then."""
+    it needs a retrain, and a retrain teaches it on what is active then. Both stores."""
     from pixseek.analyzers.classifier import CLASSIFIER_VERSION
     from pixseek.search.taught import TaughtConcept
     from pixseek.search.teaching import Teacher
 
-    library = Library(tmp_path / "home")
+    store = request.getfixturevalue("new_database")("vlm_teach") if backend == "postgres" else None
+    library = Library(tmp_path / "home", store=store)
     library.concepts = concepts
     model = load_model(clip_folder, name="clip-test")
     st = library.store
@@ -489,7 +493,7 @@ def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(clip
     library.close()
 
     library.models.deactivate()
-    without = Library(tmp_path / "home")
+    without = Library(tmp_path / "home", store=store)
     without.concepts = concepts
     assert without.vision is None
     assert without.teacher().info("rex").stale
