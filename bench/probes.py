@@ -35,10 +35,14 @@ MIN_POSITIVES = 3
 LAM = 1.0
 FOLDS = 5
 # The gate (search/probes.py): cosine to the nearest own training picture from which a probe starts
-# and fully speaks. Chosen from 5 settings by held-out P@10 against false hits on the small dev set
-# (bench.quality's other set, Fashion-MNIST / digits / photos): ungated 0.568 / +1447 hits,
-# 0.35-0.55 0.539 / +575, 0.40-0.60 0.514 / +292, 0.45-0.65 0.486 (hits over 42 probe words).
-GATE = (0.40, 0.60)
+# and fully speaks: in-domain P@10 against false hits on other kinds of pictures. In-domain: 5-fold
+# cross-validation on the tune half (probe alone, threshold on, exemplars from the training folds):
+# 0.45-0.65 0.485, 0.40-0.60 0.529, 0.35-0.55 0.583, 0.30-0.50 0.617, ungated 0.652. The cost,
+# on the small dev set (bench.quality's other set: Fashion-MNIST, digits, photos), from 0.40-0.60
+# to 0.35-0.55: precision at the default threshold 0.579 -> 0.559, distractor hits 0.40 -> 0.45
+# per word, P@10 unchanged (Dec 4; 0.40-0.60 until then, chosen when the probes learnt the literal
+# judgments: bench/README.md `quality`).
+GATE = (0.35, 0.55)
 
 
 def tune_embeddings(folder: Path, files: Sequence[str]) -> np.ndarray:
