@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from pixseek.search.evidence.taught import CONCEPT_KIND
 from pixseek.search.joint import JointHead, Training, train_head
+from pixseek.search.results import model_vectors
 from pixseek.search.taught import ClassHierarchy, ConceptError, Pictures, TaughtConcept, check_name, train_concept
 from pixseek.store.base import LearnedModel, Store
 
@@ -228,8 +229,8 @@ class Teacher:
             else:
                 ancestry = np.zeros((0, self.hierarchy.width), np.float32)
         model, embedded = None, np.zeros(len(ids), dtype=bool)
-        if self.model_space and self.model_space in self.store.spaces.spaces():
-            embedded, model = self.store.spaces.get(self.owner, self.model_space, ordered)
+        if self.model_space:  # none present while the model has embedded nothing (no space)
+            embedded, model = model_vectors(self.store, self.owner, self.model_space, ordered)
             model = model.astype(np.float32)
         back = np.empty_like(order)
         back[order] = np.arange(len(order))

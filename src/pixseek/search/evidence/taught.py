@@ -26,6 +26,7 @@ from pixseek.language.concepts import TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector
 from pixseek.search.evidence.base import EvidenceError, QueryEvidence, ScoredEvidence
+from pixseek.search.results import model_vectors
 from pixseek.search.taught import ClassHierarchy, Pictures, TaughtConcept
 from pixseek.store.base import Store, StoreError
 
@@ -135,7 +136,8 @@ class TaughtForQuery(QueryEvidence):
             out = np.zeros(len(ids), dtype=np.float32)
             if len(rows):
                 pictures, embedded = self._pictures(ids[rows], concept)
-                out[rows[embedded]] = concept.scores(pictures.rows(embedded))
+                if embedded.any():
+                    out[rows[embedded]] = concept.scores(pictures.rows(embedded))
             scores[id(t)] = out
         return ScoredTaught(scores, {id(t): self.concepts[t.term].name for t in wanted})
 
@@ -146,12 +148,8 @@ class TaughtForQuery(QueryEvidence):
         if concept.needs_ancestry() and self.hierarchy is not None:
             pictures.ancestry = self.hierarchy.features(*self.store.categories(self.owner, ids))
         embedded = np.ones(len(ids), dtype=bool)
-        if concept.model_space:
-            try:
-                embedded, pictures.model = self.store.spaces.get(self.owner, concept.model_space, ids)
-            except StoreError:  # the space is gone: the concept can score nothing
-                embedded = np.zeros(len(ids), dtype=bool)
-                pictures.model = np.zeros((len(ids), 0 if concept.mean_model is None else len(concept.mean_model)), np.float32)
+        if concept.model_space:  # none present if the space is gone (its model removed)
+            embedded, pictures.model = model_vectors(self.store, self.owner, concept.model_space, ids)
         return pictures, embedded
 
 

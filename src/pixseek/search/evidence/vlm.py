@@ -37,6 +37,7 @@ from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import STOPWORDS, QueryPlan
 from pixseek.records import SparseVector
 from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+from pixseek.search.results import model_vectors
 from pixseek.store.base import Store, StoreError
 
 PROMPT = "a photo of {}"  # CLIP's zero-shot prompt, for English-only towers (the bare word reads worse)
@@ -252,7 +253,7 @@ class ModelForQuery(QueryEvidence):
             cosines[id(term)] = best
         store, space = self.kind.store, self.kind.tower.space
         if unread.any():
-            present, vectors = _vectors(store, self.owner, space, ids[unread])
+            present, vectors = model_vectors(store, self.owner, space, ids[unread])
             for term in answered:
                 exact = (vectors @ self.kind.text_vectors(self.texts(term)).T).max(axis=1) if present.any() else 0.0
                 cosines[id(term)][unread] = np.where(present, exact, -1.0)
@@ -263,7 +264,7 @@ class ModelForQuery(QueryEvidence):
             for c in cosines.values():
                 relevant |= c >= floor
             if relevant.any():
-                log_norm[relevant] = self.kind.log_norm(ids[relevant], lambda some: _vectors(store, self.owner, space, some)[1])
+                log_norm[relevant] = self.kind.log_norm(ids[relevant], lambda some: model_vectors(store, self.owner, space, some)[1])
         scores = {k: self.calibration.probability(c, log_norm) for k, c in cosines.items()}
         return ScoredModel(self.kind.tower.name, cosines, scores)
 
@@ -290,14 +291,6 @@ class ScoredModel(ScoredEvidence):
         if score > 0 and score >= rivals:  # the model saw it better than the classifier did
             return f"{term.term}: {self.model} {float(self.cosines[id(term)][row]):.2f}"
         return None
-
-
-def _vectors(store: Store, owner: int, space: str, ids: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
-    """store.spaces.get, with no vector at all while the model has embedded nothing (no space)."""
-    try:
-        return store.spaces.get(owner, space, ids)
-    except StoreError:
-        return np.zeros(len(ids), dtype=bool), np.zeros((len(ids), 1), dtype=np.float32)
 
 
 def model_term(text: str) -> TermVector:
