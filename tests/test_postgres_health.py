@@ -109,13 +109,24 @@ def test_probe_passes_where_vectors_work(postgres_url):
 
 def test_probe_names_the_illegal_instruction_when_a_backend_dies_of_sigill(throwaway):
     """What a pgvector built for newer CPUs does: the backend dies of SIGILL on the first vector
-    operation. The probe's backend is killed with SIGILL right before it reads."""
+    operation. The crash must happen while the probe runs, as it does in use (a crash logged before
+    the probe started is not the probe's): the backend is stopped, the probe sends its first
+    statement to it, and only then does the backend get SIGILL and go on, which kills it."""
     conn = psycopg.connect(throwaway.url, autocommit=True)
+    backend = conn.info.backend_pid
+
+    def crash_the_waiting_backend() -> None:
+        os.kill(backend, signal.SIGILL)  # held while the backend is stopped
+        os.kill(backend, signal.SIGCONT)
+
+    os.kill(backend, signal.SIGSTOP)
+    crash = threading.Timer(0.5, crash_the_waiting_backend)
+    crash.start()
     try:
-        os.kill(conn.info.backend_pid, signal.SIGILL)
         with pytest.raises(VectorSupportError) as raised:
             check_vector_operations(throwaway.url, connection=conn, server_log=throwaway.log)
     finally:
+        crash.join()
         conn.close()
     message = str(raised.value)
     print(message)
