@@ -1,10 +1,13 @@
 """Learned concepts (issue 16): the joint image-word space and taught concepts.
 
-    python -m bench.learned [--quick] [--skip-scale] [--teach-ms-only] [--teach-only]
+    python -m bench.learned [--quick] [--skip-scale] [--teach-ms-only] [--teach-only [--model DIR]]
 
 (`--teach-ms-only`: only `teach_ms` / `teach_cpu_ms` at 100k, merged alone: the re-measure on an
 idle box. `--teach-only`: only the dev set's `teach_p10_*` figures, printed with their split by
-the two halves of the fine labels (bench/devset.py half_of of the label's name), never written.)
+the two halves of the fine labels (bench/devset.py half_of of the label's name), never written;
+with `--model DIR`, a vision-language model of yours is added to a copy of the dev-set library,
+every picture embedded by it, and the concepts learn from its image embeddings too: the figure
+teach_p10_5shot's goal waits on, since no package carries such a model's weights.)
 
 On the labelled dev set (../shared/devset/build_devset.py output, bench/.cache/shared-devset;
 indexed with the real pipeline, classifier only, by tools/build_devset_head.py's library):
@@ -22,7 +25,10 @@ indexed with the real pipeline, classifier only, by tools/build_devset_head.py's
   a coarser one); per label and draw (3 draws, seeds 0-2), a concept is taught (search/taught.py,
   through search/teaching.py: negatives sampled from the rest of the library) from k random
   pictures of it; the other pictures are ranked by the concept: precision@10 among them (labels
-  with more than k pictures only).
+  with more than k pictures only). `teach_p10_5shot_feedback`: the same 5-shot concepts after one
+  round of relevance feedback, the wrong ones of their first 10 marked "not this" (wrong by the
+  label; `teach_completed_p10_5shot_feedback`: by the completed judgments), ranked as search
+  ranks them (a marked picture scores 0).
 * `teach_ms`: teaching one 5-example concept in the cached 100k synthetic library (bench/synth.py),
   wall time (median of 3) and CPU time.
 * text-query p50 at 1M (the cached synthetic library, bench/scale_query.py's queries, rounds
@@ -32,12 +38,17 @@ indexed with the real pipeline, classifier only, by tools/build_devset_head.py's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +58,7 @@ from bench.common import CACHE_DIR, Result, finish, parser, percentile, print_ta
 K = 10
 SHOTS = (1, 3, 5, 10)
 DRAWS = 3
+FEEDBACK_SHOTS = 5  # teach_p10_5shot_feedback: these examples, then one round of "not this"
 FINE_LABELS = 15
 DEVSET = CACHE_DIR / "shared-devset"
 DEVSET_LIBRARY = CACHE_DIR / "learned-devset-head-library"  # tools/build_devset_head.py's
@@ -187,8 +199,12 @@ def _completed_by_content(library, ids: np.ndarray) -> dict[str, set[int]]:
     return {q.query: {content[f] for f in q.completed if f in content} for q in label_queries(read_devset(DEVSET))}
 
 
-def teaching(library, ids, labels) -> Result:
+def teaching(library, ids, labels, model_space: str | None = None) -> Result:
+    """teach_p10_*; with `model_space` (a vision-language model's, every picture embedded in it),
+    the concepts learn from that model's image embeddings too, as `pixseek teach` does with the
+    model active."""
     from bench.devset import half_of, query_of
+    from pixseek.search.results import model_vectors
     from pixseek.search.taught import Pictures, TaughtConcept
     from pixseek.search.teaching import Teacher
     from pixseek.store import DEFAULT_OWNER
@@ -201,10 +217,16 @@ def teaching(library, ids, labels) -> Result:
     print("fine labels:", ", ".join(f"{label} ({len(by_fine[label])})" for label in chosen))
     hierarchy = library.class_hierarchy
     pictures = Pictures(library.store.embeddings(DEFAULT_OWNER, ids), hierarchy.features(*library.store.categories(DEFAULT_OWNER, ids)))
+    if model_space:
+        embedded, pictures.model = model_vectors(library.store, DEFAULT_OWNER, model_space, ids)
+        if not embedded.all():
+            raise SystemExit(f"{int((~embedded).sum())} dev-set pictures have no vector in {model_space}")
     version = _library_version(library)  # the classifier the library's pictures were analysed by
     completed_of = _completed_by_content(library, ids)
     result: Result = {}
     halves: list[tuple[int, float, float]] = []
+    feedback: list[float] = []
+    feedback_completed: list[float] = []
     for shots in SHOTS:
         values, completed = [], []
         by_half: dict[str, list[float]] = defaultdict(list)
@@ -215,22 +237,42 @@ def teaching(library, ids, labels) -> Result:
             for draw in range(DRAWS):
                 rng = np.random.default_rng(draw)
                 examples = sorted(rng.choice(members, size=shots, replace=False).tolist())
-                teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy)
+                teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy, model_space=model_space)
                 teacher.teach("benchconcept", examples)
                 concept = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchconcept").model)
+                if model_space and concept.model_space != model_space:
+                    raise SystemExit(f"the concept was taught without {model_space}: {concept.info.get('model')}")
                 rest = ~np.isin(ids, examples)
-                rest_pictures = Pictures(pictures.embeddings[rest], pictures.ancestry[rest])  # type: ignore[index]
+                rest_pictures = pictures.rows(rest)
                 order = ids[rest][np.argsort(-concept.scores(rest_pictures), kind="stable")]
                 values.append(_p10(order.tolist(), set(members) - set(examples)))
                 # The same ranking judged by the completed judgments of the label's query: the
                 # other birds are right answers to a concept taught from five clip-art birds.
-                completed.append(_p10(order.tolist(), (set(members) | completed_of.get(query_of(label), set())) - set(examples)))
+                right = set(members) | completed_of.get(query_of(label), set())
+                completed.append(_p10(order.tolist(), right - set(examples)))
                 by_half[half_of(label)].append(values[-1])
+                if shots == FEEDBACK_SHOTS:  # one round of "not this" on the wrong ones of the top 10
+                    for judged, first, out in ((set(members), values[-1], feedback), (right, completed[-1], feedback_completed)):
+                        wrong = [int(c) for c in order[:K] if c not in judged]
+                        if not wrong:
+                            out.append(first)
+                            continue
+                        again = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy, model_space=model_space)
+                        again.teach("benchfeedback", examples)  # the same first concept (same seed)
+                        again.not_this("benchfeedback", wrong)
+                        retrained = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchfeedback").model)
+                        again_scores = retrained.scores(rest_pictures)
+                        again_scores[np.isin(ids[rest], wrong)] = 0.0  # as search scores a "not this" picture
+                        order_again = ids[rest][np.argsort(-again_scores, kind="stable")]
+                        out.append(_p10(order_again.tolist(), judged - set(examples)))
+                        again.forget("benchfeedback")
                 teacher.forget("benchconcept")
         halves.append((shots, *(float(np.mean(by_half[h])) if by_half[h] else float("nan") for h in ("tune", "heldout"))))
         result[f"teach_p10_{shots}shot"] = rounded(float(np.mean(values)))
         result[f"teach_completed_p10_{shots}shot"] = rounded(float(np.mean(completed)))
         result[f"teach_queries_{shots}shot"] = len(values)
+    result[f"teach_p10_{FEEDBACK_SHOTS}shot_feedback"] = rounded(float(np.mean(feedback)))
+    result[f"teach_completed_p10_{FEEDBACK_SHOTS}shot_feedback"] = rounded(float(np.mean(feedback_completed)))
     print("fine labels by half: " + "; ".join(
         f"{h}: " + ", ".join(label for label in chosen if half_of(label) == h) for h in ("tune", "heldout")))
     print_table(["shots", "all", "tune half", "held-out half"],
@@ -354,6 +396,36 @@ def devset_library() -> Iterator[tuple[Any, np.ndarray, list[list[str]], np.ndar
         yield library, *_devset(library)
 
 
+@contextmanager
+def devset_library_with_model(model: Path) -> Iterator[tuple[Any, np.ndarray, list[list[str]], str]]:
+    """(library, content ids, labels, the model's space): a copy of devset_library's library with
+    the vision-language model in `model` (a folder `pixseek models add` takes) active and every
+    picture embedded by it, through the real CLI. The copy is kept per model folder (embedding
+    the 704 pictures again is the slow part)."""
+    setup_env()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from pixseek.library import Library
+
+    if not (DEVSET_LIBRARY / "pixseek.db").exists():
+        raise SystemExit(f"{DEVSET_LIBRARY} is missing: run python tools/build_devset_head.py first")
+    digest = hashlib.sha256(str(model.resolve()).encode()).hexdigest()[:10]
+    copy = CACHE_DIR / f"learned-devset-model-{digest}"
+    if not (copy / "pixseek.db").exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(DEVSET_LIBRARY, copy)
+        command = [sys.executable, "-m", "pixseek.cli", "--db", str(copy), "models", "add", str(model), "--embed", "--json"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(copy, ignore_errors=True)
+            raise SystemExit(f"pixseek models add {model} failed:\n{done.stderr}{done.stdout}")
+    with Library(copy) as library:
+        space = library._model_space
+        if not space:
+            raise SystemExit(f"{copy} has no active model")
+        ids, labels, _ = _devset(library)
+        yield library, ids, labels, space
+
+
 def run(quick: bool, scale: bool, teach_only: bool = False) -> Result:
     result: Result = {}
     with devset_library() as (library, ids, labels, embeddings):
@@ -378,7 +450,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--skip-scale", action="store_true", help="only the dev set figures")
     p.add_argument("--teach-ms-only", action="store_true", help="only teach_ms at 100k (re-measure on an idle box)")
     p.add_argument("--teach-only", action="store_true", help="only the dev set's teach_p10 figures, by label half; not written")
+    p.add_argument("--model", type=Path, help="with --teach-only: teach with this vision-language model (a folder `pixseek models add` takes) active")
     args = p.parse_args(argv)
+    if args.model is not None:
+        if not args.teach_only:
+            p.error("--model goes with --teach-only")
+        with devset_library_with_model(args.model) as (library, ids, labels, space):
+            print(f"dev set: {len(ids)} pictures; model space {space}")
+            finish({**teaching(library, ids, labels, model_space=space), "teach_model_space": space}, write=False)
+        return
     if args.teach_only:
         finish(run(args.quick, scale=False, teach_only=True), write=False)
         return

@@ -1,5 +1,6 @@
 """Teaching concepts in the web UI, in headless Chromium against the real `pixseek serve`: select
-photos, "Teach: these are rex", search rex, and "Not this" on a result retrains at once."""
+photos, "Teach: these are rex", search rex, the photo's tags name rex, and "Not this" on a result
+retrains at once."""
 
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ def test_select_teach_search_and_not_this(browser, served, tmp_path):
         first = page.get_by_test_id("tile").first
         expect(first).to_have_attribute("data-name", __import__("re").compile("^ankle_boot"))
         expect(first).to_have_attribute("title", __import__("re").compile("concept: rex"))
+        # The photo's tags name the concept, in a group of its own.
+        first.click()
+        expect(page.locator('[data-testid="tag"][data-kind="taught"][data-tag="rex"]')).to_be_visible()
+        expect(page.locator(".tag-group", has_text="Your concepts")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator(".viewer:visible")).to_have_count(0)
         marks = page.get_by_test_id("not-this")
         expect(marks.first).to_be_attached()
         shown = page.get_by_test_id("tile").count()

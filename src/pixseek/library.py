@@ -165,22 +165,6 @@ class Library:
 
         return ClassHierarchy.from_matrix(self.concepts.ancestor_matrix())
 
-    def learned_tags(self, image: "Path | bytes | int", k: int = 5) -> "list[Tag]":
-        """The labels of the joint image-word space nearest an image (words beyond the
-        classifier's classes: "tree", "windmill"), as tags of kind "learned"."""
-        from pixseek.language.concepts import Tag
-        from pixseek.search.engine import indexed_content
-
-        head = self.joint_head()
-        if head is None:
-            return []
-        own = indexed_content(self.store, self.owner, image)
-        if own is not None:
-            embedding = self.store.embeddings(self.owner, np.array([own], dtype=np.int64))[0]
-        else:
-            embedding, _ = self._embed_image(image if isinstance(image, bytes) else Path(image))
-        return [Tag(label.replace("_", " "), score, "learned") for label, score in head.nearest_labels(embedding, k)]
-
     def joint_head(self, owner: int | None = None) -> "JointHead | None":
         """The joint image-word space for a user: their own (`pixseek learn`), else the one shipped
         with pixseek (unless `shipped_head` is off). None, with a warning once, when it was trained

@@ -182,14 +182,14 @@ def tags(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What the classifier sees in IMAGE: top categories and broader concepts."""
+    """What is seen in IMAGE: top categories, broader concepts, characteristics, the learned
+    space's nearest words and the concepts you taught that accept it."""
     from pixseek.imageio.decode import ImageDecodeError
     from pixseek.search.engine import QueryError
 
     try:
         picture = image_arg(image)
         found = open_library().engine.tags(open_library().owner, picture, k=limit, lang=lang)
-        found += open_library().learned_tags(picture)  # nearest words in the joint space
     except ImageDecodeError as exc:
         fail(f"{image}: {exc.reason}")
     except QueryError as exc:

@@ -32,7 +32,7 @@ from pixseek.language.places import PlaceVocabulary
 from pixseek.language.query import Conjunction, QueryPlan, UnknownQueryError
 from pixseek.language.syntax import QuerySyntaxError, describe, parse_syntax
 from pixseek.records import ImageFilter, StoredImage
-from pixseek.search.evidence.base import EvidenceError, EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.base import EvidenceError, EvidenceKind, MatchedHit, QueryEvidence, ScoredEvidence, TagsPictures
 from pixseek.search.evidence.categories import CategoryEvidence
 from pixseek.search.evidence.dates import DateEvidence
 from pixseek.search.evidence.faces import FaceEvidence
@@ -141,7 +141,8 @@ class SearchEngine:
         ]
         # Similar images and tags are rooms of their own, handed what they need.
         self._similar = SimilarImages(store, concepts, model=model, embed_image=embed_image, final_layer=final_layer)
-        self._tagger = Tagger(store, concepts, model=model, embed_image=embed_image)
+        tag_sources = [kind for kind in self.evidence if isinstance(kind, TagsPictures)]
+        self._tagger = Tagger(store, concepts, model=model, embed_image=embed_image, sources=tag_sources)
 
     # ---- text ---------------------------------------------------------------------------------
     def search(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.search.evidence.taught import CONCEPT_KIND
+from pixseek.search.evidence.taught import CONCEPT_KIND, NEGATIVE, POSITIVE, concept_examples
 from pixseek.search.joint import JointHead, Training, train_head
 from pixseek.search.results import model_vectors
 from pixseek.search.taught import ClassHierarchy, ConceptError, Pictures, TaughtConcept, check_name, train_concept
@@ -26,7 +26,6 @@ HEAD_KIND = "head"
 HEAD_NAME = "default"  # one joint head per user, trained on every folder they taught it
 BACKGROUND = 1000  # library pictures sampled as negatives for a concept ...
 HELDOUT = 1000  # ... and as held-out negatives for its threshold
-POSITIVE, NEGATIVE = "+", "-"
 
 
 @dataclass
@@ -117,7 +116,7 @@ class Teacher:
             raise ConceptError(f"no concept named {name!r}")
         concept = concept or TaughtConcept.from_bytes(record.model)
         examples = self.store.learned.examples(self.owner, CONCEPT_KIND, name)
-        live = self.store.learned.contents_of(self.owner, [sha for sha, _ in examples])
+        example_ids, not_this_ids = concept_examples(self.store, self.owner, name)
         stale = (
             record.trained_on != self.classifier_version
             or concept.stale(self.classifier_version, self.hierarchy, self.model_space) is not None
@@ -125,8 +124,7 @@ class Teacher:
         return ConceptInfo(
             name, sum(1 for _, lbl in examples if lbl == POSITIVE), sum(1 for _, lbl in examples if lbl == NEGATIVE),
             record.trained_on, stale, record.updated_at, concept.threshold,
-            sorted(live[sha][0] for sha, lbl in examples if lbl == POSITIVE and sha in live),
-            sorted(live[sha][0] for sha, lbl in examples if lbl == NEGATIVE and sha in live),
+            example_ids, not_this_ids,
             concept.model_space,
         )
 

@@ -50,7 +50,10 @@ class Health(BaseModel):
 class Tag(BaseModel):
     name: str
     score: float
-    kind: str  # "class" (ImageNet), "concept" (a broader WordNet one), "characteristic" (red, screenshot) or "model" (zero-shot, the active vision-language model)
+    # "class" (ImageNet), "concept" (a broader WordNet one), "characteristic" (red, screenshot),
+    # "model" (zero-shot, the active vision-language model), "learned" (the joint space's nearest
+    # words) or "taught" (a concept of the user's that accepts the picture)
+    kind: str
 
 
 class VideoTime(BaseModel):

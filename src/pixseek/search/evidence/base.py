@@ -11,6 +11,9 @@ It is registered with the engine as an `EvidenceKind`; for one query of one owne
 * scores of given images for the query's terms (one read per scoring pass: `ScoredEvidence`);
 * a reason for a term's part of the why, and lines of its own for a hit (text excerpts).
 
+A kind that can also describe a picture (`TagsPictures`: a user's taught concepts that accept it,
+the joint space's nearest words) gives tags of its own for `pixseek tags` and the API's image view.
+
 The engine parses, combines (a term's score is the best its evidence gives; an AND the geometric
 mean with floors) and ranks; it knows no kind of evidence by name.
 """
@@ -18,14 +21,16 @@ mean with floors) and ranks; it knows no kind of evidence by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pixseek.language.concepts import TermVector
+from pixseek.language.concepts import Tag, TermVector
 from pixseek.language.query import QueryPlan
+from pixseek.records import Vector
 
 
 @dataclass(frozen=True)
@@ -91,3 +96,26 @@ class EvidenceKind(Protocol):
     """A kind of evidence, as registered with the engine."""
 
     def for_query(self, owner: int, plan: QueryPlan) -> QueryEvidence: ...
+
+
+@dataclass(frozen=True)
+class PictureView:
+    """One picture as a kind of evidence may read it to tag it. A picture in the library has its
+    `content_id` (the kind reads what it needs from the store); one outside it has what the
+    analyzer saw instead: its embedding, its classes and their probabilities, and (with a
+    vision-language model active) a way to get the model's embedding of it."""
+
+    content_id: int | None
+    embedding: Vector | None = None
+    class_ids: NDArray[np.int32] | None = None
+    probabilities: NDArray[np.float32] | None = None
+    model_vector: Callable[[], Vector | None] | None = None  # the active model's embedding, made on demand
+
+
+@runtime_checkable
+class TagsPictures(Protocol):
+    """A kind of evidence that also gives tags of a picture (kinds of its own, e.g. "taught")."""
+
+    names_are_words: bool  # its tags are words (translated with the others), not names a user gave
+
+    def image_tags(self, owner: int, picture: PictureView, k: int) -> list[Tag]: ...

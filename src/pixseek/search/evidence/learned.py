@@ -22,17 +22,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.ids import unique_ids
-from pixseek.language.concepts import TermVector
+from pixseek.language.concepts import Tag, TermVector
 from pixseek.language.multilingual import TranslatedTerm
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector, Vector
-from pixseek.search.evidence.base import QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.base import PictureView, QueryEvidence, ScoredEvidence
 from pixseek.search.joint import JointHead
 from pixseek.store.base import Store
 
 SIZE_TTL_S = 60.0  # how long an owner's image count decides "large"
 JOINT_CANDIDATES = 300  # nearest neighbours read per term (each costs an embedding row read at scale)
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
+LEARNED_TAGS = 5  # the nearest labels a picture's tags show at most
 _EMPTY = SparseVector.from_dict({})
 
 WordVector = Callable[[list[str]], "Vector | None"]
@@ -116,11 +117,25 @@ class JointSpaceEvidence:
     # answers every word it knows.
     left_by_shipped_head: Callable[[TermVector], bool] = lambda term: False
     _size: LibrarySize | None = None
+    names_are_words = True  # its tags are the head's labels: words, translated with the others
 
     def _large(self, owner: int) -> bool:
         if self._size is None:
             self._size = LibrarySize(self.store)
         return self._size.large(owner)
+
+    def image_tags(self, owner: int, picture: PictureView, k: int) -> list[Tag]:
+        """The head's labels nearest the picture in the joint space (words beyond the classifier's
+        classes: "tree", "windmill"), those above the engine's threshold, as tags of kind "learned"."""
+        head = self.head(owner)
+        if head is None:
+            return []
+        if picture.content_id is not None:
+            embedding = self.store.embeddings(owner, np.array([picture.content_id], dtype=np.int64))[0]
+        else:
+            assert picture.embedding is not None
+            embedding = picture.embedding
+        return [Tag(label.replace("_", " "), score, "learned") for label, score in head.nearest_labels(embedding, min(k, LEARNED_TAGS))]
 
     def for_query(self, owner: int, plan: QueryPlan) -> JointForQuery:
         vectors: dict[str, Vector] = {}

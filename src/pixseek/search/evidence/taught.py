@@ -1,7 +1,11 @@
 """Concepts a user taught (search/taught.py) as evidence for query terms: a query word that names
 one of the user's concepts ("rex") finds what the concept accepts, alone or with other words
 ("rex beach"). A name the language layer does not know becomes a term of this evidence's own; a
-name that is also a word ("bike") adds the concept's scores to the word's other evidence.
+name that is also a word ("bike") adds the concept's scores to the word's other evidence. A picture
+the user marked "not this" scores 0 for the concept, whatever the regression makes of it: the user
+said so (the fit weighs such pictures lightly so that they do not pull the concept away from its
+examples; search/taught.py NOT_THIS_WEIGHT). The concepts that accept a picture are its tags of
+kind "taught" (`image_tags`).
 
 Candidates: the concept is linear over its features, so its best images are the k-NN of the
 embedding part of its weights among the stored embeddings, plus the posting lists of the classes
@@ -22,20 +26,31 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pixseek.ids import union_of_sorted, unique_ids
-from pixseek.language.concepts import TermVector
+from pixseek.language.concepts import Tag, TermVector
 from pixseek.language.query import QueryPlan
 from pixseek.records import SparseVector
-from pixseek.search.evidence.base import EvidenceError, QueryEvidence, ScoredEvidence
+from pixseek.search.evidence.base import EvidenceError, PictureView, QueryEvidence, ScoredEvidence
 from pixseek.search.results import model_vectors
-from pixseek.search.taught import ClassHierarchy, Pictures, TaughtConcept
+from pixseek.search.taught import CALIBRATED_AT, ClassHierarchy, Pictures, TaughtConcept
 from pixseek.store.base import Store, StoreError
 
 CONCEPT_KIND = "concept"  # the store.learned kind of taught concepts
+POSITIVE, NEGATIVE = "+", "-"  # the labels of a concept's examples: an example, a "not this" picture
 CONCEPT_CANDIDATES = 500  # nearest neighbours of the concept vector read per term
 ANCESTRY_CLASSES = 8  # the classes the ancestry part favours most, whose posting lists add candidates
 ANCESTRY_MIN_IMPACT = 0.05
 EXACT_SCORING_MAX = 20_000  # an owner with more images than this: only the k-NN candidates are scored
 _EMPTY = SparseVector.from_dict({})
+
+
+def concept_examples(store: Store, owner: int, name: str) -> tuple[list[int], list[int]]:
+    """The live content ids of a concept's examples and of its "not this" pictures (kept by
+    content hash: a picture re-indexed or moved is still found), each sorted."""
+    examples = store.learned.examples(owner, CONCEPT_KIND, name)
+    live = store.learned.contents_of(owner, [sha for sha, _ in examples])
+    return tuple(  # type: ignore[return-value]
+        sorted(live[sha][0] for sha, label in examples if label == wanted and sha in live) for wanted in (POSITIVE, NEGATIVE)
+    )
 
 
 @dataclass
@@ -48,6 +63,7 @@ class TaughtEvidence:
     model_space: str | None = None  # the active vision-language model's space, if one is active
     _cache: dict[tuple[int, str], tuple[float, TaughtConcept]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    names_are_words = False  # its tags are concepts' names, the user's: not translated with the others
 
     def for_query(self, owner: int, plan: QueryPlan) -> TaughtForQuery:
         names = set(self.store.learned.names(owner, CONCEPT_KIND))
@@ -61,7 +77,8 @@ class TaughtEvidence:
                 if word in names:
                     concepts[word] = self.concept(owner, word)
                     own.append(TermVector(term=word, vector=_EMPTY, why=[f"concept: {word}"]))
-        return TaughtForQuery(self.store, owner, concepts, own, self.hierarchy)
+        not_this = {name: np.array(concept_examples(self.store, owner, name)[1], dtype=np.int64) for name in concepts}
+        return TaughtForQuery(self.store, owner, concepts, own, self.hierarchy, not_this)
 
     def concept(self, owner: int, name: str) -> TaughtConcept:
         """The owner's concept, checked against the classifier (cached while unchanged)."""
@@ -82,6 +99,55 @@ class TaughtEvidence:
             )
         return concept
 
+    def image_tags(self, owner: int, picture: PictureView, k: int) -> list[Tag]:
+        """The owner's concepts that accept the picture (score at least the concept's threshold,
+        CALIBRATED_AT in the engine's scale), best first; not those it is marked "not this" for,
+        nor stale ones (their message is for a search that names them)."""
+        tags = []
+        for name in self.store.learned.names(owner, CONCEPT_KIND):
+            try:
+                concept = self.concept(owner, name)
+            except EvidenceError:
+                continue
+            if picture.content_id is not None and picture.content_id in concept_examples(self.store, owner, name)[1]:
+                continue
+            pictures = self._picture(owner, picture, concept)
+            if pictures is None:  # the model the concept needs has not embedded the picture
+                continue
+            score = float(concept.scores(pictures)[0])
+            if score >= CALIBRATED_AT:
+                tags.append(Tag(name, score, "taught"))
+        return sorted(tags, key=lambda tag: -tag.score)[:k]
+
+    def _picture(self, owner: int, picture: PictureView, concept: TaughtConcept) -> Pictures | None:
+        if picture.content_id is not None:
+            pictures, embedded = concept_pictures(self.store, owner, self.hierarchy, np.array([picture.content_id]), concept)
+            return pictures if embedded[0] else None
+        assert picture.embedding is not None and picture.class_ids is not None and picture.probabilities is not None
+        pictures = Pictures(np.asarray(picture.embedding, dtype=np.float32)[None])
+        if concept.needs_ancestry() and self.hierarchy is not None:
+            pictures.ancestry = self.hierarchy.features(picture.class_ids[None], picture.probabilities[None])
+        if concept.model_space:
+            vector = picture.model_vector() if picture.model_vector is not None else None
+            if vector is None:
+                return None
+            pictures.model = np.asarray(vector, dtype=np.float32)[None]
+        return pictures
+
+
+def concept_pictures(
+    store: Store, owner: int, hierarchy: ClassHierarchy | None, ids: NDArray[np.int64], concept: TaughtConcept
+) -> tuple[Pictures, NDArray[np.bool_]]:
+    """What the concept sees of the owner's pictures `ids`, and which of them it can score (all,
+    unless it needs model vectors some of them lack)."""
+    pictures = Pictures(store.embeddings(owner, ids))
+    if concept.needs_ancestry() and hierarchy is not None:
+        pictures.ancestry = hierarchy.features(*store.categories(owner, ids))
+    embedded = np.ones(len(ids), dtype=bool)
+    if concept.model_space:  # none present if the space is gone (its model removed)
+        embedded, pictures.model = model_vectors(store, owner, concept.model_space, ids)
+    return pictures, embedded
+
 
 @dataclass
 class TaughtForQuery(QueryEvidence):
@@ -90,6 +156,7 @@ class TaughtForQuery(QueryEvidence):
     concepts: dict[str, TaughtConcept]  # a term's text -> the concept it names (terms other kinds made too)
     taught_terms: list[TermVector]
     hierarchy: ClassHierarchy | None = None
+    not_this: dict[str, NDArray[np.int64]] = field(default_factory=dict)  # as `concepts`: its "not this" ids
     _found: dict[str, NDArray[np.int64]] = field(default_factory=dict)
 
     def own_terms(self) -> list[TermVector]:
@@ -135,22 +202,14 @@ class TaughtForQuery(QueryEvidence):
             rows = np.arange(len(ids)) if exact else np.flatnonzero(np.isin(ids, self._found.get(t.term, np.zeros(0, np.int64))))
             out = np.zeros(len(ids), dtype=np.float32)
             if len(rows):
-                pictures, embedded = self._pictures(ids[rows], concept)
+                pictures, embedded = concept_pictures(self.store, self.owner, self.hierarchy, ids[rows], concept)
                 if embedded.any():
                     out[rows[embedded]] = concept.scores(pictures.rows(embedded))
+            marked = self.not_this.get(t.term)
+            if marked is not None and len(marked):
+                out[np.isin(ids, marked)] = 0.0
             scores[id(t)] = out
         return ScoredTaught(scores, {id(t): self.concepts[t.term].name for t in wanted})
-
-    def _pictures(self, ids: NDArray[np.int64], concept: TaughtConcept) -> tuple[Pictures, NDArray[np.bool_]]:
-        """What the concept sees of the ids, and which of them it can score (all, unless it needs
-        model vectors some of them lack)."""
-        pictures = Pictures(self.store.embeddings(self.owner, ids))
-        if concept.needs_ancestry() and self.hierarchy is not None:
-            pictures.ancestry = self.hierarchy.features(*self.store.categories(self.owner, ids))
-        embedded = np.ones(len(ids), dtype=bool)
-        if concept.model_space:  # none present if the space is gone (its model removed)
-            embedded, pictures.model = model_vectors(self.store, self.owner, concept.model_space, ids)
-        return pictures, embedded
 
 
 @dataclass

@@ -60,7 +60,7 @@ function metaRows(image) {
   return rows;
 }
 
-const TAG_GROUPS = { class: 'Looks like', concept: 'Broader', characteristic: 'Characteristics', learned: 'Learned', model: 'Seen by the model' };
+const TAG_GROUPS = { taught: 'Your concepts', class: 'Looks like', concept: 'Broader', characteristic: 'Characteristics', learned: 'Learned', model: 'Seen by the model' };
 
 /** Tags as chips (a click searches for the tag), grouped by kind: classifier classes, then concepts. */
 function renderTags(detail) {
