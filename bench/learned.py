@@ -28,7 +28,9 @@ indexed with the real pipeline, classifier only, by tools/build_devset_head.py's
   with more than k pictures only). `teach_p10_5shot_feedback`: the same 5-shot concepts after one
   round of relevance feedback, the wrong ones of their first 10 marked "not this" (wrong by the
   label; `teach_completed_p10_5shot_feedback`: by the completed judgments), ranked as search
-  ranks them (a marked picture scores 0).
+  ranks them (a marked picture scores 0); `teach_next_page_p10_5shot_none` / `_not_this` /
+  `_confirmed`: the next 10 pictures a user sees without that round, after it, and after it with
+  the page's right ones added as examples (`_after_feedback`).
 * `teach_ms`: teaching one 5-example concept in the cached 100k synthetic library (bench/synth.py),
   wall time (median of 3) and CPU time.
 * text-query p50 at 1M (the cached synthetic library, bench/scale_query.py's queries, rounds
@@ -225,8 +227,8 @@ def teaching(library, ids, labels, model_space: str | None = None) -> Result:
     completed_of = _completed_by_content(library, ids)
     result: Result = {}
     halves: list[tuple[int, float, float]] = []
-    feedback: list[float] = []
-    feedback_completed: list[float] = []
+    feedback: dict[str, list[float]] = defaultdict(list)
+    feedback_completed: dict[str, list[float]] = defaultdict(list)
     for shots in SHOTS:
         values, completed = [], []
         by_half: dict[str, list[float]] = defaultdict(list)
@@ -251,34 +253,65 @@ def teaching(library, ids, labels, model_space: str | None = None) -> Result:
                 right = set(members) | completed_of.get(query_of(label), set())
                 completed.append(_p10(order.tolist(), right - set(examples)))
                 by_half[half_of(label)].append(values[-1])
-                if shots == FEEDBACK_SHOTS:  # one round of "not this" on the wrong ones of the top 10
-                    for judged, first, out in ((set(members), values[-1], feedback), (right, completed[-1], feedback_completed)):
-                        wrong = [int(c) for c in order[:K] if c not in judged]
-                        if not wrong:
-                            out.append(first)
-                            continue
-                        again = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy, model_space=model_space)
-                        again.teach("benchfeedback", examples)  # the same first concept (same seed)
-                        again.not_this("benchfeedback", wrong)
-                        retrained = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchfeedback").model)
-                        again_scores = retrained.scores(rest_pictures)
-                        again_scores[np.isin(ids[rest], wrong)] = 0.0  # as search scores a "not this" picture
-                        order_again = ids[rest][np.argsort(-again_scores, kind="stable")]
-                        out.append(_p10(order_again.tolist(), judged - set(examples)))
-                        again.forget("benchfeedback")
+                if shots == FEEDBACK_SHOTS:  # one round of feedback on the first 10, judged each way
+                    for judged, out in ((set(members), feedback), (right, feedback_completed)):
+                        for key, value in _after_feedback(library, version, hierarchy, model_space, draw, examples, order, judged, ids[rest], rest_pictures).items():
+                            out[key].append(value)
                 teacher.forget("benchconcept")
         halves.append((shots, *(float(np.mean(by_half[h])) if by_half[h] else float("nan") for h in ("tune", "heldout"))))
         result[f"teach_p10_{shots}shot"] = rounded(float(np.mean(values)))
         result[f"teach_completed_p10_{shots}shot"] = rounded(float(np.mean(completed)))
         result[f"teach_queries_{shots}shot"] = len(values)
-    result[f"teach_p10_{FEEDBACK_SHOTS}shot_feedback"] = rounded(float(np.mean(feedback)))
-    result[f"teach_completed_p10_{FEEDBACK_SHOTS}shot_feedback"] = rounded(float(np.mean(feedback_completed)))
+    for prefix, figures in (("teach", feedback), ("teach_completed", feedback_completed)):
+        for key, values in figures.items():
+            result[f"{prefix}_{key}"] = rounded(float(np.mean(values)))
     print("fine labels by half: " + "; ".join(
         f"{h}: " + ", ".join(label for label in chosen if half_of(label) == h) for h in ("tune", "heldout")))
     print_table(["shots", "all", "tune half", "held-out half"],
                 [(s, f"{result[f'teach_p10_{s}shot']:.3f}", f"{t:.3f}", f"{h:.3f}") for s, t, h in halves],
                 title="teach P@10 by half of the fine labels")
     return result
+
+
+def _after_feedback(
+    library, version: str, hierarchy, model_space: str | None, draw: int, examples: list[int],
+    order: np.ndarray, judged: set[int], rest_ids: np.ndarray, rest_pictures,
+) -> dict[str, float]:
+    """One round of relevance feedback on a concept's first page (`order`: its ranking of the
+    pictures but the examples), the concept taught again from the same examples and seed:
+    `p10_5shot_feedback`, its new first page after "not this" on the page's wrong ones (ranked as
+    search ranks them: a marked picture scores 0); `next_page_p10_5shot_none`, `_not_this` and
+    `_confirmed`, the first 10 of the pictures not on the first page (what a user sees next):
+    without feedback, after "not this" alone, and after the page's right ones were added as
+    examples too."""
+    from pixseek.search.taught import TaughtConcept
+    from pixseek.search.teaching import Teacher
+    from pixseek.store import DEFAULT_OWNER
+
+    page = [int(c) for c in order[:K]]
+    wrong = [c for c in page if c not in judged]
+    right = [c for c in page if c in judged]
+    unseen_relevant = judged - set(examples) - set(page)
+    out: dict[str, float] = {}
+    if unseen_relevant:  # the next page without feedback: the first ranking's 11th to 20th
+        out[f"next_page_p10_{FEEDBACK_SHOTS}shot_none"] = _p10([int(c) for c in order[K:]], unseen_relevant)
+    for mode, more in (("not_this", []), ("confirmed", right)):
+        if wrong or more:
+            teacher = Teacher(library.store, DEFAULT_OWNER, version, seed=draw, hierarchy=hierarchy, model_space=model_space)
+            teacher.teach("benchfeedback", examples)  # the same first concept (same seed)
+            teacher.teach("benchfeedback", more, wrong)
+            concept = TaughtConcept.from_bytes(library.store.learned.get(DEFAULT_OWNER, "concept", "benchfeedback").model)
+            teacher.forget("benchfeedback")
+            scores = concept.scores(rest_pictures)
+            scores[np.isin(rest_ids, wrong)] = 0.0  # as search scores a "not this" picture
+            again = rest_ids[np.argsort(-scores, kind="stable")].tolist()
+        else:  # nothing to tell it: the page stays
+            again = order.tolist()
+        if mode == "not_this":
+            out[f"p10_{FEEDBACK_SHOTS}shot_feedback"] = _p10(again, judged - set(examples))
+        if unseen_relevant:
+            out[f"next_page_p10_{FEEDBACK_SHOTS}shot_{mode}"] = _p10([c for c in again if c not in page], unseen_relevant)
+    return out
 
 
 def _library_version(library) -> str:

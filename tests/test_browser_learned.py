@@ -1,6 +1,6 @@
 """Teaching concepts in the web UI, in headless Chromium against the real `pixseek serve`: select
-photos, "Teach: these are rex", search rex, the photo's tags name rex, and "Not this" on a result
-retrains at once."""
+photos, "Teach: these are rex", search rex, the photo's tags name rex, and "Not this" and "This
+too" on a result retrain at once."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ def test_select_teach_search_and_not_this(browser, served, tmp_path):
         expect(page.get_by_test_id("tile")).to_have_count(shown - 1)
         concept = page.request.get("/api/concepts/rex").json()
         assert concept["not_this"] == 1 and concept["examples"] == (2 if others else 1), (concept, name)
+        # "This too" on a result: an example more (unless it is one already), retrained at once.
+        left = [page.get_by_test_id("tile").nth(n).get_attribute("data-name") for n in range(shown - 1)]
+        pick = next((n for n, other in enumerate(left) if other not in taught), 0)  # a new one if shown
+        examples = concept["examples"] + (left[pick] not in taught)
+        item = page.locator("#grid > li").nth(pick)
+        item.hover()
+        item.get_by_test_id("this-too").click()
+        expect(page.get_by_test_id("toast").last).to_contain_text(
+            f"too: retrained from {examples} example{'s' if examples != 1 else ''}")
+        expect(item.get_by_test_id("this-too")).to_have_count(0)
+        assert page.request.get("/api/concepts/rex").json()["examples"] == examples
         page.screenshot(path=str(tmp_path / "taught.png"))
     finally:
         page.context.close()

@@ -3,8 +3,7 @@ one of the user's concepts ("rex") finds what the concept accepts, alone or with
 ("rex beach"). A name the language layer does not know becomes a term of this evidence's own; a
 name that is also a word ("bike") adds the concept's scores to the word's other evidence. A picture
 the user marked "not this" scores 0 for the concept, whatever the regression makes of it: the user
-said so (the fit weighs such pictures lightly so that they do not pull the concept away from its
-examples; search/taught.py NOT_THIS_WEIGHT). The concepts that accept a picture are its tags of
+said so (the fit itself gives such near misses no weight: search/taught.py NOT_THIS_WEIGHT). The concepts that accept a picture are its tags of
 kind "taught" (`image_tags`).
 
 Candidates: the concept is linear over its features, so its best images are the k-NN of the

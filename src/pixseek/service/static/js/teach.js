@@ -105,13 +105,32 @@ async function notThis(name, id, imageName) {
   }
 }
 
-// Search results found by a taught concept get a "Not this" button.
+// Confirming a result teaches it as one more example: what helps the next page most (after one
+// round on the first 10, bench/README.md: 0.215 without feedback, 0.328 with the right ones added).
+async function thisToo(name, id, imageName, button) {
+  try {
+    const concept = await api(`/api/concepts/${encodeURIComponent(name)}/examples`, { method: 'POST', json: { images: [id] } });
+    button.remove();
+    toast(sentence(`${imageName} is “${name}” too: retrained from ${plural(concept.examples, 'example')}.`), {
+      action: { label: 'Search again', run: () => runSearch(el.searchInput.value, { force: true }) },
+    });
+  } catch (err) {
+    report(err, 'Could not retrain: ');
+  }
+}
+
+// Search results found by a taught concept get "This too" and "Not this" buttons.
 function decorate(li) {
   const tile = li.querySelector('.tile');
   if (!tile || view.mode !== 'search' || li.querySelector('.not-this')) return;
   const name = conceptOf(tile);
   if (!name) return;
-  li.append(h('button', {
+  const confirm = h('button', {
+    type: 'button', class: 'tile-action this-too', 'data-testid': 'this-too',
+    title: `This is ${name} too`, 'aria-label': `${tile.dataset.name}: ${name} too, retrain`,
+    onclick: () => thisToo(name, Number(tile.dataset.id), tile.dataset.name, confirm),
+  }, icon('check'));
+  li.append(confirm, h('button', {
     type: 'button', class: 'tile-action not-this', 'data-testid': 'not-this',
     title: `Not ${name}`, 'aria-label': `${tile.dataset.name}: not ${name}, retrain`,
     onclick: () => notThis(name, Number(tile.dataset.id), tile.dataset.name),
