@@ -60,7 +60,7 @@ from bench.common import CACHE_DIR, Result, finish, parser, percentile, print_ta
 K = 10
 SHOTS = (1, 3, 5, 10)
 DRAWS = 3
-FEEDBACK_SHOTS = 5  # teach_p10_5shot_feedback: these examples, then one round of "not this"
+FEEDBACK_SHOTS = 5  # the feedback figures (_after_feedback): these examples, then one round of feedback
 FINE_LABELS = 15
 DEVSET = CACHE_DIR / "shared-devset"
 DEVSET_LIBRARY = CACHE_DIR / "learned-devset-head-library"  # tools/build_devset_head.py's
@@ -433,15 +433,16 @@ def devset_library() -> Iterator[tuple[Any, np.ndarray, list[list[str]], np.ndar
 def devset_library_with_model(model: Path) -> Iterator[tuple[Any, np.ndarray, list[list[str]], str]]:
     """(library, content ids, labels, the model's space): a copy of devset_library's library with
     the vision-language model in `model` (a folder `pixseek models add` takes) active and every
-    picture embedded by it, through the real CLI. The copy is kept per model folder (embedding
-    the 704 pictures again is the slow part)."""
+    picture embedded by it, through the real CLI. The copy is kept per model folder and build of
+    the library (embedding the 704 pictures again is the slow part)."""
     setup_env()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from pixseek.library import Library
 
     if not (DEVSET_LIBRARY / "pixseek.db").exists():
         raise SystemExit(f"{DEVSET_LIBRARY} is missing: run python tools/build_devset_head.py first")
-    digest = hashlib.sha256(str(model.resolve()).encode()).hexdigest()[:10]
+    built = (DEVSET_LIBRARY / "pixseek.db").stat().st_mtime_ns  # a rebuilt library: a new copy
+    digest = hashlib.sha256(f"{model.resolve()}|{built}".encode()).hexdigest()[:10]
     copy = CACHE_DIR / f"learned-devset-model-{digest}"
     if not (copy / "pixseek.db").exists():
         shutil.rmtree(copy, ignore_errors=True)
@@ -452,9 +453,10 @@ def devset_library_with_model(model: Path) -> Iterator[tuple[Any, np.ndarray, li
             shutil.rmtree(copy, ignore_errors=True)
             raise SystemExit(f"pixseek models add {model} failed:\n{done.stderr}{done.stdout}")
     with Library(copy) as library:
-        space = library._model_space
-        if not space:
+        active = library.models.active()
+        if active is None:
             raise SystemExit(f"{copy} has no active model")
+        space = active.info.space
         ids, labels, _ = _devset(library)
         yield library, ids, labels, space
 

@@ -61,7 +61,8 @@ L2 = 1.0  # on the weights, against the summed example weight (each class weighs
 # better than before the round, 0.580); the next page of unseen pictures likewise (0.231 at 0,
 # 0.116 at 0.25). Chosen on the tune half of the labels (0.683 at 0 vs 0.651), the held-out half
 # agrees (0.632 vs 0.606). Measured on category concepts only: with a vision-language model's
-# features, or for one dog against others, near misses may carry what this cannot use.
+# features, or for one dog against others, near misses may carry what this cannot use. A concept
+# fitted at an older weight stays valid (no TRAINER bump): its next teaching or retrain uses this.
 NOT_THIS_WEIGHT = 0.0
 ITERATIONS = 150  # the full fit; each leave-one-out fit starts from it and takes LOO_ITERATIONS
 LOO_ITERATIONS = 40
