@@ -490,6 +490,11 @@ def test_a_concept_is_taught_with_the_active_model_and_says_when_it_is_gone(
     assert library.teacher().teach("newrex", [new, *examples]).model_space == ""
     record = st.learned.get(OWNER, "concept", "newrex")
     assert "1 of the examples have no" in TaughtConcept.from_bytes(record.model).info["model"]
+    # Tags: the concept names a picture it accepts (at the default threshold, here its examples);
+    # one the model has not embedded gets no tag from it.
+    accepted = [h.content_id for h in library.engine.search(OWNER, "rex", limit=10).hits]
+    assert accepted and any(t.name == "rex" and t.kind == "taught" for t in library.engine.tags(OWNER, accepted[0]))
+    assert "rex" not in {t.name for t in library.engine.tags(OWNER, new)}
     library.close()
 
     library.models.deactivate()

@@ -3,8 +3,8 @@ one of the user's concepts ("rex") finds what the concept accepts, alone or with
 ("rex beach"). A name the language layer does not know becomes a term of this evidence's own; a
 name that is also a word ("bike") adds the concept's scores to the word's other evidence. A picture
 the user marked "not this" scores 0 for the concept, whatever the regression makes of it: the user
-said so (the fit itself gives such near misses no weight: search/taught.py NOT_THIS_WEIGHT). The concepts that accept a picture are its tags of
-kind "taught" (`image_tags`).
+said so (the fit itself gives such near misses no weight: search/taught.py NOT_THIS_WEIGHT).
+The concepts that accept a picture are its tags of kind "taught" (`image_tags`).
 
 Candidates: the concept is linear over its features, so its best images are the k-NN of the
 embedding part of its weights among the stored embeddings, plus the posting lists of the classes
@@ -102,36 +102,61 @@ class TaughtEvidence:
         """The owner's concepts that accept the picture (score at least the concept's threshold,
         CALIBRATED_AT in the engine's scale), best first; not those it is marked "not this" for,
         nor stale ones (their message is for a search that names them)."""
-        tags = []
+        concepts = []
         for name in self.store.learned.names(owner, CONCEPT_KIND):
             try:
                 concept = self.concept(owner, name)
             except EvidenceError:
                 continue
-            if picture.content_id is not None and picture.content_id in concept_examples(self.store, owner, name)[1]:
+            if picture.content_id is None or picture.content_id not in concept_examples(self.store, owner, name)[1]:
+                concepts.append(concept)
+        if not concepts:
+            return []
+        # The picture read once for all of them (a usable concept with a model block is in the
+        # active model's space: concept() refuses the others).
+        hierarchy = self.hierarchy if any(c.needs_ancestry() for c in concepts) else None
+        space = self.model_space if any(c.model_space for c in concepts) else None
+        seen = self._picture(owner, picture, hierarchy, space)
+        tags = []
+        for concept in concepts:
+            if concept.model_space and seen.model is None:  # the model has not embedded the picture
                 continue
-            pictures = self._picture(owner, picture, concept)
-            if pictures is None:  # the model the concept needs has not embedded the picture
-                continue
-            score = float(concept.scores(pictures)[0])
+            score = float(concept.scores(seen)[0])
             if score >= CALIBRATED_AT:
-                tags.append(Tag(name, score, "taught"))
+                tags.append(Tag(concept.name, score, "taught"))
         return sorted(tags, key=lambda tag: -tag.score)[:k]
 
-    def _picture(self, owner: int, picture: PictureView, concept: TaughtConcept) -> Pictures | None:
+    def _picture(self, owner: int, picture: PictureView, hierarchy: ClassHierarchy | None, space: str | None) -> Pictures:
+        """The picture with ancestry features (given a hierarchy) and its vector in `space` (given
+        one, if the model has embedded it: else no model block)."""
         if picture.content_id is not None:
-            pictures, embedded = concept_pictures(self.store, owner, self.hierarchy, np.array([picture.content_id]), concept)
-            return pictures if embedded[0] else None
+            seen, embedded = read_pictures(self.store, owner, np.array([picture.content_id]), hierarchy, space)
+            if not embedded[0]:
+                seen.model = None
+            return seen
         assert picture.embedding is not None and picture.class_ids is not None and picture.probabilities is not None
-        pictures = Pictures(np.asarray(picture.embedding, dtype=np.float32)[None])
-        if concept.needs_ancestry() and self.hierarchy is not None:
-            pictures.ancestry = self.hierarchy.features(picture.class_ids[None], picture.probabilities[None])
-        if concept.model_space:
-            vector = picture.model_vector() if picture.model_vector is not None else None
-            if vector is None:
-                return None
-            pictures.model = np.asarray(vector, dtype=np.float32)[None]
-        return pictures
+        seen = Pictures(np.asarray(picture.embedding, dtype=np.float32)[None])
+        if hierarchy is not None:
+            seen.ancestry = hierarchy.features(picture.class_ids[None], picture.probabilities[None])
+        vector = picture.model_vector() if space and picture.model_vector is not None else None
+        if vector is not None:
+            seen.model = np.asarray(vector, dtype=np.float32)[None]
+        return seen
+
+
+def read_pictures(
+    store: Store, owner: int, ids: NDArray[np.int64], hierarchy: ClassHierarchy | None, model_space: str | None,
+) -> tuple[Pictures, NDArray[np.bool_]]:
+    """The owner's pictures `ids` as taught concepts see them: embeddings, ancestry features (given
+    a hierarchy) and vectors in `model_space` (given one), and which of them that space has (all
+    without a space; none if the space is gone, its model removed)."""
+    pictures = Pictures(store.embeddings(owner, ids))
+    if hierarchy is not None:
+        pictures.ancestry = hierarchy.features(*store.categories(owner, ids))
+    embedded = np.ones(len(ids), dtype=bool)
+    if model_space:
+        embedded, pictures.model = model_vectors(store, owner, model_space, ids)
+    return pictures, embedded
 
 
 def concept_pictures(
@@ -139,13 +164,7 @@ def concept_pictures(
 ) -> tuple[Pictures, NDArray[np.bool_]]:
     """What the concept sees of the owner's pictures `ids`, and which of them it can score (all,
     unless it needs model vectors some of them lack)."""
-    pictures = Pictures(store.embeddings(owner, ids))
-    if concept.needs_ancestry() and hierarchy is not None:
-        pictures.ancestry = hierarchy.features(*store.categories(owner, ids))
-    embedded = np.ones(len(ids), dtype=bool)
-    if concept.model_space:  # none present if the space is gone (its model removed)
-        embedded, pictures.model = model_vectors(store, owner, concept.model_space, ids)
-    return pictures, embedded
+    return read_pictures(store, owner, ids, hierarchy if concept.needs_ancestry() else None, concept.model_space)
 
 
 @dataclass
