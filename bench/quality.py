@@ -390,6 +390,21 @@ def completed_figures(outcomes: Sequence[DevsetOutcome], queries: Sequence[Label
     }
 
 
+def vocabulary_figures(outcomes: Sequence[DevsetOutcome], concepts: Any, pictures: Sequence[Any]) -> Result:
+    """`devset_text_p10[_heldout]_{in,beyond}_vocabulary`: the queries the classifier has classes for
+    by their own meaning (ConceptSpace.has_classes: "bird", "train") and those it has none for
+    ("tree", "christmas"), which only back-off, learnt classes and similar words reach."""
+    heldout = {p.file for p in pictures if p.half == "heldout"}
+    results: Result = {}
+    for name, inside in (("in", True), ("beyond", False)):
+        chosen = [o for o in outcomes if concepts.has_classes(o.query) == inside]
+        for half, within in (("", None), ("_heldout", heldout)):
+            values = [o.p10(within) for o in chosen]
+            results[f"devset_text_p10{half}_{name}_vocabulary"] = rounded(_mean(values))
+            results[f"devset_text_queries{half}_{name}_vocabulary"] = sum(1 for v in values if v is not None)
+    return results
+
+
 def _describe(picture: Any) -> str:
     return f"{picture.label or '/'.join(picture.labels)} ({picture.style[0]})"
 
@@ -463,6 +478,7 @@ def run_devset(folder: str | Path | None = None) -> Result:
         distractor_outcomes = devset_search(engine, distractor_queries, by_path, total)
         print_devset(outcomes, distractor_outcomes, pictures, queries)
         results = devset_figures(outcomes, distractor_outcomes, pictures) | completed_figures(outcomes, queries, pictures)
+        results |= vocabulary_figures(outcomes, library.concepts, pictures)
         # What the evidence learnt from this set's tune half adds: the same figures without the
         # shipped joint image-word space (issue 16, search/data/joint-devset-*) and without the
         # shipped concept probes (search/data/concept-probes-*). Both saw the tune half only, so

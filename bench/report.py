@@ -54,6 +54,12 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("dev_text_p10_unthresholded", "", "same, threshold 0"),
     ("dev_image_p10", "", "image -> image precision@10, Fashion-MNIST + digits"),
     ("dev_threshold_best_f1", "", "score threshold with the best F1 on the dev set"),
+    ("devset_text_p10", ">= 0.60", "label queries' precision@10 on the 705 photos, drawings and clip art (issue 15)"),
+    ("devset_text_p10_photo", ">= 0.80", "the same, photos only"),
+    ("devset_text_p10_heldout", "", "the same on the half nothing was learnt from"),
+    ("independent_tuxpaint_text_p10", "", "the same measure on Tux Paint's 653 stamps (nothing learnt from them)"),
+    ("independent_tuxpaint_text_p10_in_vocabulary", "", "its queries the classifier has classes for"),
+    ("independent_tuxpaint_text_p10_beyond_vocabulary", "", "its queries beyond ImageNet-1k's vocabulary"),
     (
         "multilingual_p10_ratio_min",
         ">= 0.8",

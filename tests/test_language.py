@@ -287,6 +287,16 @@ def test_why_is_short_and_readable(space: ConceptSpace) -> None:
         assert len(set(tv.why)) == len(tv.why)
 
 
+def test_has_classes_tells_the_classifier_vocabulary(space: ConceptSpace) -> None:
+    # By their own meaning: a class name, a sense covering classes, a class phrase.
+    for term in ("bird", "Birds", "train", "musical instrument", "golden retriever", "espresso"):
+        assert space.has_classes(term), term
+    # Beyond ImageNet-1k: reached, if at all, by back-off, learnt classes or similar words only.
+    for term in ("tree", "christmas", "asdfgh", ""):
+        assert not space.has_classes(term), term
+    assert space.encode_term("tree") is not None  # known, but not by classes of its own
+
+
 def test_is_known_phrase(space: ConceptSpace) -> None:
     assert space.is_known_phrase(["beach", "ball"])
     assert space.is_known_phrase(["golden", "retriever"])

@@ -8,7 +8,9 @@ its labelled pictures (several times likelier there than in all pictures, on at 
 them), weighted by how much of the class's probability mass falls on the concept's pictures (a
 class that fires on everything gets nothing), and writes them with their data's provenance to
 data/concept_calibration.json. `ConceptSpace.encode_term`
-adds them to a term's WordNet classes (the larger weight of a class wins).
+adds them to a term's WordNet classes at half weight (`concepts.LEARNT_WEIGHT`: what one corpus
+taught must not outrank the word's own classes on other kinds of picture; the larger weight of a
+class wins).
 
 Class priors (hubness correction): classes that fire on every picture of a kind ("comic book",
 "jigsaw puzzle", "envelope" on drawings) carry little about any one picture. The same script
