@@ -394,14 +394,11 @@ def vocabulary_figures(outcomes: Sequence[DevsetOutcome], concepts: Any, picture
     """`devset_text_p10[_heldout]_{in,beyond}_vocabulary`: the queries the classifier has classes for
     by their own meaning (ConceptSpace.has_classes: "bird", "train") and those it has none for
     ("tree", "christmas"), which only back-off, learnt classes and similar words reach."""
-    heldout = {p.file for p in pictures if p.half == "heldout"}
     results: Result = {}
     for name, inside in (("in", True), ("beyond", False)):
-        chosen = [o for o in outcomes if concepts.has_classes(o.query) == inside]
-        for half, within in (("", None), ("_heldout", heldout)):
-            values = [o.p10(within) for o in chosen]
-            results[f"devset_text_p10{half}_{name}_vocabulary"] = rounded(_mean(values))
-            results[f"devset_text_queries{half}_{name}_vocabulary"] = sum(1 for v in values if v is not None)
+        figures = devset_figures([o for o in outcomes if concepts.has_classes(o.query) == inside], [], pictures)
+        for key in ("devset_text_p10", "devset_text_queries", "devset_text_p10_heldout", "devset_text_queries_heldout"):
+            results[f"{key}_{name}_vocabulary"] = figures[key]
     return results
 
 
